@@ -1,0 +1,110 @@
+//! The command line, as clap types. Doc comments here are the user manual: `-h`, `--help`
+//! and the man pages are generated from them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{completions::CompletionsArgs, man::ManArgs, show::ShowArgs, tasks::TasksArgs};
+use crate::ui::ColorChoice;
+
+/// Answers "what happened?" about a Celery deployment, from Celery's own events
+///
+/// celtrace reads Celery's monitoring events (workers started with `-E`, producers with
+/// `task_send_sent_event = True`) from a recording or a broker, rebuilds every task with all
+/// its attempts, and prints tables and timelines for people, JSON, NDJSON and CSV for scripts.
+#[derive(Debug, Parser)]
+#[command(name = "celtrace", version, propagate_version = true, max_term_width = 100)]
+#[command(after_long_help = const_format_help())]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const fn const_format_help() -> &'static str {
+    concat!(
+        "Environment:\n",
+        "  CELTRACE_BROKER_URL      broker URL when --broker is not given (then CELERY_BROKER_URL)\n",
+        "  CELTRACE_RESULT_BACKEND  result backend when --result-backend is not given (then CELERY_RESULT_BACKEND)\n",
+        "  NO_COLOR                 disables colour with --color auto\n",
+        "  TZ                       time zone of times shown in tables (use --utc for UTC)\n",
+        "\n",
+        "Exit status:\n",
+        "  0    success (a closed output pipe counts as success)\n",
+        "  1    failure not covered below (e.g. output could not be written)\n",
+        "  2    usage error: bad flag or value, bad broker URL, time or glob\n",
+        "  3    task not found, or id prefix ambiguous\n",
+        "  4    broker unreachable, refused, or not supported by this build\n",
+        "  5    bad input: recording missing, unreadable, empty or too new\n",
+        "  6    found what --fail-on / --wait was asked to fail on\n",
+        "  130  interrupted (Ctrl-C)"
+    )
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global Options")]
+pub struct GlobalArgs {
+    /// Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://
+    ///
+    /// Precedence: this flag, then CELTRACE_BROKER_URL, then CELERY_BROKER_URL, then
+    /// redis://localhost:6379/0. Passwords in URLs are never printed.
+    #[arg(long, short = 'b', global = true, value_name = "URL")]
+    pub broker: Option<String>,
+
+    /// Result backend for real arguments, results and group ids (redis:// only)
+    ///
+    /// Precedence: this flag, then CELTRACE_RESULT_BACKEND, then CELERY_RESULT_BACKEND.
+    #[arg(long, global = true, value_name = "URL")]
+    pub result_backend: Option<String>,
+
+    /// Read events from a recording instead of a broker (`-` reads stdin)
+    ///
+    /// A recording is NDJSON: one Celery event dict per line. Lines that are kombu
+    /// envelopes or task.multi lists are read too.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// When to use colour
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Show times in UTC instead of local time
+    #[arg(long, global = true)]
+    pub utc: bool,
+
+    /// Print no warnings or notes on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Print details of problems in the input (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Tasks(TasksArgs),
+    Show(ShowArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_app() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_the_same_exit_codes_as_exit_rs() {
+        let help = super::const_format_help();
+        assert!(help.ends_with(crate::exit::TABLE), "exit table in --help differs from exit::TABLE");
+    }
+}

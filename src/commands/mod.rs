@@ -1,0 +1,25 @@
+//! One file per subcommand: its `Args` and its `run`. Commands that need no events
+//! (completions, man) return before any source is opened.
+
+pub mod completions;
+pub mod man;
+pub mod show;
+pub mod tasks;
+
+use crate::cli::{Cli, Command};
+use crate::ctx::{Ctx, Env};
+use crate::error::CliError;
+
+pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Completions(args) => return completions::run(args),
+        Command::Man(args) => return man::run(args),
+        _ => {}
+    }
+    let ctx = Ctx::new(&cli.global, env, now)?;
+    match &cli.command {
+        Command::Tasks(args) => tasks::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Completions(_) | Command::Man(_) => Ok(()),
+    }
+}

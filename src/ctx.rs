@@ -1,0 +1,205 @@
+//! Resolved globals: the environment is read here once, turned into plain values, and handed
+//! to commands. Also the broker URL precedence of ARCHITECTURE.md §5.
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::GlobalArgs;
+use crate::error::CliError;
+use crate::render::{RenderCtx, Styles, Zone};
+use crate::source::file::{self, Input, LoadReport};
+use crate::source::url::BrokerUrl;
+use crate::state::State;
+use crate::ui::Ui;
+
+/// Used when neither a flag, the environment nor a profile names a broker.
+pub const DEFAULT_BROKER: &str = "redis://localhost:6379/0";
+
+/// The environment variables celtrace reads, captured once.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub celtrace_broker: Option<String>,
+    pub celery_broker: Option<String>,
+    pub celtrace_backend: Option<String>,
+    pub celery_backend: Option<String>,
+    pub no_color: bool,
+    pub dumb_term: bool,
+    pub columns: Option<u16>,
+}
+
+impl Env {
+    #[allow(clippy::disallowed_methods)] // ctx.rs is the environment's one home
+    pub fn capture() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            celtrace_broker: var("CELTRACE_BROKER_URL"),
+            celery_broker: var("CELERY_BROKER_URL"),
+            celtrace_backend: var("CELTRACE_RESULT_BACKEND"),
+            celery_backend: var("CELERY_RESULT_BACKEND"),
+            no_color: var("NO_COLOR").is_some(),
+            dumb_term: var("TERM").is_some_and(|t| t == "dumb"),
+            columns: var("COLUMNS").and_then(|c| c.trim().parse().ok()),
+        }
+    }
+}
+
+/// Where a setting's value came from (shown in diagnostics and `-v`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    CeltraceEnv,
+    CeleryEnv,
+    Profile,
+    Default,
+}
+
+/// Flag, then `CELTRACE_*`, then Celery's own variable, then a config profile, then the
+/// default. Pure, so the precedence table is tested case by case.
+pub fn resolve_setting(
+    flag: Option<&str>,
+    celtrace_env: Option<&str>,
+    celery_env: Option<&str>,
+    profile: Option<&str>,
+    default: Option<&str>,
+) -> Option<(String, Origin)> {
+    [
+        (flag, Origin::Flag),
+        (celtrace_env, Origin::CeltraceEnv),
+        (celery_env, Origin::CeleryEnv),
+        (profile, Origin::Profile),
+        (default, Origin::Default),
+    ]
+    .into_iter()
+    .find_map(|(v, o)| v.map(|v| (v.to_string(), o)))
+}
+
+/// Where a command's events come from.
+#[derive(Debug, Clone)]
+pub enum EventSource {
+    Recording(Input),
+    Broker(BrokerUrl, Origin),
+}
+
+pub struct Ctx {
+    pub ui: Ui,
+    pub now: DateTime<Utc>,
+    pub zone: Zone,
+    pub source: EventSource,
+    pub result_backend: Option<(BrokerUrl, Origin)>,
+}
+
+impl Ctx {
+    pub fn new(g: &GlobalArgs, env: &Env, now: DateTime<Utc>) -> Result<Self, CliError> {
+        let ui = Ui::new(g.color, env.no_color, env.dumb_term, env.columns, g.quiet, g.verbose);
+        let source = match &g.events {
+            Some(path) => EventSource::Recording(Input::from_arg(path)),
+            None => {
+                let (url, origin) = resolve_setting(
+                    g.broker.as_deref(),
+                    env.celtrace_broker.as_deref(),
+                    env.celery_broker.as_deref(),
+                    None,
+                    Some(DEFAULT_BROKER),
+                )
+                .unwrap_or_else(|| (DEFAULT_BROKER.to_string(), Origin::Default));
+                let url = BrokerUrl::parse(&url).map_err(|source| CliError::BrokerUrl { source })?;
+                EventSource::Broker(url, origin)
+            }
+        };
+        let result_backend = resolve_setting(
+            g.result_backend.as_deref(),
+            env.celtrace_backend.as_deref(),
+            env.celery_backend.as_deref(),
+            None,
+            None,
+        )
+        .map(|(u, o)| BrokerUrl::parse(&u).map(|u| (u, o)))
+        .transpose()
+        .map_err(|source| CliError::BrokerUrl { source })?;
+        Ok(Self { ui, now, zone: if g.utc { Zone::Utc } else { Zone::Local }, source, result_backend })
+    }
+
+    /// Render settings for stdout.
+    pub fn render_ctx(&self, scrub: bool, ascii: bool) -> RenderCtx {
+        RenderCtx {
+            styles: if self.ui.stdout_color { Styles::colorized() } else { Styles::plain() },
+            zone: self.zone,
+            now: self.now,
+            width: self.ui.width,
+            scrub,
+            ascii,
+        }
+    }
+
+    /// Reads the whole event source into a state, reporting problems on stderr.
+    pub fn load_state(&self) -> Result<(State, LoadReport), CliError> {
+        let input = match &self.source {
+            EventSource::Recording(input) => input,
+            EventSource::Broker(url, _) => return Err(CliError::BrokerUnsupported { url: url.redacted() }),
+        };
+        let mut state = State::new();
+        let report = file::load_into(input, &mut state)?;
+        if report.events == 0 && report.entries > 0 {
+            let first_problem = report
+                .issues
+                .first()
+                .map_or_else(String::new, |i| format!("line {}: {}", i.line, i.message));
+            return Err(CliError::NoEvents { source_label: report.source.clone(), entries: report.entries, first_problem });
+        }
+        self.report_problems(&report);
+        Ok((state, report))
+    }
+
+    fn report_problems(&self, report: &LoadReport) {
+        let total = report.total_issues();
+        if total == 0 {
+            return;
+        }
+        let kinds: Vec<String> =
+            report.issue_counts.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect();
+        let lost = report.lost();
+        let headline = if lost > 0 {
+            format!("{lost} of {} entries in {} could not be read", report.entries, report.source)
+        } else {
+            format!("{total} events in {} had fields celtrace ignored", report.source)
+        };
+        let more = if self.ui.verbose == 0 { "; -v shows them" } else { "" };
+        self.ui.warn(&format!("{headline} ({}){more}", kinds.join(", ")));
+        if self.ui.verbose > 0 {
+            for i in &report.issues {
+                self.ui.note(&format!("  line {}: {}: {}", i.line, i.kind.as_str(), i.message));
+                if self.ui.verbose > 1 && !i.excerpt.is_empty() {
+                    self.ui.note(&format!("      {}", i.excerpt));
+                }
+            }
+            if total as usize > report.issues.len() {
+                self.ui.note(&format!("  … and {} more", total as usize - report.issues.len()));
+            }
+        }
+    }
+
+    /// A label for the source, for messages.
+    pub fn source_label(&self) -> String {
+        match &self.source {
+            EventSource::Recording(i) => i.label(),
+            EventSource::Broker(u, _) => u.redacted(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_flag_env_celery_profile_default() {
+        let r = |f, c, e, p, d| resolve_setting(f, c, e, p, d).map(|(_, o)| o);
+        let (f, c, e, p, d) = (Some("f"), Some("c"), Some("e"), Some("p"), Some("d"));
+        assert_eq!(r(f, c, e, p, d), Some(Origin::Flag));
+        assert_eq!(r(None, c, e, p, d), Some(Origin::CeltraceEnv));
+        assert_eq!(r(None, None, e, p, d), Some(Origin::CeleryEnv));
+        assert_eq!(r(None, None, None, p, d), Some(Origin::Profile));
+        assert_eq!(r(None, None, None, None, d), Some(Origin::Default));
+        assert_eq!(r(None, None, None, None, None), None);
+        assert_eq!(resolve_setting(None, Some("x"), Some("y"), None, None).unwrap().0, "x");
+    }
+}

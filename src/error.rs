@@ -1,0 +1,123 @@
+//! Every error a user can meet, as miette diagnostics with a stable code and a help line,
+//! mapped to exit codes by one exhaustive match (no catch-all arm: a new error must choose).
+
+use miette::Diagnostic;
+
+use crate::exit;
+use crate::query::ResolveError;
+use crate::source::record::RecordError;
+use crate::source::url::UrlError;
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum CliError {
+    #[error("{message}")]
+    #[diagnostic(code(celtrace::usage::invalid_value), help("{help}"))]
+    Usage { message: String, help: String },
+
+    #[error("invalid broker URL")]
+    #[diagnostic(
+        code(celtrace::usage::broker_url),
+        help("use redis://, rediss://, unix://, amqp:// or amqps://, e.g. redis://localhost:6379/0")
+    )]
+    BrokerUrl {
+        #[source]
+        source: UrlError,
+    },
+
+    #[error("reading events straight from the broker ({url}) is not supported by this build yet")]
+    #[diagnostic(
+        code(celtrace::broker::unsupported),
+        help("read a recording instead: --events FILE (NDJSON, one Celery event per line; `-` reads stdin)")
+    )]
+    BrokerUnsupported { url: String },
+
+    #[error("no task matches `{typed}` in {source_label}")]
+    #[diagnostic(
+        code(celtrace::task::not_found),
+        help("`celtrace tasks` lists the tasks that are there; a task that ran while nothing was recording events cannot be found")
+    )]
+    NotFound { typed: String, source_label: String },
+
+    #[error("`{typed}` matches {} tasks", candidates.len())]
+    #[diagnostic(code(celtrace::task::ambiguous), help("type more of the id; candidates:\n{}", candidates.join("\n")))]
+    Ambiguous { typed: String, candidates: Vec<String> },
+
+    #[error("`{typed}` is too short to identify a task")]
+    #[diagnostic(code(celtrace::task::id_too_short), help("type at least 4 characters of the task id"))]
+    IdTooShort { typed: String },
+
+    #[error(transparent)]
+    #[diagnostic(code(celtrace::record::open), help("check the path; `--events -` reads the recording from stdin"))]
+    RecordOpen(RecordError),
+
+    #[error(transparent)]
+    #[diagnostic(code(celtrace::record::read), help("the file could not be read to the end; check the disk or the pipe feeding it"))]
+    RecordRead(RecordError),
+
+    #[error(transparent)]
+    #[diagnostic(code(celtrace::record::version), help("this recording was written by a newer celtrace; upgrade to read it"))]
+    RecordVersion(RecordError),
+
+    #[error("{source_label} holds no usable Celery event ({entries} entries, all unreadable)")]
+    #[diagnostic(
+        code(celtrace::record::no_events),
+        help("a recording is NDJSON: one Celery event dict (or kombu envelope, or task.multi list) per line; first problem: {first_problem}")
+    )]
+    NoEvents { source_label: String, entries: u64, first_problem: String },
+
+    #[error("cannot write the output")]
+    #[diagnostic(code(celtrace::io::write), help("check that the destination is writable and has space"))]
+    Write {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage { .. } | Self::BrokerUrl { .. } => exit::USAGE,
+            Self::BrokerUnsupported { .. } => exit::BROKER,
+            Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => exit::NOT_FOUND,
+            Self::RecordOpen(_) | Self::RecordRead(_) | Self::RecordVersion(_) | Self::NoEvents { .. } => {
+                exit::BAD_INPUT
+            }
+            Self::Write { .. } => exit::FAILURE,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Self::Usage { message: message.into(), help: help.into() }
+    }
+
+    /// Whether this is a closed pipe downstream, which is success (`celtrace tasks | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Write { source } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<RecordError> for CliError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Open { .. } => Self::RecordOpen(e),
+            RecordError::Read { .. } => Self::RecordRead(e),
+            RecordError::Version { .. } => Self::RecordVersion(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(source: std::io::Error) -> Self {
+        Self::Write { source }
+    }
+}
+
+impl CliError {
+    pub fn from_resolve(e: ResolveError, source_label: &str) -> Self {
+        match e {
+            ResolveError::NotFound(typed) => Self::NotFound { typed, source_label: source_label.to_string() },
+            ResolveError::Ambiguous { typed, candidates } => Self::Ambiguous { typed, candidates },
+            ResolveError::TooShort(typed) => Self::IdTooShort { typed },
+        }
+    }
+}

@@ -1,0 +1,37 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use celtrace::{cli::Cli, clock, commands, ctx::Env, exit, ui};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+        }
+    };
+    let env = Env::capture();
+    let tty = ui::stderr_is_tty();
+    let color = cli.global.color.resolve(tty, env.no_color, env.dumb_term);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(tty)
+                .terminal_links(false)
+                .width(if tty { 120 } else { 100 })
+                .build(),
+        )
+    }));
+    match commands::dispatch(&cli, &env, clock::now()) {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(e) if e.is_broken_pipe() => ExitCode::from(exit::SUCCESS),
+        Err(e) => {
+            let code = e.exit_code();
+            ui::eprint_report(&miette::Report::new(e));
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Task ids: compact storage and git-style unique-prefix lookup.
+//!
+//! Celery ids are uuid4 strings; kept as 16 bytes they cost no heap. Custom ids (Celery
+//! allows any string via `task_id=`) fall back to a boxed string.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A task id as Celery sent it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum TaskId {
+    /// A canonical lower-case hyphenated uuid.
+    Uuid([u8; 16]),
+    /// Any other string.
+    Text(Box<str>),
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl TaskId {
+    pub fn parse(s: &str) -> Self {
+        parse_uuid(s).map_or_else(|| Self::Text(s.into()), Self::Uuid)
+    }
+
+    /// The id as text, written into a stack buffer for uuids.
+    pub fn write_to(&self, out: &mut String) {
+        match self {
+            Self::Uuid(b) => {
+                for (i, byte) in b.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        out.push('-');
+                    }
+                    out.push(HEX[(byte >> 4) as usize] as char);
+                    out.push(HEX[(byte & 15) as usize] as char);
+                }
+            }
+            Self::Text(s) => out.push_str(s),
+        }
+    }
+
+    /// True when the id's text starts with `prefix`.
+    pub fn starts_with(&self, prefix: &str) -> bool {
+        match self {
+            Self::Text(s) => s.starts_with(prefix),
+            Self::Uuid(_) => self.to_string().starts_with(prefix),
+        }
+    }
+
+    /// True when this id is the string `s` (no allocation for uuids).
+    pub fn is(&self, s: &str) -> bool {
+        match self {
+            Self::Uuid(b) => parse_uuid(s).is_some_and(|o| &o == b),
+            Self::Text(t) => &**t == s,
+        }
+    }
+}
+
+fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    let mut i = 0;
+    while i < 36 {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            i += 1;
+            continue;
+        }
+        let hi = hex_val(b[i])?;
+        let lo = hex_val(b[i + 1])?;
+        out[n] = hi << 4 | lo;
+        n += 1;
+        i += 2;
+    }
+    Some(out)
+}
+
+// Upper-case hex is not canonical: keep such ids as text so they print as they came.
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(36);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({self})")
+    }
+}
+
+impl Ord for TaskId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            // Byte order of a canonical uuid equals the order of its text.
+            (Self::Uuid(a), Self::Uuid(b)) => a.cmp(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+}
+
+impl PartialOrd for TaskId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Shortest prefix length users may type.
+pub const MIN_PREFIX: usize = 4;
+
+/// The outcome of resolving what a user typed against known ids.
+#[derive(Debug, PartialEq)]
+pub enum Lookup<'a> {
+    Found(&'a TaskId),
+    NotFound,
+    /// Several ids share the prefix; sorted.
+    Ambiguous(Vec<&'a TaskId>),
+    /// Fewer than [`MIN_PREFIX`] characters and not a whole id.
+    TooShort,
+}
+
+/// Resolves a full id or unique prefix among `ids`.
+pub fn lookup<'a>(ids: impl Iterator<Item = &'a TaskId>, typed: &str) -> Lookup<'a> {
+    let typed = typed.trim();
+    let mut matches: Vec<&TaskId> = Vec::new();
+    let mut exact = None;
+    for id in ids {
+        if id.is(typed) {
+            exact = Some(id);
+        } else if id.starts_with(typed) {
+            matches.push(id);
+        }
+    }
+    if let Some(id) = exact {
+        return Lookup::Found(id);
+    }
+    if typed.chars().count() < MIN_PREFIX {
+        return Lookup::TooShort;
+    }
+    match matches.len() {
+        0 => Lookup::NotFound,
+        1 => Lookup::Found(matches[0]),
+        _ => {
+            matches.sort();
+            Lookup::Ambiguous(matches)
+        }
+    }
+}
+
+/// Length of the shortest prefix of `id` that no other id in `sorted` shares (at least
+/// [`MIN_PREFIX`]); `sorted` must be sorted and contain `id`.
+pub fn unique_prefix_len(sorted: &[String], index: usize) -> usize {
+    let id = &sorted[index];
+    let common = |other: &String| id.bytes().zip(other.bytes()).take_while(|(a, b)| a == b).count();
+    let before = index.checked_sub(1).map_or(0, |i| common(&sorted[i]));
+    let after = sorted.get(index + 1).map_or(0, common);
+    (before.max(after) + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "ed705c4a-b44d-4d5e-8f68-0758520c8bb9";
+
+    #[test]
+    fn uuid_round_trips_as_bytes() {
+        let id = TaskId::parse(A);
+        assert!(matches!(id, TaskId::Uuid(_)));
+        assert_eq!(id.to_string(), A);
+        assert!(id.is(A));
+        assert!(id.starts_with("ed705c"));
+        assert!(!id.starts_with("ed705d"));
+    }
+
+    #[test]
+    fn non_canonical_ids_stay_text() {
+        for s in ["ED705C4A-B44D-4D5E-8F68-0758520C8BB9", "my-task-1", "", "ed705c4a"] {
+            let id = TaskId::parse(s);
+            assert!(matches!(id, TaskId::Text(_)), "{s}");
+            assert_eq!(id.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn lookup_handles_unique_ambiguous_short_and_missing() {
+        let ids: Vec<TaskId> = ["abcd1111", "abcd2222", "ffff0000"].map(TaskId::parse).into();
+        assert_eq!(lookup(ids.iter(), "abcd1"), Lookup::Found(&ids[0]));
+        assert_eq!(lookup(ids.iter(), "abcd"), Lookup::Ambiguous(vec![&ids[0], &ids[1]]));
+        assert_eq!(lookup(ids.iter(), "abc"), Lookup::TooShort);
+        assert_eq!(lookup(ids.iter(), "0000"), Lookup::NotFound);
+        // A whole id wins even if it is shorter than the minimum prefix.
+        let short: Vec<TaskId> = ["ab", "abc"].map(TaskId::parse).into();
+        assert_eq!(lookup(short.iter(), "ab"), Lookup::Found(&short[0]));
+    }
+
+    #[test]
+    fn unique_prefix_is_at_least_four() {
+        let sorted: Vec<String> = ["abcd1111", "abcd2222", "ffff0000"].map(String::from).into();
+        assert_eq!(unique_prefix_len(&sorted, 0), 5);
+        assert_eq!(unique_prefix_len(&sorted, 2), 4);
+    }
+}

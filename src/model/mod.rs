@@ -1,0 +1,11 @@
+//! Celery's domain types and decoding. Pure: no I/O, no clock, no terminal.
+
+pub mod decode;
+pub mod event;
+pub mod id;
+pub mod repr;
+pub mod task_state;
+
+pub use event::{Event, EventKind};
+pub use id::TaskId;
+pub use task_state::TaskState;

@@ -1,0 +1,57 @@
+//! Renderers: (data, [`RenderCtx`]) → bytes into a `&mut dyn Write`. They never read the
+//! environment or the terminal; every decision arrives in the context.
+
+pub mod fmt;
+pub mod schema;
+pub mod show;
+pub mod styles;
+pub mod tasks;
+
+use chrono::{DateTime, Utc};
+
+pub use fmt::Zone;
+pub use styles::Styles;
+
+/// Everything a renderer may depend on besides its data.
+#[derive(Debug, Clone)]
+pub struct RenderCtx {
+    pub styles: Styles,
+    pub zone: Zone,
+    pub now: DateTime<Utc>,
+    /// Table width; `None` lets tables take what they need.
+    pub width: Option<u16>,
+    /// Show secret-looking argument values as `[Filtered]`.
+    pub scrub: bool,
+    /// `--ascii`: no box-drawing or other non-ASCII decoration.
+    pub ascii: bool,
+}
+
+impl RenderCtx {
+    pub fn plain(now: DateTime<Utc>) -> Self {
+        Self { styles: Styles::plain(), zone: Zone::Utc, now, width: None, scrub: true, ascii: false }
+    }
+}
+
+/// Output formats of list-like commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ListFormat {
+    /// A table for people.
+    #[default]
+    Table,
+    /// One JSON document.
+    Json,
+    /// JSON Lines: a `begin` record, one record per item, an `end` record.
+    Ndjson,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// Output formats of `show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// Header, timeline, arguments, result, traceback, lineage, children.
+    #[default]
+    Text,
+    /// One JSON document with the same content.
+    Json,
+}

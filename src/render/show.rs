@@ -1,0 +1,349 @@
+//! `show <id>`: everything known about one task, as text for people or one JSON document.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use super::RenderCtx;
+use super::fmt::{clock_time, duration, ellipsize, full_time, rfc3339};
+use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
+use crate::model::TaskId;
+use crate::model::repr::{effective_exception, scrub};
+use crate::source::file::LoadReport;
+use crate::state::State;
+use crate::state::task::{Mark, MarkKind};
+use crate::state::view::TaskView;
+
+/// Everything `show` prints, gathered once for both formats.
+pub struct ShowData<'s> {
+    pub view: TaskView<'s>,
+    /// Root first, direct parent last.
+    pub ancestors: Vec<TaskId>,
+    pub children: Vec<TaskView<'s>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RelativeJson<'s> {
+    pub id: String,
+    pub name: Option<&'s str>,
+    /// Null when the task was never seen in the events.
+    pub state: Option<&'static str>,
+    pub runtime: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineJson<'s> {
+    pub at: Option<String>,
+    pub event: &'s str,
+    /// 1-based attempt number; null for events no attempt took.
+    pub attempt: Option<usize>,
+    pub host: &'s str,
+    pub pid: u32,
+    pub note: String,
+}
+
+#[derive(Serialize)]
+struct ShowDoc<'s, 'r> {
+    version: u32,
+    kind: &'static str,
+    generated_at: String,
+    task: TaskJson<'s>,
+    lineage: Vec<RelativeJson<'s>>,
+    children: Vec<RelativeJson<'s>>,
+    timeline: Vec<TimelineJson<'s>>,
+    diagnostics: DiagnosticsJson<'r>,
+}
+
+struct Entry<'s> {
+    mark: &'s Mark,
+    attempt: Option<usize>,
+}
+
+fn entries<'s>(v: &TaskView<'s>) -> Vec<Entry<'s>> {
+    let mut list = Vec::new();
+    for (i, a) in v.attempts.iter().enumerate() {
+        let n = Some(i + 1);
+        for m in [a.sent, a.received, a.started, a.finished, a.rejected].into_iter().flatten() {
+            list.push(Entry { mark: m, attempt: n });
+        }
+        list.extend(a.progress.iter().map(|m| Entry { mark: m, attempt: n }));
+    }
+    list.extend(v.unmatched_sends.iter().chain(&v.orphan_progress).map(|m| Entry { mark: m, attempt: None }));
+    // Duplicate terminal events are not in any attempt slot; show them too.
+    let shown: Vec<*const Mark> = list.iter().map(|e| std::ptr::from_ref(e.mark)).collect();
+    for m in &v.record.marks {
+        if !shown.contains(&std::ptr::from_ref(m)) {
+            list.push(Entry { mark: m, attempt: None });
+        }
+    }
+    list.sort_by(|a, b| a.mark.cmp_key(b.mark));
+    list
+}
+
+fn event_name(m: &Mark) -> &str {
+    match m.kind {
+        MarkKind::Custom => m.detail.as_ref().and_then(|d| d.custom_type.as_deref()).unwrap_or("task-custom"),
+        k => k.event_type(),
+    }
+}
+
+fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
+    let d = m.detail.as_deref();
+    let mut parts: Vec<String> = Vec::new();
+    match m.kind {
+        MarkKind::Sent => {
+            parts.push(format!("by {}", state.sym(m.host)));
+            if let Some(r) = m.retries().filter(|r| *r > 0) {
+                parts.push(format!("retries={r}"));
+            }
+        }
+        MarkKind::Received => {
+            if let Some(r) = m.retries() {
+                parts.push(format!("retries={r}"));
+            }
+        }
+        MarkKind::Succeeded => {
+            if let Some(rt) = d.and_then(|d| d.runtime) {
+                parts.push(format!("runtime {}", duration(rt)));
+            }
+            if let Some(r) = d.and_then(|d| d.text.as_deref()) {
+                let r = if scrub_secrets { scrub(r) } else { r.into() };
+                parts.push(format!("→ {}", ellipsize(&r, 60)));
+            }
+        }
+        MarkKind::Failed | MarkKind::Retried => {
+            if let Some(e) = effective_exception(d.and_then(|d| d.text.as_deref()), d.and_then(|d| d.traceback.as_deref())) {
+                parts.push(ellipsize(e, 80));
+            }
+        }
+        MarkKind::Revoked => {
+            if let Some(d) = d {
+                if d.expired == Some(true) {
+                    parts.push("expired".into());
+                }
+                if d.terminated == Some(true) {
+                    parts.push(format!("terminated (signal {})", d.signum.map_or("?".into(), |s| s.to_string())));
+                }
+            }
+        }
+        MarkKind::Rejected => {
+            if let Some(q) = d.and_then(|d| d.requeue) {
+                parts.push(format!("requeue={q}"));
+            }
+        }
+        MarkKind::Custom => {
+            if let Some(d) = d {
+                parts.extend(d.fields.iter().map(|(k, v)| format!("{k}={}", ellipsize(v.get(), 40))));
+            }
+        }
+        MarkKind::Started | MarkKind::Cancelled => {}
+    }
+    if let Some(eta) = d.and_then(|d| d.eta.as_deref()) {
+        parts.push(format!("eta {eta}"));
+    }
+    if let Some(exp) = d.and_then(|d| d.expires.as_deref()) {
+        parts.push(format!("expires {exp}"));
+    }
+    parts.join("  ")
+}
+
+fn relative_json<'s>(state: &'s State, id: &TaskId, horizon: f64) -> RelativeJson<'s> {
+    let rec = state.task(id);
+    let view = rec.map(|r| TaskView::new(state, r, horizon));
+    RelativeJson {
+        id: id.to_string(),
+        name: rec.and_then(|r| r.name).map(|s| state.sym(s)),
+        state: view.as_ref().map(|v| v.state.as_str()),
+        runtime: view.as_ref().and_then(TaskView::runtime),
+    }
+}
+
+pub fn json(
+    state: &State,
+    data: &ShowData<'_>,
+    report: &LoadReport,
+    ctx: &RenderCtx,
+    horizon: f64,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let v = &data.view;
+    let children: Vec<String> = data.children.iter().map(|c| c.record.id.to_string()).collect();
+    let doc = ShowDoc {
+        version: SCHEMA_VERSION,
+        kind: "task",
+        generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
+        task: task_json(state, v, children, ctx.scrub),
+        lineage: data.ancestors.iter().map(|id| relative_json(state, id, horizon)).collect(),
+        children: data.children.iter().map(|c| relative_json(state, &c.record.id, horizon)).collect(),
+        timeline: entries(v)
+            .iter()
+            .map(|e| TimelineJson {
+                at: rfc3339(e.mark.time),
+                event: event_name(e.mark),
+                attempt: e.attempt,
+                host: state.sym(e.mark.host),
+                pid: e.mark.pid,
+                note: note(state, e.mark, ctx.scrub),
+            })
+            .collect(),
+        diagnostics: DiagnosticsJson::new(report),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, out: &mut dyn Write) -> io::Result<()> {
+    let st = &ctx.styles;
+    let v = &data.view;
+    let rec = v.record;
+    let id = rec.id.to_string();
+    let name = rec.name.map_or("(name unknown)", |s| state.sym(s));
+    writeln!(out, "{} {}", name.style(st.heading), id.style(st.id_prefix))?;
+
+    let label = |s: &str| format!("{:<10}", s).style(st.label).to_string();
+    let mut state_line = v.state.as_str().style(st.state(v.state)).to_string();
+    let attempts = v.attempts.len();
+    let retries = v.retries();
+    if retries > 0 || attempts > 1 {
+        state_line.push_str(&format!(
+            "  after {retries} {} ({attempts} attempt{})",
+            if retries == 1 { "retry" } else { "retries" },
+            if attempts == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(l) = super::schema::interrupted(v.lost) {
+        state_line.push_str(&format!("  {}", format!("interrupted: {}", l.replace('_', " ")).style(st.state_failure)));
+    }
+    writeln!(out, "  {}{state_line}", label("State"))?;
+    if let Some(w) = v.worker() {
+        writeln!(out, "  {}{}", label("Worker"), state.sym(w))?;
+    }
+    if let Some(q) = rec.queue {
+        let ex = rec.exchange.map_or(String::new(), |e| format!("exchange {:?}", state.sym(e)));
+        let rk = rec.routing_key.map_or(String::new(), |r| format!("routing key {}", state.sym(r)));
+        let extra = [ex, rk].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
+        writeln!(out, "  {}{}{}", label("Queue"), state.sym(q), if extra.is_empty() { String::new() } else { format!("  ({extra})") })?;
+    }
+    for (lbl, t) in [("Sent", v.sent_at()), ("Received", v.received_at()), ("Started", v.started_at()), ("Finished", v.finished_at())] {
+        if let Some(t) = t {
+            writeln!(out, "  {}{}", label(lbl), full_time(t, ctx.zone))?;
+        }
+    }
+    let mut times = Vec::new();
+    if let Some(r) = v.runtime() {
+        times.push(format!("ran {}", duration(r)));
+    }
+    if let Some(q) = v.queue_wait() {
+        times.push(format!("queued {}", duration(q)));
+    }
+    if let Some(d) = v.start_delay() {
+        times.push(format!("waited {} to start", duration(d)));
+    }
+    if !times.is_empty() {
+        writeln!(out, "  {}{}", label("Duration"), times.join(", "))?;
+    }
+    if let Some(eta) = v.eta() {
+        writeln!(out, "  {}{eta}", label("ETA"))?;
+    }
+    if let Some(exp) = v.expires() {
+        writeln!(out, "  {}{exp}", label("Expires"))?;
+    }
+
+    if !data.ancestors.is_empty() {
+        writeln!(out, "\n{}", "Lineage".style(st.heading))?;
+        let arrow = if ctx.ascii { "->" } else { "→" };
+        let mut crumbs: Vec<String> = data
+            .ancestors
+            .iter()
+            .map(|a| {
+                let r = relative_json(state, a, horizon);
+                let short = &r.id[..r.id.len().min(8)];
+                format!("{} {}", r.name.unwrap_or("(not in events)"), short.style(st.muted))
+            })
+            .collect();
+        crumbs.push(format!("{} {}", name.style(st.heading), &id[..id.len().min(8)]));
+        writeln!(out, "  {}", crumbs.join(&format!(" {arrow} ")))?;
+    }
+
+    writeln!(out, "\n{}", "Timeline".style(st.heading))?;
+    let list = entries(v);
+    let t0 = list.first().map(|e| e.mark.time);
+    for e in &list {
+        let offset = t0.map_or(String::new(), |t| format!("+{}", duration(e.mark.time - t)));
+        let attempt = e.attempt.map_or("  ".to_string(), |n| format!("#{n}"));
+        let host = match e.mark.kind {
+            MarkKind::Sent => String::new(),
+            _ => state.sym(e.mark.host).to_string(),
+        };
+        let kind = event_name(e.mark);
+        let kind_styled = match e.mark.kind {
+            MarkKind::Failed | MarkKind::Rejected => kind.style(st.state_failure).to_string(),
+            MarkKind::Succeeded => kind.style(st.state_success).to_string(),
+            MarkKind::Retried => kind.style(st.state_retry).to_string(),
+            MarkKind::Revoked => kind.style(st.state_revoked).to_string(),
+            _ => kind.to_string(),
+        };
+        let pad = 15usize.saturating_sub(kind.chars().count());
+        let line = format!(
+            "  {}  {:>9}  {attempt}  {kind_styled}{}{:<16} {}",
+            clock_time(e.mark.time, ctx.zone, ctx.now),
+            offset,
+            " ".repeat(pad),
+            host,
+            note(state, e.mark, ctx.scrub)
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    for (i, a) in v.attempts.iter().enumerate() {
+        if let Some(l) = a.lost {
+            let what = match l {
+                crate::state::worker::Liveness::Restarted => "its worker restarted",
+                crate::state::worker::Liveness::Offline => "its worker went offline",
+                _ => "its worker stopped sending heartbeats",
+            };
+            writeln!(out, "  {}", format!("attempt #{} never finished: {what}", i + 1).style(st.state_failure))?;
+        }
+    }
+
+    let args = rec.args.as_deref().map(|a| if ctx.scrub { scrub(a) } else { a.into() });
+    let kwargs = rec.kwargs.as_deref().map(|a| if ctx.scrub { scrub(a) } else { a.into() });
+    if args.is_some() || kwargs.is_some() {
+        writeln!(out, "\n{}", "Arguments".style(st.heading))?;
+        if let Some(a) = args {
+            writeln!(out, "  {}{a}", label("args"))?;
+        }
+        if let Some(k) = kwargs {
+            writeln!(out, "  {}{k}", label("kwargs"))?;
+        }
+    }
+    if let Some(r) = v.result() {
+        let r = if ctx.scrub { scrub(r) } else { r.into() };
+        writeln!(out, "\n{}\n  {r}", "Result".style(st.heading))?;
+    }
+    if let Some(e) = effective_exception(v.exception(), v.traceback()) {
+        writeln!(out, "\n{}\n  {}", "Exception".style(st.heading), e.style(st.error))?;
+    }
+    if let Some(tb) = v.traceback() {
+        writeln!(out, "\n{}", "Traceback".style(st.heading))?;
+        for line in tb.trim_end().lines() {
+            writeln!(out, "  {line}")?;
+        }
+    }
+
+    if !data.children.is_empty() {
+        writeln!(out, "\n{}", format!("Children ({})", data.children.len()).style(st.heading))?;
+        for c in &data.children {
+            let cid = c.record.id.to_string();
+            writeln!(
+                out,
+                "  {}  {:<28} {:<9} {}",
+                &cid[..cid.len().min(8)],
+                c.record.name.map_or("?", |s| state.sym(s)),
+                c.state.as_str().style(st.state(c.state)),
+                c.runtime().map_or(String::new(), duration)
+            )?;
+        }
+    }
+    Ok(())
+}

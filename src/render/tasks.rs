@@ -1,0 +1,180 @@
+//! `tasks` output: table, JSON, NDJSON and CSV.
+
+use std::io::{self, Write};
+
+use comfy_table::{Cell, ContentArrangement, Table, presets};
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use super::RenderCtx;
+use super::fmt::{clock_time, duration, ellipsize, relative, rfc3339};
+use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
+use crate::model::id::unique_prefix_len;
+use crate::model::repr::effective_exception;
+use crate::query::lineage::children_index;
+use crate::source::file::LoadReport;
+use crate::state::State;
+use crate::state::view::TaskView;
+
+/// Shortest id prefix shown in tables (git shows 7; uuid4 collide rarely below 8).
+const SHORT_ID: usize = 8;
+
+pub fn table(state: &State, rows: &[TaskView<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "No tasks match.");
+    }
+    let mut ids: Vec<String> = state.tasks().iter().map(|t| t.id.to_string()).collect();
+    ids.sort_unstable();
+    let mut t = Table::new();
+    t.load_style(if ctx.ascii { presets::ASCII_NO_BORDERS } else { presets::NOTHING })
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = ctx.width {
+        t.set_width(w);
+    }
+    let st = &ctx.styles;
+    t.set_header(
+        ["ID", "NAME", "STATE", "WORKER", "RECEIVED", "RUNTIME", "RETRIES"]
+            .map(|h| Cell::new(h.style(st.heading))),
+    );
+    for v in rows {
+        let id = v.record.id.to_string();
+        let pos = ids.binary_search(&id).unwrap_or(0);
+        let unique = unique_prefix_len(&ids, pos).min(id.len());
+        let shown = SHORT_ID.max(unique).min(id.len());
+        let id_cell = format!("{}{}", (&id[..unique]).style(st.id_prefix), &id[unique..shown]);
+        let mut state_text = v.state.as_str().style(st.state(v.state)).to_string();
+        if v.lost.is_some() {
+            state_text.push_str(&" (lost)".style(st.state_failure).to_string());
+        }
+        let seen = v.received_at().or_else(|| v.record.first_time());
+        let received = seen.map_or_else(
+            || "-".into(),
+            |s| format!("{} ({})", clock_time(s, ctx.zone, ctx.now), relative(s, ctx.now)),
+        );
+        let runtime = v.runtime().map_or_else(|| "-".into(), duration);
+        t.add_row(vec![
+            Cell::new(id_cell),
+            Cell::new(v.record.name.map_or("?", |s| state.sym(s))),
+            Cell::new(state_text),
+            Cell::new(v.worker().map_or("-", |s| state.sym(s))),
+            Cell::new(received),
+            Cell::new(runtime),
+            Cell::new(v.retries()),
+        ]);
+    }
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TasksDoc<'s, 'r> {
+    version: u32,
+    kind: &'static str,
+    generated_at: String,
+    count: usize,
+    tasks: Vec<TaskJson<'s>>,
+    diagnostics: DiagnosticsJson<'r>,
+}
+
+fn task_objects<'s>(state: &'s State, rows: &[TaskView<'s>], ctx: &RenderCtx) -> Vec<TaskJson<'s>> {
+    let children = children_index(state);
+    rows.iter()
+        .map(|v| {
+            let kids = children
+                .get(&v.record.id)
+                .map(|c| c.iter().map(|t| t.id.to_string()).collect())
+                .unwrap_or_default();
+            task_json(state, v, kids, ctx.scrub)
+        })
+        .collect()
+}
+
+pub fn json(
+    state: &State,
+    rows: &[TaskView<'_>],
+    report: &LoadReport,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let doc = TasksDoc {
+        version: SCHEMA_VERSION,
+        kind: "tasks",
+        generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
+        count: rows.len(),
+        tasks: task_objects(state, rows, ctx),
+        diagnostics: DiagnosticsJson::new(report),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[derive(Serialize)]
+struct Line<T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: T,
+}
+
+pub fn ndjson(
+    state: &State,
+    rows: &[TaskView<'_>],
+    report: &LoadReport,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let begin = serde_json::json!({
+        "version": SCHEMA_VERSION,
+        "kind": "tasks",
+        "generated_at": rfc3339(crate::query::time::epoch(ctx.now)),
+    });
+    serde_json::to_writer(&mut *out, &Line { kind: "begin", data: begin })?;
+    writeln!(out)?;
+    for task in task_objects(state, rows, ctx) {
+        serde_json::to_writer(&mut *out, &Line { kind: "task", data: task })?;
+        writeln!(out)?;
+    }
+    let end = serde_json::json!({ "count": rows.len(), "diagnostics": DiagnosticsJson::new(report) });
+    serde_json::to_writer(&mut *out, &Line { kind: "end", data: end })?;
+    writeln!(out)
+}
+
+/// CSV columns, in order (documented in docs/json.md).
+pub const CSV_COLUMNS: [&str; 20] = [
+    "id", "name", "state", "interrupted", "worker", "queue", "root_id", "parent_id", "retries",
+    "sent_at", "received_at", "started_at", "finished_at", "runtime", "queue_wait",
+    "start_delay", "exception", "args", "kwargs", "result",
+];
+
+pub fn csv(state: &State, rows: &[TaskView<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_COLUMNS)?;
+    let num = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
+    for t in task_objects(state, rows, ctx) {
+        let s = |x: Option<&str>| x.unwrap_or_default().to_string();
+        w.write_record([
+            t.id.clone(),
+            s(t.name),
+            t.state.to_string(),
+            s(t.interrupted),
+            s(t.worker),
+            s(t.queue),
+            t.root_id.clone().unwrap_or_default(),
+            t.parent_id.clone().unwrap_or_default(),
+            t.retries.to_string(),
+            t.sent_at.clone().unwrap_or_default(),
+            t.received_at.clone().unwrap_or_default(),
+            t.started_at.clone().unwrap_or_default(),
+            t.finished_at.clone().unwrap_or_default(),
+            num(t.runtime),
+            num(t.queue_wait),
+            num(t.start_delay),
+            s(effective_exception(t.exception, None)).lines().next().unwrap_or_default().to_string(),
+            t.args.as_deref().unwrap_or_default().to_string(),
+            t.kwargs.as_deref().unwrap_or_default().to_string(),
+            t.result.as_deref().map(|r| ellipsize(r, 10_000)).unwrap_or_default(),
+        ])?;
+    }
+    w.flush()
+}

@@ -1,0 +1,309 @@
+//! Recordings on disk (or stdin): NDJSON, one entry per line.
+//!
+//! Reading is a small pipeline so decoding uses both cores: one thread cuts the input into
+//! chunks at line ends, decoder threads turn chunks into owned events, and the calling thread
+//! folds them into the state in input order. Memory stays bounded by the chunks in flight,
+//! whatever the size of the file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use crate::model::Event;
+use crate::model::decode::{self, DecodeIssue, IssueKind, MAX_ENTRY_BYTES};
+
+use super::record::{self, RecordError};
+
+const CHUNK_BYTES: usize = 1 << 20;
+/// Issues kept with their details (all are counted).
+pub const KEPT_ISSUES: usize = 200;
+const EXCERPT_CHARS: usize = 80;
+
+/// Where a recording comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg.as_os_str() == "-" { Self::Stdin } else { Self::Path(arg.to_path_buf()) }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Self::Path(p) => p.display().to_string(),
+            Self::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+/// A problem with one line of the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineIssue {
+    pub line: u64,
+    pub kind: IssueKind,
+    pub message: String,
+    pub excerpt: String,
+}
+
+/// What a read went through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReport {
+    pub source: String,
+    /// Non-blank lines read.
+    pub entries: u64,
+    /// Events decoded and applied.
+    pub events: u64,
+    /// Every issue, counted by kind.
+    pub issue_counts: BTreeMap<IssueKind, u64>,
+    /// The first [`KEPT_ISSUES`] issues in input order.
+    pub issues: Vec<LineIssue>,
+}
+
+impl LoadReport {
+    pub fn total_issues(&self) -> u64 {
+        self.issue_counts.values().sum()
+    }
+
+    /// Issues that lost an entry (or a batch element), as opposed to flaws in kept events.
+    pub fn lost(&self) -> u64 {
+        self.issue_counts.iter().filter(|(k, _)| k.is_loss()).map(|(_, n)| n).sum()
+    }
+
+    fn add(&mut self, issue: LineIssue) {
+        *self.issue_counts.entry(issue.kind).or_default() += 1;
+        if self.issues.len() < KEPT_ISSUES {
+            self.issues.push(issue);
+        }
+    }
+}
+
+struct Chunk {
+    seq: u64,
+    first_line: u64,
+    bytes: Vec<u8>,
+    /// Issues found while cutting (over-long lines), already numbered.
+    issues: Vec<LineIssue>,
+}
+
+struct Decoded {
+    seq: u64,
+    entries: u64,
+    events: Vec<Event<'static>>,
+    issues: Vec<LineIssue>,
+}
+
+/// Reads a recording and hands every event, in input order, to `apply`.
+/// `apply` may stop the read by returning an error (e.g. a recording header that is too new).
+pub fn read(
+    input: &Input,
+    apply: &mut dyn FnMut(&Event<'_>) -> Result<(), RecordError>,
+) -> Result<LoadReport, RecordError> {
+    let label = input.label();
+    let reader: Box<dyn Read + Send> = match input {
+        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open { path: label.clone(), source: e })?),
+        Input::Stdin => Box::new(io::stdin()),
+    };
+    read_from(reader, &label, apply)
+}
+
+/// [`read`] over any byte stream.
+pub fn read_from(
+    reader: Box<dyn Read + Send>,
+    label: &str,
+    apply: &mut dyn FnMut(&Event<'_>) -> Result<(), RecordError>,
+) -> Result<LoadReport, RecordError> {
+    let mut report = LoadReport { source: label.to_string(), ..LoadReport::default() };
+    let decoders = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders * 2);
+    let chunk_rx = std::sync::Mutex::new(chunk_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Decoded>(decoders * 2);
+
+    std::thread::scope(|scope| {
+        let cutter = scope.spawn(move || cut_chunks(reader, &chunk_tx));
+        for _ in 0..decoders {
+            let rx = &chunk_rx;
+            let tx = done_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let next = rx.lock().map(|r| r.recv());
+                    let Ok(Ok(chunk)) = next else { break };
+                    if tx.send(decode_chunk(chunk)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+
+        // Fold in input order, whatever order the decoders finish in.
+        let mut pending: BTreeMap<u64, Decoded> = BTreeMap::new();
+        let mut next_seq = 0;
+        let mut outcome = Ok(());
+        for decoded in done_rx.iter() {
+            pending.insert(decoded.seq, decoded);
+            while let Some(d) = pending.remove(&next_seq) {
+                next_seq += 1;
+                if outcome.is_err() {
+                    continue;
+                }
+                report.entries += d.entries;
+                for issue in d.issues {
+                    report.add(issue);
+                }
+                for ev in &d.events {
+                    if let Err(e) = apply(ev) {
+                        outcome = Err(e);
+                        break;
+                    }
+                    report.events += 1;
+                }
+            }
+            if outcome.is_err() {
+                // Dropping the receiver stops the decoders and, through them, the cutter.
+                break;
+            }
+        }
+        drop(done_rx);
+        let cut = cutter.join().unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
+        outcome?;
+        cut.map_err(|e| RecordError::Read { path: label.to_string(), source: e })
+    })?;
+    Ok(report)
+}
+
+/// Cuts the stream into chunks that end at a line end. A line longer than
+/// [`MAX_ENTRY_BYTES`] is skipped and reported instead of being held in memory.
+fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) -> io::Result<()> {
+    let mut seq = 0;
+    let mut line_no = 1u64;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut skipping: Option<(u64, usize)> = None; // (line, bytes) of an over-long line
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut first = true;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut data = &buf[..n];
+        if first {
+            first = false;
+            data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data); // UTF-8 BOM
+        }
+        let mut issues = Vec::new();
+        if let Some((line, skipped)) = skipping.as_mut() {
+            match memchr::memchr(b'\n', data) {
+                None => {
+                    *skipped += data.len();
+                    continue;
+                }
+                Some(i) => {
+                    issues.push(too_large(*line, *skipped + i));
+                    skipping = None;
+                    line_no += 1;
+                    data = &data[i + 1..];
+                }
+            }
+        }
+        match memchr::memrchr(b'\n', data) {
+            Some(last) => {
+                let mut bytes = std::mem::take(&mut carry);
+                bytes.extend_from_slice(&data[..=last]);
+                carry.extend_from_slice(&data[last + 1..]);
+                let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                let chunk = Chunk { seq, first_line: line_no, bytes, issues };
+                line_no += lines;
+                seq += 1;
+                if tx.send(chunk).is_err() {
+                    return Ok(());
+                }
+            }
+            None => {
+                carry.extend_from_slice(data);
+                if !issues.is_empty() {
+                    let chunk = Chunk { seq, first_line: line_no, bytes: Vec::new(), issues };
+                    seq += 1;
+                    if tx.send(chunk).is_err() {
+                        return Ok(());
+                    }
+                }
+                if carry.len() > MAX_ENTRY_BYTES {
+                    skipping = Some((line_no, carry.len()));
+                    carry = Vec::new();
+                }
+            }
+        }
+    }
+    let mut issues = Vec::new();
+    if let Some((line, skipped)) = skipping {
+        issues.push(too_large(line, skipped));
+    }
+    if !carry.is_empty() || !issues.is_empty() {
+        let _ = tx.send(Chunk { seq, first_line: line_no, bytes: carry, issues });
+    }
+    Ok(())
+}
+
+fn too_large(line: u64, bytes: usize) -> LineIssue {
+    LineIssue {
+        line,
+        kind: IssueKind::TooLarge,
+        message: format!("line of {bytes} bytes is over the {MAX_ENTRY_BYTES} byte limit"),
+        excerpt: String::new(),
+    }
+}
+
+fn decode_chunk(chunk: Chunk) -> Decoded {
+    let mut events = Vec::new();
+    let mut issues = chunk.issues;
+    let mut entries = 0;
+    let mut found = Vec::new();
+    for (i, line) in chunk.bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        entries += 1;
+        found.clear();
+        decode::decode_bytes(line, &mut found, &mut |ev| events.push(ev.into_owned()));
+        for DecodeIssue { kind, message } in found.drain(..) {
+            issues.push(LineIssue {
+                line: chunk.first_line + i as u64,
+                kind,
+                message,
+                excerpt: excerpt(line),
+            });
+        }
+    }
+    Decoded { seq: chunk.seq, entries, events, issues }
+}
+
+/// The start of a line, printable, for diagnostics.
+pub fn excerpt(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&line[..line.len().min(EXCERPT_CHARS * 4)]);
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .take(EXCERPT_CHARS)
+        .collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// Convenience for callers that only fold into a state and check the header.
+pub fn load_into(input: &Input, state: &mut crate::state::State) -> Result<LoadReport, RecordError> {
+    read(input, &mut |ev| {
+        record::check_header(ev)?;
+        state.apply(ev);
+        Ok(())
+    })
+}

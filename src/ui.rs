@@ -1,0 +1,100 @@
+//! The terminal: stdout/stderr handles, colour and TTY decisions (made once, here), warnings.
+
+#![allow(clippy::disallowed_methods)] // ui.rs is the home of stdout/stderr
+
+use std::io::{self, IsTerminal, Write};
+
+use clap::ValueEnum;
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when the stream is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Resolves `auto` for one stream.
+    pub fn resolve(self, is_tty: bool, no_color_env: bool, dumb_term: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => is_tty && !no_color_env && !dumb_term,
+        }
+    }
+}
+
+/// Output handles and the decisions made about them.
+pub struct Ui {
+    pub stdout_color: bool,
+    pub stderr_color: bool,
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    /// Terminal width for tables, if known.
+    pub width: Option<u16>,
+}
+
+impl Ui {
+    pub fn new(color: ColorChoice, no_color_env: bool, dumb_term: bool, columns: Option<u16>, quiet: bool, verbose: u8) -> Self {
+        let stdout_tty = io::stdout().is_terminal();
+        let stderr_tty = io::stderr().is_terminal();
+        Self {
+            stdout_color: color.resolve(stdout_tty, no_color_env, dumb_term),
+            stderr_color: color.resolve(stderr_tty, no_color_env, dumb_term),
+            stdout_tty,
+            stderr_tty,
+            quiet,
+            verbose,
+            width: columns.or_else(|| stdout_tty.then(terminal_width).flatten()),
+        }
+    }
+
+    pub fn stdout(&self) -> io::StdoutLock<'static> {
+        io::stdout().lock()
+    }
+
+    /// A warning on stderr (suppressed by `--quiet`).
+    pub fn warn(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let label = if self.stderr_color {
+            use owo_colors::OwoColorize;
+            "warning:".yellow().bold().to_string()
+        } else {
+            "warning:".to_string()
+        };
+        let _ = writeln!(io::stderr().lock(), "{label} {message}");
+    }
+
+    /// A plain note on stderr (suppressed by `--quiet`).
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr().lock(), "{message}");
+        }
+    }
+}
+
+fn terminal_width() -> Option<u16> {
+    comfy_table::Table::new().width()
+}
+
+/// Stdout for commands that run before a [`Ui`] exists (completions, man).
+pub fn stdout_raw() -> io::StdoutLock<'static> {
+    io::stdout().lock()
+}
+
+/// Prints a diagnostic report on stderr (`main` only).
+pub fn eprint_report(report: &miette::Report) {
+    let _ = writeln!(io::stderr().lock(), "{report:?}");
+}
+
+/// Whether stderr is a terminal (for the miette hook in `main`).
+pub fn stderr_is_tty() -> bool {
+    io::stderr().is_terminal()
+}
