@@ -158,9 +158,12 @@ impl Ctx {
             report.issue_counts.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect();
         let lost = report.lost();
         let headline = if lost > 0 {
-            format!("{lost} of {} entries in {} could not be read", report.entries, report.source)
+            format!(
+                "{}: skipped {lost} unreadable entries or batch elements (of {} entries)",
+                report.source, report.entries
+            )
         } else {
-            format!("{total} events in {} had fields celtrace ignored", report.source)
+            format!("{}: {total} events had fields celtrace ignored", report.source)
         };
         let more = if self.ui.verbose == 0 { "; -v shows them" } else { "" };
         self.ui.warn(&format!("{headline} ({}){more}", kinds.join(", ")));

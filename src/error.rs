@@ -113,10 +113,13 @@ impl From<std::io::Error> for CliError {
 }
 
 impl CliError {
-    pub fn from_resolve(e: ResolveError, source_label: &str) -> Self {
+    /// Maps a resolution failure; candidates are described with `describe` (name, state).
+    pub fn from_resolve(e: ResolveError, source_label: &str, describe: &dyn Fn(&str) -> String) -> Self {
         match e {
             ResolveError::NotFound(typed) => Self::NotFound { typed, source_label: source_label.to_string() },
-            ResolveError::Ambiguous { typed, candidates } => Self::Ambiguous { typed, candidates },
+            ResolveError::Ambiguous { typed, candidates } => {
+                Self::Ambiguous { typed, candidates: candidates.iter().map(|c| describe(c)).collect() }
+            }
             ResolveError::TooShort(typed) => Self::IdTooShort { typed },
         }
     }

@@ -43,11 +43,12 @@ pub struct ShowArgs {
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
     let (state, report) = ctx.load_state()?;
-    let id = resolve_task(&state, &args.id).map_err(|e| CliError::from_resolve(e, &report.source))?;
+    let horizon = state.horizon(epoch(ctx.now));
+    let id = resolve_task(&state, &args.id)
+        .map_err(|e| CliError::from_resolve(e, &report.source, &|id| describe(&state, id, horizon)))?;
     let Some(record) = state.task(id) else {
         return Err(CliError::NotFound { typed: args.id.clone(), source_label: report.source.clone() });
     };
-    let horizon = state.horizon(epoch(ctx.now));
     let data = ShowData {
         view: TaskView::new(&state, record, horizon),
         ancestors: ancestors(&state, record),
@@ -62,4 +63,16 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
     }
     std::io::Write::flush(&mut out)?;
     Ok(())
+}
+
+/// `<id>  <name>  <state>` for candidate lists.
+pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
+    let task = state.task(&crate::model::TaskId::parse(id));
+    match task {
+        Some(t) => {
+            let v = TaskView::new(state, t, horizon);
+            format!("{id}  {}  {}", t.name.map_or("?", |s| state.sym(s)), v.state)
+        }
+        None => id.to_string(),
+    }
 }

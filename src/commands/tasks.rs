@@ -144,7 +144,9 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
         typed
             .map(|t| resolve_in(t, roots))
             .transpose()
-            .map_err(|e: ResolveError| CliError::from_resolve(e, &label))
+            .map_err(|e: ResolveError| {
+                CliError::from_resolve(e, &label, &|id| super::show::describe(&state, id, state.horizon(epoch(ctx.now))))
+            })
     };
     let query = TaskQuery {
         states: args.state.clone(),

@@ -82,14 +82,26 @@ pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<Task
         .filter(|v| query.matches(state, v))
         .collect();
     rows.sort_by(|a, b| {
-        let ord = compare(state, query.sort, a, b);
-        let ord = if query.reverse { ord.reverse() } else { ord };
-        ord.then_with(|| a.record.id.cmp(&b.record.id))
+        // Rows without the sort key (never started, no runtime) stay last in both directions.
+        let (ka, kb) = (has_key(query.sort, a), has_key(query.sort, b));
+        kb.cmp(&ka).then_with(|| {
+            let ord = compare(state, query.sort, a, b);
+            if query.reverse { ord.reverse() } else { ord }
+        })
+        .then_with(|| a.record.id.cmp(&b.record.id))
     });
     if let Some(n) = query.limit {
         rows.truncate(n);
     }
     rows
+}
+
+fn has_key(key: SortKey, v: &TaskView<'_>) -> bool {
+    match key {
+        SortKey::Started => v.started_at().is_some(),
+        SortKey::Runtime => v.runtime().is_some(),
+        SortKey::Received | SortKey::Name | SortKey::State => true,
+    }
 }
 
 fn by_time(a: Option<f64>, b: Option<f64>) -> Ordering {

@@ -36,7 +36,16 @@ where
     }
 }
 
-/// Full time with date and milliseconds, for headers and timelines.
+/// Time of day with milliseconds, for timelines (the header carries the date).
+pub fn time_of_day(secs: f64, zone: Zone) -> String {
+    let Some(t) = from_epoch(secs) else { return "-".into() };
+    match zone {
+        Zone::Utc => t.format("%H:%M:%S%.3f").to_string(),
+        Zone::Local => t.with_timezone(&Local).format("%H:%M:%S%.3f").to_string(),
+    }
+}
+
+/// Full time with date and milliseconds, for headers.
 pub fn full_time(secs: f64, zone: Zone) -> String {
     let Some(t) = from_epoch(secs) else { return "-".into() };
     match zone {

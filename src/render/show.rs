@@ -6,7 +6,7 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use super::RenderCtx;
-use super::fmt::{clock_time, duration, ellipsize, full_time, rfc3339};
+use super::fmt::{duration, ellipsize, full_time, rfc3339, time_of_day};
 use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
 use crate::model::TaskId;
 use crate::model::repr::{effective_exception, scrub};
@@ -148,6 +148,13 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
     parts.join("  ")
 }
 
+/// A terminal event that no attempt took repeats one that did (hard time limits send two).
+fn entry_note(state: &State, e: &Entry<'_>, scrub_secrets: bool) -> String {
+    let n = note(state, e.mark, scrub_secrets);
+    let terminal = !matches!(e.mark.kind, MarkKind::Sent | MarkKind::Received | MarkKind::Started | MarkKind::Custom);
+    if e.attempt.is_none() && terminal { format!("(repeated) {n}") } else { n }
+}
+
 fn relative_json<'s>(state: &'s State, id: &TaskId, horizon: f64) -> RelativeJson<'s> {
     let rec = state.task(id);
     let view = rec.map(|r| TaskView::new(state, r, horizon));
@@ -184,7 +191,7 @@ pub fn json(
                 attempt: e.attempt,
                 host: state.sym(e.mark.host),
                 pid: e.mark.pid,
-                note: note(state, e.mark, ctx.scrub),
+                note: entry_note(state, e, ctx.scrub),
             })
             .collect(),
         diagnostics: DiagnosticsJson::new(report),
@@ -287,11 +294,11 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
         let pad = 15usize.saturating_sub(kind.chars().count());
         let line = format!(
             "  {}  {:>9}  {attempt}  {kind_styled}{}{:<16} {}",
-            clock_time(e.mark.time, ctx.zone, ctx.now),
+            time_of_day(e.mark.time, ctx.zone),
             offset,
             " ".repeat(pad),
             host,
-            note(state, e.mark, ctx.scrub)
+            entry_note(state, e, ctx.scrub)
         );
         writeln!(out, "{}", line.trim_end())?;
     }

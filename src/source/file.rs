@@ -108,7 +108,19 @@ pub fn read(
         Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open { path: label.clone(), source: e })?),
         Input::Stdin => Box::new(io::stdin()),
     };
+    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read { path: label.clone(), source: e })?;
     read_from(reader, &label, apply)
+}
+
+/// Recordings are often kept gzipped: recognise the gzip magic and decompress on the fly.
+fn maybe_gunzip(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut reader = io::BufReader::with_capacity(CHUNK_BYTES, reader);
+    let head = io::BufRead::fill_buf(&mut reader)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else {
+        Ok(Box::new(reader))
+    }
 }
 
 /// [`read`] over any byte stream.

@@ -1,0 +1,148 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[celtrace] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'celtrace'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'celtrace'= {
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand tasks 'List tasks with their state, worker, timing and retries'
+            cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+            cand completions 'Print or write shell completion scripts'
+            cand man 'Print the man page, or write one page per command into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'celtrace;tasks'= {
+            cand --state 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)'
+            cand --name 'Only tasks whose name matches this glob (e.g. ''shop.*'')'
+            cand --worker 'Only tasks that ran on a worker matching this glob (e.g. ''w1@*'')'
+            cand --queue 'Only tasks sent to a queue matching this glob'
+            cand --root 'Only tasks of the workflow with this root id (full id or unique prefix)'
+            cand --parent 'Only direct children of this task (full id or unique prefix)'
+            cand --since 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339'
+            cand --until 'Only tasks with activity at or before this time: a duration back from now or RFC 3339'
+            cand -n 'Show at most N tasks (the first N in sort order)'
+            cand --limit 'Show at most N tasks (the first N in sort order)'
+            cand --sort 'Sort order: times and runtime newest/longest first, name and state ascending'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour'
+            cand --reverse 'Reverse the sort order'
+            cand --json 'Shorthand for --format json'
+            cand --no-scrub 'Show secret-looking argument values instead of [Filtered]'
+            cand --ascii 'Plain ASCII table borders'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'celtrace;show'= {
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour'
+            cand --json 'Shorthand for --format json'
+            cand --no-scrub 'Show secret-looking argument values instead of [Filtered]'
+            cand --ascii 'Plain ASCII decoration'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'celtrace;completions'= {
+            cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'celtrace;man'= {
+            cand --dir 'Write celtrace.1 and one page per subcommand (celtrace-tasks.1, ...) into this directory'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'celtrace;help'= {
+            cand tasks 'List tasks with their state, worker, timing and retries'
+            cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+            cand completions 'Print or write shell completion scripts'
+            cand man 'Print the man page, or write one page per command into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'celtrace;help;tasks'= {
+        }
+        &'celtrace;help;show'= {
+        }
+        &'celtrace;help;completions'= {
+        }
+        &'celtrace;help;man'= {
+        }
+        &'celtrace;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_celtrace_global_optspecs
+    string join \n b/broker= result-backend= events= color= utc q/quiet v/verbose h/help V/version
+end
+
+function __fish_celtrace_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_celtrace_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_celtrace_using_subcommand
+    set -l cmd (__fish_celtrace_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c celtrace -n "__fish_celtrace_needs_command" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_needs_command" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_needs_command" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_needs_command" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_needs_command" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_needs_command" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_needs_command" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_needs_command" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l queue -d 'Only tasks sent to a queue matching this glob' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l root -d 'Only tasks of the workflow with this root id (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s n -l limit -d 'Show at most N tasks (the first N in sort order)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l sort -d 'Sort order: times and runtime newest/longest first, name and state ascending' -r -f -a "received\t''
+started\t''
+runtime\t''
+name\t''
+state\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s f -l format -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'One JSON document'
+ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
+csv\t'Comma-separated values with a header row'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l reverse -d 'Reverse the sort order'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l no-scrub -d 'Show secret-looking argument values instead of [Filtered]'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l ascii -d 'Plain ASCII table borders'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s f -l format -d 'Output format' -r -f -a "text\t'Header, timeline, arguments, result, traceback, lineage, children'
+json\t'One JSON document with the same content'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l no-scrub -d 'Show secret-looking argument values instead of [Filtered]'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l ascii -d 'Plain ASCII decoration'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l dir -d 'Write the script into this directory (file name chosen per shell) instead of stdout' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l dir -d 'Write celtrace.1 and one page per subcommand (celtrace-tasks.1, ...) into this directory' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

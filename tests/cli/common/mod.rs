@@ -1,0 +1,140 @@
+//! A deterministic environment for running the celtrace binary: fixed clock, UTC, fixed width,
+//! no inherited CELTRACE_* / CELERY_* / NO_COLOR, a temporary HOME.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// "Now" for every test run: an hour after the captures were made.
+pub const NOW: &str = "2026-11-22T08:47:00Z";
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/celery-5.7")
+}
+
+pub fn fixture(rel: &str) -> String {
+    fixtures().join(rel).display().to_string()
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Run {
+    /// stdout, stderr and the exit status in one string, as jj's tests snapshot them.
+    pub fn normalized(&self) -> String {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut s = self.stdout.clone();
+        if !self.stderr.is_empty() {
+            s.push_str("------- stderr -------\n");
+            s.push_str(&self.stderr);
+        }
+        s.push_str(&format!("[exit status: {}]\n", self.code));
+        s.replace(root, "$ROOT")
+    }
+}
+
+pub fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_celtrace"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CELTRACE_") || k.starts_with("CELERY_") || k == "NO_COLOR" || k == "CLICOLOR_FORCE" {
+            cmd.env_remove(k);
+        }
+    }
+    let home = std::env::temp_dir().join("celtrace-test-home");
+    cmd.env("CELTRACE_NOW", NOW)
+        .env("TZ", "UTC")
+        .env("COLUMNS", "120")
+        .env("HOME", home)
+        .env("TERM", "dumb")
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_cmd(command(args))
+}
+
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_cmd(cmd)
+}
+
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut cmd = command(args);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+fn run_cmd(mut cmd: Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// Task ids named in a capture scenario's markers (lists or objects of ids), in file order.
+pub fn scenario_ids(scenario: &str) -> Vec<String> {
+    fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if s.len() == 36 && s.matches('-').count() == 4 => {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+            // Group and group-result ids are not task ids.
+            serde_json::Value::Object(m) => {
+                m.iter().filter(|(k, _)| !matches!(k.as_str(), "group_id" | "last_id")).for_each(|(_, x)| collect(x, out));
+            }
+            _ => {}
+        }
+    }
+    for file in ["redis/redis.ndjson", "redis/redis_extra.ndjson"] {
+        let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["scenario"] == scenario {
+                let mut out = Vec::new();
+                collect(&v["ids"], &mut out);
+                return out;
+            }
+        }
+    }
+    panic!("no markers for {scenario}")
+}
+
+/// Every task id in a recording, oldest first.
+pub fn task_ids(file: &str) -> Vec<String> {
+    let doc = json(&run(&["tasks", "--json", "--reverse", "--events", file]));
+    doc["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+}
+
+pub fn json(run: &Run) -> serde_json::Value {
+    assert_eq!(run.code, 0, "{}", run.normalized());
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}

@@ -1,0 +1,25 @@
+//! End-to-end runs of the celtrace binary. One test binary with modules (STYLE.md §2).
+
+mod common;
+
+mod architecture;
+mod errors;
+mod generated;
+mod help;
+mod show;
+mod tasks;
+
+#[test]
+fn no_forgotten_test_files() {
+    let dir = common::repo_path("tests/cli");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            if stem != "main" {
+                assert!(main.contains(&format!("mod {stem};")), "tests/cli/{stem}.rs is not in main.rs");
+            }
+        }
+    }
+}
