@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{completions::CompletionsArgs, man::ManArgs, show::ShowArgs, tasks::TasksArgs};
+use crate::commands::{
+    completions::CompletionsArgs, man::ManArgs, show::ShowArgs, tasks::TasksArgs,
+};
 use crate::ui::ColorChoice;
 
 /// Answers "what happened?" about a Celery deployment, from Celery's own events
@@ -14,7 +16,12 @@ use crate::ui::ColorChoice;
 /// `task_send_sent_event = True`) from a recording or a broker, rebuilds every task with all
 /// its attempts, and prints tables and timelines for people, JSON, NDJSON and CSV for scripts.
 #[derive(Debug, Parser)]
-#[command(name = "celtrace", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "celtrace",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 #[command(after_long_help = const_format_help())]
 pub struct Cli {
     #[command(flatten)]
@@ -105,6 +112,9 @@ mod tests {
     #[test]
     fn help_lists_the_same_exit_codes_as_exit_rs() {
         let help = super::const_format_help();
-        assert!(help.ends_with(crate::exit::TABLE), "exit table in --help differs from exit::TABLE");
+        assert!(
+            help.ends_with(crate::exit::TABLE),
+            "exit table in --help differs from exit::TABLE"
+        );
     }
 }

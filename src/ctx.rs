@@ -89,7 +89,14 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(g: &GlobalArgs, env: &Env, now: DateTime<Utc>) -> Result<Self, CliError> {
-        let ui = Ui::new(g.color, env.no_color, env.dumb_term, env.columns, g.quiet, g.verbose);
+        let ui = Ui::new(
+            g.color,
+            env.no_color,
+            env.dumb_term,
+            env.columns,
+            g.quiet,
+            g.verbose,
+        );
         let source = match &g.events {
             Some(path) => EventSource::Recording(Input::from_arg(path)),
             None => {
@@ -101,7 +108,8 @@ impl Ctx {
                     Some(DEFAULT_BROKER),
                 )
                 .unwrap_or_else(|| (DEFAULT_BROKER.to_string(), Origin::Default));
-                let url = BrokerUrl::parse(&url).map_err(|source| CliError::BrokerUrl { source })?;
+                let url =
+                    BrokerUrl::parse(&url).map_err(|source| CliError::BrokerUrl { source })?;
                 EventSource::Broker(url, origin)
             }
         };
@@ -115,13 +123,23 @@ impl Ctx {
         .map(|(u, o)| BrokerUrl::parse(&u).map(|u| (u, o)))
         .transpose()
         .map_err(|source| CliError::BrokerUrl { source })?;
-        Ok(Self { ui, now, zone: if g.utc { Zone::Utc } else { Zone::Local }, source, result_backend })
+        Ok(Self {
+            ui,
+            now,
+            zone: if g.utc { Zone::Utc } else { Zone::Local },
+            source,
+            result_backend,
+        })
     }
 
     /// Render settings for stdout.
     pub fn render_ctx(&self, scrub: bool, ascii: bool) -> RenderCtx {
         RenderCtx {
-            styles: if self.ui.stdout_color { Styles::colorized() } else { Styles::plain() },
+            styles: if self.ui.stdout_color {
+                Styles::colorized()
+            } else {
+                Styles::plain()
+            },
             zone: self.zone,
             now: self.now,
             width: self.ui.width,
@@ -134,7 +152,11 @@ impl Ctx {
     pub fn load_state(&self) -> Result<(State, LoadReport), CliError> {
         let input = match &self.source {
             EventSource::Recording(input) => input,
-            EventSource::Broker(url, _) => return Err(CliError::BrokerUnsupported { url: url.redacted() }),
+            EventSource::Broker(url, _) => {
+                return Err(CliError::BrokerUnsupported {
+                    url: url.redacted(),
+                });
+            }
         };
         let mut state = State::new();
         let report = file::load_into(input, &mut state)?;
@@ -143,7 +165,11 @@ impl Ctx {
                 .issues
                 .first()
                 .map_or_else(String::new, |i| format!("line {}: {}", i.line, i.message));
-            return Err(CliError::NoEvents { source_label: report.source.clone(), entries: report.entries, first_problem });
+            return Err(CliError::NoEvents {
+                source_label: report.source.clone(),
+                entries: report.entries,
+                first_problem,
+            });
         }
         self.report_problems(&report);
         Ok((state, report))
@@ -154,8 +180,11 @@ impl Ctx {
         if total == 0 {
             return;
         }
-        let kinds: Vec<String> =
-            report.issue_counts.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect();
+        let kinds: Vec<String> = report
+            .issue_counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.as_str()))
+            .collect();
         let lost = report.lost();
         let headline = if lost > 0 {
             format!(
@@ -163,19 +192,35 @@ impl Ctx {
                 report.source, report.entries
             )
         } else {
-            format!("{}: {total} events had fields celtrace ignored", report.source)
+            format!(
+                "{}: {total} events had fields celtrace ignored",
+                report.source
+            )
         };
-        let more = if self.ui.verbose == 0 { "; -v shows them" } else { "" };
-        self.ui.warn(&format!("{headline} ({}){more}", kinds.join(", ")));
+        let more = if self.ui.verbose == 0 {
+            "; -v shows them"
+        } else {
+            ""
+        };
+        self.ui
+            .warn(&format!("{headline} ({}){more}", kinds.join(", ")));
         if self.ui.verbose > 0 {
             for i in &report.issues {
-                self.ui.note(&format!("  line {}: {}: {}", i.line, i.kind.as_str(), i.message));
+                self.ui.note(&format!(
+                    "  line {}: {}: {}",
+                    i.line,
+                    i.kind.as_str(),
+                    i.message
+                ));
                 if self.ui.verbose > 1 && !i.excerpt.is_empty() {
                     self.ui.note(&format!("      {}", i.excerpt));
                 }
             }
             if total as usize > report.issues.len() {
-                self.ui.note(&format!("  … and {} more", total as usize - report.issues.len()));
+                self.ui.note(&format!(
+                    "  … and {} more",
+                    total as usize - report.issues.len()
+                ));
             }
         }
     }
@@ -203,6 +248,11 @@ mod tests {
         assert_eq!(r(None, None, None, p, d), Some(Origin::Profile));
         assert_eq!(r(None, None, None, None, d), Some(Origin::Default));
         assert_eq!(r(None, None, None, None, None), None);
-        assert_eq!(resolve_setting(None, Some("x"), Some("y"), None, None).unwrap().0, "x");
+        assert_eq!(
+            resolve_setting(None, Some("x"), Some("y"), None, None)
+                .unwrap()
+                .0,
+            "x"
+        );
     }
 }

@@ -17,7 +17,9 @@ pub enum CliError {
     #[error("invalid broker URL")]
     #[diagnostic(
         code(celtrace::usage::broker_url),
-        help("use redis://, rediss://, unix://, amqp:// or amqps://, e.g. redis://localhost:6379/0")
+        help(
+            "use redis://, rediss://, unix://, amqp:// or amqps://, e.g. redis://localhost:6379/0"
+        )
     )]
     BrokerUrl {
         #[source]
@@ -27,46 +29,74 @@ pub enum CliError {
     #[error("reading events straight from the broker ({url}) is not supported by this build yet")]
     #[diagnostic(
         code(celtrace::broker::unsupported),
-        help("read a recording instead: --events FILE (NDJSON, one Celery event per line; `-` reads stdin)")
+        help(
+            "read a recording instead: --events FILE (NDJSON, one Celery event per line; `-` reads stdin)"
+        )
     )]
     BrokerUnsupported { url: String },
 
     #[error("no task matches `{typed}` in {source_label}")]
     #[diagnostic(
         code(celtrace::task::not_found),
-        help("`celtrace tasks` lists the tasks that are there; a task that ran while nothing was recording events cannot be found")
+        help(
+            "`celtrace tasks` lists the tasks that are there; a task that ran while nothing was recording events cannot be found"
+        )
     )]
     NotFound { typed: String, source_label: String },
 
     #[error("`{typed}` matches {} tasks", candidates.len())]
     #[diagnostic(code(celtrace::task::ambiguous), help("type more of the id; candidates:\n{}", candidates.join("\n")))]
-    Ambiguous { typed: String, candidates: Vec<String> },
+    Ambiguous {
+        typed: String,
+        candidates: Vec<String>,
+    },
 
     #[error("`{typed}` is too short to identify a task")]
-    #[diagnostic(code(celtrace::task::id_too_short), help("type at least 4 characters of the task id"))]
+    #[diagnostic(
+        code(celtrace::task::id_too_short),
+        help("type at least 4 characters of the task id")
+    )]
     IdTooShort { typed: String },
 
     #[error(transparent)]
-    #[diagnostic(code(celtrace::record::open), help("check the path; `--events -` reads the recording from stdin"))]
+    #[diagnostic(
+        code(celtrace::record::open),
+        help("check the path; `--events -` reads the recording from stdin")
+    )]
     RecordOpen(RecordError),
 
     #[error(transparent)]
-    #[diagnostic(code(celtrace::record::read), help("the file could not be read to the end; check the disk or the pipe feeding it"))]
+    #[diagnostic(
+        code(celtrace::record::read),
+        help("the file could not be read to the end; check the disk or the pipe feeding it")
+    )]
     RecordRead(RecordError),
 
     #[error(transparent)]
-    #[diagnostic(code(celtrace::record::version), help("this recording was written by a newer celtrace; upgrade to read it"))]
+    #[diagnostic(
+        code(celtrace::record::version),
+        help("this recording was written by a newer celtrace; upgrade to read it")
+    )]
     RecordVersion(RecordError),
 
     #[error("{source_label} holds no usable Celery event ({entries} entries, all unreadable)")]
     #[diagnostic(
         code(celtrace::record::no_events),
-        help("a recording is NDJSON: one Celery event dict (or kombu envelope, or task.multi list) per line; first problem: {first_problem}")
+        help(
+            "a recording is NDJSON: one Celery event dict (or kombu envelope, or task.multi list) per line; first problem: {first_problem}"
+        )
     )]
-    NoEvents { source_label: String, entries: u64, first_problem: String },
+    NoEvents {
+        source_label: String,
+        entries: u64,
+        first_problem: String,
+    },
 
     #[error("cannot write the output")]
-    #[diagnostic(code(celtrace::io::write), help("check that the destination is writable and has space"))]
+    #[diagnostic(
+        code(celtrace::io::write),
+        help("check that the destination is writable and has space")
+    )]
     Write {
         #[source]
         source: std::io::Error,
@@ -78,16 +108,22 @@ impl CliError {
         match self {
             Self::Usage { .. } | Self::BrokerUrl { .. } => exit::USAGE,
             Self::BrokerUnsupported { .. } => exit::BROKER,
-            Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => exit::NOT_FOUND,
-            Self::RecordOpen(_) | Self::RecordRead(_) | Self::RecordVersion(_) | Self::NoEvents { .. } => {
-                exit::BAD_INPUT
+            Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => {
+                exit::NOT_FOUND
             }
+            Self::RecordOpen(_)
+            | Self::RecordRead(_)
+            | Self::RecordVersion(_)
+            | Self::NoEvents { .. } => exit::BAD_INPUT,
             Self::Write { .. } => exit::FAILURE,
         }
     }
 
     pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {
-        Self::Usage { message: message.into(), help: help.into() }
+        Self::Usage {
+            message: message.into(),
+            help: help.into(),
+        }
     }
 
     /// Whether this is a closed pipe downstream, which is success (`celtrace tasks | head`).
@@ -114,12 +150,20 @@ impl From<std::io::Error> for CliError {
 
 impl CliError {
     /// Maps a resolution failure; candidates are described with `describe` (name, state).
-    pub fn from_resolve(e: ResolveError, source_label: &str, describe: &dyn Fn(&str) -> String) -> Self {
+    pub fn from_resolve(
+        e: ResolveError,
+        source_label: &str,
+        describe: &dyn Fn(&str) -> String,
+    ) -> Self {
         match e {
-            ResolveError::NotFound(typed) => Self::NotFound { typed, source_label: source_label.to_string() },
-            ResolveError::Ambiguous { typed, candidates } => {
-                Self::Ambiguous { typed, candidates: candidates.iter().map(|c| describe(c)).collect() }
-            }
+            ResolveError::NotFound(typed) => Self::NotFound {
+                typed,
+                source_label: source_label.to_string(),
+            },
+            ResolveError::Ambiguous { typed, candidates } => Self::Ambiguous {
+                typed,
+                candidates: candidates.iter().map(|c| describe(c)).collect(),
+            },
             ResolveError::TooShort(typed) => Self::IdTooShort { typed },
         }
     }

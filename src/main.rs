@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use celtrace::{cli::Cli, clock, commands, ctx::Env, exit, ui};
+use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -9,7 +9,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     let env = Env::capture();

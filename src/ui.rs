@@ -40,7 +40,14 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(color: ColorChoice, no_color_env: bool, dumb_term: bool, columns: Option<u16>, quiet: bool, verbose: u8) -> Self {
+    pub fn new(
+        color: ColorChoice,
+        no_color_env: bool,
+        dumb_term: bool,
+        columns: Option<u16>,
+        quiet: bool,
+        verbose: u8,
+    ) -> Self {
         let stdout_tty = io::stdout().is_terminal();
         let stderr_tty = io::stderr().is_terminal();
         Self {

@@ -25,7 +25,13 @@ pub struct CompletionsArgs {
 }
 
 /// Every shell we ship completions for, with the file name each expects.
-pub const SHELLS: [Shell; 5] = [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::PowerShell, Shell::Elvish];
+pub const SHELLS: [Shell; 5] = [
+    Shell::Bash,
+    Shell::Zsh,
+    Shell::Fish,
+    Shell::PowerShell,
+    Shell::Elvish,
+];
 
 /// The script for one shell, as bytes.
 pub fn generate(shell: Shell) -> Vec<u8> {

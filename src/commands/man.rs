@@ -28,7 +28,10 @@ pub fn pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
     out.push(("celtrace.1".to_string(), root));
     for sub in cmd.get_subcommands() {
         let name = format!("celtrace-{}", sub.get_name());
-        let sub = sub.clone().name(name.clone()).version(env!("CARGO_PKG_VERSION"));
+        let sub = sub
+            .clone()
+            .name(name.clone())
+            .version(env!("CARGO_PKG_VERSION"));
         let mut buf = Vec::new();
         clap_mangen::Man::new(sub).render(&mut buf)?;
         out.push((format!("{name}.1"), buf));

@@ -44,15 +44,22 @@ pub struct ShowArgs {
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
     let (state, report) = ctx.load_state()?;
     let horizon = state.horizon(epoch(ctx.now));
-    let id = resolve_task(&state, &args.id)
-        .map_err(|e| CliError::from_resolve(e, &report.source, &|id| describe(&state, id, horizon)))?;
+    let id = resolve_task(&state, &args.id).map_err(|e| {
+        CliError::from_resolve(e, &report.source, &|id| describe(&state, id, horizon))
+    })?;
     let Some(record) = state.task(id) else {
-        return Err(CliError::NotFound { typed: args.id.clone(), source_label: report.source.clone() });
+        return Err(CliError::NotFound {
+            typed: args.id.clone(),
+            source_label: report.source.clone(),
+        });
     };
     let data = ShowData {
         view: TaskView::new(&state, record, horizon),
         ancestors: ancestors(&state, record),
-        children: children(&state, id).into_iter().map(|c| TaskView::new(&state, c, horizon)).collect(),
+        children: children(&state, id)
+            .into_iter()
+            .map(|c| TaskView::new(&state, c, horizon))
+            .collect(),
     };
     let rctx = ctx.render_ctx(!args.no_scrub, args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
@@ -71,7 +78,11 @@ pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
     match task {
         Some(t) => {
             let v = TaskView::new(state, t, horizon);
-            format!("{id}  {}  {}", t.name.map_or("?", |s| state.sym(s)), v.state)
+            format!(
+                "{id}  {}  {}",
+                t.name.map_or("?", |s| state.sym(s)),
+                v.state
+            )
         }
         None => id.to_string(),
     }

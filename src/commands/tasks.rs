@@ -116,7 +116,12 @@ fn bound(flag: &str, value: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliE
     value
         .map(|v| parse_bound(v, ctx.now))
         .transpose()
-        .map_err(|e| CliError::usage(format!("--{flag}: {e}"), "examples: 30s, 15m, 2h, 1d, 2026-11-22T07:47:00Z"))
+        .map_err(|e| {
+            CliError::usage(
+                format!("--{flag}: {e}"),
+                "examples: 30s, 15m, 2h, 1d, 2026-11-22T07:47:00Z",
+            )
+        })
 }
 
 pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
@@ -131,7 +136,11 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     let label = report.source.clone();
     let resolve_in = |typed: &str, roots: bool| {
         let ids: Vec<&crate::model::TaskId> = if roots {
-            state.tasks().iter().map(|t| t.root_id.as_ref().unwrap_or(&t.id)).collect()
+            state
+                .tasks()
+                .iter()
+                .map(|t| t.root_id.as_ref().unwrap_or(&t.id))
+                .collect()
         } else {
             state.tasks().iter().map(|t| &t.id).collect()
         };
@@ -145,7 +154,9 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
             .map(|t| resolve_in(t, roots))
             .transpose()
             .map_err(|e: ResolveError| {
-                CliError::from_resolve(e, &label, &|id| super::show::describe(&state, id, state.horizon(epoch(ctx.now))))
+                CliError::from_resolve(e, &label, &|id| {
+                    super::show::describe(&state, id, state.horizon(epoch(ctx.now)))
+                })
             })
     };
     let query = TaskQuery {
@@ -169,7 +180,11 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     };
     let horizon = state.horizon(epoch(ctx.now));
     let rows = select(&state, &query, horizon);
-    let format = if args.json { ListFormat::Json } else { args.format };
+    let format = if args.json {
+        ListFormat::Json
+    } else {
+        args.format
+    };
     let rctx = ctx.render_ctx(!args.no_scrub, args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     match format {

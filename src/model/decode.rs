@@ -71,7 +71,10 @@ pub struct DecodeIssue {
 
 impl DecodeIssue {
     fn new(kind: IssueKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -85,7 +88,11 @@ pub fn decode_entry(
     if text.len() > MAX_ENTRY_BYTES {
         issues.push(DecodeIssue::new(
             IssueKind::TooLarge,
-            format!("entry of {} bytes is over the {} byte limit", text.len(), MAX_ENTRY_BYTES),
+            format!(
+                "entry of {} bytes is over the {} byte limit",
+                text.len(),
+                MAX_ENTRY_BYTES
+            ),
         ));
         return 0;
     }
@@ -103,7 +110,10 @@ pub fn decode_bytes(
         Err(e) => {
             issues.push(DecodeIssue::new(
                 IssueKind::NotJson,
-                format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+                format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
             ));
             0
         }
@@ -151,7 +161,11 @@ fn decode_json(
 }
 
 fn json_issue(e: &serde_json::Error) -> DecodeIssue {
-    let what = if e.is_eof() { "truncated JSON" } else { "invalid JSON" };
+    let what = if e.is_eof() {
+        "truncated JSON"
+    } else {
+        "invalid JSON"
+    };
     DecodeIssue::new(IssueKind::NotJson, format!("{what}: {e}"))
 }
 
@@ -170,6 +184,13 @@ fn decode_batch(
             return 0;
         }
     };
+    if elements.is_empty() {
+        issues.push(DecodeIssue::new(
+            IssueKind::NotAnEvent,
+            "empty list: no events in it",
+        ));
+        return 0;
+    }
     let mut n = 0;
     for (i, element) in elements.iter().enumerate() {
         let raw = element.get();
@@ -208,7 +229,10 @@ fn handle_entry(
             event.local_received = received;
         }
         if event.type_name.is_empty() {
-            issues.push(DecodeIssue::new(IssueKind::MissingField, "event `type` is empty"));
+            issues.push(DecodeIssue::new(
+                IssueKind::MissingField,
+                "event `type` is empty",
+            ));
             return 0;
         }
         event.kind = EventKind::from_type(&event.type_name);
@@ -225,13 +249,19 @@ fn handle_entry(
             } else {
                 IssueKind::WrongType
             };
-            issues.push(DecodeIssue::new(kind, format!("`{}`: {field}", event.type_name)));
+            issues.push(DecodeIssue::new(
+                kind,
+                format!("`{}`: {field}", event.type_name),
+            ));
         }
         sink(entry.event);
         return 1;
     }
     if depth >= MAX_NESTING {
-        issues.push(DecodeIssue::new(IssueKind::NotAnEvent, "envelopes nested too deep"));
+        issues.push(DecodeIssue::new(
+            IssueKind::NotAnEvent,
+            "envelopes nested too deep",
+        ));
         return 0;
     }
     if let Some(raw) = entry.raw {
@@ -563,7 +593,11 @@ impl<'de> Accept<'de> for LoadAvg {
             }
             n += 1;
         }
-        Ok(if ok && n == 3 { Ok(LoadAvg(out)) } else { Err("a list of the wrong shape") })
+        Ok(if ok && n == 3 {
+            Ok(LoadAvg(out))
+        } else {
+            Err("a list of the wrong shape")
+        })
     }
 }
 
@@ -629,3 +663,6 @@ impl<'de, T: Accept<'de>> Visitor<'de> for LenientVisitor<T> {
     }
 }
 
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

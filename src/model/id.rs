@@ -162,7 +162,12 @@ pub fn lookup<'a>(ids: impl Iterator<Item = &'a TaskId>, typed: &str) -> Lookup<
 /// [`MIN_PREFIX`]); `sorted` must be sorted and contain `id`.
 pub fn unique_prefix_len(sorted: &[String], index: usize) -> usize {
     let id = &sorted[index];
-    let common = |other: &String| id.bytes().zip(other.bytes()).take_while(|(a, b)| a == b).count();
+    let common = |other: &String| {
+        id.bytes()
+            .zip(other.bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
     let before = index.checked_sub(1).map_or(0, |i| common(&sorted[i]));
     let after = sorted.get(index + 1).map_or(0, common);
     (before.max(after) + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))
@@ -186,7 +191,12 @@ mod tests {
 
     #[test]
     fn non_canonical_ids_stay_text() {
-        for s in ["ED705C4A-B44D-4D5E-8F68-0758520C8BB9", "my-task-1", "", "ed705c4a"] {
+        for s in [
+            "ED705C4A-B44D-4D5E-8F68-0758520C8BB9",
+            "my-task-1",
+            "",
+            "ed705c4a",
+        ] {
             let id = TaskId::parse(s);
             assert!(matches!(id, TaskId::Text(_)), "{s}");
             assert_eq!(id.to_string(), s);
@@ -195,9 +205,14 @@ mod tests {
 
     #[test]
     fn lookup_handles_unique_ambiguous_short_and_missing() {
-        let ids: Vec<TaskId> = ["abcd1111", "abcd2222", "ffff0000"].map(TaskId::parse).into();
+        let ids: Vec<TaskId> = ["abcd1111", "abcd2222", "ffff0000"]
+            .map(TaskId::parse)
+            .into();
         assert_eq!(lookup(ids.iter(), "abcd1"), Lookup::Found(&ids[0]));
-        assert_eq!(lookup(ids.iter(), "abcd"), Lookup::Ambiguous(vec![&ids[0], &ids[1]]));
+        assert_eq!(
+            lookup(ids.iter(), "abcd"),
+            Lookup::Ambiguous(vec![&ids[0], &ids[1]])
+        );
         assert_eq!(lookup(ids.iter(), "abc"), Lookup::TooShort);
         assert_eq!(lookup(ids.iter(), "0000"), Lookup::NotFound);
         // A whole id wins even if it is shorter than the minimum prefix.
@@ -207,7 +222,9 @@ mod tests {
 
     #[test]
     fn unique_prefix_is_at_least_four() {
-        let sorted: Vec<String> = ["abcd1111", "abcd2222", "ffff0000"].map(String::from).into();
+        let sorted: Vec<String> = ["abcd1111", "abcd2222", "ffff0000"]
+            .map(String::from)
+            .into();
         assert_eq!(unique_prefix_len(&sorted, 0), 5);
         assert_eq!(unique_prefix_len(&sorted, 2), 4);
     }

@@ -49,7 +49,10 @@ pub fn scrub(repr: &str) -> std::borrow::Cow<'_, str> {
                 while j < b.len() && b[j] == b' ' {
                     j += 1;
                 }
-                if j < b.len() && b[j] == b':' && is_sensitive_key(&repr[start + 1..end.saturating_sub(1).max(start + 1)]) {
+                if j < b.len()
+                    && b[j] == b':'
+                    && is_sensitive_key(&repr[start + 1..end.saturating_sub(1).max(start + 1)])
+                {
                     let value_start = skip_spaces(b, j + 1);
                     let value_end = skip_value(b, value_start);
                     let o = out.get_or_insert_with(|| String::with_capacity(repr.len()));
@@ -123,10 +126,21 @@ fn skip_value(b: &[u8], start: usize) -> usize {
 
 /// The error worth showing: `exception`, or — for the useless `ExceptionWithTraceback()`
 /// a hard time limit or a killed pool child produces (trap 7) — the traceback's last line.
-pub fn effective_exception<'a>(exception: Option<&'a str>, traceback: Option<&'a str>) -> Option<&'a str> {
-    let last_line = || traceback?.lines().rev().map(str::trim).find(|l| !l.is_empty());
+pub fn effective_exception<'a>(
+    exception: Option<&'a str>,
+    traceback: Option<&'a str>,
+) -> Option<&'a str> {
+    let last_line = || {
+        traceback?
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+    };
     match exception {
-        Some(e) if e.trim() == "ExceptionWithTraceback()" || e.trim().is_empty() => last_line().or(Some(e)),
+        Some(e) if e.trim() == "ExceptionWithTraceback()" || e.trim().is_empty() => {
+            last_line().or(Some(e))
+        }
         Some(e) => Some(e),
         None => last_line(),
     }
@@ -142,7 +156,10 @@ mod tests {
             scrub("{'user': 'bob', 'password': 'hunter2', 'n': 1}"),
             "{'user': 'bob', 'password': '[Filtered]', 'n': 1}"
         );
-        assert_eq!(scrub("{'api_key': {'a': [1, ','], 'b': 2}}"), "{'api_key': '[Filtered]'}");
+        assert_eq!(
+            scrub("{'api_key': {'a': [1, ','], 'b': 2}}"),
+            "{'api_key': '[Filtered]'}"
+        );
         assert_eq!(
             scrub("({'Authorization': \"Bearer x'y\"},)"),
             "({'Authorization': '[Filtered]'},)"
@@ -153,8 +170,14 @@ mod tests {
 
     #[test]
     fn keys_inside_values_and_escaped_quotes_do_not_confuse_it() {
-        assert_eq!(scrub("{'note': 'token: abc', 'x': 1}"), "{'note': 'token: abc', 'x': 1}");
-        assert_eq!(scrub("{'it\\'s': 1, 'secret': 's'}"), "{'it\\'s': 1, 'secret': '[Filtered]'}");
+        assert_eq!(
+            scrub("{'note': 'token: abc', 'x': 1}"),
+            "{'note': 'token: abc', 'x': 1}"
+        );
+        assert_eq!(
+            scrub("{'it\\'s': 1, 'secret': 's'}"),
+            "{'it\\'s': 1, 'secret': '[Filtered]'}"
+        );
     }
 
     #[test]
@@ -170,8 +193,14 @@ mod tests {
             effective_exception(Some("ExceptionWithTraceback()"), Some(tb)),
             Some("billiard.exceptions.TimeLimitExceeded: TimeLimitExceeded(1,)")
         );
-        assert_eq!(effective_exception(Some("ValueError('boom')"), Some(tb)), Some("ValueError('boom')"));
-        assert_eq!(effective_exception(Some("ExceptionWithTraceback()"), None), Some("ExceptionWithTraceback()"));
+        assert_eq!(
+            effective_exception(Some("ValueError('boom')"), Some(tb)),
+            Some("ValueError('boom')")
+        );
+        assert_eq!(
+            effective_exception(Some("ExceptionWithTraceback()"), None),
+            Some("ExceptionWithTraceback()")
+        );
         assert_eq!(effective_exception(None, None), None);
     }
 }

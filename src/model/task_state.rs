@@ -59,7 +59,10 @@ impl TaskState {
 
     /// Finished for good: Celery's `READY_STATES` plus REJECTED.
     pub fn is_ready(self) -> bool {
-        matches!(self, Self::Success | Self::Failure | Self::Revoked | Self::Rejected)
+        matches!(
+            self,
+            Self::Success | Self::Failure | Self::Revoked | Self::Rejected
+        )
     }
 }
 

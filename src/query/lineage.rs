@@ -39,7 +39,10 @@ pub fn children_index(state: &State) -> FxHashMap<&TaskId, Vec<&TaskRecord>> {
     }
     for list in map.values_mut() {
         list.sort_by(|a, b| {
-            a.first_time().unwrap_or(0.0).total_cmp(&b.first_time().unwrap_or(0.0)).then(a.id.cmp(&b.id))
+            a.first_time()
+                .unwrap_or(0.0)
+                .total_cmp(&b.first_time().unwrap_or(0.0))
+                .then(a.id.cmp(&b.id))
         });
     }
     map
@@ -47,10 +50,16 @@ pub fn children_index(state: &State) -> FxHashMap<&TaskId, Vec<&TaskRecord>> {
 
 /// Children of one task.
 pub fn children<'s>(state: &'s State, id: &TaskId) -> Vec<&'s TaskRecord> {
-    let mut list: Vec<&TaskRecord> =
-        state.tasks().iter().filter(|t| t.parent_id.as_ref() == Some(id)).collect();
+    let mut list: Vec<&TaskRecord> = state
+        .tasks()
+        .iter()
+        .filter(|t| t.parent_id.as_ref() == Some(id))
+        .collect();
     list.sort_by(|a, b| {
-        a.first_time().unwrap_or(0.0).total_cmp(&b.first_time().unwrap_or(0.0)).then(a.id.cmp(&b.id))
+        a.first_time()
+            .unwrap_or(0.0)
+            .total_cmp(&b.first_time().unwrap_or(0.0))
+            .then(a.id.cmp(&b.id))
     });
     list
 }

@@ -15,7 +15,10 @@ pub enum ResolveError {
     #[error("no task matches `{0}`")]
     NotFound(String),
     #[error("`{typed}` matches {} tasks", candidates.len())]
-    Ambiguous { typed: String, candidates: Vec<String> },
+    Ambiguous {
+        typed: String,
+        candidates: Vec<String>,
+    },
     #[error("`{0}` is too short: type at least {min} characters of the id", min = id::MIN_PREFIX)]
     TooShort(String),
 }

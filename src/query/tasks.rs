@@ -65,7 +65,10 @@ impl TaskQuery {
         {
             return false;
         }
-        let (first, last) = (rec.first_time().unwrap_or(0.0), view.last_time().unwrap_or(0.0));
+        let (first, last) = (
+            rec.first_time().unwrap_or(0.0),
+            view.last_time().unwrap_or(0.0),
+        );
         if self.since.is_some_and(|s| last < s) || self.until.is_some_and(|u| first > u) {
             return false;
         }
@@ -84,11 +87,12 @@ pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<Task
     rows.sort_by(|a, b| {
         // Rows without the sort key (never started, no runtime) stay last in both directions.
         let (ka, kb) = (has_key(query.sort, a), has_key(query.sort, b));
-        kb.cmp(&ka).then_with(|| {
-            let ord = compare(state, query.sort, a, b);
-            if query.reverse { ord.reverse() } else { ord }
-        })
-        .then_with(|| a.record.id.cmp(&b.record.id))
+        kb.cmp(&ka)
+            .then_with(|| {
+                let ord = compare(state, query.sort, a, b);
+                if query.reverse { ord.reverse() } else { ord }
+            })
+            .then_with(|| a.record.id.cmp(&b.record.id))
     });
     if let Some(n) = query.limit {
         rows.truncate(n);
@@ -122,8 +126,13 @@ fn compare(state: &State, key: SortKey, a: &TaskView<'_>, b: &TaskView<'_>) -> O
         SortKey::Runtime => by_time(a.runtime(), b.runtime()),
         SortKey::Name => {
             let name = |v: &TaskView<'_>| v.record.name.map(|s| state.sym(s).to_string());
-            name(a).cmp(&name(b)).then_with(|| by_time(seen(a), seen(b)))
+            name(a)
+                .cmp(&name(b))
+                .then_with(|| by_time(seen(a), seen(b)))
         }
-        SortKey::State => a.state.cmp(&b.state).then_with(|| by_time(seen(a), seen(b))),
+        SortKey::State => a
+            .state
+            .cmp(&b.state)
+            .then_with(|| by_time(seen(a), seen(b))),
     }
 }

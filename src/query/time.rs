@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{input}` is neither a duration (15m, 2h, 1d) nor an RFC 3339 time (2026-11-22T07:47:00Z)")]
+#[error(
+    "`{input}` is neither a duration (15m, 2h, 1d) nor an RFC 3339 time (2026-11-22T07:47:00Z)"
+)]
 pub struct TimeParseError {
     pub input: String,
 }
@@ -12,7 +14,9 @@ pub struct TimeParseError {
 /// Resolves a bound to UTC epoch seconds.
 pub fn parse_bound(input: &str, now: DateTime<Utc>) -> Result<f64, TimeParseError> {
     let s = input.trim();
-    let err = || TimeParseError { input: input.to_string() };
+    let err = || TimeParseError {
+        input: input.to_string(),
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(epoch(t.with_timezone(&Utc)));
     }
@@ -43,7 +47,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-22T08:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-22T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -58,7 +64,10 @@ mod tests {
     fn rfc3339_is_absolute() {
         let t = parse_bound("2026-11-22T07:00:00+01:00", now()).unwrap();
         assert_eq!(t, epoch(now()) - 7200.0);
-        assert_eq!(parse_bound("2026-11-22T07:47:00.5Z", now()).unwrap() % 1.0, 0.5);
+        assert_eq!(
+            parse_bound("2026-11-22T07:47:00.5Z", now()).unwrap() % 1.0,
+            0.5
+        );
     }
 
     #[test]
@@ -71,7 +80,10 @@ mod tests {
     #[test]
     fn epoch_round_trips_to_the_microsecond() {
         let t = from_epoch(1795333620.855_151_7).unwrap();
-        assert_eq!(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), "2026-11-22T07:47:00.855152Z");
+        assert_eq!(
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "2026-11-22T07:47:00.855152Z"
+        );
         assert!(from_epoch(f64::NAN).is_none());
         assert!(from_epoch(1e300).is_none());
     }

@@ -18,7 +18,9 @@ pub enum Zone {
 
 /// `07:47:03.899` for today, `2026-11-21 07:47:03` otherwise (in the chosen zone).
 pub fn clock_time(secs: f64, zone: Zone, now: DateTime<Utc>) -> String {
-    let Some(t) = from_epoch(secs) else { return "-".into() };
+    let Some(t) = from_epoch(secs) else {
+        return "-".into();
+    };
     match zone {
         Zone::Utc => stamp(t, now),
         Zone::Local => stamp(t.with_timezone(&Local), now.with_timezone(&Local)),
@@ -38,7 +40,9 @@ where
 
 /// Time of day with milliseconds, for timelines (the header carries the date).
 pub fn time_of_day(secs: f64, zone: Zone) -> String {
-    let Some(t) = from_epoch(secs) else { return "-".into() };
+    let Some(t) = from_epoch(secs) else {
+        return "-".into();
+    };
     match zone {
         Zone::Utc => t.format("%H:%M:%S%.3f").to_string(),
         Zone::Local => t.with_timezone(&Local).format("%H:%M:%S%.3f").to_string(),
@@ -47,10 +51,15 @@ pub fn time_of_day(secs: f64, zone: Zone) -> String {
 
 /// Full time with date and milliseconds, for headers.
 pub fn full_time(secs: f64, zone: Zone) -> String {
-    let Some(t) = from_epoch(secs) else { return "-".into() };
+    let Some(t) = from_epoch(secs) else {
+        return "-".into();
+    };
     match zone {
         Zone::Utc => t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
-        Zone::Local => t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S%.3f %:z").to_string(),
+        Zone::Local => t
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S%.3f %:z")
+            .to_string(),
     }
 }
 
@@ -71,10 +80,18 @@ pub fn duration(secs: f64) -> String {
         format!("{}m{:02}s", m as u64, (s - m * 60.0).floor() as u64)
     } else if s < 86400.0 {
         let h = (s / 3600.0).floor();
-        format!("{}h{:02}m", h as u64, ((s - h * 3600.0) / 60.0).floor() as u64)
+        format!(
+            "{}h{:02}m",
+            h as u64,
+            ((s - h * 3600.0) / 60.0).floor() as u64
+        )
     } else {
         let d = (s / 86400.0).floor();
-        format!("{}d{:02}h", d as u64, ((s - d * 86400.0) / 3600.0).floor() as u64)
+        format!(
+            "{}d{:02}h",
+            d as u64,
+            ((s - d * 86400.0) / 3600.0).floor() as u64
+        )
     }
 }
 
@@ -94,7 +111,11 @@ pub fn relative(secs: f64, now: DateTime<Utc>) -> String {
             format!("{}d", (d / 86400.0).floor() as u64)
         }
     };
-    if delta >= 0.0 { format!("{} ago", coarse(delta)) } else { format!("in {}", coarse(delta)) }
+    if delta >= 0.0 {
+        format!("{} ago", coarse(delta))
+    } else {
+        format!("in {}", coarse(delta))
+    }
 }
 
 /// Cuts a one-line value to `max` characters with an ellipsis.
@@ -125,14 +146,23 @@ mod tests {
 
     #[test]
     fn rfc3339_has_microseconds_and_z() {
-        assert_eq!(rfc3339(1795333620.8551517).unwrap(), "2026-11-22T07:47:00.855152Z");
+        assert_eq!(
+            rfc3339(1795333620.8551517).unwrap(),
+            "2026-11-22T07:47:00.855152Z"
+        );
     }
 
     #[test]
     fn clock_time_shows_the_date_only_when_not_today() {
         let now = from_epoch(1795333700.0).unwrap();
-        assert_eq!(clock_time(1795333620.8551517, Zone::Utc, now), "07:47:00.855");
-        assert_eq!(clock_time(1795333620.0 - 86400.0, Zone::Utc, now), "2026-11-21 07:47:00");
+        assert_eq!(
+            clock_time(1795333620.8551517, Zone::Utc, now),
+            "07:47:00.855"
+        );
+        assert_eq!(
+            clock_time(1795333620.0 - 86400.0, Zone::Utc, now),
+            "2026-11-21 07:47:00"
+        );
         assert_eq!(relative(1795333620.0, now), "1m ago");
     }
 }

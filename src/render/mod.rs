@@ -28,7 +28,14 @@ pub struct RenderCtx {
 
 impl RenderCtx {
     pub fn plain(now: DateTime<Utc>) -> Self {
-        Self { styles: Styles::plain(), zone: Zone::Utc, now, width: None, scrub: true, ascii: false }
+        Self {
+            styles: Styles::plain(),
+            zone: Zone::Utc,
+            now,
+            width: None,
+            scrub: true,
+            ascii: false,
+        }
     }
 }
 

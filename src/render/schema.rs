@@ -126,11 +126,19 @@ impl<'r> DiagnosticsJson<'r> {
             entries: report.entries,
             events: report.events,
             skipped: report.lost(),
-            issues: report.issue_counts.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
+            issues: report
+                .issue_counts
+                .iter()
+                .map(|(k, n)| (k.as_str(), *n))
+                .collect(),
             details: report
                 .issues
                 .iter()
-                .map(|i| IssueJson { line: i.line, kind: i.kind.as_str(), message: &i.message })
+                .map(|i| IssueJson {
+                    line: i.line,
+                    kind: i.kind.as_str(),
+                    message: &i.message,
+                })
                 .collect(),
         }
     }
@@ -150,12 +158,26 @@ fn at(m: Option<&Mark>) -> Option<String> {
 }
 
 fn scrubbed(s: Option<&str>, scrub_secrets: bool) -> Option<Cow<'_, str>> {
-    s.map(|s| if scrub_secrets { scrub(s) } else { Cow::Borrowed(s) })
+    s.map(|s| {
+        if scrub_secrets {
+            scrub(s)
+        } else {
+            Cow::Borrowed(s)
+        }
+    })
 }
 
-pub fn attempt_json<'s>(state: &'s State, n: usize, a: &Attempt<'s>, scrub_secrets: bool) -> AttemptJson<'s> {
+pub fn attempt_json<'s>(
+    state: &'s State,
+    n: usize,
+    a: &Attempt<'s>,
+    scrub_secrets: bool,
+) -> AttemptJson<'s> {
     let fin = a.finished;
-    let detail = |kinds: &[MarkKind]| fin.filter(|m| kinds.contains(&m.kind)).and_then(|m| m.detail.as_deref());
+    let detail = |kinds: &[MarkKind]| {
+        fin.filter(|m| kinds.contains(&m.kind))
+            .and_then(|m| m.detail.as_deref())
+    };
     let failure = detail(&[MarkKind::Failed, MarkKind::Retried]);
     AttemptJson {
         number: n,
@@ -168,13 +190,20 @@ pub fn attempt_json<'s>(state: &'s State, n: usize, a: &Attempt<'s>, scrub_secre
         started_at: at(a.started),
         finished_at: at(fin),
         runtime: a.runtime(),
-        result: scrubbed(detail(&[MarkKind::Succeeded]).and_then(|d| d.text.as_deref()), scrub_secrets),
+        result: scrubbed(
+            detail(&[MarkKind::Succeeded]).and_then(|d| d.text.as_deref()),
+            scrub_secrets,
+        ),
         exception: effective_exception(
             failure.and_then(|d| d.text.as_deref()),
             failure.and_then(|d| d.traceback.as_deref()),
         ),
         traceback: failure.and_then(|d| d.traceback.as_deref()),
-        eta: a.received.or(a.sent).and_then(|m| m.detail.as_deref()).and_then(|d| d.eta.as_deref()),
+        eta: a
+            .received
+            .or(a.sent)
+            .and_then(|m| m.detail.as_deref())
+            .and_then(|d| d.eta.as_deref()),
         interrupted: interrupted(a.lost),
         revoked: detail(&[MarkKind::Revoked]).map(|d| RevokedJson {
             terminated: d.terminated,
@@ -184,7 +213,9 @@ pub fn attempt_json<'s>(state: &'s State, n: usize, a: &Attempt<'s>, scrub_secre
         rejected: a
             .rejected
             .or(fin.filter(|m| m.kind == MarkKind::Rejected))
-            .map(|m| RejectedJson { requeue: m.detail.as_ref().and_then(|d| d.requeue) }),
+            .map(|m| RejectedJson {
+                requeue: m.detail.as_ref().and_then(|d| d.requeue),
+            }),
         duplicate_events: a.duplicates,
     }
 }
@@ -192,15 +223,24 @@ pub fn attempt_json<'s>(state: &'s State, n: usize, a: &Attempt<'s>, scrub_secre
 pub fn progress_json<'s>(state: &'s State, m: &'s Mark) -> ProgressJson<'s> {
     let d = m.detail.as_deref();
     ProgressJson {
-        type_name: d.and_then(|d| d.custom_type.as_deref()).unwrap_or("task-custom"),
+        type_name: d
+            .and_then(|d| d.custom_type.as_deref())
+            .unwrap_or("task-custom"),
         at: rfc3339(m.time),
         worker: state.sym(m.host),
-        fields: d.map(|d| d.fields.iter().map(|(k, v)| (&**k, &**v)).collect()).unwrap_or_default(),
+        fields: d
+            .map(|d| d.fields.iter().map(|(k, v)| (&**k, &**v)).collect())
+            .unwrap_or_default(),
     }
 }
 
 /// Builds the contract's task object. `children` are the ids of tasks whose parent is this one.
-pub fn task_json<'s>(state: &'s State, v: &TaskView<'s>, children: Vec<String>, scrub_secrets: bool) -> TaskJson<'s> {
+pub fn task_json<'s>(
+    state: &'s State,
+    v: &TaskView<'s>,
+    children: Vec<String>,
+    scrub_secrets: bool,
+) -> TaskJson<'s> {
     let rec = v.record;
     let sym = |s: Option<crate::state::intern::Sym>| s.map(|s| state.sym(s));
     TaskJson {
@@ -230,7 +270,16 @@ pub fn task_json<'s>(state: &'s State, v: &TaskView<'s>, children: Vec<String>, 
         runtime: v.runtime(),
         queue_wait: v.queue_wait(),
         start_delay: v.start_delay(),
-        attempts: v.attempts.iter().enumerate().map(|(i, a)| attempt_json(state, i + 1, a, scrub_secrets)).collect(),
-        progress: v.progress().into_iter().map(|m| progress_json(state, m)).collect(),
+        attempts: v
+            .attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| attempt_json(state, i + 1, a, scrub_secrets))
+            .collect(),
+        progress: v
+            .progress()
+            .into_iter()
+            .map(|m| progress_json(state, m))
+            .collect(),
     }
 }

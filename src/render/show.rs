@@ -64,17 +64,37 @@ fn entries<'s>(v: &TaskView<'s>) -> Vec<Entry<'s>> {
     let mut list = Vec::new();
     for (i, a) in v.attempts.iter().enumerate() {
         let n = Some(i + 1);
-        for m in [a.sent, a.received, a.started, a.finished, a.rejected].into_iter().flatten() {
-            list.push(Entry { mark: m, attempt: n });
+        for m in [a.sent, a.received, a.started, a.finished, a.rejected]
+            .into_iter()
+            .flatten()
+        {
+            list.push(Entry {
+                mark: m,
+                attempt: n,
+            });
         }
-        list.extend(a.progress.iter().map(|m| Entry { mark: m, attempt: n }));
+        list.extend(a.progress.iter().map(|m| Entry {
+            mark: m,
+            attempt: n,
+        }));
     }
-    list.extend(v.unmatched_sends.iter().chain(&v.orphan_progress).map(|m| Entry { mark: m, attempt: None }));
+    list.extend(
+        v.unmatched_sends
+            .iter()
+            .chain(&v.orphan_progress)
+            .map(|m| Entry {
+                mark: m,
+                attempt: None,
+            }),
+    );
     // Duplicate terminal events are not in any attempt slot; show them too.
     let shown: Vec<*const Mark> = list.iter().map(|e| std::ptr::from_ref(e.mark)).collect();
     for m in &v.record.marks {
         if !shown.contains(&std::ptr::from_ref(m)) {
-            list.push(Entry { mark: m, attempt: None });
+            list.push(Entry {
+                mark: m,
+                attempt: None,
+            });
         }
     }
     list.sort_by(|a, b| a.mark.cmp_key(b.mark));
@@ -83,7 +103,11 @@ fn entries<'s>(v: &TaskView<'s>) -> Vec<Entry<'s>> {
 
 fn event_name(m: &Mark) -> &str {
     match m.kind {
-        MarkKind::Custom => m.detail.as_ref().and_then(|d| d.custom_type.as_deref()).unwrap_or("task-custom"),
+        MarkKind::Custom => m
+            .detail
+            .as_ref()
+            .and_then(|d| d.custom_type.as_deref())
+            .unwrap_or("task-custom"),
         k => k.event_type(),
     }
 }
@@ -113,7 +137,10 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
             }
         }
         MarkKind::Failed | MarkKind::Retried => {
-            if let Some(e) = effective_exception(d.and_then(|d| d.text.as_deref()), d.and_then(|d| d.traceback.as_deref())) {
+            if let Some(e) = effective_exception(
+                d.and_then(|d| d.text.as_deref()),
+                d.and_then(|d| d.traceback.as_deref()),
+            ) {
                 parts.push(ellipsize(e, 80));
             }
         }
@@ -123,7 +150,10 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
                     parts.push("expired".into());
                 }
                 if d.terminated == Some(true) {
-                    parts.push(format!("terminated (signal {})", d.signum.map_or("?".into(), |s| s.to_string())));
+                    parts.push(format!(
+                        "terminated (signal {})",
+                        d.signum.map_or("?".into(), |s| s.to_string())
+                    ));
                 }
             }
         }
@@ -134,7 +164,11 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
         }
         MarkKind::Custom => {
             if let Some(d) = d {
-                parts.extend(d.fields.iter().map(|(k, v)| format!("{k}={}", ellipsize(v.get(), 40))));
+                parts.extend(
+                    d.fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", ellipsize(v.get(), 40))),
+                );
             }
         }
         MarkKind::Started | MarkKind::Cancelled => {}
@@ -151,8 +185,15 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
 /// A terminal event that no attempt took repeats one that did (hard time limits send two).
 fn entry_note(state: &State, e: &Entry<'_>, scrub_secrets: bool) -> String {
     let n = note(state, e.mark, scrub_secrets);
-    let terminal = !matches!(e.mark.kind, MarkKind::Sent | MarkKind::Received | MarkKind::Started | MarkKind::Custom);
-    if e.attempt.is_none() && terminal { format!("(repeated) {n}") } else { n }
+    let terminal = !matches!(
+        e.mark.kind,
+        MarkKind::Sent | MarkKind::Received | MarkKind::Started | MarkKind::Custom
+    );
+    if e.attempt.is_none() && terminal {
+        format!("(repeated) {n}")
+    } else {
+        n
+    }
 }
 
 fn relative_json<'s>(state: &'s State, id: &TaskId, horizon: f64) -> RelativeJson<'s> {
@@ -175,14 +216,26 @@ pub fn json(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let v = &data.view;
-    let children: Vec<String> = data.children.iter().map(|c| c.record.id.to_string()).collect();
+    let children: Vec<String> = data
+        .children
+        .iter()
+        .map(|c| c.record.id.to_string())
+        .collect();
     let doc = ShowDoc {
         version: SCHEMA_VERSION,
         kind: "task",
         generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
         task: task_json(state, v, children, ctx.scrub),
-        lineage: data.ancestors.iter().map(|id| relative_json(state, id, horizon)).collect(),
-        children: data.children.iter().map(|c| relative_json(state, &c.record.id, horizon)).collect(),
+        lineage: data
+            .ancestors
+            .iter()
+            .map(|id| relative_json(state, id, horizon))
+            .collect(),
+        children: data
+            .children
+            .iter()
+            .map(|c| relative_json(state, &c.record.id, horizon))
+            .collect(),
         timeline: entries(v)
             .iter()
             .map(|e| TimelineJson {
@@ -200,7 +253,13 @@ pub fn json(
     writeln!(out)
 }
 
-pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, out: &mut dyn Write) -> io::Result<()> {
+pub fn text(
+    state: &State,
+    data: &ShowData<'_>,
+    ctx: &RenderCtx,
+    horizon: f64,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let st = &ctx.styles;
     let v = &data.view;
     let rec = v.record;
@@ -208,7 +267,7 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
     let name = rec.name.map_or("(name unknown)", |s| state.sym(s));
     writeln!(out, "{} {}", name.style(st.heading), id.style(st.id_prefix))?;
 
-    let label = |s: &str| format!("{:<10}", s).style(st.label).to_string();
+    let label = |s: &str| format!("{s:<10}").style(st.label).to_string();
     let mut state_line = v.state.as_str().style(st.state(v.state)).to_string();
     let attempts = v.attempts.len();
     let retries = v.retries();
@@ -220,19 +279,45 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
         ));
     }
     if let Some(l) = super::schema::interrupted(v.lost) {
-        state_line.push_str(&format!("  {}", format!("interrupted: {}", l.replace('_', " ")).style(st.state_failure)));
+        state_line.push_str(&format!(
+            "  {}",
+            format!("interrupted: {}", l.replace('_', " ")).style(st.state_failure)
+        ));
     }
     writeln!(out, "  {}{state_line}", label("State"))?;
     if let Some(w) = v.worker() {
         writeln!(out, "  {}{}", label("Worker"), state.sym(w))?;
     }
     if let Some(q) = rec.queue {
-        let ex = rec.exchange.map_or(String::new(), |e| format!("exchange {:?}", state.sym(e)));
-        let rk = rec.routing_key.map_or(String::new(), |r| format!("routing key {}", state.sym(r)));
-        let extra = [ex, rk].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
-        writeln!(out, "  {}{}{}", label("Queue"), state.sym(q), if extra.is_empty() { String::new() } else { format!("  ({extra})") })?;
+        let ex = rec
+            .exchange
+            .map_or(String::new(), |e| format!("exchange {:?}", state.sym(e)));
+        let rk = rec
+            .routing_key
+            .map_or(String::new(), |r| format!("routing key {}", state.sym(r)));
+        let extra = [ex, rk]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            out,
+            "  {}{}{}",
+            label("Queue"),
+            state.sym(q),
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!("  ({extra})")
+            }
+        )?;
     }
-    for (lbl, t) in [("Sent", v.sent_at()), ("Received", v.received_at()), ("Started", v.started_at()), ("Finished", v.finished_at())] {
+    for (lbl, t) in [
+        ("Sent", v.sent_at()),
+        ("Received", v.received_at()),
+        ("Started", v.started_at()),
+        ("Finished", v.finished_at()),
+    ] {
         if let Some(t) = t {
             writeln!(out, "  {}{}", label(lbl), full_time(t, ctx.zone))?;
         }
@@ -266,10 +351,18 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
             .map(|a| {
                 let r = relative_json(state, a, horizon);
                 let short = &r.id[..r.id.len().min(8)];
-                format!("{} {}", r.name.unwrap_or("(not in events)"), short.style(st.muted))
+                format!(
+                    "{} {}",
+                    r.name.unwrap_or("(not in events)"),
+                    short.style(st.muted)
+                )
             })
             .collect();
-        crumbs.push(format!("{} {}", name.style(st.heading), &id[..id.len().min(8)]));
+        crumbs.push(format!(
+            "{} {}",
+            name.style(st.heading),
+            &id[..id.len().min(8)]
+        ));
         writeln!(out, "  {}", crumbs.join(&format!(" {arrow} ")))?;
     }
 
@@ -309,12 +402,22 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
                 crate::state::worker::Liveness::Offline => "its worker went offline",
                 _ => "its worker stopped sending heartbeats",
             };
-            writeln!(out, "  {}", format!("attempt #{} never finished: {what}", i + 1).style(st.state_failure))?;
+            writeln!(
+                out,
+                "  {}",
+                format!("attempt #{} never finished: {what}", i + 1).style(st.state_failure)
+            )?;
         }
     }
 
-    let args = rec.args.as_deref().map(|a| if ctx.scrub { scrub(a) } else { a.into() });
-    let kwargs = rec.kwargs.as_deref().map(|a| if ctx.scrub { scrub(a) } else { a.into() });
+    let args = rec
+        .args
+        .as_deref()
+        .map(|a| if ctx.scrub { scrub(a) } else { a.into() });
+    let kwargs = rec
+        .kwargs
+        .as_deref()
+        .map(|a| if ctx.scrub { scrub(a) } else { a.into() });
     if args.is_some() || kwargs.is_some() {
         writeln!(out, "\n{}", "Arguments".style(st.heading))?;
         if let Some(a) = args {
@@ -329,7 +432,12 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
         writeln!(out, "\n{}\n  {r}", "Result".style(st.heading))?;
     }
     if let Some(e) = effective_exception(v.exception(), v.traceback()) {
-        writeln!(out, "\n{}\n  {}", "Exception".style(st.heading), e.style(st.error))?;
+        writeln!(
+            out,
+            "\n{}\n  {}",
+            "Exception".style(st.heading),
+            e.style(st.error)
+        )?;
     }
     if let Some(tb) = v.traceback() {
         writeln!(out, "\n{}", "Traceback".style(st.heading))?;
@@ -339,7 +447,11 @@ pub fn text(state: &State, data: &ShowData<'_>, ctx: &RenderCtx, horizon: f64, o
     }
 
     if !data.children.is_empty() {
-        writeln!(out, "\n{}", format!("Children ({})", data.children.len()).style(st.heading))?;
+        writeln!(
+            out,
+            "\n{}",
+            format!("Children ({})", data.children.len()).style(st.heading)
+        )?;
         for c in &data.children {
             let cid = c.record.id.to_string();
             writeln!(

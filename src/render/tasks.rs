@@ -19,29 +19,44 @@ use crate::state::view::TaskView;
 /// Shortest id prefix shown in tables (git shows 7; uuid4 collide rarely below 8).
 const SHORT_ID: usize = 8;
 
-pub fn table(state: &State, rows: &[TaskView<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+pub fn table(
+    state: &State,
+    rows: &[TaskView<'_>],
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "No tasks match.");
     }
     let mut ids: Vec<String> = state.tasks().iter().map(|t| t.id.to_string()).collect();
     ids.sort_unstable();
     let mut t = Table::new();
-    t.load_style(if ctx.ascii { presets::ASCII_NO_BORDERS } else { presets::NOTHING })
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_style(if ctx.ascii {
+        presets::ASCII_NO_BORDERS
+    } else {
+        presets::NOTHING
+    })
+    .set_content_arrangement(ContentArrangement::Dynamic);
     if let Some(w) = ctx.width {
         t.set_width(w);
     }
     let st = &ctx.styles;
     t.set_header(
-        ["ID", "NAME", "STATE", "WORKER", "RECEIVED", "RUNTIME", "RETRIES"]
-            .map(|h| Cell::new(h.style(st.heading))),
+        [
+            "ID", "NAME", "STATE", "WORKER", "RECEIVED", "RUNTIME", "RETRIES",
+        ]
+        .map(|h| Cell::new(h.style(st.heading))),
     );
     for v in rows {
         let id = v.record.id.to_string();
         let pos = ids.binary_search(&id).unwrap_or(0);
         let unique = unique_prefix_len(&ids, pos).min(id.len());
         let shown = SHORT_ID.max(unique).min(id.len());
-        let id_cell = format!("{}{}", (&id[..unique]).style(st.id_prefix), &id[unique..shown]);
+        let id_cell = format!(
+            "{}{}",
+            (&id[..unique]).style(st.id_prefix),
+            &id[unique..shown]
+        );
         let mut state_text = v.state.as_str().style(st.state(v.state)).to_string();
         if v.lost.is_some() {
             state_text.push_str(&" (lost)".style(st.state_failure).to_string());
@@ -49,7 +64,13 @@ pub fn table(state: &State, rows: &[TaskView<'_>], ctx: &RenderCtx, out: &mut dy
         let seen = v.received_at().or_else(|| v.record.first_time());
         let received = seen.map_or_else(
             || "-".into(),
-            |s| format!("{} ({})", clock_time(s, ctx.zone, ctx.now), relative(s, ctx.now)),
+            |s| {
+                format!(
+                    "{} ({})",
+                    clock_time(s, ctx.zone, ctx.now),
+                    relative(s, ctx.now)
+                )
+            },
         );
         let runtime = v.runtime().map_or_else(|| "-".into(), duration);
         t.add_row(vec![
@@ -129,25 +150,66 @@ pub fn ndjson(
         "kind": "tasks",
         "generated_at": rfc3339(crate::query::time::epoch(ctx.now)),
     });
-    serde_json::to_writer(&mut *out, &Line { kind: "begin", data: begin })?;
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            kind: "begin",
+            data: begin,
+        },
+    )?;
     writeln!(out)?;
     for task in task_objects(state, rows, ctx) {
-        serde_json::to_writer(&mut *out, &Line { kind: "task", data: task })?;
+        serde_json::to_writer(
+            &mut *out,
+            &Line {
+                kind: "task",
+                data: task,
+            },
+        )?;
         writeln!(out)?;
     }
-    let end = serde_json::json!({ "count": rows.len(), "diagnostics": DiagnosticsJson::new(report) });
-    serde_json::to_writer(&mut *out, &Line { kind: "end", data: end })?;
+    let end =
+        serde_json::json!({ "count": rows.len(), "diagnostics": DiagnosticsJson::new(report) });
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            kind: "end",
+            data: end,
+        },
+    )?;
     writeln!(out)
 }
 
 /// CSV columns, in order (documented in docs/json.md).
 pub const CSV_COLUMNS: [&str; 20] = [
-    "id", "name", "state", "interrupted", "worker", "queue", "root_id", "parent_id", "retries",
-    "sent_at", "received_at", "started_at", "finished_at", "runtime", "queue_wait",
-    "start_delay", "exception", "args", "kwargs", "result",
+    "id",
+    "name",
+    "state",
+    "interrupted",
+    "worker",
+    "queue",
+    "root_id",
+    "parent_id",
+    "retries",
+    "sent_at",
+    "received_at",
+    "started_at",
+    "finished_at",
+    "runtime",
+    "queue_wait",
+    "start_delay",
+    "exception",
+    "args",
+    "kwargs",
+    "result",
 ];
 
-pub fn csv(state: &State, rows: &[TaskView<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+pub fn csv(
+    state: &State,
+    rows: &[TaskView<'_>],
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS)?;
     let num = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
@@ -170,10 +232,17 @@ pub fn csv(state: &State, rows: &[TaskView<'_>], ctx: &RenderCtx, out: &mut dyn 
             num(t.runtime),
             num(t.queue_wait),
             num(t.start_delay),
-            s(effective_exception(t.exception, None)).lines().next().unwrap_or_default().to_string(),
+            s(effective_exception(t.exception, None))
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             t.args.as_deref().unwrap_or_default().to_string(),
             t.kwargs.as_deref().unwrap_or_default().to_string(),
-            t.result.as_deref().map(|r| ellipsize(r, 10_000)).unwrap_or_default(),
+            t.result
+                .as_deref()
+                .map(|r| ellipsize(r, 10_000))
+                .unwrap_or_default(),
         ])?;
     }
     w.flush()

@@ -30,7 +30,11 @@ pub enum Input {
 
 impl Input {
     pub fn from_arg(arg: &Path) -> Self {
-        if arg.as_os_str() == "-" { Self::Stdin } else { Self::Path(arg.to_path_buf()) }
+        if arg.as_os_str() == "-" {
+            Self::Stdin
+        } else {
+            Self::Path(arg.to_path_buf())
+        }
     }
 
     pub fn label(&self) -> String {
@@ -71,7 +75,11 @@ impl LoadReport {
 
     /// Issues that lost an entry (or a batch element), as opposed to flaws in kept events.
     pub fn lost(&self) -> u64 {
-        self.issue_counts.iter().filter(|(k, _)| k.is_loss()).map(|(_, n)| n).sum()
+        self.issue_counts
+            .iter()
+            .filter(|(k, _)| k.is_loss())
+            .map(|(_, n)| n)
+            .sum()
     }
 
     fn add(&mut self, issue: LineIssue) {
@@ -105,10 +113,16 @@ pub fn read(
 ) -> Result<LoadReport, RecordError> {
     let label = input.label();
     let reader: Box<dyn Read + Send> = match input {
-        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open { path: label.clone(), source: e })?),
+        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open {
+            path: label.clone(),
+            source: e,
+        })?),
         Input::Stdin => Box::new(io::stdin()),
     };
-    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read { path: label.clone(), source: e })?;
+    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read {
+        path: label.clone(),
+        source: e,
+    })?;
     read_from(reader, &label, apply)
 }
 
@@ -129,8 +143,13 @@ pub fn read_from(
     label: &str,
     apply: &mut dyn FnMut(&Event<'_>) -> Result<(), RecordError>,
 ) -> Result<LoadReport, RecordError> {
-    let mut report = LoadReport { source: label.to_string(), ..LoadReport::default() };
-    let decoders = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let mut report = LoadReport {
+        source: label.to_string(),
+        ..LoadReport::default()
+    };
+    let decoders = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders * 2);
     let chunk_rx = std::sync::Mutex::new(chunk_rx);
     let (done_tx, done_rx) = mpsc::sync_channel::<Decoded>(decoders * 2);
@@ -181,9 +200,14 @@ pub fn read_from(
             }
         }
         drop(done_rx);
-        let cut = cutter.join().unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
+        let cut = cutter
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
         outcome?;
-        cut.map_err(|e| RecordError::Read { path: label.to_string(), source: e })
+        cut.map_err(|e| RecordError::Read {
+            path: label.to_string(),
+            source: e,
+        })
     })?;
     Ok(report)
 }
@@ -230,7 +254,12 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
                 bytes.extend_from_slice(&data[..=last]);
                 carry.extend_from_slice(&data[last + 1..]);
                 let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
-                let chunk = Chunk { seq, first_line: line_no, bytes, issues };
+                let chunk = Chunk {
+                    seq,
+                    first_line: line_no,
+                    bytes,
+                    issues,
+                };
                 line_no += lines;
                 seq += 1;
                 if tx.send(chunk).is_err() {
@@ -240,7 +269,12 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
             None => {
                 carry.extend_from_slice(data);
                 if !issues.is_empty() {
-                    let chunk = Chunk { seq, first_line: line_no, bytes: Vec::new(), issues };
+                    let chunk = Chunk {
+                        seq,
+                        first_line: line_no,
+                        bytes: Vec::new(),
+                        issues,
+                    };
                     seq += 1;
                     if tx.send(chunk).is_err() {
                         return Ok(());
@@ -258,7 +292,12 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
         issues.push(too_large(line, skipped));
     }
     if !carry.is_empty() || !issues.is_empty() {
-        let _ = tx.send(Chunk { seq, first_line: line_no, bytes: carry, issues });
+        let _ = tx.send(Chunk {
+            seq,
+            first_line: line_no,
+            bytes: carry,
+            issues,
+        });
     }
     Ok(())
 }
@@ -294,7 +333,12 @@ fn decode_chunk(chunk: Chunk) -> Decoded {
             });
         }
     }
-    Decoded { seq: chunk.seq, entries, events, issues }
+    Decoded {
+        seq: chunk.seq,
+        entries,
+        events,
+        issues,
+    }
 }
 
 /// The start of a line, printable, for diagnostics.
@@ -312,7 +356,10 @@ pub fn excerpt(line: &[u8]) -> String {
 }
 
 /// Convenience for callers that only fold into a state and check the header.
-pub fn load_into(input: &Input, state: &mut crate::state::State) -> Result<LoadReport, RecordError> {
+pub fn load_into(
+    input: &Input,
+    state: &mut crate::state::State,
+) -> Result<LoadReport, RecordError> {
     read(input, &mut |ev| {
         record::check_header(ev)?;
         state.apply(ev);

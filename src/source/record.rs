@@ -23,7 +23,9 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
-    #[error("recording format version {found} is newer than this celtrace reads ({FORMAT_VERSION})")]
+    #[error(
+        "recording format version {found} is newer than this celtrace reads ({FORMAT_VERSION})"
+    )]
     Version { found: u64 },
 }
 

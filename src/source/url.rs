@@ -34,9 +34,18 @@ impl BrokerUrl {
         let kind = match scheme.as_str() {
             "redis" | "rediss" | "unix" | "redis+socket" => BrokerKind::Redis,
             "amqp" | "amqps" | "pyamqp" => BrokerKind::Amqp,
-            _ => return Err(UrlError::Scheme { scheme, url: redact(raw) }),
+            _ => {
+                return Err(UrlError::Scheme {
+                    scheme,
+                    url: redact(raw),
+                });
+            }
         };
-        Ok(Self { raw: raw.to_string(), kind, scheme })
+        Ok(Self {
+            raw: raw.to_string(),
+            kind,
+            scheme,
+        })
     }
 
     /// The URL with any password replaced by `****`.
@@ -97,12 +106,24 @@ mod tests {
 
     #[test]
     fn redacts_userinfo_and_query_passwords() {
-        assert_eq!(redact("redis://:s3cret@host:6379/0"), "redis://:****@host:6379/0");
-        assert_eq!(redact("amqp://guest:guest@127.0.0.1:5672/vh"), "amqp://guest:****@127.0.0.1:5672/vh");
+        assert_eq!(
+            redact("redis://:s3cret@host:6379/0"),
+            "redis://:****@host:6379/0"
+        );
+        assert_eq!(
+            redact("amqp://guest:guest@127.0.0.1:5672/vh"),
+            "amqp://guest:****@127.0.0.1:5672/vh"
+        );
         assert_eq!(redact("amqp://user:p%40ss@h/"), "amqp://user:****@h/");
         assert_eq!(redact("redis://user@host"), "redis://user@host");
-        assert_eq!(redact("unix:///tmp/r.sock?db=1&password=x"), "unix:///tmp/r.sock?db=1&password=****");
-        assert_eq!(redact("redis://localhost:6379/0"), "redis://localhost:6379/0");
+        assert_eq!(
+            redact("unix:///tmp/r.sock?db=1&password=x"),
+            "unix:///tmp/r.sock?db=1&password=****"
+        );
+        assert_eq!(
+            redact("redis://localhost:6379/0"),
+            "redis://localhost:6379/0"
+        );
     }
 
     #[test]
@@ -117,7 +138,13 @@ mod tests {
     fn unknown_schemes_are_errors_without_secrets() {
         let e = BrokerUrl::parse("sqs://key:secretvalue@x").unwrap_err();
         assert!(!e.to_string().contains("secretvalue"));
-        assert!(matches!(BrokerUrl::parse("localhost:6379"), Err(UrlError::NoScheme(_))));
-        assert_eq!(BrokerUrl::parse("AMQPS://h").unwrap().kind, BrokerKind::Amqp);
+        assert!(matches!(
+            BrokerUrl::parse("localhost:6379"),
+            Err(UrlError::NoScheme(_))
+        ));
+        assert_eq!(
+            BrokerUrl::parse("AMQPS://h").unwrap().kind,
+            BrokerKind::Amqp
+        );
     }
 }

@@ -106,20 +106,30 @@ impl State {
                 time: ev.time(),
                 fields: own_fields(ev),
             }),
-            _ => *self.unknown_types.entry(ev.type_name.as_ref().into()).or_default() += 1,
+            _ => {
+                *self
+                    .unknown_types
+                    .entry(ev.type_name.as_ref().into())
+                    .or_default() += 1
+            }
         }
     }
 
     fn apply_worker(&mut self, ev: &Event<'_>, time: f64) {
         self.counts.worker_events += 1;
-        let Some(host) = ev.hostname.as_deref() else { return };
+        let Some(host) = ev.hostname.as_deref() else {
+            return;
+        };
         let worker = self.worker_mut(host);
         let touch = match ev.kind {
             EventKind::WorkerOnline => Touch::Online,
             EventKind::WorkerHeartbeat => Touch::Heartbeat,
             EventKind::WorkerOffline => Touch::Offline,
             _ => {
-                *worker.other_events.entry(ev.type_name.as_ref().into()).or_default() += 1;
+                *worker
+                    .other_events
+                    .entry(ev.type_name.as_ref().into())
+                    .or_default() += 1;
                 return;
             }
         };
@@ -130,12 +140,16 @@ impl State {
         if !self.workers.contains_key(host) {
             self.workers.insert(host.into(), Worker::new(host));
         }
-        self.workers.get_mut(host).unwrap_or_else(|| unreachable!("inserted above"))
+        self.workers
+            .get_mut(host)
+            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     fn apply_task(&mut self, ev: &Event<'_>, time: f64) {
         self.counts.task_events += 1;
-        let Some(uuid) = ev.uuid.as_deref() else { return };
+        let Some(uuid) = ev.uuid.as_deref() else {
+            return;
+        };
         let kind = match ev.kind {
             EventKind::TaskSent => MarkKind::Sent,
             EventKind::TaskReceived => MarkKind::Received,
@@ -157,11 +171,17 @@ impl State {
         {
             self.worker_mut(h).touch(pid, time, Touch::TaskActivity, ev);
         }
-        let retries = ev.retries.map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16);
+        let retries = ev
+            .retries
+            .map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16);
         let clock = ev.clock.unwrap_or(0) as u32;
         let name = ev.name.as_deref().map(|n| self.interner.intern(n));
-        let route = [ev.queue.as_deref(), ev.exchange.as_deref(), ev.routing_key.as_deref()]
-            .map(|s| s.map(|s| self.interner.intern(s)));
+        let route = [
+            ev.queue.as_deref(),
+            ev.exchange.as_deref(),
+            ev.routing_key.as_deref(),
+        ]
+        .map(|s| s.map(|s| self.interner.intern(s)));
 
         let id = TaskId::parse(uuid);
         let slot = match self.index.get(&id) {
@@ -181,7 +201,11 @@ impl State {
             task.name = name;
             task.args = ev.args.as_deref().map(Into::into);
             task.kwargs = ev.kwargs.as_deref().map(Into::into);
-            task.root_id = ev.root_id.as_deref().filter(|s| !s.is_empty()).map(TaskId::parse);
+            task.root_id = ev
+                .root_id
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(TaskId::parse);
             // A retried message names the task itself as its parent (trap 8): not a parent.
             task.parent_id = ev
                 .parent_id
@@ -206,7 +230,10 @@ impl State {
 }
 
 fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
-    ev.extra.iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned())).collect()
+    ev.extra
+        .iter()
+        .map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned()))
+        .collect()
 }
 
 fn boxed(s: &Option<std::borrow::Cow<'_, str>>) -> Option<Box<str>> {
@@ -215,12 +242,16 @@ fn boxed(s: &Option<std::borrow::Cow<'_, str>>) -> Option<Box<str>> {
 
 fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
     let d = match kind {
-        MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => {
-            Detail { eta: boxed(&ev.eta), expires: boxed(&ev.expires), ..Detail::default() }
-        }
-        MarkKind::Succeeded => {
-            Detail { text: boxed(&ev.result), runtime: ev.runtime, ..Detail::default() }
-        }
+        MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => Detail {
+            eta: boxed(&ev.eta),
+            expires: boxed(&ev.expires),
+            ..Detail::default()
+        },
+        MarkKind::Succeeded => Detail {
+            text: boxed(&ev.result),
+            runtime: ev.runtime,
+            ..Detail::default()
+        },
         MarkKind::Failed | MarkKind::Retried => Detail {
             text: boxed(&ev.exception),
             traceback: boxed(&ev.traceback),
@@ -232,7 +263,10 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
             expired: ev.expired,
             ..Detail::default()
         },
-        MarkKind::Rejected => Detail { requeue: ev.requeue, ..Detail::default() },
+        MarkKind::Rejected => Detail {
+            requeue: ev.requeue,
+            ..Detail::default()
+        },
         MarkKind::Custom => Detail {
             custom_type: Some(ev.type_name.as_ref().into()),
             fields: own_fields(ev),
@@ -242,3 +276,6 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
     };
     Some(Box::new(d))
 }
+
+#[cfg(test)]
+mod tests;

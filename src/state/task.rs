@@ -60,7 +60,14 @@ pub struct Mark {
 impl Mark {
     /// The total order marks are kept in; equal keys with equal kinds are one event.
     pub fn key(&self) -> (f64, MarkKind, Sym, u32, u32, u16) {
-        (self.time, self.kind, self.host, self.pid, self.clock, self.retries)
+        (
+            self.time,
+            self.kind,
+            self.host,
+            self.pid,
+            self.clock,
+            self.retries,
+        )
     }
 
     pub fn cmp_key(&self, other: &Self) -> std::cmp::Ordering {

@@ -39,15 +39,23 @@ pub struct Attempt<'s> {
 impl<'s> Attempt<'s> {
     /// The worker node that handled it.
     pub fn host(&self) -> Option<Sym> {
-        self.received.or(self.started).or(self.finished).map(|m| m.host)
+        self.received
+            .or(self.started)
+            .or(self.finished)
+            .map(|m| m.host)
     }
 
     fn main_pid(&self) -> Option<u32> {
-        self.received.or(self.started).or(self.finished).map(|m| m.pid)
+        self.received
+            .or(self.started)
+            .or(self.finished)
+            .map(|m| m.pid)
     }
 
     pub fn retries(&self) -> Option<u16> {
-        self.received.and_then(Mark::retries).or_else(|| self.sent.and_then(Mark::retries))
+        self.received
+            .and_then(Mark::retries)
+            .or_else(|| self.sent.and_then(Mark::retries))
     }
 
     pub fn state(&self) -> TaskState {
@@ -71,7 +79,11 @@ impl<'s> Attempt<'s> {
 
     /// First moment the attempt is known to exist.
     pub fn begin(&self) -> Option<f64> {
-        [self.sent, self.received, self.started, self.finished].iter().flatten().map(|m| m.time).reduce(f64::min)
+        [self.sent, self.received, self.started, self.finished]
+            .iter()
+            .flatten()
+            .map(|m| m.time)
+            .reduce(f64::min)
     }
 
     /// Seconds it ran: the worker's own `runtime` when it reported one.
@@ -79,8 +91,11 @@ impl<'s> Attempt<'s> {
         let f = self.finished?;
         f.detail.as_ref().and_then(|d| d.runtime).or_else(|| {
             let s = self.started?;
-            matches!(f.kind, MarkKind::Succeeded | MarkKind::Failed | MarkKind::Retried | MarkKind::Revoked)
-                .then(|| (f.time - s.time).max(0.0))
+            matches!(
+                f.kind,
+                MarkKind::Succeeded | MarkKind::Failed | MarkKind::Retried | MarkKind::Revoked
+            )
+            .then(|| (f.time - s.time).max(0.0))
         })
     }
 
@@ -107,36 +122,42 @@ impl<'s> TaskView<'s> {
         let mut attempts: Vec<Attempt<'s>> = Vec::new();
         let mut sends = Vec::new();
         let mut orphan_progress = Vec::new();
-        let newest = |attempts: &[Attempt<'s>], host: Sym, pred: &dyn Fn(&Attempt<'s>) -> bool| {
-            attempts.iter().rposition(|a| a.host() == Some(host) && pred(a))
-        };
         for m in &record.marks {
             match m.kind {
                 MarkKind::Sent => sends.push(m),
                 MarkKind::Received => {
-                    attempts.push(Attempt { received: Some(m), ..Attempt::default() });
+                    attempts.push(Attempt {
+                        received: Some(m),
+                        ..Attempt::default()
+                    });
                 }
                 MarkKind::Started => {
-                    match newest(&attempts, m.host, &|a| a.started.is_none() && a.is_open()) {
+                    match newest(&attempts, m.host, |a| a.started.is_none() && a.is_open()) {
                         Some(i) => attempts[i].started = Some(m),
-                        None => attempts.push(Attempt { started: Some(m), ..Attempt::default() }),
+                        None => attempts.push(Attempt {
+                            started: Some(m),
+                            ..Attempt::default()
+                        }),
                     }
                 }
                 MarkKind::Succeeded | MarkKind::Failed | MarkKind::Retried => {
-                    let slot = newest(&attempts, m.host, &|a| a.started.is_some() && a.is_open())
-                        .or_else(|| newest(&attempts, m.host, &Attempt::is_open));
-                    finish(&mut attempts, slot, m, &newest);
+                    let slot = newest(&attempts, m.host, |a| a.started.is_some() && a.is_open())
+                        .or_else(|| newest(&attempts, m.host, Attempt::is_open));
+                    finish(&mut attempts, slot, m);
                 }
                 MarkKind::Revoked | MarkKind::Cancelled => {
-                    let slot = newest(&attempts, m.host, &Attempt::is_open);
-                    finish(&mut attempts, slot, m, &newest);
+                    let slot = newest(&attempts, m.host, Attempt::is_open);
+                    finish(&mut attempts, slot, m);
                 }
-                MarkKind::Rejected => match newest(&attempts, m.host, &|_| true) {
+                MarkKind::Rejected => match newest(&attempts, m.host, |_| true) {
                     Some(i) if attempts[i].is_open() => attempts[i].finished = Some(m),
                     Some(i) => attempts[i].rejected = Some(m),
-                    None => attempts.push(Attempt { finished: Some(m), ..Attempt::default() }),
+                    None => attempts.push(Attempt {
+                        finished: Some(m),
+                        ..Attempt::default()
+                    }),
                 },
-                MarkKind::Custom => match newest(&attempts, m.host, &|_| true) {
+                MarkKind::Custom => match newest(&attempts, m.host, |_| true) {
                     Some(i) => attempts[i].progress.push(m),
                     None => orphan_progress.push(m),
                 },
@@ -145,15 +166,19 @@ impl<'s> TaskView<'s> {
         // Match sends to attempts by retries, in time order.
         let mut unmatched_sends = Vec::new();
         for s in sends {
-            let slot = attempts
-                .iter()
-                .position(|a| a.sent.is_none() && a.retries().is_some() && a.retries() == s.retries());
+            let slot = attempts.iter().position(|a| {
+                a.sent.is_none() && a.retries().is_some() && a.retries() == s.retries()
+            });
             match slot {
                 Some(i) => attempts[i].sent = Some(s),
                 None => unmatched_sends.push(s),
             }
         }
-        attempts.sort_by(|a, b| a.begin().unwrap_or(0.0).total_cmp(&b.begin().unwrap_or(0.0)));
+        attempts.sort_by(|a, b| {
+            a.begin()
+                .unwrap_or(0.0)
+                .total_cmp(&b.begin().unwrap_or(0.0))
+        });
         for a in &mut attempts {
             if a.is_open()
                 && let (Some(host), Some(pid)) = (a.host(), a.main_pid())
@@ -165,8 +190,18 @@ impl<'s> TaskView<'s> {
             }
         }
         let task_state = final_state(&attempts, &unmatched_sends);
-        let lost = attempts.last().filter(|_| !task_state.is_ready()).and_then(|a| a.lost);
-        Self { record, attempts, unmatched_sends, orphan_progress, state: task_state, lost }
+        let lost = attempts
+            .last()
+            .filter(|_| !task_state.is_ready())
+            .and_then(|a| a.lost);
+        Self {
+            record,
+            attempts,
+            unmatched_sends,
+            orphan_progress,
+            state: task_state,
+            lost,
+        }
     }
 
     pub fn final_attempt(&self) -> Option<&Attempt<'s>> {
@@ -174,11 +209,18 @@ impl<'s> TaskView<'s> {
     }
 
     fn first(&self, f: impl Fn(&Attempt<'s>) -> Option<&'s Mark>) -> Option<f64> {
-        self.attempts.iter().filter_map(f).map(|m| m.time).reduce(f64::min)
+        self.attempts
+            .iter()
+            .filter_map(f)
+            .map(|m| m.time)
+            .reduce(f64::min)
     }
 
     pub fn sent_at(&self) -> Option<f64> {
-        self.first(|a| a.sent).into_iter().chain(self.unmatched_sends.iter().map(|m| m.time)).reduce(f64::min)
+        self.first(|a| a.sent)
+            .into_iter()
+            .chain(self.unmatched_sends.iter().map(|m| m.time))
+            .reduce(f64::min)
     }
 
     pub fn received_at(&self) -> Option<f64> {
@@ -194,7 +236,12 @@ impl<'s> TaskView<'s> {
         if !self.state.is_ready() {
             return None;
         }
-        self.attempts.iter().rev().find(|a| a.state() == self.state)?.finished.map(|m| m.time)
+        self.attempts
+            .iter()
+            .rev()
+            .find(|a| a.state() == self.state)?
+            .finished
+            .map(|m| m.time)
     }
 
     /// Runtime of the attempt that decided the final state.
@@ -204,7 +251,11 @@ impl<'s> TaskView<'s> {
 
     /// The attempt whose outcome is the task's state.
     pub fn deciding_attempt(&self) -> Option<&Attempt<'s>> {
-        self.attempts.iter().rev().find(|a| a.state() == self.state).or(self.attempts.last())
+        self.attempts
+            .iter()
+            .rev()
+            .find(|a| a.state() == self.state)
+            .or(self.attempts.last())
     }
 
     /// Seconds between the first `task-sent` and the first `task-received`.
@@ -226,7 +277,11 @@ impl<'s> TaskView<'s> {
             .filter_map(Mark::retries)
             .max()
             .map_or(0, u32::from);
-        let retried = self.attempts.iter().filter(|a| a.state() == TaskState::Retry).count() as u32;
+        let retried = self
+            .attempts
+            .iter()
+            .filter(|a| a.state() == TaskState::Retry)
+            .count() as u32;
         seen.max(retried)
     }
 
@@ -246,27 +301,44 @@ impl<'s> TaskView<'s> {
 
     /// The exception of the final failure, or of the last retry while retrying.
     pub fn exception(&self) -> Option<&'s str> {
-        let m = self.terminal().filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
+        let m = self
+            .terminal()
+            .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
         m.detail.as_ref()?.text.as_deref()
     }
 
     pub fn traceback(&self) -> Option<&'s str> {
-        let m = self.terminal().filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
+        let m = self
+            .terminal()
+            .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
         m.detail.as_ref()?.traceback.as_deref()
     }
 
     /// ETA / expiry of the newest message that had one.
     pub fn eta(&self) -> Option<&'s str> {
-        self.record.marks.iter().rev().find_map(|m| m.detail.as_ref()?.eta.as_deref())
+        self.record
+            .marks
+            .iter()
+            .rev()
+            .find_map(|m| m.detail.as_ref()?.eta.as_deref())
     }
 
     pub fn expires(&self) -> Option<&'s str> {
-        self.record.marks.iter().rev().find_map(|m| m.detail.as_ref()?.expires.as_deref())
+        self.record
+            .marks
+            .iter()
+            .rev()
+            .find_map(|m| m.detail.as_ref()?.expires.as_deref())
     }
 
     /// Every custom event of the task, in time order.
     pub fn progress(&self) -> Vec<&'s Mark> {
-        let mut all: Vec<&Mark> = self.record.marks.iter().filter(|m| m.kind == MarkKind::Custom).collect();
+        let mut all: Vec<&Mark> = self
+            .record
+            .marks
+            .iter()
+            .filter(|m| m.kind == MarkKind::Custom)
+            .collect();
         all.sort_by(|a, b| a.cmp_key(b));
         all
     }
@@ -277,25 +349,34 @@ impl<'s> TaskView<'s> {
     }
 }
 
-fn finish<'s>(
-    attempts: &mut Vec<Attempt<'s>>,
-    slot: Option<usize>,
-    m: &'s Mark,
-    newest: &dyn Fn(&[Attempt<'s>], Sym, &dyn Fn(&Attempt<'s>) -> bool) -> Option<usize>,
-) {
+/// Index of the newest attempt on `host` that satisfies `pred`.
+fn newest<'s>(
+    attempts: &[Attempt<'s>],
+    host: Sym,
+    pred: impl Fn(&Attempt<'s>) -> bool,
+) -> Option<usize> {
+    attempts
+        .iter()
+        .rposition(|a| a.host() == Some(host) && pred(a))
+}
+
+fn finish<'s>(attempts: &mut Vec<Attempt<'s>>, slot: Option<usize>, m: &'s Mark) {
     if let Some(i) = slot {
         attempts[i].finished = Some(m);
         return;
     }
     // No open attempt: a repeat of the terminal event that closed the newest one, or an
     // attempt we only know the end of (revoked while queued, NotRegistered).
-    if let Some(i) = newest(attempts, m.host, &|_| true)
+    if let Some(i) = newest(attempts, m.host, |_| true)
         && attempts[i].finished.is_some_and(|f| f.kind == m.kind)
     {
         attempts[i].duplicates += 1;
         return;
     }
-    attempts.push(Attempt { finished: Some(m), ..Attempt::default() });
+    attempts.push(Attempt {
+        finished: Some(m),
+        ..Attempt::default()
+    });
 }
 
 /// Celery's precedence, simplified to what events can show: the newest attempt decides,
@@ -309,11 +390,20 @@ fn final_state(attempts: &[Attempt<'_>], unmatched_sends: &[&Mark]) -> TaskState
     if last_state.is_ready() {
         return last_state;
     }
-    if let Some(ready) = attempts.iter().rev().map(Attempt::state).find(|s| s.is_ready()) {
+    if let Some(ready) = attempts
+        .iter()
+        .rev()
+        .map(Attempt::state)
+        .find(|s| s.is_ready())
+    {
         return ready;
     }
     // A retry was scheduled and its message was sent, but no worker has taken it yet.
-    if last_state == TaskState::Retry && unmatched_sends.iter().any(|s| s.time >= last.begin().unwrap_or(0.0)) {
+    if last_state == TaskState::Retry
+        && unmatched_sends
+            .iter()
+            .any(|s| s.time >= last.begin().unwrap_or(0.0))
+    {
         return TaskState::Retry;
     }
     last_state

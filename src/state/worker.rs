@@ -45,7 +45,12 @@ pub enum Liveness {
 
 impl Session {
     fn new(pid: u64, time: f64) -> Self {
-        Self { pid, first_seen: time, last_seen: time, ..Self::default() }
+        Self {
+            pid,
+            first_seen: time,
+            last_seen: time,
+            ..Self::default()
+        }
     }
 
     /// Liveness at `horizon` (the moment the data reaches; see [`super::State::horizon`]).
@@ -67,9 +72,11 @@ impl Session {
         match self.liveness(horizon) {
             Liveness::Online => None,
             Liveness::Offline => self.offline_at,
-            Liveness::Lost | Liveness::Restarted => {
-                Some(self.last_heartbeat.unwrap_or(self.last_seen).max(self.last_seen))
-            }
+            Liveness::Lost | Liveness::Restarted => Some(
+                self.last_heartbeat
+                    .unwrap_or(self.last_seen)
+                    .max(self.last_seen),
+            ),
         }
     }
 }
@@ -94,13 +101,19 @@ pub enum Touch {
 
 impl Worker {
     pub fn new(hostname: &str) -> Self {
-        Self { hostname: hostname.into(), ..Self::default() }
+        Self {
+            hostname: hostname.into(),
+            ..Self::default()
+        }
     }
 
     /// Folds one event into the session of `pid`. Every merge is a min, a max or "value of the
     /// newest heartbeat", so the result does not depend on the order events arrive in.
     pub fn touch(&mut self, pid: u64, time: f64, touch: Touch, ev: &crate::model::Event<'_>) {
-        let s = self.sessions.entry(pid).or_insert_with(|| Session::new(pid, time));
+        let s = self
+            .sessions
+            .entry(pid)
+            .or_insert_with(|| Session::new(pid, time));
         s.first_seen = s.first_seen.min(time);
         s.last_seen = s.last_seen.max(time);
         match touch {
@@ -139,13 +152,18 @@ impl Worker {
 
     /// The newest session (by first sign of life).
     pub fn current(&self) -> Option<&Session> {
-        self.sessions.values().max_by(|a, b| a.first_seen.total_cmp(&b.first_seen))
+        self.sessions
+            .values()
+            .max_by(|a, b| a.first_seen.total_cmp(&b.first_seen))
     }
 
     /// Liveness of a session, knowing whether a newer session replaced it.
     pub fn session_liveness(&self, pid: u64, horizon: f64) -> Option<Liveness> {
         let s = self.sessions.get(&pid)?;
-        let newer = self.sessions.values().any(|o| o.pid != pid && o.first_seen > s.first_seen);
+        let newer = self
+            .sessions
+            .values()
+            .any(|o| o.pid != pid && o.first_seen > s.first_seen);
         Some(match s.liveness(horizon) {
             Liveness::Online | Liveness::Lost if newer => Liveness::Restarted,
             l => l,

@@ -5,10 +5,30 @@ use crate::common::repo_path;
 
 const PURE: &[&str] = &["src/model", "src/state", "src/query"];
 const FORBIDDEN: &[&str] = &[
-    "tokio", "redis::", "lapin", "comfy_table", "owo_colors", "indicatif", "println!", "eprintln!",
-    "print!(", "std::io::stdout", "std::io::stderr", "Utc::now", "Local::now", "SystemTime::now",
-    "Instant::now", "std::env::var", "std::fs::", "std::net::", "crate::ui", "crate::render",
-    "crate::source", "crate::commands", "crate::ctx", "crate::clock",
+    "tokio",
+    "redis::",
+    "lapin",
+    "comfy_table",
+    "owo_colors",
+    "indicatif",
+    "println!",
+    "eprintln!",
+    "print!(",
+    "std::io::stdout",
+    "std::io::stderr",
+    "Utc::now",
+    "Local::now",
+    "SystemTime::now",
+    "Instant::now",
+    "std::env::var",
+    "std::fs::",
+    "std::net::",
+    "crate::ui",
+    "crate::render",
+    "crate::source",
+    "crate::commands",
+    "crate::ctx",
+    "crate::clock",
 ];
 
 fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -41,7 +61,11 @@ fn pure_core_stays_pure() {
             }
         }
     }
-    assert!(violations.is_empty(), "pure core imports I/O:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "pure core imports I/O:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]

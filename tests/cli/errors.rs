@@ -36,13 +36,19 @@ fn ambiguous_prefix_lists_candidates() {
 fn missing_file_and_garbage_file_exit_5() {
     let out = run(&["tasks", "--events", "/nonexistent/rec.ndjson"]);
     insta::assert_snapshot!("missing_file", out.normalized());
-    let out = run_with_stdin(&["tasks", "--events", "-"], b"\x00\x01\x02garbage\n\xff\xfe\nnot json at all\n");
+    let out = run_with_stdin(
+        &["tasks", "--events", "-"],
+        b"\x00\x01\x02garbage\n\xff\xfe\nnot json at all\n",
+    );
     insta::assert_snapshot!("garbage_file", out.normalized());
 }
 
 #[test]
 fn newer_recording_version_exits_5() {
-    let input = format!("{{\"type\": \"celtrace.recording\", \"version\": 99}}\n{}", good_line());
+    let input = format!(
+        "{{\"type\": \"celtrace.recording\", \"version\": 99}}\n{}",
+        good_line()
+    );
     let out = run_with_stdin(&["tasks", "--events", "-"], input.as_bytes());
     assert_eq!(out.code, 5, "{}", out.normalized());
     assert!(out.stderr.contains("celtrace::record::version"));
@@ -51,11 +57,11 @@ fn newer_recording_version_exits_5() {
 #[test]
 fn malformed_entries_are_counted_and_never_hide_good_ones() {
     let bad = [
-        r#"{"type": "task-sent", "uuid": "0001", "name": "trunc"#,                  // truncated JSON
-        "[1, 2, 3]",                                                              // list of non-events
-        r#""just a string""#,                                                     // not an object
-        r#"{"hostname": "w1@h", "timestamp": 1}"#,                                // no type
-        r#"{"type": "task-started", "hostname": "w1@h"}"#,                        // task event without uuid
+        r#"{"type": "task-sent", "uuid": "0001", "name": "trunc"#, // truncated JSON
+        "[1, 2, 3]",                                               // list of non-events
+        r#""just a string""#,                                      // not an object
+        r#"{"hostname": "w1@h", "timestamp": 1}"#,                 // no type
+        r#"{"type": "task-started", "hostname": "w1@h"}"#,         // task event without uuid
         r#"{"body": "!!!notbase64", "content-type": "application/json", "properties": {"body_encoding": "base64"}}"#,
         r#"{"body": "gASV", "content-type": "application/x-python-serialize", "properties": {"body_encoding": "base64"}}"#,
         r#"{"type": "task-succeeded", "uuid": "ed705c4a-b44d-4d5e-8f68-0758520c8bb9", "runtime": "fast", "timestamp": 1795333620.9, "hostname": "w1@celtrace", "pid": 11065, "clock": 99}"#,
@@ -87,7 +93,10 @@ fn huge_lines_and_fields_are_bounded() {
         r#"{{"type": "task-sent", "uuid": "0b7e8f3a-1111-4222-8333-944455556666", "name": "big", "args": "{}", "timestamp": 1795333620.0, "hostname": "gen1@h"}}"#,
         "x".repeat(2_000_000)
     );
-    let huge_line = format!("{{\"type\": \"task-sent\", \"pad\": \"{}\"}}", "y".repeat(20_000_000));
+    let huge_line = format!(
+        "{{\"type\": \"task-sent\", \"pad\": \"{}\"}}",
+        "y".repeat(20_000_000)
+    );
     let input = format!("{huge_line}\n{huge_field}\n{}", good_line());
     let out = run_with_stdin(&["tasks", "--events", "-", "--json"], input.as_bytes());
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -95,7 +104,12 @@ fn huge_lines_and_fields_are_bounded() {
     assert_eq!(doc["count"], 2);
     assert_eq!(doc["diagnostics"]["issues"]["too_large"], 1);
     assert_eq!(doc["diagnostics"]["issues"]["truncated"], 1);
-    let big = doc["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "big").unwrap();
+    let big = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "big")
+        .unwrap();
     assert!(big["args"].as_str().unwrap().len() < 300_000);
 }
 
@@ -127,23 +141,53 @@ fn broker_urls_never_print_passwords() {
     let out = run(&["tasks", "--broker", "sqs://key:hunter2@x"]);
     assert_eq!(out.code, 2);
     assert!(!out.stderr.contains("hunter2"));
-    let out = run_with_env(&["tasks"], &[("CELERY_BROKER_URL", "amqp://guest:hunter2@h/vh")]);
+    let out = run_with_env(
+        &["tasks"],
+        &[("CELERY_BROKER_URL", "amqp://guest:hunter2@h/vh")],
+    );
     assert_eq!(out.code, 4);
-    assert!(out.stderr.contains("amqp://guest:****@h/vh"), "{}", out.stderr);
-    let out = run_with_env(&["tasks", "--broker", "redis://flag"], &[("CELTRACE_BROKER_URL", "amqp://env")]);
-    assert!(out.stderr.contains("redis://flag"), "flag beats environment: {}", out.stderr);
-    let out = run_with_env(&["tasks"], &[("CELTRACE_BROKER_URL", "amqp://ct"), ("CELERY_BROKER_URL", "redis://celery")]);
-    assert!(out.stderr.contains("amqp://ct"), "CELTRACE_ beats CELERY_: {}", out.stderr);
+    assert!(
+        out.stderr.contains("amqp://guest:****@h/vh"),
+        "{}",
+        out.stderr
+    );
+    let out = run_with_env(
+        &["tasks", "--broker", "redis://flag"],
+        &[("CELTRACE_BROKER_URL", "amqp://env")],
+    );
+    assert!(
+        out.stderr.contains("redis://flag"),
+        "flag beats environment: {}",
+        out.stderr
+    );
+    let out = run_with_env(
+        &["tasks"],
+        &[
+            ("CELTRACE_BROKER_URL", "amqp://ct"),
+            ("CELERY_BROKER_URL", "redis://celery"),
+        ],
+    );
+    assert!(
+        out.stderr.contains("amqp://ct"),
+        "CELTRACE_ beats CELERY_: {}",
+        out.stderr
+    );
 }
 
 #[test]
 fn closed_pipe_is_success() {
     use std::io::Read;
-    let mut child = crate::common::command(&["tasks", "--format", "csv", "--events", &fixture("redis/ALL.events.ndjson.gz")])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::common::command(&[
+        "tasks",
+        "--format",
+        "csv",
+        "--events",
+        &fixture("redis/ALL.events.ndjson.gz"),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 10];
     stdout.read_exact(&mut first).unwrap();
@@ -156,7 +200,10 @@ fn closed_pipe_is_success() {
 fn color_follows_flag_and_no_color() {
     let file = fixture("redis/failure.events.ndjson");
     let always = run(&["tasks", "--events", &file, "--color", "always"]);
-    assert!(always.stdout.contains("\x1b["), "--color always colours even into a pipe");
+    assert!(
+        always.stdout.contains("\x1b["),
+        "--color always colours even into a pipe"
+    );
     let never = run(&["tasks", "--events", &file, "--color", "never"]);
     assert!(!never.stdout.contains("\x1b["));
     let auto = run_with_env(&["tasks", "--events", &file], &[("NO_COLOR", "1")]);

@@ -18,22 +18,45 @@ fn check(rel: &str, expected: &[u8], stale: &mut Vec<String>) {
 #[test]
 fn completions_and_man_pages_are_fresh() {
     let mut stale = Vec::new();
-    for (shell, file) in [("bash", "celtrace.bash"), ("zsh", "_celtrace"), ("fish", "celtrace.fish"), ("powershell", "_celtrace.ps1"), ("elvish", "celtrace.elv")] {
+    for (shell, file) in [
+        ("bash", "celtrace.bash"),
+        ("zsh", "_celtrace"),
+        ("fish", "celtrace.fish"),
+        ("powershell", "_celtrace.ps1"),
+        ("elvish", "celtrace.elv"),
+    ] {
         let out = run(&["completions", shell]);
         assert_eq!(out.code, 0);
-        check(&format!("completions/{file}"), out.stdout.as_bytes(), &mut stale);
+        check(
+            &format!("completions/{file}"),
+            out.stdout.as_bytes(),
+            &mut stale,
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["man", "--dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.normalized());
-    let mut pages: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut pages: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     pages.sort();
     assert!(pages.len() >= 5, "root page plus one per subcommand");
     for page in pages {
         let name = page.file_name().unwrap().to_str().unwrap().to_string();
-        check(&format!("man/{name}"), &std::fs::read(&page).unwrap(), &mut stale);
+        check(
+            &format!("man/{name}"),
+            &std::fs::read(&page).unwrap(),
+            &mut stale,
+        );
     }
     let root = run(&["man"]);
-    assert!(root.stdout.starts_with(".ie"), "man prints the root page in roff");
-    assert!(stale.is_empty(), "stale generated files: {stale:?}\nregenerate: CELTRACE_BLESS=1 cargo test --test cli generated");
+    assert!(
+        root.stdout.starts_with(".ie"),
+        "man prints the root page in roff"
+    );
+    assert!(
+        stale.is_empty(),
+        "stale generated files: {stale:?}\nregenerate: CELTRACE_BLESS=1 cargo test --test cli generated"
+    );
 }

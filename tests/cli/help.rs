@@ -4,10 +4,20 @@ use crate::common::run;
 
 #[test]
 fn help_of_every_command() {
-    for cmd in [vec!["--help"], vec!["tasks", "--help"], vec!["show", "--help"], vec!["completions", "--help"], vec!["man", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["tasks", "--help"],
+        vec!["show", "--help"],
+        vec!["completions", "--help"],
+        vec!["man", "--help"],
+    ] {
         let out = run(&cmd);
         assert_eq!(out.code, 0);
-        let name = if cmd.len() == 1 { "help__celtrace".to_string() } else { format!("help__{}", cmd[0]) };
+        let name = if cmd.len() == 1 {
+            "help__celtrace".to_string()
+        } else {
+            format!("help__{}", cmd[0])
+        };
         insta::assert_snapshot!(name, out.stdout);
     }
 }
@@ -15,5 +25,8 @@ fn help_of_every_command() {
 #[test]
 fn version() {
     let out = run(&["--version"]);
-    assert_eq!(out.stdout.trim(), format!("celtrace {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("celtrace {}", env!("CARGO_PKG_VERSION"))
+    );
 }

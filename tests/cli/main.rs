@@ -1,5 +1,8 @@
 //! End-to-end runs of the celtrace binary. One test binary with modules (STYLE.md §2).
 
+// Test helpers outside #[test] functions may unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 mod architecture;
@@ -18,7 +21,10 @@ fn no_forgotten_test_files() {
         if path.extension().is_some_and(|e| e == "rs") {
             let stem = path.file_stem().unwrap().to_str().unwrap();
             if stem != "main" {
-                assert!(main.contains(&format!("mod {stem};")), "tests/cli/{stem}.rs is not in main.rs");
+                assert!(
+                    main.contains(&format!("mod {stem};")),
+                    "tests/cli/{stem}.rs is not in main.rs"
+                );
             }
         }
     }

@@ -20,7 +20,11 @@ fn text_for_every_task_of_every_scenario() {
 fn json_for_the_first_task_of_every_scenario() {
     for s in SCENARIOS {
         let file = fixture(&format!("redis/{s}.events.ndjson"));
-        let Some(id) = scenario_ids(s).into_iter().next().or_else(|| task_ids(&file).into_iter().next()) else {
+        let Some(id) = scenario_ids(s)
+            .into_iter()
+            .next()
+            .or_else(|| task_ids(&file).into_iter().next())
+        else {
             continue;
         };
         let out = run(&["show", &id, "--json", "--events", &file]);
@@ -31,12 +35,27 @@ fn json_for_the_first_task_of_every_scenario() {
 
 #[test]
 fn retry_has_three_attempts_and_no_self_parent() {
-    let doc = json(&run(&["show", "122a0415", "--json", "--events", &fixture("redis/retry.events.ndjson")]));
+    let doc = json(&run(&[
+        "show",
+        "122a0415",
+        "--json",
+        "--events",
+        &fixture("redis/retry.events.ndjson"),
+    ]));
     let t = &doc["task"];
     assert_eq!(t["state"], "SUCCESS");
     assert_eq!(t["retries"], 2);
-    assert_eq!(t["parent_id"], serde_json::Value::Null, "a retry message names itself as parent");
-    let states: Vec<&str> = t["attempts"].as_array().unwrap().iter().map(|a| a["state"].as_str().unwrap()).collect();
+    assert_eq!(
+        t["parent_id"],
+        serde_json::Value::Null,
+        "a retry message names itself as parent"
+    );
+    let states: Vec<&str> = t["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["RETRY", "RETRY", "SUCCESS"]);
     assert_eq!(t["attempts"][0]["exception"], "RuntimeError('attempt 0')");
 }
@@ -54,20 +73,30 @@ fn hard_time_limit_is_one_failure_with_the_real_error() {
     assert_eq!(t["state"], "FAILURE");
     assert_eq!(t["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(t["attempts"][0]["duplicate_events"], 1);
-    assert_eq!(t["exception"], "billiard.exceptions.TimeLimitExceeded: TimeLimitExceeded(1,)");
+    assert_eq!(
+        t["exception"],
+        "billiard.exceptions.TimeLimitExceeded: TimeLimitExceeded(1,)"
+    );
 }
 
 #[test]
 fn worker_kill_marks_the_acks_early_task_interrupted_and_the_acks_late_one_redelivered() {
     let file = fixture("redis/worker_kill.events.ndjson");
-    let docs: Vec<_> = scenario_ids("worker_kill").iter().map(|id| json(&run(&["show", id, "--json", "--events", &file]))).collect();
+    let docs: Vec<_> = scenario_ids("worker_kill")
+        .iter()
+        .map(|id| json(&run(&["show", id, "--json", "--events", &file])))
+        .collect();
     let by_name = |n: &str| docs.iter().find(|d| d["task"]["name"] == n).unwrap();
     let early = &by_name("capapp.sleepy")["task"];
     assert_eq!(early["state"], "STARTED");
     assert_eq!(early["interrupted"], "worker_restarted");
     let late = &by_name("capapp.late_sleepy")["task"];
     assert_eq!(late["state"], "SUCCESS");
-    assert_eq!(late["attempts"].as_array().unwrap().len(), 2, "redelivered under the same id");
+    assert_eq!(
+        late["attempts"].as_array().unwrap().len(),
+        2,
+        "redelivered under the same id"
+    );
     assert_eq!(late["attempts"][0]["interrupted"], "worker_restarted");
     assert_ne!(late["attempts"][0]["pid"], late["attempts"][1]["pid"]);
 }
@@ -90,7 +119,10 @@ fn lineage_and_children() {
     let file = fixture("redis/spawn_children.events.ndjson");
     let spawn = "6cd7b8fe-40ea-4aa9-a427-83b16b6c8e41";
     let parent = json(&run(&["show", spawn, "--json", "--events", &file]));
-    assert_eq!(parent["children"][0]["id"], "0f7484f8-57f5-447a-9958-750b5cb0ab69", "sent first");
+    assert_eq!(
+        parent["children"][0]["id"], "0f7484f8-57f5-447a-9958-750b5cb0ab69",
+        "sent first"
+    );
     assert_eq!(parent["task"]["name"], "capapp.spawn");
     assert_eq!(parent["children"].as_array().unwrap().len(), 2);
     let child_id = parent["children"][0]["id"].as_str().unwrap();

@@ -30,7 +30,11 @@ pub const SCENARIOS: &[&str] = &[
 #[test]
 fn table_per_scenario() {
     for s in SCENARIOS {
-        let out = run(&["tasks", "--events", &fixture(&format!("redis/{s}.events.ndjson"))]);
+        let out = run(&[
+            "tasks",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]);
         insta::assert_snapshot!(format!("tasks_table__{s}"), out.normalized());
     }
 }
@@ -38,7 +42,12 @@ fn table_per_scenario() {
 #[test]
 fn json_per_scenario() {
     for s in SCENARIOS {
-        let out = run(&["tasks", "--json", "--events", &fixture(&format!("redis/{s}.events.ndjson"))]);
+        let out = run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]);
         assert_eq!(out.code, 0, "{s}: {}", out.normalized());
         insta::assert_snapshot!(format!("tasks_json__{s}"), out.stdout);
     }
@@ -47,8 +56,18 @@ fn json_per_scenario() {
 #[test]
 fn every_scenario_task_is_found_with_no_diagnostics() {
     for s in SCENARIOS {
-        let doc = json(&run(&["tasks", "--json", "--events", &fixture(&format!("redis/{s}.events.ndjson"))]));
-        let ids: Vec<&str> = doc["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+        let doc = json(&run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]));
+        let ids: Vec<&str> = doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
         for id in scenario_ids(s) {
             assert!(ids.contains(&id.as_str()), "{s}: {id} missing");
         }
@@ -59,8 +78,18 @@ fn every_scenario_task_is_found_with_no_diagnostics() {
 #[test]
 fn raw_envelopes_give_the_same_tasks_as_decoded_events() {
     for s in SCENARIOS {
-        let a = json(&run(&["tasks", "--json", "--events", &fixture(&format!("redis/{s}.raw.ndjson"))]));
-        let b = json(&run(&["tasks", "--json", "--events", &fixture(&format!("redis/{s}.events.ndjson"))]));
+        let a = json(&run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.raw.ndjson")),
+        ]));
+        let b = json(&run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]));
         assert_eq!(a["tasks"], b["tasks"], "{s}");
     }
 }
@@ -85,9 +114,30 @@ fn amqp_captures_give_the_same_shapes_as_redis() {
         v.sort();
         v
     };
-    for s in ["success", "failure", "retry", "chain", "group", "chord", "spawn_children", "time_limits", "revoke_queued", "reject"] {
-        let redis = json(&run(&["tasks", "--json", "--events", &fixture(&format!("redis/{s}.events.ndjson"))]));
-        let amqp = json(&run(&["tasks", "--json", "--events", &fixture(&format!("amqp/{s}.raw.ndjson"))]));
+    for s in [
+        "success",
+        "failure",
+        "retry",
+        "chain",
+        "group",
+        "chord",
+        "spawn_children",
+        "time_limits",
+        "revoke_queued",
+        "reject",
+    ] {
+        let redis = json(&run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]));
+        let amqp = json(&run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("amqp/{s}.raw.ndjson")),
+        ]));
         assert_eq!(shape(&redis), shape(&amqp), "{s}");
     }
 }
@@ -108,20 +158,60 @@ fn filters_combine() {
         let mut a = vec!["tasks", "--json", "--events", &all];
         a.extend_from_slice(args);
         let doc = json(&run(&a));
-        doc["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()[..8].to_string()).collect()
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap()[..8].to_string())
+            .collect()
     };
-    assert_eq!(ids(&["--state", "FAILURE", "--name", "*fail"]), ["8a4f0c72"]);
-    assert_eq!(ids(&["--state", "failure,revoked", "--name", "capapp.sleepy"]), ["c897c3cc", "d9f63a66"]);
-    assert_eq!(ids(&["--state", "failure", "--state", "revoked", "--name", "capapp.sleepy"]).len(), 2);
-    assert_eq!(ids(&["--root", "6cd7b8fe"]).len(), 3, "spawn and its two children");
+    assert_eq!(
+        ids(&["--state", "FAILURE", "--name", "*fail"]),
+        ["8a4f0c72"]
+    );
+    assert_eq!(
+        ids(&["--state", "failure,revoked", "--name", "capapp.sleepy"]),
+        ["c897c3cc", "d9f63a66"]
+    );
+    assert_eq!(
+        ids(&[
+            "--state",
+            "failure",
+            "--state",
+            "revoked",
+            "--name",
+            "capapp.sleepy"
+        ])
+        .len(),
+        2
+    );
+    assert_eq!(
+        ids(&["--root", "6cd7b8fe"]).len(),
+        3,
+        "spawn and its two children"
+    );
     assert_eq!(ids(&["--parent", "6cd7b8fe"]).len(), 2);
     assert_eq!(ids(&["--worker", "nobody@*"]).len(), 0);
     assert_eq!(ids(&["--queue", "celery", "--limit", "2"]).len(), 2);
-    assert_eq!(ids(&["--since", "2026-11-22T07:47:59Z"]), ["eaf93c04", "839290ff"]);
+    assert_eq!(
+        ids(&["--since", "2026-11-22T07:47:59Z"]),
+        ["eaf93c04", "839290ff"]
+    );
     assert_eq!(ids(&["--until", "2026-11-22T07:47:01Z"]), ["ed705c4a"]);
     // Relative to the fixed now (08:47:00): 1h back is 07:47:00.
     assert_eq!(ids(&["--until", "1h"]).len(), 0);
-    assert_eq!(ids(&["--since", "61m", "--until", "59m59s", "--name", "capapp.add"]).len(), 1);
+    assert_eq!(
+        ids(&[
+            "--since",
+            "61m",
+            "--until",
+            "59m59s",
+            "--name",
+            "capapp.add"
+        ])
+        .len(),
+        1
+    );
 }
 
 #[test]
@@ -134,9 +224,21 @@ fn sort_orders() {
     };
     assert_eq!(first(&[]), "eaf93c04", "newest received first");
     assert_eq!(first(&["--reverse"]), "ed705c4a", "oldest first");
-    assert_eq!(first(&["--sort", "runtime"]), "eaf93c04", "15 s late_sleepy is the longest");
-    assert_eq!(first(&["--sort", "name"]), "b0cfa6e7", "capapp.add, newest first within the name");
-    assert_eq!(first(&["--sort", "state"]), "839290ff", "STARTED sorts before SUCCESS");
+    assert_eq!(
+        first(&["--sort", "runtime"]),
+        "eaf93c04",
+        "15 s late_sleepy is the longest"
+    );
+    assert_eq!(
+        first(&["--sort", "name"]),
+        "b0cfa6e7",
+        "capapp.add, newest first within the name"
+    );
+    assert_eq!(
+        first(&["--sort", "state"]),
+        "839290ff",
+        "STARTED sorts before SUCCESS"
+    );
     assert_eq!(first(&["--sort", "started", "--reverse"]), "ed705c4a");
 }
 
@@ -144,7 +246,12 @@ fn sort_orders() {
 fn stdin_reads_the_same_as_a_file() {
     let bytes = std::fs::read(fixture("redis/chord.events.ndjson")).unwrap();
     let from_stdin = run_with_stdin(&["tasks", "--json", "--events", "-"], &bytes);
-    let from_file = run(&["tasks", "--json", "--events", &fixture("redis/chord.events.ndjson")]);
+    let from_file = run(&[
+        "tasks",
+        "--json",
+        "--events",
+        &fixture("redis/chord.events.ndjson"),
+    ]);
     let (a, b) = (json(&from_stdin), json(&from_file));
     assert_eq!(a["tasks"], b["tasks"]);
     assert_eq!(a["diagnostics"]["source"], "<stdin>");
@@ -154,14 +261,26 @@ fn stdin_reads_the_same_as_a_file() {
 fn secrets_in_kwargs_are_filtered_unless_asked() {
     let line = r#"{"type": "task-received", "uuid": "0b7e8f3a-1111-4222-8333-944455556666", "hostname": "w1@h", "pid": 1, "clock": 1, "timestamp": 1795333620.0, "name": "shop.charge", "args": "(42,)", "kwargs": "{'card_token': 'tok_live_abc', 'amount': 10}", "retries": 0, "root_id": "0b7e8f3a-1111-4222-8333-944455556666", "parent_id": null}"#;
     let filtered = run_with_stdin(&["tasks", "--json", "--events", "-"], line.as_bytes());
-    assert!(filtered.stdout.contains("'card_token': '[Filtered]', 'amount': 10"), "{}", filtered.stdout);
+    assert!(
+        filtered
+            .stdout
+            .contains("'card_token': '[Filtered]', 'amount': 10"),
+        "{}",
+        filtered.stdout
+    );
     assert!(!filtered.stdout.contains("tok_live_abc"));
     for fmt in ["table", "csv", "ndjson"] {
-        let out = run_with_stdin(&["tasks", "--format", fmt, "--events", "-"], line.as_bytes());
+        let out = run_with_stdin(
+            &["tasks", "--format", fmt, "--events", "-"],
+            line.as_bytes(),
+        );
         assert!(!out.stdout.contains("tok_live_abc"), "{fmt}");
     }
     let shown = run_with_stdin(&["show", "0b7e", "--events", "-"], line.as_bytes());
     assert!(!shown.stdout.contains("tok_live_abc"));
-    let raw = run_with_stdin(&["tasks", "--json", "--no-scrub", "--events", "-"], line.as_bytes());
+    let raw = run_with_stdin(
+        &["tasks", "--json", "--no-scrub", "--events", "-"],
+        line.as_bytes(),
+    );
     assert!(raw.stdout.contains("tok_live_abc"));
 }

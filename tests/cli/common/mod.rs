@@ -43,7 +43,11 @@ pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_celtrace"));
     cmd.args(args);
     for (k, _) in std::env::vars() {
-        if k.starts_with("CELTRACE_") || k.starts_with("CELERY_") || k == "NO_COLOR" || k == "CLICOLOR_FORCE" {
+        if k.starts_with("CELTRACE_")
+            || k.starts_with("CELERY_")
+            || k == "NO_COLOR"
+            || k == "CLICOLOR_FORCE"
+        {
             cmd.env_remove(k);
         }
     }
@@ -72,7 +76,9 @@ pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
 pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Run {
     use std::io::Write;
     let mut cmd = command(args);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let data = input.to_vec();
@@ -101,15 +107,17 @@ fn run_cmd(mut cmd: Command) -> Run {
 pub fn scenario_ids(scenario: &str) -> Vec<String> {
     fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
-            serde_json::Value::String(s) if s.len() == 36 && s.matches('-').count() == 4 => {
-                if !out.contains(s) {
-                    out.push(s.clone());
-                }
+            serde_json::Value::String(s)
+                if s.len() == 36 && s.matches('-').count() == 4 && !out.contains(s) =>
+            {
+                out.push(s.clone());
             }
             serde_json::Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
             // Group and group-result ids are not task ids.
             serde_json::Value::Object(m) => {
-                m.iter().filter(|(k, _)| !matches!(k.as_str(), "group_id" | "last_id")).for_each(|(_, x)| collect(x, out));
+                m.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "group_id" | "last_id"))
+                    .for_each(|(_, x)| collect(x, out));
             }
             _ => {}
         }
@@ -131,7 +139,12 @@ pub fn scenario_ids(scenario: &str) -> Vec<String> {
 /// Every task id in a recording, oldest first.
 pub fn task_ids(file: &str) -> Vec<String> {
     let doc = json(&run(&["tasks", "--json", "--reverse", "--events", file]));
-    doc["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+    doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn json(run: &Run) -> serde_json::Value {

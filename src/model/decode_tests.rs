@@ -1,0 +1,304 @@
+//! Decoder tests: every shape Celery and kombu produce, and every way an entry can be broken.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::model::EventKind;
+
+fn decode(text: &str) -> (Vec<Event<'static>>, Vec<DecodeIssue>) {
+    let mut events = Vec::new();
+    let mut issues = Vec::new();
+    decode_entry(text, &mut issues, &mut |e| events.push(e.into_owned()));
+    (events, issues)
+}
+
+fn kinds(issues: &[DecodeIssue]) -> Vec<IssueKind> {
+    issues.iter().map(|i| i.kind).collect()
+}
+
+const SENT: &str = include_str!("../../tests/fixtures/celery-5.7/redis/success.events.ndjson");
+const RAW: &str = include_str!("../../tests/fixtures/celery-5.7/redis/success.raw.ndjson");
+const AMQP: &str = include_str!("../../tests/fixtures/celery-5.7/amqp/success.raw.ndjson");
+const WAKEUP: &str =
+    include_str!("../../tests/fixtures/celery-5.7/amqp/wakeup_heartbeat.amqp.raw.ndjson");
+
+#[test]
+fn plain_event_dict() {
+    let (evs, issues) = decode(SENT.lines().next().unwrap());
+    assert!(issues.is_empty());
+    let e = &evs[0];
+    assert_eq!(e.kind, EventKind::TaskSent);
+    assert_eq!(
+        e.hostname.as_deref(),
+        Some("gen11060@vm"),
+        "task-sent carries the producer"
+    );
+    assert_eq!(e.name.as_deref(), Some("capapp.add"));
+    assert_eq!(e.args.as_deref(), Some("(2, 3)"));
+    assert_eq!(e.utcoffset, Some(0.0));
+    assert_eq!(e.retries, Some(0));
+    assert!(e.parent_id.is_none());
+    assert!(
+        e.local_received.is_some(),
+        "_recv_ts of the capture becomes local_received"
+    );
+}
+
+#[test]
+fn redis_capture_lines_unwrap_envelope_and_base64_and_batches() {
+    let mut total = 0;
+    for line in RAW.lines() {
+        let (evs, issues) = decode(line);
+        assert!(issues.is_empty(), "{issues:?}");
+        total += evs.len();
+        assert!(evs.iter().all(|e| e.local_received.is_some()));
+    }
+    assert_eq!(
+        total,
+        SENT.lines().count(),
+        "raw and decoded captures hold the same events"
+    );
+}
+
+#[test]
+fn amqp_capture_lines() {
+    let total: usize = AMQP.lines().map(|l| decode(l).0.len()).sum();
+    assert_eq!(total, 4);
+}
+
+#[test]
+fn wakeup_heartbeat_with_int_freq() {
+    let evs: Vec<_> = WAKEUP.lines().flat_map(|l| decode(l).0).collect();
+    let wake = evs.iter().find(|e| e.freq == Some(5.0)).unwrap();
+    assert_eq!(wake.kind, EventKind::WorkerHeartbeat);
+    assert!(wake.active.is_none());
+}
+
+#[test]
+fn bare_envelope_and_batch() {
+    let body = base64::engine::general_purpose::STANDARD
+        .encode(r#"[{"type": "task-started", "uuid": "u1", "hostname": "w"}, {"type": "task-succeeded", "uuid": "u1", "result": "5", "runtime": 0.01}]"#);
+    let env = format!(
+        r#"{{"body": "{body}", "content-encoding": "utf-8", "content-type": "application/json", "headers": {{}}, "properties": {{"body_encoding": "base64"}}}}"#
+    );
+    let (evs, issues) = decode(&env);
+    assert!(issues.is_empty());
+    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[1].runtime, Some(0.01));
+    // A task.multi list as a recording line.
+    let (evs, _) = decode(
+        r#"[{"type": "task-started", "uuid": "u1"}, {"type": "task-started", "uuid": "u2"}]"#,
+    );
+    assert_eq!(evs.len(), 2);
+}
+
+#[test]
+fn utcoffset_sign_and_int_values_are_kept_as_sent() {
+    let (evs, _) = decode(
+        r#"{"type": "worker-heartbeat", "hostname": "w", "utcoffset": -5.5, "freq": 2, "pid": 7, "clock": 3, "loadavg": [0.1, 0.2, 0.3]}"#,
+    );
+    assert_eq!(
+        evs[0].utcoffset,
+        Some(-5.5),
+        "hours west of UTC: Kolkata is -5.5"
+    );
+    assert_eq!(evs[0].freq, Some(2.0));
+    assert_eq!(evs[0].loadavg, Some([0.1, 0.2, 0.3]));
+    let (evs, _) = decode(r#"{"type": "worker-heartbeat", "hostname": "w", "utcoffset": -6}"#);
+    assert_eq!(evs[0].utcoffset, Some(-6.0), "Celery 5.6 sent ints");
+}
+
+#[test]
+fn custom_and_unknown_types_are_kept_with_their_fields() {
+    let (evs, issues) =
+        decode(r#"{"type": "task-progress", "uuid": "u", "current": 1, "total": {"a": [1]}}"#);
+    assert!(issues.is_empty());
+    assert_eq!(evs[0].kind, EventKind::TaskCustom);
+    assert_eq!(evs[0].extra.len(), 2);
+    assert_eq!(evs[0].extra[1].1.get(), r#"{"a": [1]}"#);
+    let (evs, _) = decode(r#"{"type": "worker-elect", "hostname": "w"}"#);
+    assert_eq!(evs[0].kind, EventKind::WorkerOther);
+    let (evs, _) = decode(r#"{"type": "beat-tick", "x": 1}"#);
+    assert_eq!(evs[0].kind, EventKind::Unknown);
+    let (evs, _) = decode(r#"{"type": "celtrace.gap", "reason": "start"}"#);
+    assert_eq!(evs[0].kind, EventKind::Celtrace);
+}
+
+#[test]
+fn exception_without_traceback_and_exception_with_traceback() {
+    let (evs, _) =
+        decode(r#"{"type": "task-failed", "uuid": "u", "exception": "NotRegistered('x')"}"#);
+    assert!(evs[0].traceback.is_none());
+    let (evs, _) = decode(
+        r#"{"type": "task-failed", "uuid": "u", "exception": "ExceptionWithTraceback()", "traceback": "T\nE: real"}"#,
+    );
+    assert_eq!(evs[0].traceback.as_deref(), Some("T\nE: real"));
+}
+
+#[test]
+fn wrong_types_drop_the_field_keep_the_event() {
+    let (evs, issues) = decode(
+        r#"{"type": "task-succeeded", "uuid": "u", "runtime": "fast", "pid": -1, "clock": 1.5, "retries": [1], "name": 5, "terminated": "yes", "loadavg": [1, "x"], "result": {"a": 1}}"#,
+    );
+    assert_eq!(evs.len(), 1);
+    let e = &evs[0];
+    assert!(e.runtime.is_none() && e.pid.is_none() && e.clock.is_none() && e.retries.is_none());
+    assert!(
+        e.name.is_none() && e.terminated.is_none() && e.loadavg.is_none() && e.result.is_none()
+    );
+    assert_eq!(kinds(&issues), vec![IssueKind::WrongType; 8]);
+    assert!(
+        issues[0]
+            .message
+            .contains("`runtime` is a string, expected a number"),
+        "{}",
+        issues[0].message
+    );
+}
+
+#[test]
+fn malformed_entries() {
+    let cases: &[(&str, IssueKind)] = &[
+        (r#"{"type": "task-sent", "uuid": "#, IssueKind::NotJson),
+        ("{not json}", IssueKind::NotJson),
+        ("\"text\"", IssueKind::NotAnEvent),
+        ("42", IssueKind::NotAnEvent),
+        ("null", IssueKind::NotAnEvent),
+        ("[1]", IssueKind::NotAnEvent),
+        ("[]", IssueKind::NotAnEvent),
+        ("{}", IssueKind::MissingField),
+        (r#"{"type": ""}"#, IssueKind::MissingField),
+        (r#"{"type": null, "uuid": "u"}"#, IssueKind::MissingField),
+        (r#"{"type": "task-started"}"#, IssueKind::MissingField),
+        (
+            r#"{"type": "task-started", "uuid": ""}"#,
+            IssueKind::MissingField,
+        ),
+        (
+            r#"{"body": "%%%", "properties": {"body_encoding": "base64"}}"#,
+            IssueKind::BadEnvelope,
+        ),
+        (
+            r#"{"body": "gA==", "properties": {"body_encoding": "base64"}}"#,
+            IssueKind::BadEnvelope,
+        ),
+        (
+            r#"{"body": "x", "content-type": "application/x-python-serialize"}"#,
+            IssueKind::BadEnvelope,
+        ),
+        (
+            r#"{"body": "bm90IGpzb24=", "properties": {"body_encoding": "base64"}}"#,
+            IssueKind::NotJson,
+        ),
+        (
+            r#"{"raw": "{\"raw\": \"{\\\"raw\\\": \\\"{}\\\"}\"}"}"#,
+            IssueKind::NotAnEvent,
+        ),
+        (r#"{"type": "task-sent"} trailing"#, IssueKind::NotJson),
+        ("", IssueKind::NotJson),
+    ];
+    for (input, kind) in cases {
+        let (evs, issues) = decode(input);
+        assert!(evs.is_empty(), "{input}");
+        assert_eq!(kinds(&issues), vec![*kind], "{input}: {issues:?}");
+    }
+    let mut issues = Vec::new();
+    decode_bytes(b"\xff\xfe{\"type\"", &mut issues, &mut |_| {});
+    assert_eq!(kinds(&issues), vec![IssueKind::NotJson]);
+}
+
+#[test]
+fn one_bad_batch_element_does_not_hide_the_others() {
+    let (evs, issues) = decode(
+        r#"[{"type": "task-started", "uuid": "a"}, 7, {"uuid": "b"}, {"type": "task-started", "uuid": "c"}]"#,
+    );
+    assert_eq!(evs.len(), 2);
+    assert_eq!(
+        kinds(&issues),
+        vec![IssueKind::NotAnEvent, IssueKind::MissingField]
+    );
+}
+
+#[test]
+fn huge_fields_are_cut() {
+    let big = "x".repeat(MAX_FIELD_BYTES + 10);
+    let (evs, issues) = decode(&format!(
+        r#"{{"type": "task-sent", "uuid": "u", "args": "{big}"}}"#
+    ));
+    assert_eq!(evs[0].args.as_ref().unwrap().len(), MAX_FIELD_BYTES + 3);
+    assert_eq!(kinds(&issues), vec![IssueKind::Truncated]);
+    let huge = " ".repeat(MAX_ENTRY_BYTES + 1);
+    assert_eq!(kinds(&decode(&huge).1), vec![IssueKind::TooLarge]);
+}
+
+#[test]
+fn escaped_strings_decode() {
+    let (evs, _) =
+        decode(r#"{"type": "task-failed", "uuid": "u", "traceback": "line1\nline2 \u00e9 \"q\""}"#);
+    assert_eq!(evs[0].traceback.as_deref(), Some("line1\nline2 é \"q\""));
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut issues = Vec::new();
+        let n = decode_bytes(&bytes, &mut issues, &mut |_| {});
+        // Either something decoded or the problem was reported: never silence.
+        let blank = bytes.iter().all(u8::is_ascii_whitespace) && !bytes.is_empty();
+        prop_assert!(n > 0 || !issues.is_empty() || blank);
+    }
+
+    #[test]
+    fn arbitrary_json_values_never_panic(v in arb_json()) {
+        let text = v.to_string();
+        let mut issues = Vec::new();
+        let n = decode_entry(&text, &mut issues, &mut |_| {});
+        prop_assert!(n > 0 || !issues.is_empty(), "silently dropped: {}", text);
+    }
+
+    #[test]
+    fn truncating_a_real_line_is_an_issue_not_a_panic(cut in 0usize..400) {
+        let line = SENT.lines().next().unwrap();
+        let cut = cut.min(line.len() - 1);
+        if line.is_char_boundary(cut) {
+            let (evs, issues) = decode(&line[..cut]);
+            prop_assert!(evs.is_empty());
+            prop_assert_eq!(issues.len(), 1);
+        }
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|n| serde_json::json!(n)),
+        prop_oneof![
+            Just("task-sent".to_string()),
+            Just("uuid".to_string()),
+            Just("type".to_string()),
+            ".*".prop_map(|s: String| s)
+        ]
+        .prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("type".to_string()),
+                    Just("uuid".to_string()),
+                    Just("body".to_string()),
+                    Just("raw".to_string()),
+                    "[a-z_]{1,8}"
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
