@@ -159,7 +159,7 @@ impl Ctx {
             }
         };
         let mut state = State::new();
-        let report = file::load_into(input, &mut state)?;
+        let report = file::load_into(input, &mut state, None)?;
         if report.events == 0 && report.entries > 0 {
             let first_problem = report
                 .issues

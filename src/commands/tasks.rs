@@ -138,11 +138,10 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
         let ids: Vec<&crate::model::TaskId> = if roots {
             state
                 .tasks()
-                .iter()
                 .map(|t| t.root_id.as_ref().unwrap_or(&t.id))
                 .collect()
         } else {
-            state.tasks().iter().map(|t| &t.id).collect()
+            state.tasks().map(|t| &t.id).collect()
         };
         let mut ids = ids;
         ids.sort();

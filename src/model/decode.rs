@@ -83,7 +83,7 @@ impl DecodeIssue {
 pub fn decode_entry(
     text: &str,
     issues: &mut Vec<DecodeIssue>,
-    sink: &mut dyn FnMut(Event<'_>),
+    sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
     if text.len() > MAX_ENTRY_BYTES {
         issues.push(DecodeIssue::new(
@@ -103,7 +103,7 @@ pub fn decode_entry(
 pub fn decode_bytes(
     bytes: &[u8],
     issues: &mut Vec<DecodeIssue>,
-    sink: &mut dyn FnMut(Event<'_>),
+    sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
     match std::str::from_utf8(bytes) {
         Ok(text) => decode_entry(text, issues, sink),
@@ -128,12 +128,12 @@ fn decode_json(
     received: Option<f64>,
     depth: u8,
     issues: &mut Vec<DecodeIssue>,
-    sink: &mut dyn FnMut(Event<'_>),
+    sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
     // Dispatch on the first byte: an `untagged` enum would buffer the whole value (PERF.md §4.3).
     match text.trim_start().as_bytes().first() {
         Some(b'{') => match parse_object(text) {
-            Ok(entry) => handle_entry(entry, received, depth, issues, sink),
+            Ok(mut entry) => handle_entry(&mut entry, received, depth, issues, sink),
             Err(e) => {
                 issues.push(json_issue(&e));
                 0
@@ -174,7 +174,7 @@ fn decode_batch(
     received: Option<f64>,
     depth: u8,
     issues: &mut Vec<DecodeIssue>,
-    sink: &mut dyn FnMut(Event<'_>),
+    sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
     // Elements are decoded one by one so a bad element never hides its siblings.
     let elements: Vec<&RawValue> = match serde_json::from_str(text) {
@@ -208,7 +208,7 @@ fn decode_batch(
                     format!("batch element {i} is an envelope, not an event"),
                 ));
             }
-            Ok(entry) => n += handle_entry(entry, received, depth + 1, issues, sink),
+            Ok(mut entry) => n += handle_entry(&mut entry, received, depth + 1, issues, sink),
             Err(e) => issues.push(json_issue(&e)),
         }
     }
@@ -216,11 +216,11 @@ fn decode_batch(
 }
 
 fn handle_entry(
-    mut entry: Entry<'_>,
+    entry: &mut Entry<'_>,
     received: Option<f64>,
     depth: u8,
     issues: &mut Vec<DecodeIssue>,
-    sink: &mut dyn FnMut(Event<'_>),
+    sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
     let received = entry.received.or(received);
     if entry.has_type {
@@ -254,7 +254,7 @@ fn handle_entry(
                 format!("`{}`: {field}", event.type_name),
             ));
         }
-        sink(entry.event);
+        sink(&entry.event);
         return 1;
     }
     if depth >= MAX_NESTING {
@@ -264,8 +264,8 @@ fn handle_entry(
         ));
         return 0;
     }
-    if let Some(raw) = entry.raw {
-        return decode_json(&raw, received, depth + 1, issues, sink);
+    if let Some(raw) = &entry.raw {
+        return decode_json(raw, received, depth + 1, issues, sink);
     }
     if let Some(body) = entry.body {
         return match unwrap_envelope(body, entry.properties, entry.content_type.as_deref()) {
@@ -367,48 +367,46 @@ impl<'de> Visitor<'de> for EntryVisitor {
         while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
             let ev = &mut entry.event;
             let bad = &mut ev.invalid_fields;
-            match key.as_ref() {
-                "type" => {
+            match Field::of(&key) {
+                Field::Type => {
                     if let Some(t) = text(&mut map, "type", bad)? {
                         ev.type_name = t;
                         entry.has_type = true;
                     }
                 }
-                "hostname" => ev.hostname = text(&mut map, "hostname", bad)?,
-                "uuid" => ev.uuid = text(&mut map, "uuid", bad)?,
-                "name" => ev.name = text(&mut map, "name", bad)?,
-                "args" => ev.args = text(&mut map, "args", bad)?,
-                "kwargs" => ev.kwargs = text(&mut map, "kwargs", bad)?,
-                "root_id" => ev.root_id = text(&mut map, "root_id", bad)?,
-                "parent_id" => ev.parent_id = text(&mut map, "parent_id", bad)?,
-                "eta" => ev.eta = text(&mut map, "eta", bad)?,
-                "expires" => ev.expires = text(&mut map, "expires", bad)?,
-                "queue" => ev.queue = text(&mut map, "queue", bad)?,
-                "exchange" => ev.exchange = text(&mut map, "exchange", bad)?,
-                "routing_key" => ev.routing_key = text(&mut map, "routing_key", bad)?,
-                "result" => ev.result = text(&mut map, "result", bad)?,
-                "exception" => ev.exception = text(&mut map, "exception", bad)?,
-                "traceback" => ev.traceback = text(&mut map, "traceback", bad)?,
-                "sw_ident" => ev.sw_ident = text(&mut map, "sw_ident", bad)?,
-                "sw_ver" => ev.sw_ver = text(&mut map, "sw_ver", bad)?,
-                "sw_sys" => ev.sw_sys = text(&mut map, "sw_sys", bad)?,
-                "utcoffset" => ev.utcoffset = number(&mut map, "utcoffset", bad)?,
-                "timestamp" => ev.timestamp = number(&mut map, "timestamp", bad)?,
-                "runtime" => ev.runtime = number(&mut map, "runtime", bad)?,
-                "freq" => ev.freq = number(&mut map, "freq", bad)?,
-                "local_received" | "_recv_ts" | "recv_ts" => {
-                    entry.received = number(&mut map, "local_received", bad)?;
-                }
-                "pid" => ev.pid = count(&mut map, "pid", bad)?,
-                "clock" => ev.clock = count(&mut map, "clock", bad)?,
-                "retries" => ev.retries = count(&mut map, "retries", bad)?,
-                "active" => ev.active = count(&mut map, "active", bad)?,
-                "processed" => ev.processed = count(&mut map, "processed", bad)?,
-                "signum" => ev.signum = signed(&mut map, "signum", bad)?,
-                "terminated" => ev.terminated = flag(&mut map, "terminated", bad)?,
-                "expired" => ev.expired = flag(&mut map, "expired", bad)?,
-                "requeue" => ev.requeue = flag(&mut map, "requeue", bad)?,
-                "loadavg" => {
+                Field::Hostname => ev.hostname = text(&mut map, "hostname", bad)?,
+                Field::Uuid => ev.uuid = text(&mut map, "uuid", bad)?,
+                Field::Name => ev.name = text(&mut map, "name", bad)?,
+                Field::Args => ev.args = text(&mut map, "args", bad)?,
+                Field::Kwargs => ev.kwargs = text(&mut map, "kwargs", bad)?,
+                Field::RootId => ev.root_id = text(&mut map, "root_id", bad)?,
+                Field::ParentId => ev.parent_id = text(&mut map, "parent_id", bad)?,
+                Field::Eta => ev.eta = text(&mut map, "eta", bad)?,
+                Field::Expires => ev.expires = text(&mut map, "expires", bad)?,
+                Field::Queue => ev.queue = text(&mut map, "queue", bad)?,
+                Field::Exchange => ev.exchange = text(&mut map, "exchange", bad)?,
+                Field::RoutingKey => ev.routing_key = text(&mut map, "routing_key", bad)?,
+                Field::Result => ev.result = text(&mut map, "result", bad)?,
+                Field::Exception => ev.exception = text(&mut map, "exception", bad)?,
+                Field::Traceback => ev.traceback = text(&mut map, "traceback", bad)?,
+                Field::SwIdent => ev.sw_ident = text(&mut map, "sw_ident", bad)?,
+                Field::SwVer => ev.sw_ver = text(&mut map, "sw_ver", bad)?,
+                Field::SwSys => ev.sw_sys = text(&mut map, "sw_sys", bad)?,
+                Field::Utcoffset => ev.utcoffset = number(&mut map, "utcoffset", bad)?,
+                Field::Timestamp => ev.timestamp = number(&mut map, "timestamp", bad)?,
+                Field::Runtime => ev.runtime = number(&mut map, "runtime", bad)?,
+                Field::Freq => ev.freq = number(&mut map, "freq", bad)?,
+                Field::Received => entry.received = number(&mut map, "local_received", bad)?,
+                Field::Pid => ev.pid = count(&mut map, "pid", bad)?,
+                Field::Clock => ev.clock = count(&mut map, "clock", bad)?,
+                Field::Retries => ev.retries = count(&mut map, "retries", bad)?,
+                Field::Active => ev.active = count(&mut map, "active", bad)?,
+                Field::Processed => ev.processed = count(&mut map, "processed", bad)?,
+                Field::Signum => ev.signum = signed(&mut map, "signum", bad)?,
+                Field::Terminated => ev.terminated = flag(&mut map, "terminated", bad)?,
+                Field::Expired => ev.expired = flag(&mut map, "expired", bad)?,
+                Field::Requeue => ev.requeue = flag(&mut map, "requeue", bad)?,
+                Field::Loadavg => {
                     ev.loadavg = match map.next_value::<Lenient<LoadAvg>>()? {
                         Lenient::Value(LoadAvg(v)) => Some(v),
                         Lenient::Null => None,
@@ -418,23 +416,119 @@ impl<'de> Visitor<'de> for EntryVisitor {
                         }
                     }
                 }
-                "raw" => entry.raw = text(&mut map, "raw", bad)?,
-                "body" => entry.body = Some(map.next_value()?),
-                "properties" => entry.properties = Some(map.next_value()?),
-                "content-type" | "content_type" => {
-                    entry.content_type = text(&mut map, "content-type", bad)?;
-                }
+                Field::Raw => entry.raw = text(&mut map, "raw", bad)?,
+                Field::Body => entry.body = Some(map.next_value()?),
+                Field::Properties => entry.properties = Some(map.next_value()?),
+                Field::ContentType => entry.content_type = text(&mut map, "content-type", bad)?,
                 // Capture annotations (`_channel`, `_batch`) are not part of the event.
-                k if k.starts_with('_') => {
+                Field::Annotation => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                _ => {
+                Field::Other => {
                     let value: &'de RawValue = map.next_value()?;
                     ev.extra.push((key, Cow::Borrowed(value)));
                 }
             }
         }
         Ok(entry)
+    }
+}
+
+/// The keys the decoder knows. Matched by length first: a plain `match` on strings compares
+/// against each arm in turn, which dominated decoding time.
+#[derive(Clone, Copy)]
+enum Field {
+    Type,
+    Hostname,
+    Uuid,
+    Name,
+    Args,
+    Kwargs,
+    RootId,
+    ParentId,
+    Eta,
+    Expires,
+    Queue,
+    Exchange,
+    RoutingKey,
+    Result,
+    Exception,
+    Traceback,
+    SwIdent,
+    SwVer,
+    SwSys,
+    Utcoffset,
+    Timestamp,
+    Runtime,
+    Freq,
+    Received,
+    Pid,
+    Clock,
+    Retries,
+    Active,
+    Processed,
+    Signum,
+    Terminated,
+    Expired,
+    Requeue,
+    Loadavg,
+    Raw,
+    Body,
+    Properties,
+    ContentType,
+    Annotation,
+    Other,
+}
+
+impl Field {
+    fn of(key: &str) -> Self {
+        let f = match (key.len(), key) {
+            (3, "eta") => Self::Eta,
+            (3, "pid") => Self::Pid,
+            (3, "raw") => Self::Raw,
+            (4, "type") => Self::Type,
+            (4, "uuid") => Self::Uuid,
+            (4, "name") => Self::Name,
+            (4, "args") => Self::Args,
+            (4, "freq") => Self::Freq,
+            (4, "body") => Self::Body,
+            (5, "queue") => Self::Queue,
+            (5, "clock") => Self::Clock,
+            (6, "kwargs") => Self::Kwargs,
+            (6, "result") => Self::Result,
+            (6, "sw_ver") => Self::SwVer,
+            (6, "sw_sys") => Self::SwSys,
+            (6, "signum") => Self::Signum,
+            (6, "active") => Self::Active,
+            (7, "root_id") => Self::RootId,
+            (7, "expires") => Self::Expires,
+            (7, "retries") => Self::Retries,
+            (7, "runtime") => Self::Runtime,
+            (7, "expired") => Self::Expired,
+            (7, "requeue") => Self::Requeue,
+            (7, "loadavg") => Self::Loadavg,
+            (7, "recv_ts") => Self::Received,
+            (8, "hostname") => Self::Hostname,
+            (8, "exchange") => Self::Exchange,
+            (8, "sw_ident") => Self::SwIdent,
+            (8, "_recv_ts") => Self::Received,
+            (9, "parent_id") => Self::ParentId,
+            (9, "exception") => Self::Exception,
+            (9, "traceback") => Self::Traceback,
+            (9, "utcoffset") => Self::Utcoffset,
+            (9, "timestamp") => Self::Timestamp,
+            (9, "processed") => Self::Processed,
+            (10, "terminated") => Self::Terminated,
+            (10, "properties") => Self::Properties,
+            (11, "routing_key") => Self::RoutingKey,
+            (12, "content-type" | "content_type") => Self::ContentType,
+            (14, "local_received") => Self::Received,
+            _ => Self::Other,
+        };
+        match f {
+            Self::Other if key.starts_with('_') => Self::Annotation,
+            f => f,
+        }
     }
 }
 

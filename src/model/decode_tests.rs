@@ -8,7 +8,7 @@ use crate::model::EventKind;
 fn decode(text: &str) -> (Vec<Event<'static>>, Vec<DecodeIssue>) {
     let mut events = Vec::new();
     let mut issues = Vec::new();
-    decode_entry(text, &mut issues, &mut |e| events.push(e.into_owned()));
+    decode_entry(text, &mut issues, &mut |e| events.push(e.clone().into_owned()));
     (events, issues)
 }
 

@@ -52,7 +52,6 @@ pub fn children_index(state: &State) -> FxHashMap<&TaskId, Vec<&TaskRecord>> {
 pub fn children<'s>(state: &'s State, id: &TaskId) -> Vec<&'s TaskRecord> {
     let mut list: Vec<&TaskRecord> = state
         .tasks()
-        .iter()
         .filter(|t| t.parent_id.as_ref() == Some(id))
         .collect();
     list.sort_by(|a, b| {

@@ -25,7 +25,7 @@ pub enum ResolveError {
 
 /// Resolves a full id or unique prefix among the tasks of `state`.
 pub fn resolve_task<'s>(state: &'s State, typed: &str) -> Result<&'s TaskId, ResolveError> {
-    resolve_among(state.tasks().iter().map(|t| &t.id), typed)
+    resolve_among(state.tasks().map(|t| &t.id), typed)
 }
 
 /// Resolves a full id or unique prefix among any set of ids.

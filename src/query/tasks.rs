@@ -76,40 +76,28 @@ impl TaskQuery {
     }
 }
 
-/// Runs the query. `horizon` is where liveness is judged (see `State::horizon`).
-pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<TaskView<'s>> {
-    let mut rows: Vec<TaskView<'s>> = state
-        .tasks()
-        .iter()
-        .map(|t| TaskView::new(state, t, horizon))
-        .filter(|v| query.matches(state, v))
-        .collect();
-    rows.sort_by(|a, b| {
-        // Rows without the sort key (never started, no runtime) stay last in both directions.
-        let (ka, kb) = (has_key(query.sort, a), has_key(query.sort, b));
-        kb.cmp(&ka)
-            .then_with(|| {
-                let ord = compare(state, query.sort, a, b);
-                if query.reverse { ord.reverse() } else { ord }
-            })
-            .then_with(|| a.record.id.cmp(&b.record.id))
-    });
-    if let Some(n) = query.limit {
-        rows.truncate(n);
-    }
-    rows
+/// A row's sort key, computed once per row (comparing views directly recomputed their times
+/// at every comparison).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Key<'s> {
+    Time(Option<f64>),
+    Text(Option<&'s str>, Option<f64>),
+    State(crate::model::TaskState, Option<f64>),
 }
 
-fn has_key(key: SortKey, v: &TaskView<'_>) -> bool {
-    match key {
-        SortKey::Started => v.started_at().is_some(),
-        SortKey::Runtime => v.runtime().is_some(),
-        SortKey::Received | SortKey::Name | SortKey::State => true,
+fn key<'s>(state: &'s State, sort: SortKey, v: &TaskView<'s>) -> Key<'s> {
+    let seen = v.received_at().or_else(|| v.record.first_time());
+    match sort {
+        SortKey::Received => Key::Time(seen),
+        SortKey::Started => Key::Time(v.started_at()),
+        SortKey::Runtime => Key::Time(v.runtime()),
+        SortKey::Name => Key::Text(v.record.name.map(|s| state.sym(s)), seen),
+        SortKey::State => Key::State(v.state, seen),
     }
 }
 
+/// Newest (or longest) first; a missing time sorts after every present one.
 fn by_time(a: Option<f64>, b: Option<f64>) -> Ordering {
-    // Newest first; tasks without the time go last.
     match (a, b) {
         (Some(x), Some(y)) => y.total_cmp(&x),
         (Some(_), None) => Ordering::Less,
@@ -118,21 +106,39 @@ fn by_time(a: Option<f64>, b: Option<f64>) -> Ordering {
     }
 }
 
-fn compare(state: &State, key: SortKey, a: &TaskView<'_>, b: &TaskView<'_>) -> Ordering {
-    let seen = |v: &TaskView<'_>| v.received_at().or_else(|| v.record.first_time());
-    match key {
-        SortKey::Received => by_time(seen(a), seen(b)),
-        SortKey::Started => by_time(a.started_at(), b.started_at()),
-        SortKey::Runtime => by_time(a.runtime(), b.runtime()),
-        SortKey::Name => {
-            let name = |v: &TaskView<'_>| v.record.name.map(|s| state.sym(s).to_string());
-            name(a)
-                .cmp(&name(b))
-                .then_with(|| by_time(seen(a), seen(b)))
-        }
-        SortKey::State => a
-            .state
-            .cmp(&b.state)
-            .then_with(|| by_time(seen(a), seen(b))),
+fn compare(a: &Key<'_>, b: &Key<'_>) -> Ordering {
+    match (a, b) {
+        (Key::Time(x), Key::Time(y)) => by_time(*x, *y),
+        (Key::Text(x, tx), Key::Text(y, ty)) => x.cmp(y).then_with(|| by_time(*tx, *ty)),
+        (Key::State(x, tx), Key::State(y, ty)) => x.cmp(y).then_with(|| by_time(*tx, *ty)),
+        _ => Ordering::Equal,
     }
+}
+
+fn has_key(k: &Key<'_>) -> bool {
+    !matches!(k, Key::Time(None))
+}
+
+/// Runs the query. `horizon` is where liveness is judged (see `State::horizon`).
+/// Only the rows that survive the limit are kept as full views, so memory stays small.
+pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<TaskView<'s>> {
+    let mut rows: Vec<(Key<'s>, &'s crate::state::task::TaskRecord)> = state
+        .tasks()
+        .filter_map(|t| {
+            let v = TaskView::new(state, t, horizon);
+            query.matches(state, &v).then(|| (key(state, query.sort, &v), t))
+        })
+        .collect();
+    rows.sort_by(|(ka, a), (kb, b)| {
+        // Rows without the sort key (never started, no runtime) stay last in both directions.
+        has_key(kb).cmp(&has_key(ka)).then_with(|| {
+            let ord = compare(ka, kb);
+            if query.reverse { ord.reverse() } else { ord }
+        })
+        .then_with(|| a.id.cmp(&b.id))
+    });
+    if let Some(n) = query.limit {
+        rows.truncate(n);
+    }
+    rows.into_iter().map(|(_, t)| TaskView::new(state, t, horizon)).collect()
 }

@@ -203,18 +203,18 @@ pub fn attempt_json<'s>(
             .received
             .or(a.sent)
             .and_then(|m| m.detail.as_deref())
-            .and_then(|d| d.eta.as_deref()),
+            .and_then(|d| d.eta()),
         interrupted: interrupted(a.lost),
         revoked: detail(&[MarkKind::Revoked]).map(|d| RevokedJson {
-            terminated: d.terminated,
-            signum: d.signum,
-            expired: d.expired,
+            terminated: d.terminated(),
+            signum: d.signum(),
+            expired: d.expired(),
         }),
         rejected: a
             .rejected
             .or(fin.filter(|m| m.kind == MarkKind::Rejected))
             .map(|m| RejectedJson {
-                requeue: m.detail.as_ref().and_then(|d| d.requeue),
+                requeue: m.detail.as_ref().and_then(|d| d.requeue()),
             }),
         duplicate_events: a.duplicates,
     }
@@ -224,12 +224,12 @@ pub fn progress_json<'s>(state: &'s State, m: &'s Mark) -> ProgressJson<'s> {
     let d = m.detail.as_deref();
     ProgressJson {
         type_name: d
-            .and_then(|d| d.custom_type.as_deref())
+            .and_then(|d| d.custom_type())
             .unwrap_or("task-custom"),
         at: rfc3339(m.time),
         worker: state.sym(m.host),
         fields: d
-            .map(|d| d.fields.iter().map(|(k, v)| (&**k, &**v)).collect())
+            .map(|d| d.fields().iter().map(|(k, v)| (&**k, &**v)).collect())
             .unwrap_or_default(),
     }
 }

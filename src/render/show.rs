@@ -106,7 +106,7 @@ fn event_name(m: &Mark) -> &str {
         MarkKind::Custom => m
             .detail
             .as_ref()
-            .and_then(|d| d.custom_type.as_deref())
+            .and_then(|d| d.custom_type())
             .unwrap_or("task-custom"),
         k => k.event_type(),
     }
@@ -146,26 +146,26 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
         }
         MarkKind::Revoked => {
             if let Some(d) = d {
-                if d.expired == Some(true) {
+                if d.expired() == Some(true) {
                     parts.push("expired".into());
                 }
-                if d.terminated == Some(true) {
+                if d.terminated() == Some(true) {
                     parts.push(format!(
                         "terminated (signal {})",
-                        d.signum.map_or("?".into(), |s| s.to_string())
+                        d.signum().map_or("?".into(), |s| s.to_string())
                     ));
                 }
             }
         }
         MarkKind::Rejected => {
-            if let Some(q) = d.and_then(|d| d.requeue) {
+            if let Some(q) = d.and_then(|d| d.requeue()) {
                 parts.push(format!("requeue={q}"));
             }
         }
         MarkKind::Custom => {
             if let Some(d) = d {
                 parts.extend(
-                    d.fields
+                    d.fields()
                         .iter()
                         .map(|(k, v)| format!("{k}={}", ellipsize(v.get(), 40))),
                 );
@@ -173,10 +173,10 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
         }
         MarkKind::Started | MarkKind::Cancelled => {}
     }
-    if let Some(eta) = d.and_then(|d| d.eta.as_deref()) {
+    if let Some(eta) = d.and_then(|d| d.eta()) {
         parts.push(format!("eta {eta}"));
     }
-    if let Some(exp) = d.and_then(|d| d.expires.as_deref()) {
+    if let Some(exp) = d.and_then(|d| d.expires()) {
         parts.push(format!("expires {exp}"));
     }
     parts.join("  ")

@@ -28,7 +28,7 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No tasks match.");
     }
-    let mut ids: Vec<String> = state.tasks().iter().map(|t| t.id.to_string()).collect();
+    let mut ids: Vec<String> = state.tasks().map(|t| t.id.to_string()).collect();
     ids.sort_unstable();
     let mut t = Table::new();
     t.load_style(if ctx.ascii {

@@ -11,12 +11,16 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+use std::sync::Mutex;
+
 use crate::model::Event;
 use crate::model::decode::{self, DecodeIssue, IssueKind, MAX_ENTRY_BYTES};
+use crate::state::State;
+use crate::state::prepare::{LocalSyms, Prepared, prepare};
 
 use super::record::{self, RecordError};
 
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 512 * 1024;
 /// Issues kept with their details (all are counted).
 pub const KEPT_ISSUES: usize = 200;
 const EXCERPT_CHARS: usize = 80;
@@ -98,11 +102,35 @@ struct Chunk {
     issues: Vec<LineIssue>,
 }
 
-struct Decoded {
+struct Decoded<T> {
     seq: u64,
     entries: u64,
-    events: Vec<Event<'static>>,
+    items: Vec<T>,
     issues: Vec<LineIssue>,
+}
+
+/// Lines a query can skip without decoding them: plain task events that mention none of the
+/// needles (`show <id>` needs only the events of a few tasks). Envelopes, worker events and
+/// celtrace records are never skipped, so liveness and gaps stay right.
+#[derive(Debug, Clone)]
+pub struct LineFilter {
+    needles: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl LineFilter {
+    pub fn new<S: AsRef<str>>(needles: &[S]) -> Self {
+        Self {
+            needles: needles
+                .iter()
+                .map(|n| memchr::memmem::Finder::new(n.as_ref().as_bytes()).into_owned())
+                .collect(),
+        }
+    }
+
+    fn keeps(&self, line: &[u8]) -> bool {
+        // Only a decoded task event has an unescaped `"uuid"` key; anything else is kept.
+        memchr::memmem::find(line, b"\"uuid\"").is_none() || self.needles.iter().any(|n| n.find(line).is_some())
+    }
 }
 
 /// Reads a recording and hands every event, in input order, to `apply`.
@@ -111,19 +139,26 @@ pub fn read(
     input: &Input,
     apply: &mut dyn FnMut(&Event<'_>) -> Result<(), RecordError>,
 ) -> Result<LoadReport, RecordError> {
+    read_with(input, None, &|| (), &|(), ev| ev.clone().into_owned(), &mut |ev| apply(&ev))
+}
+
+/// The general form of [`read`]: decoder threads decode each line and turn every event into a
+/// `T` with `prepare` (given a per-thread value made by `local`); `apply` receives the `T`s in
+/// input order on the calling thread. Lines `filter` rejects are not decoded.
+pub fn read_with<T: Send, L>(
+    input: &Input,
+    filter: Option<&LineFilter>,
+    local: &(dyn Fn() -> L + Sync),
+    prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
+    apply: &mut dyn FnMut(T) -> Result<(), RecordError>,
+) -> Result<LoadReport, RecordError> {
     let label = input.label();
     let reader: Box<dyn Read + Send> = match input {
-        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open {
-            path: label.clone(),
-            source: e,
-        })?),
+        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open { path: label.clone(), source: e })?),
         Input::Stdin => Box::new(io::stdin()),
     };
-    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read {
-        path: label.clone(),
-        source: e,
-    })?;
-    read_from(reader, &label, apply)
+    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read { path: label.clone(), source: e })?;
+    read_from(reader, &label, filter, local, prepare, apply)
 }
 
 /// Recordings are often kept gzipped: recognise the gzip magic and decompress on the fly.
@@ -137,22 +172,20 @@ fn maybe_gunzip(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>
     }
 }
 
-/// [`read`] over any byte stream.
-pub fn read_from(
+/// [`read_with`] over any byte stream.
+pub fn read_from<T: Send, L>(
     reader: Box<dyn Read + Send>,
     label: &str,
-    apply: &mut dyn FnMut(&Event<'_>) -> Result<(), RecordError>,
+    filter: Option<&LineFilter>,
+    local: &(dyn Fn() -> L + Sync),
+    prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
+    apply: &mut dyn FnMut(T) -> Result<(), RecordError>,
 ) -> Result<LoadReport, RecordError> {
-    let mut report = LoadReport {
-        source: label.to_string(),
-        ..LoadReport::default()
-    };
-    let decoders = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4);
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders * 2);
+    let mut report = LoadReport { source: label.to_string(), ..LoadReport::default() };
+    let decoders = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders);
     let chunk_rx = std::sync::Mutex::new(chunk_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Decoded>(decoders * 2);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Decoded<T>>(decoders);
 
     std::thread::scope(|scope| {
         let cutter = scope.spawn(move || cut_chunks(reader, &chunk_tx));
@@ -160,10 +193,11 @@ pub fn read_from(
             let rx = &chunk_rx;
             let tx = done_tx.clone();
             scope.spawn(move || {
+                let mut state = local();
                 loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    if tx.send(decode_chunk(chunk)).is_err() {
+                    if tx.send(decode_chunk(chunk, filter, &mut state, prepare)).is_err() {
                         break;
                     }
                 }
@@ -172,7 +206,7 @@ pub fn read_from(
         drop(done_tx);
 
         // Fold in input order, whatever order the decoders finish in.
-        let mut pending: BTreeMap<u64, Decoded> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, Decoded<T>> = BTreeMap::new();
         let mut next_seq = 0;
         let mut outcome = Ok(());
         for decoded in done_rx.iter() {
@@ -186,8 +220,8 @@ pub fn read_from(
                 for issue in d.issues {
                     report.add(issue);
                 }
-                for ev in &d.events {
-                    if let Err(e) = apply(ev) {
+                for item in d.items {
+                    if let Err(e) = apply(item) {
                         outcome = Err(e);
                         break;
                     }
@@ -200,14 +234,9 @@ pub fn read_from(
             }
         }
         drop(done_rx);
-        let cut = cutter
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
+        let cut = cutter.join().unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
         outcome?;
-        cut.map_err(|e| RecordError::Read {
-            path: label.to_string(),
-            source: e,
-        })
+        cut.map_err(|e| RecordError::Read { path: label.to_string(), source: e })
     })?;
     Ok(report)
 }
@@ -311,19 +340,32 @@ fn too_large(line: u64, bytes: usize) -> LineIssue {
     }
 }
 
-fn decode_chunk(chunk: Chunk) -> Decoded {
-    let mut events = Vec::new();
+fn decode_chunk<T, L>(
+    chunk: Chunk,
+    filter: Option<&LineFilter>,
+    local: &mut L,
+    prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
+) -> Decoded<T> {
+    let mut items = Vec::new();
     let mut issues = chunk.issues;
     let mut entries = 0;
     let mut found = Vec::new();
-    for (i, line) in chunk.bytes.split(|&b| b == b'\n').enumerate() {
+    let bytes = &chunk.bytes;
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len()));
+    for (i, end) in ends.enumerate() {
+        let line = &bytes[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         entries += 1;
+        if filter.is_some_and(|f| !f.keeps(line)) {
+            continue;
+        }
         found.clear();
-        decode::decode_bytes(line, &mut found, &mut |ev| events.push(ev.into_owned()));
+        decode::decode_bytes(line, &mut found, &mut |ev| items.push(prepare(local, ev)));
         for DecodeIssue { kind, message } in found.drain(..) {
             issues.push(LineIssue {
                 line: chunk.first_line + i as u64,
@@ -333,12 +375,7 @@ fn decode_chunk(chunk: Chunk) -> Decoded {
             });
         }
     }
-    Decoded {
-        seq: chunk.seq,
-        entries,
-        events,
-        issues,
-    }
+    Decoded { seq: chunk.seq, entries, items, issues }
 }
 
 /// The start of a line, printable, for diagnostics.
@@ -355,14 +392,23 @@ pub fn excerpt(line: &[u8]) -> String {
     out
 }
 
-/// Convenience for callers that only fold into a state and check the header.
-pub fn load_into(
-    input: &Input,
-    state: &mut crate::state::State,
-) -> Result<LoadReport, RecordError> {
-    read(input, &mut |ev| {
-        record::check_header(ev)?;
-        state.apply(ev);
-        Ok(())
-    })
+/// Reads a recording into `state`, checking the header; decoder threads prepare the events so
+/// the sequential fold only does lookups and inserts. `filter` skips unrelated task events.
+pub fn load_into(input: &Input, state: &mut State, filter: Option<&LineFilter>) -> Result<LoadReport, RecordError> {
+    let shared = Mutex::new(std::mem::take(&mut state.interner));
+    let result = read_with(
+        input,
+        filter,
+        &|| LocalSyms::new(&shared),
+        &|syms, ev| {
+            record::check_header(ev)?;
+            Ok(prepare(ev, syms))
+        },
+        &mut |p: Result<Prepared, RecordError>| {
+            state.apply_prepared(p?);
+            Ok(())
+        },
+    );
+    state.interner = shared.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    result
 }

@@ -10,18 +10,21 @@
 //! Pure: no I/O, no clock; `now` is an argument where it matters.
 
 pub mod intern;
+pub mod prepare;
 pub mod task;
 pub mod view;
 pub mod worker;
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
 use serde_json::value::RawValue;
 
 use crate::model::{Event, EventKind, TaskId};
 use intern::{Interner, Sym};
-use task::{Detail, Mark, MarkKind, NO_RETRIES, Rank, TaskRecord};
+use prepare::{Prepared, TaskUpdate, prepare};
+use task::{Mark, TaskRecord};
 use worker::{Touch, Worker};
 
 /// A `celtrace.*` record (gap marker, recording header, backend record) kept verbatim.
@@ -42,11 +45,17 @@ pub struct Counts {
     pub untimed: u64,
 }
 
+/// Tasks live in fixed-size chunks: a plain `Vec` would double (and copy) as it grows, which
+/// at a million tasks means up to twice the memory the tasks need.
+const CHUNK: usize = 4096;
+
 #[derive(Debug, Default, Clone)]
 pub struct State {
     pub interner: Interner,
-    tasks: Vec<TaskRecord>,
-    index: FxHashMap<TaskId, u32>,
+    chunks: Vec<Vec<TaskRecord>>,
+    len: usize,
+    /// Task index by id; holds only positions (4 bytes a task), the ids live in the records.
+    index: HashTable<u32>,
     pub workers: BTreeMap<Box<str>, Worker>,
     /// Events of types celtrace does not know, by type: kept, counted, never silently dropped.
     pub unknown_types: BTreeMap<Box<str>, u64>,
@@ -61,12 +70,24 @@ impl State {
         Self::default()
     }
 
-    pub fn tasks(&self) -> &[TaskRecord] {
-        &self.tasks
+    /// Every task, in the order first seen.
+    pub fn tasks(&self) -> impl ExactSizeIterator<Item = &TaskRecord> + Clone {
+        TaskIter { chunks: &self.chunks, at: 0, len: self.len }
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, pos: u32) -> &TaskRecord {
+        let p = pos as usize;
+        &self.chunks[p / CHUNK][p % CHUNK]
     }
 
     pub fn task(&self, id: &TaskId) -> Option<&TaskRecord> {
-        self.index.get(id).map(|&i| &self.tasks[i as usize])
+        let hash = rustc_hash::FxBuildHasher.hash_one(id);
+        let pos = self.index.find(hash, |&p| &self.get(p).id == id)?;
+        Some(self.get(*pos))
     }
 
     pub fn sym(&self, sym: Sym) -> &str {
@@ -86,50 +107,49 @@ impl State {
 
     /// Folds one event in.
     pub fn apply(&mut self, ev: &Event<'_>) {
+        let prepared = prepare(ev, &mut self.interner);
+        self.apply_prepared(prepared);
+    }
+
+    /// Folds in an event prepared by [`prepare`] against this state's interner.
+    pub fn apply_prepared(&mut self, p: Prepared) {
         self.counts.events += 1;
-        let time = match ev.time() {
-            Some(t) => t,
-            None => {
-                self.counts.untimed += 1;
-                0.0
+        match p.time() {
+            Some(t) => {
+                self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+                self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
             }
-        };
-        if time > 0.0 {
-            self.first_time = Some(self.first_time.map_or(time, |t| t.min(time)));
-            self.last_time = Some(self.last_time.map_or(time, |t| t.max(time)));
+            None => self.counts.untimed += 1,
         }
+        match p {
+            Prepared::Task(t) => self.apply_task(*t),
+            Prepared::Other(ev) => self.apply_other(&ev),
+        }
+    }
+
+    fn apply_other(&mut self, ev: &Event<'_>) {
+        let time = ev.time().unwrap_or(0.0);
         match ev.kind {
-            k if k.is_task() => self.apply_task(ev, time),
             k if k.is_worker() => self.apply_worker(ev, time),
             EventKind::Celtrace => self.celtrace_records.push(CeltraceRecord {
                 type_name: ev.type_name.as_ref().into(),
                 time: ev.time(),
-                fields: own_fields(ev),
+                fields: ev.extra.iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned())).collect(),
             }),
-            _ => {
-                *self
-                    .unknown_types
-                    .entry(ev.type_name.as_ref().into())
-                    .or_default() += 1
-            }
+            _ => *self.unknown_types.entry(ev.type_name.as_ref().into()).or_default() += 1,
         }
     }
 
     fn apply_worker(&mut self, ev: &Event<'_>, time: f64) {
         self.counts.worker_events += 1;
-        let Some(host) = ev.hostname.as_deref() else {
-            return;
-        };
+        let Some(host) = ev.hostname.as_deref() else { return };
         let worker = self.worker_mut(host);
         let touch = match ev.kind {
             EventKind::WorkerOnline => Touch::Online,
             EventKind::WorkerHeartbeat => Touch::Heartbeat,
             EventKind::WorkerOffline => Touch::Offline,
             _ => {
-                *worker
-                    .other_events
-                    .entry(ev.type_name.as_ref().into())
-                    .or_default() += 1;
+                *worker.other_events.entry(ev.type_name.as_ref().into()).or_default() += 1;
                 return;
             }
         };
@@ -140,142 +160,77 @@ impl State {
         if !self.workers.contains_key(host) {
             self.workers.insert(host.into(), Worker::new(host));
         }
-        self.workers
-            .get_mut(host)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        self.workers.get_mut(host).unwrap_or_else(|| unreachable!("inserted above"))
     }
 
-    fn apply_task(&mut self, ev: &Event<'_>, time: f64) {
-        self.counts.task_events += 1;
-        let Some(uuid) = ev.uuid.as_deref() else {
-            return;
-        };
-        let kind = match ev.kind {
-            EventKind::TaskSent => MarkKind::Sent,
-            EventKind::TaskReceived => MarkKind::Received,
-            EventKind::TaskStarted => MarkKind::Started,
-            EventKind::TaskSucceeded => MarkKind::Succeeded,
-            EventKind::TaskFailed => MarkKind::Failed,
-            EventKind::TaskRetried => MarkKind::Retried,
-            EventKind::TaskRevoked => MarkKind::Revoked,
-            EventKind::TaskRejected => MarkKind::Rejected,
-            EventKind::TaskCancelled => MarkKind::Cancelled,
-            _ => MarkKind::Custom,
-        };
-        let host = self.interner.intern(ev.hostname.as_deref().unwrap_or(""));
-        let pid = ev.pid.unwrap_or(0);
-        // `task-sent` comes from the producer and custom events from a pool child: neither
-        // says anything about the worker main process's session.
-        if !matches!(kind, MarkKind::Sent | MarkKind::Custom)
-            && let Some(h) = ev.hostname.as_deref()
-        {
-            self.worker_mut(h).touch(pid, time, Touch::TaskActivity, ev);
+    fn slot(&mut self, id: TaskId) -> usize {
+        let hash = rustc_hash::FxBuildHasher.hash_one(&id);
+        let chunks = &self.chunks;
+        let get = |p: u32| &chunks[p as usize / CHUNK][p as usize % CHUNK];
+        if let Some(&pos) = self.index.find(hash, |&p| get(p).id == id) {
+            return pos as usize;
         }
-        let retries = ev
-            .retries
-            .map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16);
-        let clock = ev.clock.unwrap_or(0) as u32;
-        let name = ev.name.as_deref().map(|n| self.interner.intern(n));
-        let route = [
-            ev.queue.as_deref(),
-            ev.exchange.as_deref(),
-            ev.routing_key.as_deref(),
-        ]
-        .map(|s| s.map(|s| self.interner.intern(s)));
-
-        let id = TaskId::parse(uuid);
-        let slot = match self.index.get(&id) {
-            Some(&i) => i as usize,
-            None => {
-                let i = self.tasks.len();
-                self.index.insert(id.clone(), i as u32);
-                self.tasks.push(TaskRecord::new(id));
-                i
-            }
-        };
-        let task = &mut self.tasks[slot];
-
-        let rank = Rank(retries, kind, time, clock);
-        if name.is_some() && rank.better_than(&task.identity_rank) {
-            task.identity_rank = rank;
-            task.name = name;
-            task.args = ev.args.as_deref().map(Into::into);
-            task.kwargs = ev.kwargs.as_deref().map(Into::into);
-            task.root_id = ev
-                .root_id
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .map(TaskId::parse);
-            // A retried message names the task itself as its parent (trap 8): not a parent.
-            task.parent_id = ev
-                .parent_id
-                .as_deref()
-                .filter(|p| !p.is_empty() && !task.id.is(p))
-                .map(TaskId::parse);
+        let pos = self.len;
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
         }
-        if route.iter().any(Option::is_some) && rank.better_than(&task.route_rank) {
-            task.route_rank = rank;
-            [task.queue, task.exchange, task.routing_key] = route;
-        }
-        task.insert_mark(Mark {
-            time,
-            clock,
-            pid: pid.min(u64::from(u32::MAX)) as u32,
-            host,
-            kind,
-            retries,
-            detail: detail(kind, ev),
+        self.chunks.last_mut().unwrap_or_else(|| unreachable!("pushed above")).push(TaskRecord::new(id));
+        self.len += 1;
+        let chunks = &self.chunks;
+        self.index.insert_unique(hash, pos as u32, |&p| {
+            rustc_hash::FxBuildHasher.hash_one(&chunks[p as usize / CHUNK][p as usize % CHUNK].id)
         });
+        pos
+    }
+
+    fn apply_task(&mut self, u: TaskUpdate) {
+        self.counts.task_events += 1;
+        if let Some((host, pid)) = &u.worker {
+            self.worker_mut(host).touch_activity(*pid, u.mark.time);
+        }
+        let pos = self.slot(u.id);
+        let task = &mut self.chunks[pos / CHUNK][pos % CHUNK];
+        let mark = u.mark;
+        if mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY) {
+            task.name = u.name;
+            task.args = u.args;
+            task.kwargs = u.kwargs;
+            task.root_id = u.root_id;
+            task.parent_id = u.parent_id;
+        }
+        if mark.flags & Mark::ROUTE != 0 && task.outranks(&mark, Mark::ROUTE) {
+            [task.queue, task.exchange, task.routing_key] = u.route;
+        }
+        task.insert_mark(mark);
     }
 }
 
-fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
-    ev.extra
-        .iter()
-        .map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned()))
-        .collect()
+#[derive(Clone)]
+struct TaskIter<'s> {
+    chunks: &'s [Vec<TaskRecord>],
+    at: usize,
+    len: usize,
 }
 
-fn boxed(s: &Option<std::borrow::Cow<'_, str>>) -> Option<Box<str>> {
-    s.as_deref().map(Into::into)
+impl<'s> Iterator for TaskIter<'s> {
+    type Item = &'s TaskRecord;
+
+    fn next(&mut self) -> Option<&'s TaskRecord> {
+        if self.at >= self.len {
+            return None;
+        }
+        let t = &self.chunks[self.at / CHUNK][self.at % CHUNK];
+        self.at += 1;
+        Some(t)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.len - self.at;
+        (n, Some(n))
+    }
 }
 
-fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
-    let d = match kind {
-        MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => Detail {
-            eta: boxed(&ev.eta),
-            expires: boxed(&ev.expires),
-            ..Detail::default()
-        },
-        MarkKind::Succeeded => Detail {
-            text: boxed(&ev.result),
-            runtime: ev.runtime,
-            ..Detail::default()
-        },
-        MarkKind::Failed | MarkKind::Retried => Detail {
-            text: boxed(&ev.exception),
-            traceback: boxed(&ev.traceback),
-            ..Detail::default()
-        },
-        MarkKind::Revoked => Detail {
-            terminated: ev.terminated,
-            signum: ev.signum,
-            expired: ev.expired,
-            ..Detail::default()
-        },
-        MarkKind::Rejected => Detail {
-            requeue: ev.requeue,
-            ..Detail::default()
-        },
-        MarkKind::Custom => Detail {
-            custom_type: Some(ev.type_name.as_ref().into()),
-            fields: own_fields(ev),
-            ..Detail::default()
-        },
-        _ => return None,
-    };
-    Some(Box::new(d))
-}
+impl ExactSizeIterator for TaskIter<'_> {}
 
 #[cfg(test)]
 mod tests;

@@ -42,7 +42,7 @@ impl MarkKind {
 /// Retries unknown (the event had no `retries` field).
 pub const NO_RETRIES: u16 = u16::MAX;
 
-/// One task event, reduced to what the views need.
+/// One task event, reduced to what the views need (32 bytes).
 #[derive(Debug, Clone)]
 pub struct Mark {
     /// Sender's timestamp (UTC epoch seconds).
@@ -53,45 +53,54 @@ pub struct Mark {
     /// The sending node (`task-sent`: the producer, e.g. `gen123@host`).
     pub host: Sym,
     pub kind: MarkKind,
+    /// What the event carried besides its kind ([`Mark::IDENTITY`], [`Mark::ROUTE`]).
+    pub flags: u8,
     pub retries: u16,
     pub detail: Option<Box<Detail>>,
 }
 
 impl Mark {
-    /// The total order marks are kept in; equal keys with equal kinds are one event.
-    pub fn key(&self) -> (f64, MarkKind, Sym, u32, u32, u16) {
-        (
-            self.time,
-            self.kind,
-            self.host,
-            self.pid,
-            self.clock,
-            self.retries,
-        )
-    }
+    /// The event carried the task's identity fields (name, args, root, parent).
+    pub const IDENTITY: u8 = 1;
+    /// The event carried routing fields (queue, exchange, routing key).
+    pub const ROUTE: u8 = 2;
 
+    /// The total order marks are kept in; equal keys with equal kinds are one event.
     pub fn cmp_key(&self, other: &Self) -> std::cmp::Ordering {
-        let (a, b) = (self.key(), other.key());
-        a.0.total_cmp(&b.0)
-            .then(a.1.cmp(&b.1))
-            .then(a.2.cmp(&b.2))
-            .then(a.3.cmp(&b.3))
-            .then(a.4.cmp(&b.4))
-            .then(a.5.cmp(&b.5))
+        self.time
+            .total_cmp(&other.time)
+            .then(self.kind.cmp(&other.kind))
+            .then(self.host.cmp(&other.host))
+            .then(self.pid.cmp(&other.pid))
+            .then(self.clock.cmp(&other.clock))
+            .then(self.retries.cmp(&other.retries))
     }
 
     pub fn retries(&self) -> Option<u16> {
         (self.retries != NO_RETRIES).then_some(self.retries)
     }
+
+    /// Which event's identity fields win, whatever the arrival order: the first delivery
+    /// (retries 0) before retries, `task-sent` before `task-received`, then the earliest.
+    pub fn rank_cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let r = |m: &Self| if m.retries == NO_RETRIES { 0 } else { m.retries };
+        r(self).cmp(&r(other)).then(self.kind.cmp(&other.kind)).then(self.cmp_key(other))
+    }
 }
 
-/// The payload of marks that carry one. Boxed so plain marks stay small.
+/// The payload of marks that carry one. Boxed so plain marks stay small; rare fields sit
+/// behind a second box so the common success/failure payload stays at one 64-byte block.
 #[derive(Debug, Clone, Default)]
 pub struct Detail {
     /// `result` of a success; `exception` of a failure or retry.
     pub text: Option<Box<str>>,
     pub traceback: Option<Box<str>>,
     pub runtime: Option<f64>,
+    pub rare: Option<Box<RareDetail>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RareDetail {
     pub eta: Option<Box<str>>,
     pub expires: Option<Box<str>>,
     pub terminated: Option<bool>,
@@ -103,36 +112,44 @@ pub struct Detail {
     pub fields: Vec<(Box<str>, Box<RawValue>)>,
 }
 
-/// Which event the identity fields were taken from; lower wins, so the choice does not
-/// depend on arrival order. First delivery (retries 0) before retries, sent before received.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Rank(pub u16, pub MarkKind, pub f64, pub u32);
-
-impl Rank {
-    pub const NONE: Rank = Rank(u16::MAX, MarkKind::Cancelled, f64::INFINITY, u32::MAX);
-
-    pub fn better_than(&self, other: &Rank) -> bool {
-        (self.0, self.1)
-            .cmp(&(other.0, other.1))
-            .then(self.2.total_cmp(&other.2))
-            .then(self.3.cmp(&other.3))
-            .is_lt()
+impl Detail {
+    pub fn eta(&self) -> Option<&str> {
+        self.rare.as_ref()?.eta.as_deref()
+    }
+    pub fn expires(&self) -> Option<&str> {
+        self.rare.as_ref()?.expires.as_deref()
+    }
+    pub fn terminated(&self) -> Option<bool> {
+        self.rare.as_ref()?.terminated
+    }
+    pub fn signum(&self) -> Option<i64> {
+        self.rare.as_ref()?.signum
+    }
+    pub fn expired(&self) -> Option<bool> {
+        self.rare.as_ref()?.expired
+    }
+    pub fn requeue(&self) -> Option<bool> {
+        self.rare.as_ref()?.requeue
+    }
+    pub fn custom_type(&self) -> Option<&str> {
+        self.rare.as_ref()?.custom_type.as_deref()
+    }
+    pub fn fields(&self) -> &[(Box<str>, Box<RawValue>)] {
+        self.rare.as_ref().map_or(&[], |r| &r.fields)
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct TaskRecord {
     pub id: TaskId,
-    pub name: Option<Sym>,
     pub root_id: Option<TaskId>,
     pub parent_id: Option<TaskId>,
     pub args: Option<Box<str>>,
     pub kwargs: Option<Box<str>>,
-    pub identity_rank: Rank,
+    pub name: Option<Sym>,
     pub queue: Option<Sym>,
     pub exchange: Option<Sym>,
     pub routing_key: Option<Sym>,
-    pub route_rank: Rank,
     pub marks: Vec<Mark>,
 }
 
@@ -145,28 +162,32 @@ impl TaskRecord {
             parent_id: None,
             args: None,
             kwargs: None,
-            identity_rank: Rank::NONE,
             queue: None,
             exchange: None,
             routing_key: None,
-            route_rank: Rank::NONE,
             marks: Vec::new(),
         }
     }
 
-    /// Inserts a mark in order; an identical mark (a duplicate event) is ignored.
-    pub fn insert_mark(&mut self, mark: Mark) {
+    /// Inserts a mark in order. Returns false for an identical mark (a duplicate event).
+    pub fn insert_mark(&mut self, mark: Mark) -> bool {
         let pos = self.marks.partition_point(|m| m.cmp_key(&mark).is_lt());
         if let Some(existing) = self.marks.get(pos)
             && existing.cmp_key(&mark).is_eq()
         {
-            return;
+            return false;
         }
         // Tasks have 4–6 marks: grow by two instead of doubling to keep memory per task low.
         if self.marks.len() == self.marks.capacity() {
             self.marks.reserve_exact(2);
         }
         self.marks.insert(pos, mark);
+        true
+    }
+
+    /// Whether `mark` outranks every kept mark that carries the same `flag`.
+    pub fn outranks(&self, mark: &Mark, flag: u8) -> bool {
+        self.marks.iter().filter(|m| m.flags & flag != 0).all(|m| mark.rank_cmp(m).is_lt())
     }
 
     pub fn first(&self, kind: MarkKind) -> Option<&Mark> {

@@ -25,7 +25,7 @@ fn events(text: &str) -> Vec<Event<'static>> {
     let mut out = Vec::new();
     let mut issues = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        decode_entry(line, &mut issues, &mut |e| out.push(e.into_owned()));
+        decode_entry(line, &mut issues, &mut |e| out.push(e.clone().into_owned()));
     }
     assert!(issues.is_empty(), "{issues:?}");
     out
@@ -46,7 +46,7 @@ fn fold(evs: &[Event<'static>]) -> State {
 /// Everything a user can see of a state, as text: tasks with attempts, workers with sessions.
 fn fingerprint(s: &State) -> String {
     let horizon = s.horizon(f64::INFINITY);
-    let mut tasks: Vec<_> = s.tasks().iter().collect();
+    let mut tasks: Vec<_> = s.tasks().collect();
     tasks.sort_by(|a, b| a.id.cmp(&b.id));
     let mut out = String::new();
     for t in tasks {
@@ -92,7 +92,7 @@ fn lifecycle_cases_from_the_captures() {
     let s = fold(&all_events());
     let h = s.horizon(f64::INFINITY);
     let view = |prefix: &str| {
-        let t = s.tasks().iter().find(|t| t.id.starts_with(prefix)).unwrap();
+        let t = s.tasks().find(|t| t.id.starts_with(prefix)).unwrap();
         TaskView::new(&s, t, h)
     };
     let flaky = view("122a0415");
@@ -117,7 +117,6 @@ fn lifecycle_cases_from_the_captures() {
 
     let unregistered = s
         .tasks()
-        .iter()
         .find(|t| t.name.is_some_and(|n| s.sym(n) == "capapp.does_not_exist"))
         .unwrap();
     let v = TaskView::new(&s, unregistered, h);
@@ -150,7 +149,7 @@ fn a_late_received_never_demotes_a_finished_task() {
     let mut all = evs.clone();
     all.push(late);
     let s = fold(&all);
-    let v = TaskView::new(&s, &s.tasks()[0], f64::INFINITY);
+    let v = TaskView::new(&s, s.tasks().next().unwrap(), f64::INFINITY);
     assert_eq!(v.attempts.len(), 2);
     assert_eq!(v.state.as_str(), "SUCCESS");
 }

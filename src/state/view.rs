@@ -320,7 +320,7 @@ impl<'s> TaskView<'s> {
             .marks
             .iter()
             .rev()
-            .find_map(|m| m.detail.as_ref()?.eta.as_deref())
+            .find_map(|m| m.detail.as_ref()?.eta())
     }
 
     pub fn expires(&self) -> Option<&'s str> {
@@ -328,7 +328,7 @@ impl<'s> TaskView<'s> {
             .marks
             .iter()
             .rev()
-            .find_map(|m| m.detail.as_ref()?.expires.as_deref())
+            .find_map(|m| m.detail.as_ref()?.expires())
     }
 
     /// Every custom event of the task, in time order.

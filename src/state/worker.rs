@@ -95,8 +95,6 @@ pub enum Touch {
     Online,
     Heartbeat,
     Offline,
-    /// A task event sent by the worker main process: proof of life, nothing more.
-    TaskActivity,
 }
 
 impl Worker {
@@ -105,6 +103,13 @@ impl Worker {
             hostname: hostname.into(),
             ..Self::default()
         }
+    }
+
+    /// A task event from the worker main process `pid`: proof of life, nothing more.
+    pub fn touch_activity(&mut self, pid: u64, time: f64) {
+        let s = self.sessions.entry(pid).or_insert_with(|| Session::new(pid, time));
+        s.first_seen = s.first_seen.min(time);
+        s.last_seen = s.last_seen.max(time);
     }
 
     /// Folds one event into the session of `pid`. Every merge is a min, a max or "value of the
@@ -117,7 +122,6 @@ impl Worker {
         s.first_seen = s.first_seen.min(time);
         s.last_seen = s.last_seen.max(time);
         match touch {
-            Touch::TaskActivity => return,
             Touch::Online => s.online_at = Some(s.online_at.map_or(time, |t| t.min(time))),
             Touch::Offline => s.offline_at = Some(s.offline_at.map_or(time, |t| t.max(time))),
             Touch::Heartbeat => {}

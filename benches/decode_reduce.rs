@@ -1,0 +1,61 @@
+//! Decode + reduce throughput and memory on a generated recording.
+//!
+//!     python3 tests/scripts/gen_recording.py --events 1000000 --out tests/data/bench/1m.ndjson
+//!     cargo bench --bench decode_reduce -- tests/data/bench/1m.ndjson
+//!
+//! Prints events/s for each stage (read+decode only, decode+reduce, the `tasks` query) and the
+//! resident memory the state holds. `tests/scripts/bench.sh` runs the whole CLI the same way.
+
+use std::time::Instant;
+
+use celtrace::query::tasks::{TaskQuery, select};
+use celtrace::source::file::{self, Input};
+use celtrace::state::State;
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let path = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "tests/data/bench/1m.ndjson".into());
+    let input = Input::Path(path.clone().into());
+    if !std::path::Path::new(&path).exists() {
+        eprintln!("no recording at {path}; generate one with tests/scripts/gen_recording.py (see the doc comment)");
+        std::process::exit(2);
+    }
+    for round in 1..=3 {
+        let t = Instant::now();
+        let mut n = 0u64;
+        let report = file::read(&input, &mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        let decode = t.elapsed().as_secs_f64();
+
+        let before = rss_kb();
+        let t = Instant::now();
+        let mut state = State::new();
+        file::load_into(&input, &mut state, None).unwrap();
+        let reduce = t.elapsed().as_secs_f64();
+        let held = rss_kb().saturating_sub(before);
+
+        let t = Instant::now();
+        let q = TaskQuery { limit: Some(1), ..TaskQuery::default() };
+        let rows = select(&state, &q, f64::INFINITY);
+        let query = t.elapsed().as_secs_f64();
+        let tasks = state.tasks().len();
+        println!(
+            "round {round}: {n} events ({} issues), {tasks} tasks | read+decode {decode:.2} s = {:.0} k events/s | decode+reduce {reduce:.2} s = {:.0} k events/s | tasks query {query:.3} s ({} rows) | state ≈ {} MB = {} B/task (incl. argument strings)",
+            report.total_issues(),
+            n as f64 / decode / 1e3,
+            n as f64 / reduce / 1e3,
+            rows.len(),
+            held / 1024,
+            held * 1024 / tasks.max(1) as u64,
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The first half of reducing an event, which needs no access to the state: pick the fields
+//! the state keeps, parse ids, intern names. It runs on the decoder threads, so the fold that
+//! must be sequential ([`super::State::apply_prepared`]) only does lookups and inserts.
+
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::FxHashMap;
+use serde_json::value::RawValue;
+
+use super::intern::{Interner, Sym};
+use super::task::{Detail, Mark, MarkKind, NO_RETRIES, RareDetail};
+use crate::model::{Event, EventKind, TaskId};
+
+/// Something that turns strings into [`Sym`]s of the state's interner.
+pub trait Syms {
+    fn sym(&mut self, s: &str) -> Sym;
+    /// The string again, shared (hostnames travel with task events to the worker table).
+    fn shared(&mut self, s: &str) -> Arc<str>;
+}
+
+impl Syms for Interner {
+    fn sym(&mut self, s: &str) -> Sym {
+        self.intern(s)
+    }
+    fn shared(&mut self, s: &str) -> Arc<str> {
+        s.into()
+    }
+}
+
+/// A per-thread cache in front of an interner shared by the decoder threads: names, hosts and
+/// queues take few values, so the lock is taken only on the first sight of each.
+pub struct LocalSyms<'a> {
+    shared: &'a Mutex<Interner>,
+    cache: FxHashMap<Box<str>, Sym>,
+    strings: FxHashMap<Box<str>, Arc<str>>,
+}
+
+impl<'a> LocalSyms<'a> {
+    pub fn new(shared: &'a Mutex<Interner>) -> Self {
+        Self { shared, cache: FxHashMap::default(), strings: FxHashMap::default() }
+    }
+}
+
+impl Syms for LocalSyms<'_> {
+    fn sym(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.cache.get(s) {
+            return sym;
+        }
+        let sym = match self.shared.lock() {
+            Ok(mut i) => i.intern(s),
+            Err(poisoned) => poisoned.into_inner().intern(s),
+        };
+        self.cache.insert(s.into(), sym);
+        sym
+    }
+
+    fn shared(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        self.strings.insert(s.into(), a.clone());
+        a
+    }
+}
+
+/// A task event, ready to fold.
+#[derive(Debug, Clone)]
+pub struct TaskUpdate {
+    pub id: TaskId,
+    pub name: Option<Sym>,
+    pub args: Option<Box<str>>,
+    pub kwargs: Option<Box<str>>,
+    pub root_id: Option<TaskId>,
+    pub parent_id: Option<TaskId>,
+    pub route: [Option<Sym>; 3],
+    pub mark: Mark,
+    /// Worker main process the event proves alive (not for `task-sent` or custom events).
+    pub worker: Option<(Arc<str>, u64)>,
+}
+
+/// An event prepared for [`super::State::apply_prepared`].
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Task(Box<TaskUpdate>),
+    /// Worker, celtrace and unknown events are rare: kept whole.
+    Other(Box<Event<'static>>),
+}
+
+impl Prepared {
+    pub fn time(&self) -> Option<f64> {
+        match self {
+            Self::Task(t) => Some(t.mark.time).filter(|t| *t > 0.0),
+            Self::Other(e) => e.time(),
+        }
+    }
+}
+
+fn boxed(s: Option<&str>) -> Option<Box<str>> {
+    s.map(Into::into)
+}
+
+pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
+    let Some(uuid) = ev.uuid.as_deref().filter(|_| ev.kind.is_task()) else {
+        return Prepared::Other(Box::new(ev.clone().into_owned()));
+    };
+    let kind = match ev.kind {
+        EventKind::TaskSent => MarkKind::Sent,
+        EventKind::TaskReceived => MarkKind::Received,
+        EventKind::TaskStarted => MarkKind::Started,
+        EventKind::TaskSucceeded => MarkKind::Succeeded,
+        EventKind::TaskFailed => MarkKind::Failed,
+        EventKind::TaskRetried => MarkKind::Retried,
+        EventKind::TaskRevoked => MarkKind::Revoked,
+        EventKind::TaskRejected => MarkKind::Rejected,
+        EventKind::TaskCancelled => MarkKind::Cancelled,
+        _ => MarkKind::Custom,
+    };
+    let id = TaskId::parse(uuid);
+    let name = ev.name.as_deref().map(|n| syms.sym(n));
+    let route = [ev.queue.as_deref(), ev.exchange.as_deref(), ev.routing_key.as_deref()]
+        .map(|s| s.map(|s| syms.sym(s)));
+    let mut flags = 0;
+    if name.is_some() {
+        flags |= Mark::IDENTITY;
+    }
+    if route.iter().any(Option::is_some) {
+        flags |= Mark::ROUTE;
+    }
+    let pid = ev.pid.unwrap_or(0);
+    let mark = Mark {
+        time: ev.time().unwrap_or(0.0),
+        clock: ev.clock.unwrap_or(0) as u32,
+        pid: pid.min(u64::from(u32::MAX)) as u32,
+        host: syms.sym(ev.hostname.as_deref().unwrap_or("")),
+        kind,
+        flags,
+        retries: ev.retries.map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
+        detail: detail(kind, ev),
+    };
+    let identity = name.is_some();
+    Prepared::Task(Box::new(TaskUpdate {
+        name,
+        args: if identity { boxed(ev.args.as_deref()) } else { None },
+        kwargs: if identity { boxed(ev.kwargs.as_deref()) } else { None },
+        root_id: ev.root_id.as_deref().filter(|s| !s.is_empty()).map(TaskId::parse),
+        // A retried message names the task itself as its parent (trap 8): not a parent.
+        parent_id: ev.parent_id.as_deref().filter(|p| !p.is_empty() && !id.is(p)).map(TaskId::parse),
+        id,
+        route,
+        // `task-sent` comes from the producer and custom events from a pool child: neither
+        // says anything about the worker main process's session.
+        worker: match (kind, ev.hostname.as_deref()) {
+            (MarkKind::Sent | MarkKind::Custom, _) | (_, None) => None,
+            (_, Some(h)) => Some((syms.shared(h), pid)),
+        },
+        mark,
+    }))
+}
+
+fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
+    ev.extra.iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned())).collect()
+}
+
+fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
+    let rare = |r: RareDetail| Detail { rare: Some(Box::new(r)), ..Detail::default() };
+    let d = match kind {
+        MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => rare(RareDetail {
+            eta: boxed(ev.eta.as_deref()),
+            expires: boxed(ev.expires.as_deref()),
+            ..RareDetail::default()
+        }),
+        MarkKind::Succeeded => {
+            Detail { text: boxed(ev.result.as_deref()), runtime: ev.runtime, ..Detail::default() }
+        }
+        MarkKind::Failed | MarkKind::Retried => Detail {
+            text: boxed(ev.exception.as_deref()),
+            traceback: boxed(ev.traceback.as_deref()),
+            ..Detail::default()
+        },
+        MarkKind::Revoked => rare(RareDetail {
+            terminated: ev.terminated,
+            signum: ev.signum,
+            expired: ev.expired,
+            ..RareDetail::default()
+        }),
+        MarkKind::Rejected => rare(RareDetail { requeue: ev.requeue, ..RareDetail::default() }),
+        MarkKind::Custom => rare(RareDetail {
+            custom_type: Some(ev.type_name.as_ref().into()),
+            fields: own_fields(ev),
+            ..RareDetail::default()
+        }),
+        _ => return None,
+    };
+    Some(Box::new(d))
+}
