@@ -94,18 +94,21 @@ impl LoadReport {
     }
 }
 
+/// A run of whole lines, or (with `too_long`) one line that was skipped for its size.
+/// Line numbers are counted by the decoders, not the cutter, so the cutter never scans.
 struct Chunk {
     seq: u64,
-    first_line: u64,
     bytes: Vec<u8>,
-    /// Issues found while cutting (over-long lines), already numbered.
-    issues: Vec<LineIssue>,
+    too_long: Option<usize>,
 }
 
 struct Decoded<T> {
     seq: u64,
+    /// Lines in the chunk (blank ones included), to number the next chunk's lines.
+    lines: u64,
     entries: u64,
     items: Vec<T>,
+    /// Issues with line numbers relative to the chunk (1 = its first line).
     issues: Vec<LineIssue>,
 }
 
@@ -208,6 +211,7 @@ pub fn read_from<T: Send, L>(
         // Fold in input order, whatever order the decoders finish in.
         let mut pending: BTreeMap<u64, Decoded<T>> = BTreeMap::new();
         let mut next_seq = 0;
+        let mut line_base = 0;
         let mut outcome = Ok(());
         for decoded in done_rx.iter() {
             pending.insert(decoded.seq, decoded);
@@ -217,9 +221,11 @@ pub fn read_from<T: Send, L>(
                     continue;
                 }
                 report.entries += d.entries;
-                for issue in d.issues {
+                for mut issue in d.issues {
+                    issue.line += line_base;
                     report.add(issue);
                 }
+                line_base += d.lines;
                 for item in d.items {
                     if let Err(e) = apply(item) {
                         outcome = Err(e);
@@ -245,9 +251,13 @@ pub fn read_from<T: Send, L>(
 /// [`MAX_ENTRY_BYTES`] is skipped and reported instead of being held in memory.
 fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) -> io::Result<()> {
     let mut seq = 0;
-    let mut line_no = 1u64;
+    let mut send = |bytes: Vec<u8>, too_long: Option<usize>| {
+        let ok = tx.send(Chunk { seq, bytes, too_long }).is_ok();
+        seq += 1;
+        ok
+    };
     let mut carry: Vec<u8> = Vec::new();
-    let mut skipping: Option<(u64, usize)> = None; // (line, bytes) of an over-long line
+    let mut skipping: Option<usize> = None; // bytes of an over-long line skipped so far
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut first = true;
     loop {
@@ -262,17 +272,18 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
             first = false;
             data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data); // UTF-8 BOM
         }
-        let mut issues = Vec::new();
-        if let Some((line, skipped)) = skipping.as_mut() {
+        if let Some(skipped) = skipping.as_mut() {
             match memchr::memchr(b'\n', data) {
                 None => {
                     *skipped += data.len();
                     continue;
                 }
                 Some(i) => {
-                    issues.push(too_large(*line, *skipped + i));
+                    let total = *skipped + i;
                     skipping = None;
-                    line_no += 1;
+                    if !send(Vec::new(), Some(total)) {
+                        return Ok(());
+                    }
                     data = &data[i + 1..];
                 }
             }
@@ -282,51 +293,23 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
                 let mut bytes = std::mem::take(&mut carry);
                 bytes.extend_from_slice(&data[..=last]);
                 carry.extend_from_slice(&data[last + 1..]);
-                let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
-                let chunk = Chunk {
-                    seq,
-                    first_line: line_no,
-                    bytes,
-                    issues,
-                };
-                line_no += lines;
-                seq += 1;
-                if tx.send(chunk).is_err() {
+                if !send(bytes, None) {
                     return Ok(());
                 }
             }
             None => {
                 carry.extend_from_slice(data);
-                if !issues.is_empty() {
-                    let chunk = Chunk {
-                        seq,
-                        first_line: line_no,
-                        bytes: Vec::new(),
-                        issues,
-                    };
-                    seq += 1;
-                    if tx.send(chunk).is_err() {
-                        return Ok(());
-                    }
-                }
                 if carry.len() > MAX_ENTRY_BYTES {
-                    skipping = Some((line_no, carry.len()));
+                    skipping = Some(carry.len());
                     carry = Vec::new();
                 }
             }
         }
     }
-    let mut issues = Vec::new();
-    if let Some((line, skipped)) = skipping {
-        issues.push(too_large(line, skipped));
-    }
-    if !carry.is_empty() || !issues.is_empty() {
-        let _ = tx.send(Chunk {
-            seq,
-            first_line: line_no,
-            bytes: carry,
-            issues,
-        });
+    if let Some(skipped) = skipping {
+        send(Vec::new(), Some(skipped));
+    } else if !carry.is_empty() {
+        send(carry, None);
     }
     Ok(())
 }
@@ -346,14 +329,19 @@ fn decode_chunk<T, L>(
     local: &mut L,
     prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
 ) -> Decoded<T> {
+    if let Some(bytes) = chunk.too_long {
+        return Decoded { seq: chunk.seq, lines: 1, entries: 1, items: Vec::new(), issues: vec![too_large(1, bytes)] };
+    }
     let mut items = Vec::new();
-    let mut issues = chunk.issues;
+    let mut issues = Vec::new();
     let mut entries = 0;
+    let mut lines = 0;
     let mut found = Vec::new();
     let bytes = &chunk.bytes;
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len()));
     for (i, end) in ends.enumerate() {
+        lines += 1;
         let line = &bytes[start..end];
         start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -368,14 +356,15 @@ fn decode_chunk<T, L>(
         decode::decode_bytes(line, &mut found, &mut |ev| items.push(prepare(local, ev)));
         for DecodeIssue { kind, message } in found.drain(..) {
             issues.push(LineIssue {
-                line: chunk.first_line + i as u64,
+                line: i as u64 + 1,
                 kind,
                 message,
                 excerpt: excerpt(line),
             });
         }
     }
-    Decoded { seq: chunk.seq, entries, items, issues }
+    // A chunk always ends with a newline, except the last one of the input.
+    Decoded { seq: chunk.seq, lines, entries, items, issues }
 }
 
 /// The start of a line, printable, for diagnostics.
@@ -411,4 +400,58 @@ pub fn load_into(input: &Input, state: &mut State, filter: Option<&LineFilter>) 
     );
     state.interner = shared.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_bytes(data: Vec<u8>) -> (LoadReport, u64) {
+        let mut n = 0;
+        let report = read_from(Box::new(io::Cursor::new(data)), "test", None, &|| (), &|(), _| (), &mut |()| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        (report, n)
+    }
+
+    #[test]
+    fn line_numbers_stay_right_across_chunks_and_skipped_lines() {
+        let good = r#"{"type": "task-started", "uuid": "u", "hostname": "w", "timestamp": 1.0}"#;
+        let mut data = String::new();
+        for i in 1..=30_000 {
+            match i {
+                15_000 => data.push_str("{broken"),
+                20_000 => data.push_str(&"x".repeat(MAX_ENTRY_BYTES + 10)),
+                25_000 => data.push_str("   "),
+                _ => data.push_str(good),
+            }
+            data.push(if i % 7 == 0 { '\r' } else { ' ' });
+            data.push('\n');
+        }
+        data.push_str(good); // last line without a newline
+        let (report, events) = read_bytes(data.into_bytes());
+        assert_eq!(events, 29_998);
+        let lines: Vec<(u64, IssueKind)> = report.issues.iter().map(|i| (i.line, i.kind)).collect();
+        assert_eq!(lines, [(15_000, IssueKind::NotJson), (20_000, IssueKind::TooLarge)]);
+        assert_eq!(report.entries, 30_000);
+    }
+
+    #[test]
+    fn bom_and_empty_input() {
+        let (report, events) = read_bytes(b"\xEF\xBB\xBF{\"type\": \"worker-heartbeat\", \"hostname\": \"w\"}\n".to_vec());
+        assert_eq!((events, report.total_issues()), (1, 0));
+        let (report, events) = read_bytes(Vec::new());
+        assert_eq!((events, report.entries), (0, 0));
+    }
+
+    #[test]
+    fn filter_skips_only_unrelated_task_events() {
+        let f = LineFilter::new(&["abc"]);
+        assert!(f.keeps(br#"{"type": "task-sent", "uuid": "abc-1"}"#));
+        assert!(!f.keeps(br#"{"type": "task-sent", "uuid": "zzz"}"#));
+        assert!(f.keeps(br#"{"type": "worker-heartbeat", "hostname": "w"}"#));
+        assert!(f.keeps(br#"{"body": "eyJ1dWlkIjogInp6eiJ9", "properties": {}}"#));
+    }
 }

@@ -122,7 +122,7 @@ impl State {
             None => self.counts.untimed += 1,
         }
         match p {
-            Prepared::Task(t) => self.apply_task(*t),
+            Prepared::Task(t) => self.apply_task(t),
             Prepared::Other(ev) => self.apply_other(&ev),
         }
     }
@@ -157,10 +157,11 @@ impl State {
     }
 
     fn worker_mut(&mut self, host: &str) -> &mut Worker {
-        if !self.workers.contains_key(host) {
-            self.workers.insert(host.into(), Worker::new(host));
+        // One lookup on the hot path; the insert (and its allocation) only for a new worker.
+        if self.workers.contains_key(host) {
+            return self.workers.get_mut(host).unwrap_or_else(|| unreachable!("present"));
         }
-        self.workers.get_mut(host).unwrap_or_else(|| unreachable!("inserted above"))
+        self.workers.entry(host.into()).or_insert_with(|| Worker::new(host))
     }
 
     fn slot(&mut self, id: TaskId) -> usize {

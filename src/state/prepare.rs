@@ -82,7 +82,8 @@ pub struct TaskUpdate {
 /// An event prepared for [`super::State::apply_prepared`].
 #[derive(Debug, Clone)]
 pub enum Prepared {
-    Task(Box<TaskUpdate>),
+    /// Inline rather than boxed: a copy into the batch is cheaper than an allocation.
+    Task(TaskUpdate),
     /// Worker, celtrace and unknown events are rare: kept whole.
     Other(Box<Event<'static>>),
 }
@@ -139,7 +140,7 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
         detail: detail(kind, ev),
     };
     let identity = name.is_some();
-    Prepared::Task(Box::new(TaskUpdate {
+    Prepared::Task(TaskUpdate {
         name,
         args: if identity { boxed(ev.args.as_deref()) } else { None },
         kwargs: if identity { boxed(ev.kwargs.as_deref()) } else { None },
@@ -155,7 +156,7 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
             (_, Some(h)) => Some((syms.shared(h), pid)),
         },
         mark,
-    }))
+    })
 }
 
 fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
