@@ -132,7 +132,7 @@ fn decode_json(
 ) -> usize {
     // Dispatch on the first byte: an `untagged` enum would buffer the whole value (PERF.md §4.3).
     match text.trim_start().as_bytes().first() {
-        Some(b'{') => match parse_object(text) {
+        Some(b'{') => match super::fast::parse(text).map_or_else(|| parse_object(text), Ok) {
             Ok(mut entry) => handle_entry(&mut entry, received, depth, issues, sink),
             Err(e) => {
                 issues.push(json_issue(&e));
@@ -330,10 +330,10 @@ struct Properties<'a> {
 
 /// An object read in one pass: the event fields plus the fields of every wrapper shape.
 #[derive(Default)]
-struct Entry<'a> {
-    event: Event<'a>,
-    has_type: bool,
-    received: Option<f64>,
+pub(super) struct Entry<'a> {
+    pub(super) event: Event<'a>,
+    pub(super) has_type: bool,
+    pub(super) received: Option<f64>,
     raw: Option<Cow<'a, str>>,
     body: Option<&'a RawValue>,
     properties: Option<&'a RawValue>,
@@ -437,7 +437,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
 /// The keys the decoder knows. Matched by length first: a plain `match` on strings compares
 /// against each arm in turn, which dominated decoding time.
 #[derive(Clone, Copy)]
-enum Field {
+pub(super) enum Field {
     Type,
     Hostname,
     Uuid,
@@ -481,7 +481,7 @@ enum Field {
 }
 
 impl Field {
-    fn of(key: &str) -> Self {
+    pub(super) fn of(key: &str) -> Self {
         let f = match (key.len(), key) {
             (3, "eta") => Self::Eta,
             (3, "pid") => Self::Pid,
@@ -538,21 +538,26 @@ fn text<'de, A: MapAccess<'de>>(
     bad: &mut Vec<String>,
 ) -> Result<Option<Cow<'de, str>>, A::Error> {
     Ok(match map.next_value::<Lenient<Str<'de>>>()? {
-        Lenient::Value(Str(s)) if s.len() > MAX_FIELD_BYTES => {
-            bad.push(format!("truncated `{field}` from {} bytes", s.len()));
-            let mut end = MAX_FIELD_BYTES;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            Some(Cow::Owned(format!("{}...", &s[..end])))
-        }
-        Lenient::Value(Str(s)) => Some(s),
+        Lenient::Value(Str(s)) => Some(cap_text(s, field, bad)),
         Lenient::Null => None,
         Lenient::Bad(found) => {
             bad.push(format!("`{field}` is {found}, expected a string"));
             None
         }
     })
+}
+
+/// Cuts a string field longer than [`MAX_FIELD_BYTES`], noting it on the event.
+pub(super) fn cap_text<'a>(s: Cow<'a, str>, field: &str, bad: &mut Vec<String>) -> Cow<'a, str> {
+    if s.len() <= MAX_FIELD_BYTES {
+        return s;
+    }
+    bad.push(format!("truncated `{field}` from {} bytes", s.len()));
+    let mut end = MAX_FIELD_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}...", &s[..end]))
 }
 
 fn number<'de, A: MapAccess<'de>>(

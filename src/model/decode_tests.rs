@@ -302,3 +302,70 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+/// The fast path must agree with the full decoder wherever it answers.
+fn same_as_serde(line: &str) -> bool {
+    let Some(fast) = super::super::fast::parse(line) else { return false };
+    let slow = parse_object(line).unwrap();
+    let (a, b) = (&fast.event, &slow.event);
+    assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line}");
+    assert_eq!(fast.received, slow.received);
+    assert_eq!(fast.has_type, slow.has_type);
+    true
+}
+
+#[test]
+fn fast_path_matches_serde_on_every_captured_event() {
+    let mut fast = 0;
+    for text in [SENT, include_str!("../../tests/fixtures/celery-5.7/redis/time_limits.events.ndjson"),
+                 include_str!("../../tests/fixtures/celery-5.7/redis/long_args.events.ndjson"),
+                 include_str!("../../tests/fixtures/celery-5.7/redis/worker_kill.events.ndjson"),
+                 include_str!("../../tests/fixtures/celery-5.7/redis/custom_event.events.ndjson")] {
+        for line in text.lines() {
+            if same_as_serde(line) {
+                fast += 1;
+            }
+        }
+    }
+    assert!(fast > 40, "the fast path should take plain events ({fast})");
+}
+
+#[test]
+fn fast_path_declines_what_it_does_not_model() {
+    for line in [
+        r#"{"type": "task-progress", "uuid": "u", "current": 1}"#,
+        r#"{"type": "task-sent", "uuid": "u", "runtime": "x"}"#,
+        r#"{"body": "e30=", "properties": {}}"#,
+        r#"{"type": "task-sent", "uuid": "\ud83d\ude00"}"#,
+        r#"{"type": "task-sent", "n": 01}"#,
+        "{\"type\": \"a\tb\"}",
+    ] {
+        assert!(super::super::fast::parse(line).is_none(), "{line}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn fast_path_agrees_with_serde_on_generated_events(
+        fields in proptest::collection::vec((
+            prop_oneof![Just("type"), Just("uuid"), Just("hostname"), Just("timestamp"), Just("pid"), Just("clock"),
+                        Just("args"), Just("retries"), Just("runtime"), Just("terminated"), Just("loadavg"), Just("_batch"),
+                        Just("traceback"), Just("utcoffset"), Just("signum")],
+            prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::Bool),
+                any::<u32>().prop_map(|n| serde_json::json!(n)),
+                any::<i64>().prop_map(|n| serde_json::json!(n)),
+                (-1e12f64..1e12).prop_map(|n| serde_json::json!(n)),
+                "[ -~\n\t\"\\\\é]{0,20}".prop_map(serde_json::Value::String),
+                Just(serde_json::json!([0.5, 1, 2.25])),
+            ],
+        ), 0..10)
+    ) {
+        let obj: serde_json::Map<String, serde_json::Value> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let compact = serde_json::Value::Object(obj.clone()).to_string();
+        let spaced = serde_json::to_string_pretty(&serde_json::Value::Object(obj)).unwrap();
+        same_as_serde(&compact);
+        same_as_serde(&spaced);
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod event;
+mod fast;
 pub mod id;
 pub mod repr;
 pub mod task_state;

@@ -1,0 +1,275 @@
+//! A fast path for the common case: a flat Celery event dict (the recording format).
+//!
+//! serde_json's generic visitor spends most of decoding time in dispatch; a Celery event is a
+//! flat object of strings, numbers, null and booleans, so a scanner for exactly that shape
+//! is several times cheaper. Anything else — nested values, unknown keys, a field of the wrong
+//! type, odd escapes — returns `None` and the entry goes through the full serde path, which
+//! is the reference: a differential test checks both give the same events.
+
+use std::borrow::Cow;
+
+use super::decode::{Entry, Field, cap_text};
+
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    /// A string after its opening quote.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.i;
+        let rel = memchr::memchr2(b'"', b'\\', &self.b[start..])?;
+        let end = start + rel;
+        if self.b[end] == b'"' {
+            let raw = &self.b[start..end];
+            if raw.iter().any(|&c| c < 0x20) {
+                return None; // raw control characters are invalid JSON: let serde say so
+            }
+            self.i = end + 1;
+            return Some(Cow::Borrowed(&self.s[start..end]));
+        }
+        self.escaped(start)
+    }
+
+    fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
+        let mut out = String::with_capacity(64);
+        let mut i = start;
+        loop {
+            let rel = memchr::memchr2(b'"', b'\\', &self.b[i..])?;
+            let seg = &self.b[i..i + rel];
+            if seg.iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            out.push_str(&self.s[i..i + rel]);
+            i += rel;
+            if self.b[i] == b'"' {
+                self.i = i + 1;
+                return Some(Cow::Owned(out));
+            }
+            let c = *self.b.get(i + 1)?;
+            i += 2;
+            match c {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let hex = self.s.get(i..i + 4)?;
+                    let cp = u32::from_str_radix(hex, 16).ok()?;
+                    i += 4;
+                    // Surrogates (and pairs) are rare: leave them to serde_json.
+                    out.push(char::from_u32(cp)?);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A number's text, validated by Rust's parser (correctly rounded, like serde_json with
+    /// `float_roundtrip`).
+    fn number(&mut self) -> Option<f64> {
+        let start = self.i;
+        while self.i < self.b.len() && matches!(self.b[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+            self.i += 1;
+        }
+        let text = &self.s[start..self.i];
+        // JSON forbids what Rust accepts: leading `+`, leading zeros, `.5`, `5.`, `inf`.
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let first = digits.as_bytes().first()?;
+        if !first.is_ascii_digit() || (digits.len() > 1 && *first == b'0' && digits.as_bytes()[1].is_ascii_digit()) {
+            return None;
+        }
+        if digits.contains(".e") || digits.contains(".E") || digits.ends_with('.') || digits.contains("+") && !digits.contains("e+") && !digits.contains("E+") {
+            return None;
+        }
+        let n: f64 = text.parse().ok()?;
+        n.is_finite().then_some(n)
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.b[self.i..].starts_with(word.as_bytes()).then(|| self.i += word.len())
+    }
+}
+
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Num(f64),
+    Bool(bool),
+    Null,
+    /// A short list of numbers (`loadavg`, a capture's `_batch`).
+    Nums([f64; 4], usize),
+}
+
+/// Decodes a flat event dict, or returns `None` to hand the entry to the full decoder.
+pub(super) fn parse(text: &str) -> Option<Entry<'_>> {
+    let mut sc = Scanner { s: text, b: text.as_bytes(), i: 0 };
+    sc.eat(b'{')?;
+    let mut entry = Entry::default();
+    if sc.peek()? == b'}' {
+        sc.i += 1;
+    } else {
+        loop {
+            sc.eat(b'"')?;
+            let key = sc.string()?;
+            sc.eat(b':')?;
+            let val = match sc.peek()? {
+                b'"' => {
+                    sc.i += 1;
+                    Val::Str(sc.string()?)
+                }
+                b'n' => sc.literal("null").map(|()| Val::Null)?,
+                b't' => sc.literal("true").map(|()| Val::Bool(true))?,
+                b'f' => sc.literal("false").map(|()| Val::Bool(false))?,
+                b'-' | b'0'..=b'9' => Val::Num(sc.number()?),
+                b'[' => {
+                    sc.i += 1;
+                    let mut v = [0.0; 4];
+                    let mut n = 0;
+                    if sc.peek()? == b']' {
+                        sc.i += 1;
+                    } else {
+                        loop {
+                            sc.ws();
+                            *v.get_mut(n)? = sc.number()?;
+                            n += 1;
+                            match sc.peek()? {
+                                b',' => sc.i += 1,
+                                b']' => {
+                                    sc.i += 1;
+                                    break;
+                                }
+                                _ => return None,
+                            }
+                        }
+                    }
+                    Val::Nums(v, n)
+                }
+                _ => return None,
+            };
+            set(&mut entry, &key, val)?;
+            match sc.peek()? {
+                b',' => sc.i += 1,
+                b'}' => {
+                    sc.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    sc.ws();
+    (sc.i == sc.b.len()).then_some(entry)
+}
+
+/// Stores one value, or gives up (`None`) on anything the fast path does not model.
+fn set<'a>(entry: &mut Entry<'a>, key: &str, val: Val<'a>) -> Option<()> {
+    let ev = &mut entry.event;
+    let str_field = |slot: &mut Option<Cow<'a, str>>, name: &str, bad: &mut Vec<String>, v: Val<'a>| match v {
+        Val::Str(s) => {
+            *slot = Some(cap_text(s, name, bad));
+            Some(())
+        }
+        Val::Null => {
+            *slot = None;
+            Some(())
+        }
+        _ => None,
+    };
+    let num = |v: Val<'a>| match v {
+        Val::Num(n) => Some(Some(n)),
+        Val::Null => Some(None),
+        _ => None,
+    };
+    let count = |v: Val<'a>| match v {
+        Val::Num(n) if n >= 0.0 && n.fract() == 0.0 && n < 1.8e19 => Some(Some(n as u64)),
+        Val::Null => Some(None),
+        _ => None,
+    };
+    let flag = |v: Val<'a>| match v {
+        Val::Bool(b) => Some(Some(b)),
+        Val::Null => Some(None),
+        _ => None,
+    };
+    let bad = &mut ev.invalid_fields;
+    match Field::of(key) {
+        Field::Type => match val {
+            Val::Str(s) => {
+                ev.type_name = cap_text(s, "type", bad);
+                entry.has_type = true;
+            }
+            Val::Null => {}
+            _ => return None,
+        },
+        Field::Hostname => str_field(&mut ev.hostname, "hostname", bad, val)?,
+        Field::Uuid => str_field(&mut ev.uuid, "uuid", bad, val)?,
+        Field::Name => str_field(&mut ev.name, "name", bad, val)?,
+        Field::Args => str_field(&mut ev.args, "args", bad, val)?,
+        Field::Kwargs => str_field(&mut ev.kwargs, "kwargs", bad, val)?,
+        Field::RootId => str_field(&mut ev.root_id, "root_id", bad, val)?,
+        Field::ParentId => str_field(&mut ev.parent_id, "parent_id", bad, val)?,
+        Field::Eta => str_field(&mut ev.eta, "eta", bad, val)?,
+        Field::Expires => str_field(&mut ev.expires, "expires", bad, val)?,
+        Field::Queue => str_field(&mut ev.queue, "queue", bad, val)?,
+        Field::Exchange => str_field(&mut ev.exchange, "exchange", bad, val)?,
+        Field::RoutingKey => str_field(&mut ev.routing_key, "routing_key", bad, val)?,
+        Field::Result => str_field(&mut ev.result, "result", bad, val)?,
+        Field::Exception => str_field(&mut ev.exception, "exception", bad, val)?,
+        Field::Traceback => str_field(&mut ev.traceback, "traceback", bad, val)?,
+        Field::SwIdent => str_field(&mut ev.sw_ident, "sw_ident", bad, val)?,
+        Field::SwVer => str_field(&mut ev.sw_ver, "sw_ver", bad, val)?,
+        Field::SwSys => str_field(&mut ev.sw_sys, "sw_sys", bad, val)?,
+        Field::Utcoffset => ev.utcoffset = num(val)?,
+        Field::Timestamp => ev.timestamp = num(val)?,
+        Field::Runtime => ev.runtime = num(val)?,
+        Field::Freq => ev.freq = num(val)?,
+        Field::Received => entry.received = num(val)?,
+        Field::Pid => ev.pid = count(val)?,
+        Field::Clock => ev.clock = count(val)?,
+        Field::Retries => ev.retries = count(val)?,
+        Field::Active => ev.active = count(val)?,
+        Field::Processed => ev.processed = count(val)?,
+        Field::Signum => {
+            ev.signum = match val {
+                Val::Num(n) if n.fract() == 0.0 && n.abs() < 9.2e18 => Some(n as i64),
+                Val::Null => None,
+                _ => return None,
+            }
+        }
+        Field::Terminated => ev.terminated = flag(val)?,
+        Field::Expired => ev.expired = flag(val)?,
+        Field::Requeue => ev.requeue = flag(val)?,
+        Field::Loadavg => {
+            ev.loadavg = match val {
+                Val::Nums(v, 3) => Some([v[0], v[1], v[2]]),
+                Val::Null => None,
+                _ => return None,
+            }
+        }
+        Field::Annotation => {}
+        // Envelopes, captures and custom fields need the full decoder.
+        Field::Raw | Field::Body | Field::Properties | Field::ContentType | Field::Other => return None,
+    }
+    Some(())
+}
