@@ -132,13 +132,19 @@ fn decode_json(
 ) -> usize {
     // Dispatch on the first byte: an `untagged` enum would buffer the whole value (PERF.md §4.3).
     match text.trim_start().as_bytes().first() {
-        Some(b'{') => match super::fast::parse(text).map_or_else(|| parse_object(text), Ok) {
-            Ok(mut entry) => handle_entry(&mut entry, received, depth, issues, sink),
-            Err(e) => {
-                issues.push(json_issue(&e));
-                0
+        Some(b'{') => {
+            let mut entry = Entry::default();
+            if super::fast::parse_into(text, &mut entry) {
+                return handle_entry(&mut entry, received, depth, issues, sink);
             }
-        },
+            match parse_object(text) {
+                Ok(mut entry) => handle_entry(&mut entry, received, depth, issues, sink),
+                Err(e) => {
+                    issues.push(json_issue(&e));
+                    0
+                }
+            }
+        }
         Some(b'[') => decode_batch(text, received, depth, issues, sink),
         Some(_) => match serde_json::from_str::<IgnoredAny>(text) {
             Ok(_) => {

@@ -10,6 +10,19 @@ use std::borrow::Cow;
 
 use super::decode::{Entry, Field, cap_text};
 
+/// Bytes that end the plain part of a JSON string.
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 struct Scanner<'a> {
     s: &'a str,
     b: &'a [u8],
@@ -36,17 +49,22 @@ impl<'a> Scanner<'a> {
     /// A string after its opening quote.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i;
-        let rel = memchr::memchr2(b'"', b'\\', &self.b[start..])?;
-        let end = start + rel;
-        if self.b[end] == b'"' {
-            let raw = &self.b[start..end];
-            if raw.iter().any(|&c| c < 0x20) {
-                return None; // raw control characters are invalid JSON: let serde say so
+        let mut end = start;
+        // One pass over the bytes, stopping at a quote, a backslash or a control character.
+        while let Some(&c) = self.b.get(end) {
+            if STOP[c as usize] {
+                break;
             }
-            self.i = end + 1;
-            return Some(Cow::Borrowed(&self.s[start..end]));
+            end += 1;
         }
-        self.escaped(start)
+        match self.b.get(end)? {
+            b'"' => {
+                self.i = end + 1;
+                Some(Cow::Borrowed(&self.s[start..end]))
+            }
+            b'\\' => self.escaped(start),
+            _ => None, // raw control characters are invalid JSON: let serde say so
+        }
     }
 
     fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
@@ -87,24 +105,59 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A number's text, validated by Rust's parser (correctly rounded, like serde_json with
+    /// A JSON number. Integers are read directly; other numbers are checked against JSON's
+    /// grammar in one pass and parsed by Rust (correctly rounded, like serde_json with
     /// `float_roundtrip`).
     fn number(&mut self) -> Option<f64> {
+        let b = self.b;
         let start = self.i;
-        while self.i < self.b.len() && matches!(self.b[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
-            self.i += 1;
+        let mut i = start;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
         }
-        let text = &self.s[start..self.i];
-        // JSON forbids what Rust accepts: leading `+`, leading zeros, `.5`, `5.`, `inf`.
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let first = digits.as_bytes().first()?;
-        if !first.is_ascii_digit() || (digits.len() > 1 && *first == b'0' && digits.as_bytes()[1].is_ascii_digit()) {
+        let int_start = i;
+        let mut value: u64 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            i += 1;
+        }
+        let int_len = i - int_start;
+        // JSON has no leading zeros and needs a digit before any fraction.
+        if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
             return None;
         }
-        if digits.contains(".e") || digits.contains(".E") || digits.ends_with('.') || digits.contains("+") && !digits.contains("e+") && !digits.contains("E+") {
-            return None;
+        let mut plain = true;
+        if b.get(i) == Some(&b'.') {
+            plain = false;
+            i += 1;
+            let f = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == f {
+                return None;
+            }
         }
-        let n: f64 = text.parse().ok()?;
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            plain = false;
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let e = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == e {
+                return None;
+            }
+        }
+        self.i = i;
+        if plain && value < (1 << 53) {
+            let v = value as f64;
+            return Some(if b[start] == b'-' { -v } else { v });
+        }
+        let n: f64 = self.s[start..i].parse().ok()?;
         n.is_finite().then_some(n)
     }
 
@@ -123,10 +176,21 @@ enum Val<'a> {
 }
 
 /// Decodes a flat event dict, or returns `None` to hand the entry to the full decoder.
+#[cfg(test)]
 pub(super) fn parse(text: &str) -> Option<Entry<'_>> {
+    let mut entry = Entry::default();
+    parse_into(text, &mut entry).then_some(entry)
+}
+
+/// [`parse`] into a caller's entry (no move of the large struct). On `false` the entry is
+/// partly filled and must be discarded.
+pub(super) fn parse_into<'a>(text: &'a str, entry: &mut Entry<'a>) -> bool {
+    parse_fields(text, entry).is_some()
+}
+
+fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
     let mut sc = Scanner { s: text, b: text.as_bytes(), i: 0 };
     sc.eat(b'{')?;
-    let mut entry = Entry::default();
     if sc.peek()? == b'}' {
         sc.i += 1;
     } else {
@@ -168,7 +232,7 @@ pub(super) fn parse(text: &str) -> Option<Entry<'_>> {
                 }
                 _ => return None,
             };
-            set(&mut entry, &key, val)?;
+            set(entry, &key, val)?;
             match sc.peek()? {
                 b',' => sc.i += 1,
                 b'}' => {
@@ -180,7 +244,7 @@ pub(super) fn parse(text: &str) -> Option<Entry<'_>> {
         }
     }
     sc.ws();
-    (sc.i == sc.b.len()).then_some(entry)
+    (sc.i == sc.b.len()).then_some(())
 }
 
 /// Stores one value, or gives up (`None`) on anything the fast path does not model.
