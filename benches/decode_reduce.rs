@@ -47,7 +47,7 @@ fn main() {
         let q = TaskQuery { limit: Some(1), ..TaskQuery::default() };
         let rows = select(&state, &q, f64::INFINITY);
         let query = t.elapsed().as_secs_f64();
-        let tasks = state.tasks().len();
+        let tasks = state.task_count();
         println!(
             "round {round}: {n} events ({} issues), {tasks} tasks | read+decode {decode:.2} s = {:.0} k events/s | decode+reduce {reduce:.2} s = {:.0} k events/s | tasks query {query:.3} s ({} rows) | state ≈ {} MB = {} B/task (incl. argument strings)",
             report.total_issues(),

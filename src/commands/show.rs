@@ -80,7 +80,7 @@ pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
             let v = TaskView::new(state, t, horizon);
             format!(
                 "{id}  {}  {}",
-                t.name.map_or("?", |s| state.sym(s)),
+                t.name().map_or("?", |s| state.sym(s)),
                 v.state
             )
         }

@@ -138,7 +138,7 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
         let ids: Vec<&crate::model::TaskId> = if roots {
             state
                 .tasks()
-                .map(|t| t.root_id.as_ref().unwrap_or(&t.id))
+                .map(|t| state.root_id(t))
                 .collect()
         } else {
             state.tasks().map(|t| &t.id).collect()

@@ -45,23 +45,23 @@ impl TaskQuery {
         if !self.states.is_empty() && !self.states.contains(&view.state) {
             return false;
         }
-        if !any_match(&self.names, rec.name.map(|s| state.sym(s))) {
+        if !any_match(&self.names, rec.name().map(|s| state.sym(s))) {
             return false;
         }
         if !any_match(&self.workers, view.worker().map(|s| state.sym(s))) {
             return false;
         }
-        if !any_match(&self.queues, rec.queue.map(|s| state.sym(s))) {
+        if !any_match(&self.queues, rec.queue().map(|s| state.sym(s))) {
             return false;
         }
         if let Some(root) = &self.root {
-            let own_root = rec.root_id.as_ref().unwrap_or(&rec.id);
+            let own_root = state.root_id(rec);
             if own_root != root {
                 return false;
             }
         }
         if let Some(parent) = &self.parent
-            && rec.parent_id.as_ref() != Some(parent)
+            && state.parent_id(rec) != Some(parent)
         {
             return false;
         }
@@ -76,69 +76,77 @@ impl TaskQuery {
     }
 }
 
-/// A row's sort key, computed once per row (comparing views directly recomputed their times
-/// at every comparison).
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
-enum Key<'s> {
-    Time(Option<f64>),
-    Text(Option<&'s str>, Option<f64>),
-    State(crate::model::TaskState, Option<f64>),
+/// A row's sort key, computed once per row and kept small (24 bytes a row): comparing views
+/// directly recomputed their times at every comparison, and a million rows of wide keys
+/// cost more memory than the tasks themselves.
+#[derive(Debug, Clone, Copy)]
+struct Row<'s> {
+    /// Time (or runtime) for time sorts; name rank or state for the others; NaN = missing.
+    primary: f64,
+    /// Received time, the tie-break within a name or state.
+    secondary: f64,
+    task: &'s crate::state::task::TaskRecord,
 }
 
-fn key<'s>(state: &'s State, sort: SortKey, v: &TaskView<'s>) -> Key<'s> {
+fn row<'s>(sort: SortKey, v: &TaskView<'s>, name_rank: &rustc_hash::FxHashMap<crate::state::intern::Sym, u32>) -> Row<'s> {
     let seen = v.received_at().or_else(|| v.record.first_time());
-    match sort {
-        SortKey::Received => Key::Time(seen),
-        SortKey::Started => Key::Time(v.started_at()),
-        SortKey::Runtime => Key::Time(v.runtime()),
-        SortKey::Name => Key::Text(v.record.name.map(|s| state.sym(s)), seen),
-        SortKey::State => Key::State(v.state, seen),
-    }
+    let primary = match sort {
+        SortKey::Received => seen,
+        SortKey::Started => v.started_at(),
+        SortKey::Runtime => v.runtime(),
+        SortKey::Name => Some(v.record.name().and_then(|n| name_rank.get(&n)).map_or(-1.0, |&r| f64::from(r))),
+        SortKey::State => Some(v.state as u8 as f64),
+    };
+    Row { primary: primary.unwrap_or(f64::NAN), secondary: seen.unwrap_or(f64::NAN), task: v.record }
 }
 
 /// Newest (or longest) first; a missing time sorts after every present one.
-fn by_time(a: Option<f64>, b: Option<f64>) -> Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) => y.total_cmp(&x),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
+fn by_time(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (false, false) => b.total_cmp(&a),
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (true, true) => Ordering::Equal,
     }
 }
 
-fn compare(a: &Key<'_>, b: &Key<'_>) -> Ordering {
-    match (a, b) {
-        (Key::Time(x), Key::Time(y)) => by_time(*x, *y),
-        (Key::Text(x, tx), Key::Text(y, ty)) => x.cmp(y).then_with(|| by_time(*tx, *ty)),
-        (Key::State(x, tx), Key::State(y, ty)) => x.cmp(y).then_with(|| by_time(*tx, *ty)),
-        _ => Ordering::Equal,
+fn compare(sort: SortKey, a: &Row<'_>, b: &Row<'_>) -> Ordering {
+    match sort {
+        SortKey::Received | SortKey::Started | SortKey::Runtime => by_time(a.primary, b.primary),
+        SortKey::Name | SortKey::State => {
+            a.primary.total_cmp(&b.primary).then_with(|| by_time(a.secondary, b.secondary))
+        }
     }
-}
-
-fn has_key(k: &Key<'_>) -> bool {
-    !matches!(k, Key::Time(None))
 }
 
 /// Runs the query. `horizon` is where liveness is judged (see `State::horizon`).
 /// Only the rows that survive the limit are kept as full views, so memory stays small.
 pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<TaskView<'s>> {
-    let mut rows: Vec<(Key<'s>, &'s crate::state::task::TaskRecord)> = state
+    // Names sort by text: rank the distinct names once instead of comparing strings per row.
+    let mut name_rank = rustc_hash::FxHashMap::default();
+    if query.sort == SortKey::Name {
+        let mut names: Vec<_> = state.tasks().filter_map(|t| t.name()).collect();
+        names.sort_unstable_by(|a, b| state.sym(*a).cmp(state.sym(*b)));
+        names.dedup();
+        name_rank = names.into_iter().enumerate().map(|(i, n)| (n, i as u32)).collect();
+    }
+    let mut rows: Vec<Row<'s>> = state
         .tasks()
         .filter_map(|t| {
             let v = TaskView::new(state, t, horizon);
-            query.matches(state, &v).then(|| (key(state, query.sort, &v), t))
+            query.matches(state, &v).then(|| row(query.sort, &v, &name_rank))
         })
         .collect();
-    rows.sort_by(|(ka, a), (kb, b)| {
+    rows.sort_by(|a, b| {
         // Rows without the sort key (never started, no runtime) stay last in both directions.
-        has_key(kb).cmp(&has_key(ka)).then_with(|| {
-            let ord = compare(ka, kb);
+        b.primary.is_nan().cmp(&a.primary.is_nan()).reverse().then_with(|| {
+            let ord = compare(query.sort, a, b);
             if query.reverse { ord.reverse() } else { ord }
         })
-        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| a.task.id.cmp(&b.task.id))
     });
     if let Some(n) = query.limit {
         rows.truncate(n);
     }
-    rows.into_iter().map(|(_, t)| TaskView::new(state, t, horizon)).collect()
+    rows.into_iter().map(|r| TaskView::new(state, r.task, horizon)).collect()
 }

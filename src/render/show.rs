@@ -201,7 +201,7 @@ fn relative_json<'s>(state: &'s State, id: &TaskId, horizon: f64) -> RelativeJso
     let view = rec.map(|r| TaskView::new(state, r, horizon));
     RelativeJson {
         id: id.to_string(),
-        name: rec.and_then(|r| r.name).map(|s| state.sym(s)),
+        name: rec.and_then(|r| r.name()).map(|s| state.sym(s)),
         state: view.as_ref().map(|v| v.state.as_str()),
         runtime: view.as_ref().and_then(TaskView::runtime),
     }
@@ -264,7 +264,7 @@ pub fn text(
     let v = &data.view;
     let rec = v.record;
     let id = rec.id.to_string();
-    let name = rec.name.map_or("(name unknown)", |s| state.sym(s));
+    let name = rec.name().map_or("(name unknown)", |s| state.sym(s));
     writeln!(out, "{} {}", name.style(st.heading), id.style(st.id_prefix))?;
 
     let label = |s: &str| format!("{s:<10}").style(st.label).to_string();
@@ -288,12 +288,12 @@ pub fn text(
     if let Some(w) = v.worker() {
         writeln!(out, "  {}{}", label("Worker"), state.sym(w))?;
     }
-    if let Some(q) = rec.queue {
+    if let Some(q) = rec.queue() {
         let ex = rec
-            .exchange
+            .exchange()
             .map_or(String::new(), |e| format!("exchange {:?}", state.sym(e)));
         let rk = rec
-            .routing_key
+            .routing_key()
             .map_or(String::new(), |r| format!("routing key {}", state.sym(r)));
         let extra = [ex, rk]
             .into_iter()
@@ -458,7 +458,7 @@ pub fn text(
                 out,
                 "  {}  {:<28} {:<9} {}",
                 &cid[..cid.len().min(8)],
-                c.record.name.map_or("?", |s| state.sym(s)),
+                c.record.name().map_or("?", |s| state.sym(s)),
                 c.state.as_str().style(st.state(c.state)),
                 c.runtime().map_or(String::new(), duration)
             )?;

@@ -11,7 +11,6 @@ use super::fmt::{clock_time, duration, ellipsize, relative, rfc3339};
 use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
 use crate::model::id::unique_prefix_len;
 use crate::model::repr::effective_exception;
-use crate::query::lineage::children_index;
 use crate::source::file::LoadReport;
 use crate::state::State;
 use crate::state::view::TaskView;
@@ -75,7 +74,7 @@ pub fn table(
         let runtime = v.runtime().map_or_else(|| "-".into(), duration);
         t.add_row(vec![
             Cell::new(id_cell),
-            Cell::new(v.record.name.map_or("?", |s| state.sym(s))),
+            Cell::new(v.record.name().map_or("?", |s| state.sym(s))),
             Cell::new(state_text),
             Cell::new(v.worker().map_or("-", |s| state.sym(s))),
             Cell::new(received),
@@ -100,13 +99,22 @@ struct TasksDoc<'s, 'r> {
 }
 
 fn task_objects<'s>(state: &'s State, rows: &[TaskView<'s>], ctx: &RenderCtx) -> Vec<TaskJson<'s>> {
-    let children = children_index(state);
+    // Children of the printed rows only: one pass, memory in proportion to the output.
+    let wanted: rustc_hash::FxHashMap<&crate::model::TaskId, usize> =
+        rows.iter().enumerate().map(|(i, v)| (&v.record.id, i)).collect();
+    let mut children: Vec<Vec<&crate::state::task::TaskRecord>> = vec![Vec::new(); rows.len()];
+    for t in state.tasks() {
+        if let Some(&i) = state.parent_id(t).and_then(|p| wanted.get(p)) {
+            children[i].push(t);
+        }
+    }
     rows.iter()
-        .map(|v| {
-            let kids = children
-                .get(&v.record.id)
-                .map(|c| c.iter().map(|t| t.id.to_string()).collect())
-                .unwrap_or_default();
+        .zip(children)
+        .map(|(v, mut kids)| {
+            kids.sort_by(|a, b| {
+                a.first_time().unwrap_or(0.0).total_cmp(&b.first_time().unwrap_or(0.0)).then(a.id.cmp(&b.id))
+            });
+            let kids = kids.iter().map(|t| t.id.to_string()).collect();
             task_json(state, v, kids, ctx.scrub)
         })
         .collect()

@@ -7,6 +7,19 @@ use rustc_hash::FxHashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sym(u32);
 
+impl Sym {
+    /// "No value", so optional symbols take 4 bytes instead of 8.
+    pub const NONE: Sym = Sym(u32::MAX);
+
+    pub fn get(self) -> Option<Sym> {
+        (self != Self::NONE).then_some(self)
+    }
+
+    pub fn from_option(s: Option<Sym>) -> Sym {
+        s.unwrap_or(Self::NONE)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     index: FxHashMap<Box<str>, Sym>,
@@ -18,7 +31,7 @@ impl Interner {
         if let Some(&sym) = self.index.get(s) {
             return sym;
         }
-        let sym = Sym(u32::try_from(self.strings.len()).unwrap_or(u32::MAX));
+        let sym = Sym(u32::try_from(self.strings.len()).unwrap_or(u32::MAX - 1).min(u32::MAX - 1));
         self.strings.push(s.into());
         self.index.insert(s.into(), sym);
         sym

@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 use crate::model::{Event, EventKind, TaskId};
 use intern::{Interner, Sym};
 use prepare::{Prepared, TaskUpdate, prepare};
-use task::{Mark, TaskRecord};
+use task::{Mark, TaskRecord, TaskRef};
 use worker::{Touch, Worker};
 
 /// A `celtrace.*` record (gap marker, recording header, backend record) kept verbatim.
@@ -70,13 +70,27 @@ impl State {
         Self::default()
     }
 
-    /// Every task, in the order first seen.
-    pub fn tasks(&self) -> impl ExactSizeIterator<Item = &TaskRecord> + Clone {
-        TaskIter { chunks: &self.chunks, at: 0, len: self.len }
+    /// Every task seen in the events, in the order first seen.
+    pub fn tasks(&self) -> impl Iterator<Item = &TaskRecord> + Clone {
+        TaskIter { chunks: &self.chunks, at: 0, len: self.len }.filter(|t| t.is_seen())
     }
 
     pub fn task_count(&self) -> usize {
-        self.len
+        self.tasks().count()
+    }
+
+    fn linked(&self, r: TaskRef) -> Option<&TaskId> {
+        (r != TaskRef::NONE).then(|| &self.get(r.0).id)
+    }
+
+    /// The root of the task's workflow (itself for a top-level task).
+    pub fn root_id<'s>(&'s self, t: &'s TaskRecord) -> &'s TaskId {
+        self.linked(t.root).unwrap_or(&t.id)
+    }
+
+    /// The task's parent, if it has one (never itself: see trap 8).
+    pub fn parent_id<'s>(&'s self, t: &'s TaskRecord) -> Option<&'s TaskId> {
+        self.linked(t.parent)
     }
 
     fn get(&self, pos: u32) -> &TaskRecord {
@@ -84,10 +98,11 @@ impl State {
         &self.chunks[p / CHUNK][p % CHUNK]
     }
 
+    /// The task with this id, if it was seen in the events.
     pub fn task(&self, id: &TaskId) -> Option<&TaskRecord> {
         let hash = rustc_hash::FxBuildHasher.hash_one(id);
         let pos = self.index.find(hash, |&p| &self.get(p).id == id)?;
-        Some(self.get(*pos))
+        Some(self.get(*pos)).filter(|t| t.is_seen())
     }
 
     pub fn sym(&self, sym: Sym) -> &str {
@@ -190,17 +205,35 @@ impl State {
             self.worker_mut(host).touch_activity(*pid, u.mark.time);
         }
         let pos = self.slot(u.id);
-        let task = &mut self.chunks[pos / CHUNK][pos % CHUNK];
         let mark = u.mark;
-        if mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY) {
-            task.name = u.name;
+        let identity = {
+            let task = &self.chunks[pos / CHUNK][pos % CHUNK];
+            mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY)
+        };
+        let (mut root, mut parent) = (TaskRef::NONE, TaskRef::NONE);
+        if identity {
+            // Links become records of their own (without marks until their events arrive).
+            if let Some(r) = u.root_id {
+                root = TaskRef(self.slot(r) as u32);
+            }
+            if let Some(p) = u.parent_id {
+                parent = TaskRef(self.slot(p) as u32);
+            }
+            // A root that is the task itself needs no link.
+            if root.0 as usize == pos {
+                root = TaskRef::NONE;
+            }
+        }
+        let task = &mut self.chunks[pos / CHUNK][pos % CHUNK];
+        if identity {
+            task.name = Sym::from_option(u.name);
             task.args = u.args;
             task.kwargs = u.kwargs;
-            task.root_id = u.root_id;
-            task.parent_id = u.parent_id;
+            task.root = root;
+            task.parent = parent;
         }
         if mark.flags & Mark::ROUTE != 0 && task.outranks(&mark, Mark::ROUTE) {
-            [task.queue, task.exchange, task.routing_key] = u.route;
+            [task.queue, task.exchange, task.routing_key] = u.route.map(Sym::from_option);
         }
         task.insert_mark(mark);
     }

@@ -139,17 +139,27 @@ impl Detail {
     }
 }
 
+/// A link to another task: its position in the state's table (see `State::linked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskRef(pub(super) u32);
+
+impl TaskRef {
+    pub const NONE: TaskRef = TaskRef(u32::MAX);
+}
+
+/// One task. Links and names are 4-byte handles into the state (the root and parent may be
+/// tasks never seen in the events: they get a record without marks, which no listing shows).
 #[derive(Debug, Clone)]
 pub struct TaskRecord {
     pub id: TaskId,
-    pub root_id: Option<TaskId>,
-    pub parent_id: Option<TaskId>,
     pub args: Option<Box<str>>,
     pub kwargs: Option<Box<str>>,
-    pub name: Option<Sym>,
-    pub queue: Option<Sym>,
-    pub exchange: Option<Sym>,
-    pub routing_key: Option<Sym>,
+    pub(super) root: TaskRef,
+    pub(super) parent: TaskRef,
+    pub(super) name: Sym,
+    pub(super) queue: Sym,
+    pub(super) exchange: Sym,
+    pub(super) routing_key: Sym,
     pub marks: Vec<Mark>,
 }
 
@@ -157,16 +167,34 @@ impl TaskRecord {
     pub fn new(id: TaskId) -> Self {
         Self {
             id,
-            name: None,
-            root_id: None,
-            parent_id: None,
             args: None,
             kwargs: None,
-            queue: None,
-            exchange: None,
-            routing_key: None,
+            root: TaskRef::NONE,
+            parent: TaskRef::NONE,
+            name: Sym::NONE,
+            queue: Sym::NONE,
+            exchange: Sym::NONE,
+            routing_key: Sym::NONE,
             marks: Vec::new(),
         }
+    }
+
+    pub fn name(&self) -> Option<Sym> {
+        self.name.get()
+    }
+    pub fn queue(&self) -> Option<Sym> {
+        self.queue.get()
+    }
+    pub fn exchange(&self) -> Option<Sym> {
+        self.exchange.get()
+    }
+    pub fn routing_key(&self) -> Option<Sym> {
+        self.routing_key.get()
+    }
+
+    /// Seen in the events (a record that is only somebody's root or parent has no marks).
+    pub fn is_seen(&self) -> bool {
+        !self.marks.is_empty()
     }
 
     /// Inserts a mark in order. Returns false for an identical mark (a duplicate event).

@@ -54,12 +54,12 @@ fn fingerprint(s: &State) -> String {
         out.push_str(&format!(
             "{} {:?} {:?} root={:?} parent={:?} args={:?} q={:?} retries={} lost={:?} rt={:?}\n",
             t.id,
-            t.name.map(|n| s.sym(n)),
+            t.name().map(|n| s.sym(n)),
             v.state,
-            t.root_id,
-            t.parent_id,
+            s.root_id(t),
+            s.parent_id(t),
             t.args,
-            t.queue.map(|n| s.sym(n)),
+            t.queue().map(|n| s.sym(n)),
             v.retries(),
             v.lost,
             v.runtime(),
@@ -99,7 +99,7 @@ fn lifecycle_cases_from_the_captures() {
     assert_eq!(flaky.state.as_str(), "SUCCESS");
     assert_eq!(flaky.attempts.len(), 3);
     assert_eq!(flaky.retries(), 2);
-    assert!(flaky.record.parent_id.is_none(), "no self-loop");
+    assert!(s.parent_id(flaky.record).is_none(), "no self-loop");
 
     let hard = view("df3d5f28");
     assert_eq!(
@@ -117,7 +117,7 @@ fn lifecycle_cases_from_the_captures() {
 
     let unregistered = s
         .tasks()
-        .find(|t| t.name.is_some_and(|n| s.sym(n) == "capapp.does_not_exist"))
+        .find(|t| t.name().is_some_and(|n| s.sym(n) == "capapp.does_not_exist"))
         .unwrap();
     let v = TaskView::new(&s, unregistered, h);
     assert_eq!((v.state.as_str(), v.attempts.len()), ("FAILURE", 1));
