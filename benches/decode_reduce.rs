@@ -15,15 +15,28 @@ use celtrace::state::State;
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
         .unwrap_or(0)
 }
 
 fn main() {
-    let path = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "tests/data/bench/1m.ndjson".into());
+    let path = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "tests/data/bench/1m.ndjson".into());
     let input = Input::Path(path.clone().into());
     if !std::path::Path::new(&path).exists() {
-        eprintln!("no recording at {path}; generate one with tests/scripts/gen_recording.py (see the doc comment)");
+        eprintln!(
+            "no recording at {path}; generate one with tests/scripts/gen_recording.py (see the doc comment)"
+        );
         std::process::exit(2);
     }
     for round in 1..=3 {
@@ -44,7 +57,10 @@ fn main() {
         let held = rss_kb().saturating_sub(before);
 
         let t = Instant::now();
-        let q = TaskQuery { limit: Some(1), ..TaskQuery::default() };
+        let q = TaskQuery {
+            limit: Some(1),
+            ..TaskQuery::default()
+        };
         let rows = select(&state, &q, f64::INFINITY);
         let query = t.elapsed().as_secs_f64();
         let tasks = state.task_count();

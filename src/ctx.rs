@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
 use crate::render::{RenderCtx, Styles, Zone};
-use crate::source::file::{self, Input, LoadReport};
+use crate::source::file::{self, Input, LineFilter, LoadReport};
 use crate::source::url::BrokerUrl;
 use crate::state::State;
 use crate::ui::Ui;
@@ -150,6 +150,19 @@ impl Ctx {
 
     /// Reads the whole event source into a state, reporting problems on stderr.
     pub fn load_state(&self) -> Result<(State, LoadReport), CliError> {
+        self.load_state_filtered(None)
+    }
+
+    /// Whether the source can be read more than once (a file, not stdin or a live broker).
+    pub fn rereadable(&self) -> bool {
+        matches!(&self.source, EventSource::Recording(Input::Path(_)))
+    }
+
+    /// [`Ctx::load_state`] that decodes only the task events `filter` keeps.
+    pub fn load_state_filtered(
+        &self,
+        filter: Option<&LineFilter>,
+    ) -> Result<(State, LoadReport), CliError> {
         let input = match &self.source {
             EventSource::Recording(input) => input,
             EventSource::Broker(url, _) => {
@@ -159,7 +172,7 @@ impl Ctx {
             }
         };
         let mut state = State::new();
-        let report = file::load_into(input, &mut state, None)?;
+        let report = file::load_into(input, &mut state, filter)?;
         if report.events == 0 && report.entries > 0 {
             let first_problem = report
                 .issues

@@ -9,6 +9,9 @@ use crate::query::resolve_task;
 use crate::query::time::epoch;
 use crate::render::show::ShowData;
 use crate::render::{self, ShowFormat};
+use crate::source::file::LineFilter;
+use crate::source::file::LoadReport;
+use crate::state::State;
 use crate::state::view::TaskView;
 
 /// Show one task: state, timeline of every attempt, arguments, result, traceback, lineage
@@ -42,7 +45,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = load(ctx, args.id.trim())?;
     let horizon = state.horizon(epoch(ctx.now));
     let id = resolve_task(&state, &args.id).map_err(|e| {
         CliError::from_resolve(e, &report.source, &|id| describe(&state, id, horizon))
@@ -86,4 +89,55 @@ pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
         }
         None => id.to_string(),
     }
+}
+
+/// Reads what `show` needs. From a file that can be read again, at most three passes decode
+/// only the task events that matter:
+///
+/// 1. events mentioning the typed id: the task's own, and its children's `task-sent` and
+///    `task-received` (they name it as parent);
+/// 2. every event of the task and its children (by `uuid`), and the events of the whole
+///    workflow that mention its root id: each member's `task-sent`/`task-received` carry its
+///    parent, so the lineage is known after this pass;
+/// 3. only if the lineage has ancestors other than the root: their events too (by `uuid`).
+///
+/// Worker events are always read, so liveness is the same as in a full read. Other sources
+/// (stdin) are read once, whole.
+fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
+    if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
+        return ctx.load_state();
+    }
+    let (state, report) = ctx.load_state_filtered(Some(&LineFilter::mentions(&[typed])))?;
+    let Ok(id) = resolve_task(&state, typed) else {
+        // Not found or ambiguous: the first pass saw every candidate, so its answer stands.
+        return Ok((state, report));
+    };
+    let id = id.clone();
+    let Some(record) = state.task(&id) else {
+        return Ok((state, report));
+    };
+    let root = state.root_id(record).to_string();
+    let kids: Vec<String> = children(&state, &id)
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    if kids.is_empty() && root == id.to_string() {
+        return Ok((state, report)); // a top-level task without children: all read already
+    }
+    let mut ids: Vec<String> = vec![id.to_string()];
+    ids.extend(kids);
+    let filter = LineFilter::mentions(&[root.as_str()]).and_ids(ids.iter().cloned());
+    let (state, report) = ctx.load_state_filtered(Some(&filter))?;
+    let Some(record) = state.task(&id) else {
+        return Ok((state, report));
+    };
+    let lineage: Vec<String> = ancestors(&state, record)
+        .iter()
+        .map(ToString::to_string)
+        .filter(|a| *a != root)
+        .collect();
+    if lineage.is_empty() {
+        return Ok((state, report));
+    }
+    ctx.load_state_filtered(Some(&filter.and_ids(lineage)))
 }

@@ -136,10 +136,7 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     let label = report.source.clone();
     let resolve_in = |typed: &str, roots: bool| {
         let ids: Vec<&crate::model::TaskId> = if roots {
-            state
-                .tasks()
-                .map(|t| state.root_id(t))
-                .collect()
+            state.tasks().map(|t| state.root_id(t)).collect()
         } else {
             state.tasks().map(|t| &t.id).collect()
         };
@@ -187,10 +184,12 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     let rctx = ctx.render_ctx(!args.no_scrub, args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     match format {
-        ListFormat::Table => render::tasks::table(&state, &rows, &rctx, &mut out)?,
-        ListFormat::Json => render::tasks::json(&state, &rows, &report, &rctx, &mut out)?,
-        ListFormat::Ndjson => render::tasks::ndjson(&state, &rows, &report, &rctx, &mut out)?,
-        ListFormat::Csv => render::tasks::csv(&state, &rows, &rctx, &mut out)?,
+        ListFormat::Table => render::tasks::table(&state, &rows, horizon, &rctx, &mut out)?,
+        ListFormat::Json => render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?,
+        ListFormat::Ndjson => {
+            render::tasks::ndjson(&state, &rows, horizon, &report, &rctx, &mut out)?;
+        }
+        ListFormat::Csv => render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?,
     }
     std::io::Write::flush(&mut out)?;
     Ok(())

@@ -8,7 +8,9 @@ use crate::model::EventKind;
 fn decode(text: &str) -> (Vec<Event<'static>>, Vec<DecodeIssue>) {
     let mut events = Vec::new();
     let mut issues = Vec::new();
-    decode_entry(text, &mut issues, &mut |e| events.push(e.clone().into_owned()));
+    decode_entry(text, &mut issues, &mut |e| {
+        events.push(e.clone().into_owned());
+    });
     (events, issues)
 }
 
@@ -305,7 +307,9 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
 
 /// The fast path must agree with the full decoder wherever it answers.
 fn same_as_serde(line: &str) -> bool {
-    let Some(fast) = super::super::fast::parse(line) else { return false };
+    let Some(fast) = super::super::fast::parse(line) else {
+        return false;
+    };
     let slow = parse_object(line).unwrap();
     let (a, b) = (&fast.event, &slow.event);
     assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line}");
@@ -317,10 +321,13 @@ fn same_as_serde(line: &str) -> bool {
 #[test]
 fn fast_path_matches_serde_on_every_captured_event() {
     let mut fast = 0;
-    for text in [SENT, include_str!("../../tests/fixtures/celery-5.7/redis/time_limits.events.ndjson"),
-                 include_str!("../../tests/fixtures/celery-5.7/redis/long_args.events.ndjson"),
-                 include_str!("../../tests/fixtures/celery-5.7/redis/worker_kill.events.ndjson"),
-                 include_str!("../../tests/fixtures/celery-5.7/redis/custom_event.events.ndjson")] {
+    for text in [
+        SENT,
+        include_str!("../../tests/fixtures/celery-5.7/redis/time_limits.events.ndjson"),
+        include_str!("../../tests/fixtures/celery-5.7/redis/long_args.events.ndjson"),
+        include_str!("../../tests/fixtures/celery-5.7/redis/worker_kill.events.ndjson"),
+        include_str!("../../tests/fixtures/celery-5.7/redis/custom_event.events.ndjson"),
+    ] {
         for line in text.lines() {
             if same_as_serde(line) {
                 fast += 1;

@@ -162,7 +162,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn literal(&mut self, word: &str) -> Option<()> {
-        self.b[self.i..].starts_with(word.as_bytes()).then(|| self.i += word.len())
+        self.b[self.i..]
+            .starts_with(word.as_bytes())
+            .then(|| self.i += word.len())
     }
 }
 
@@ -189,7 +191,11 @@ pub(super) fn parse_into<'a>(text: &'a str, entry: &mut Entry<'a>) -> bool {
 }
 
 fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
-    let mut sc = Scanner { s: text, b: text.as_bytes(), i: 0 };
+    let mut sc = Scanner {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+    };
     sc.eat(b'{')?;
     if sc.peek()? == b'}' {
         sc.i += 1;
@@ -250,17 +256,18 @@ fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
 /// Stores one value, or gives up (`None`) on anything the fast path does not model.
 fn set<'a>(entry: &mut Entry<'a>, key: &str, val: Val<'a>) -> Option<()> {
     let ev = &mut entry.event;
-    let str_field = |slot: &mut Option<Cow<'a, str>>, name: &str, bad: &mut Vec<String>, v: Val<'a>| match v {
-        Val::Str(s) => {
-            *slot = Some(cap_text(s, name, bad));
-            Some(())
-        }
-        Val::Null => {
-            *slot = None;
-            Some(())
-        }
-        _ => None,
-    };
+    let str_field =
+        |slot: &mut Option<Cow<'a, str>>, name: &str, bad: &mut Vec<String>, v: Val<'a>| match v {
+            Val::Str(s) => {
+                *slot = Some(cap_text(s, name, bad));
+                Some(())
+            }
+            Val::Null => {
+                *slot = None;
+                Some(())
+            }
+            _ => None,
+        };
     let num = |v: Val<'a>| match v {
         Val::Num(n) => Some(Some(n)),
         Val::Null => Some(None),
@@ -333,7 +340,9 @@ fn set<'a>(entry: &mut Entry<'a>, key: &str, val: Val<'a>) -> Option<()> {
         }
         Field::Annotation => {}
         // Envelopes, captures and custom fields need the full decoder.
-        Field::Raw | Field::Body | Field::Properties | Field::ContentType | Field::Other => return None,
+        Field::Raw | Field::Body | Field::Properties | Field::ContentType | Field::Other => {
+            return None;
+        }
     }
     Some(())
 }

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use crate::model::{TaskId, TaskState};
 use crate::state::State;
+use crate::state::task::TaskRecord;
 use crate::state::view::TaskView;
 
 /// What `tasks --sort` accepts.
@@ -85,19 +86,32 @@ struct Row<'s> {
     primary: f64,
     /// Received time, the tie-break within a name or state.
     secondary: f64,
-    task: &'s crate::state::task::TaskRecord,
+    task: &'s TaskRecord,
 }
 
-fn row<'s>(sort: SortKey, v: &TaskView<'s>, name_rank: &rustc_hash::FxHashMap<crate::state::intern::Sym, u32>) -> Row<'s> {
+fn row<'s>(
+    sort: SortKey,
+    v: &TaskView<'s>,
+    name_rank: &rustc_hash::FxHashMap<crate::state::intern::Sym, u32>,
+) -> Row<'s> {
     let seen = v.received_at().or_else(|| v.record.first_time());
     let primary = match sort {
         SortKey::Received => seen,
         SortKey::Started => v.started_at(),
         SortKey::Runtime => v.runtime(),
-        SortKey::Name => Some(v.record.name().and_then(|n| name_rank.get(&n)).map_or(-1.0, |&r| f64::from(r))),
+        SortKey::Name => Some(
+            v.record
+                .name()
+                .and_then(|n| name_rank.get(&n))
+                .map_or(-1.0, |&r| f64::from(r)),
+        ),
         SortKey::State => Some(v.state as u8 as f64),
     };
-    Row { primary: primary.unwrap_or(f64::NAN), secondary: seen.unwrap_or(f64::NAN), task: v.record }
+    Row {
+        primary: primary.unwrap_or(f64::NAN),
+        secondary: seen.unwrap_or(f64::NAN),
+        task: v.record,
+    }
 }
 
 /// Newest (or longest) first; a missing time sorts after every present one.
@@ -113,40 +127,52 @@ fn by_time(a: f64, b: f64) -> Ordering {
 fn compare(sort: SortKey, a: &Row<'_>, b: &Row<'_>) -> Ordering {
     match sort {
         SortKey::Received | SortKey::Started | SortKey::Runtime => by_time(a.primary, b.primary),
-        SortKey::Name | SortKey::State => {
-            a.primary.total_cmp(&b.primary).then_with(|| by_time(a.secondary, b.secondary))
-        }
+        SortKey::Name | SortKey::State => a
+            .primary
+            .total_cmp(&b.primary)
+            .then_with(|| by_time(a.secondary, b.secondary)),
     }
 }
 
-/// Runs the query. `horizon` is where liveness is judged (see `State::horizon`).
-/// Only the rows that survive the limit are kept as full views, so memory stays small.
-pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<TaskView<'s>> {
+/// Runs the query: the matching tasks in order. `horizon` is where liveness is judged (see
+/// `State::horizon`). Views are built again by whoever renders the rows, one at a time, so a
+/// million-row answer never holds a million views.
+pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<&'s TaskRecord> {
     // Names sort by text: rank the distinct names once instead of comparing strings per row.
     let mut name_rank = rustc_hash::FxHashMap::default();
     if query.sort == SortKey::Name {
         let mut names: Vec<_> = state.tasks().filter_map(|t| t.name()).collect();
         names.sort_unstable_by(|a, b| state.sym(*a).cmp(state.sym(*b)));
         names.dedup();
-        name_rank = names.into_iter().enumerate().map(|(i, n)| (n, i as u32)).collect();
+        name_rank = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, i as u32))
+            .collect();
     }
     let mut rows: Vec<Row<'s>> = state
         .tasks()
         .filter_map(|t| {
             let v = TaskView::new(state, t, horizon);
-            query.matches(state, &v).then(|| row(query.sort, &v, &name_rank))
+            query
+                .matches(state, &v)
+                .then(|| row(query.sort, &v, &name_rank))
         })
         .collect();
     rows.sort_by(|a, b| {
         // Rows without the sort key (never started, no runtime) stay last in both directions.
-        b.primary.is_nan().cmp(&a.primary.is_nan()).reverse().then_with(|| {
-            let ord = compare(query.sort, a, b);
-            if query.reverse { ord.reverse() } else { ord }
-        })
-        .then_with(|| a.task.id.cmp(&b.task.id))
+        b.primary
+            .is_nan()
+            .cmp(&a.primary.is_nan())
+            .reverse()
+            .then_with(|| {
+                let ord = compare(query.sort, a, b);
+                if query.reverse { ord.reverse() } else { ord }
+            })
+            .then_with(|| a.task.id.cmp(&b.task.id))
     });
     if let Some(n) = query.limit {
         rows.truncate(n);
     }
-    rows.into_iter().map(|r| TaskView::new(state, r.task, horizon)).collect()
+    rows.into_iter().map(|r| r.task).collect()
 }

@@ -106,6 +106,9 @@ pub struct DiagnosticsJson<'r> {
     pub source: &'r str,
     pub entries: u64,
     pub events: u64,
+    /// Entries not decoded because the command did not need them (`show` reads only the
+    /// events of the task, its children and its ancestors); not problems.
+    pub filtered: u64,
     /// Entries (or batch elements) that could not be used at all.
     pub skipped: u64,
     pub issues: BTreeMap<&'static str, u64>,
@@ -125,6 +128,7 @@ impl<'r> DiagnosticsJson<'r> {
             source: &report.source,
             entries: report.entries,
             events: report.events,
+            filtered: report.filtered,
             skipped: report.lost(),
             issues: report
                 .issue_counts
@@ -223,9 +227,7 @@ pub fn attempt_json<'s>(
 pub fn progress_json<'s>(state: &'s State, m: &'s Mark) -> ProgressJson<'s> {
     let d = m.detail.as_deref();
     ProgressJson {
-        type_name: d
-            .and_then(|d| d.custom_type())
-            .unwrap_or("task-custom"),
+        type_name: d.and_then(|d| d.custom_type()).unwrap_or("task-custom"),
         at: rfc3339(m.time),
         worker: state.sym(m.host),
         fields: d

@@ -13,6 +13,7 @@ use crate::model::id::unique_prefix_len;
 use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
 use crate::state::State;
+use crate::state::task::TaskRecord;
 use crate::state::view::TaskView;
 
 /// Shortest id prefix shown in tables (git shows 7; uuid4 collide rarely below 8).
@@ -20,7 +21,8 @@ const SHORT_ID: usize = 8;
 
 pub fn table(
     state: &State,
-    rows: &[TaskView<'_>],
+    rows: &[&TaskRecord],
+    horizon: f64,
     ctx: &RenderCtx,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -46,7 +48,8 @@ pub fn table(
         ]
         .map(|h| Cell::new(h.style(st.heading))),
     );
-    for v in rows {
+    for rec in rows {
+        let v = TaskView::new(state, rec, horizon);
         let id = v.record.id.to_string();
         let pos = ids.binary_search(&id).unwrap_or(0);
         let unique = unique_prefix_len(&ids, pos).min(id.len());
@@ -89,40 +92,61 @@ pub fn table(
 }
 
 #[derive(Serialize)]
-struct TasksDoc<'s, 'r> {
+struct TasksDoc<'r, T: Serialize> {
     version: u32,
     kind: &'static str,
     generated_at: String,
     count: usize,
-    tasks: Vec<TaskJson<'s>>,
+    tasks: T,
     diagnostics: DiagnosticsJson<'r>,
 }
 
-fn task_objects<'s>(state: &'s State, rows: &[TaskView<'s>], ctx: &RenderCtx) -> Vec<TaskJson<'s>> {
+/// The rows as contract objects, built one at a time while they are written.
+fn task_objects<'s>(
+    state: &'s State,
+    rows: &[&'s TaskRecord],
+    horizon: f64,
+    ctx: &RenderCtx,
+) -> impl Iterator<Item = TaskJson<'s>> {
     // Children of the printed rows only: one pass, memory in proportion to the output.
     let wanted: rustc_hash::FxHashMap<&crate::model::TaskId, usize> =
-        rows.iter().enumerate().map(|(i, v)| (&v.record.id, i)).collect();
-    let mut children: Vec<Vec<&crate::state::task::TaskRecord>> = vec![Vec::new(); rows.len()];
+        rows.iter().enumerate().map(|(i, t)| (&t.id, i)).collect();
+    let mut children: Vec<Vec<&TaskRecord>> = vec![Vec::new(); rows.len()];
     for t in state.tasks() {
         if let Some(&i) = state.parent_id(t).and_then(|p| wanted.get(p)) {
             children[i].push(t);
         }
     }
+    let scrub = ctx.scrub;
     rows.iter()
+        .copied()
         .zip(children)
-        .map(|(v, mut kids)| {
+        .map(move |(rec, mut kids)| {
             kids.sort_by(|a, b| {
-                a.first_time().unwrap_or(0.0).total_cmp(&b.first_time().unwrap_or(0.0)).then(a.id.cmp(&b.id))
+                a.first_time()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.first_time().unwrap_or(0.0))
+                    .then(a.id.cmp(&b.id))
             });
             let kids = kids.iter().map(|t| t.id.to_string()).collect();
-            task_json(state, v, kids, ctx.scrub)
+            task_json(state, &TaskView::new(state, rec, horizon), kids, scrub)
         })
-        .collect()
+}
+
+/// Serializes an iterator as a JSON array without collecting it first.
+struct Streamed<I>(std::cell::RefCell<Option<I>>);
+
+impl<I: Iterator<Item = T>, T: Serialize> Serialize for Streamed<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take();
+        s.collect_seq(items.into_iter().flatten())
+    }
 }
 
 pub fn json(
     state: &State,
-    rows: &[TaskView<'_>],
+    rows: &[&TaskRecord],
+    horizon: f64,
     report: &LoadReport,
     ctx: &RenderCtx,
     out: &mut dyn Write,
@@ -132,7 +156,9 @@ pub fn json(
         kind: "tasks",
         generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
         count: rows.len(),
-        tasks: task_objects(state, rows, ctx),
+        tasks: Streamed(std::cell::RefCell::new(Some(task_objects(
+            state, rows, horizon, ctx,
+        )))),
         diagnostics: DiagnosticsJson::new(report),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -148,7 +174,8 @@ struct Line<T: Serialize> {
 
 pub fn ndjson(
     state: &State,
-    rows: &[TaskView<'_>],
+    rows: &[&TaskRecord],
+    horizon: f64,
     report: &LoadReport,
     ctx: &RenderCtx,
     out: &mut dyn Write,
@@ -166,7 +193,7 @@ pub fn ndjson(
         },
     )?;
     writeln!(out)?;
-    for task in task_objects(state, rows, ctx) {
+    for task in task_objects(state, rows, horizon, ctx) {
         serde_json::to_writer(
             &mut *out,
             &Line {
@@ -214,14 +241,15 @@ pub const CSV_COLUMNS: [&str; 20] = [
 
 pub fn csv(
     state: &State,
-    rows: &[TaskView<'_>],
+    rows: &[&TaskRecord],
+    horizon: f64,
     ctx: &RenderCtx,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS)?;
     let num = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
-    for t in task_objects(state, rows, ctx) {
+    for t in task_objects(state, rows, horizon, ctx) {
         let s = |x: Option<&str>| x.unwrap_or_default().to_string();
         w.write_record([
             t.id.clone(),

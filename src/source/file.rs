@@ -70,6 +70,10 @@ pub struct LoadReport {
     pub issue_counts: BTreeMap<IssueKind, u64>,
     /// The first [`KEPT_ISSUES`] issues in input order.
     pub issues: Vec<LineIssue>,
+    /// Lines a [`LineFilter`] let through undecoded (not problems: the query did not need them).
+    pub filtered: u64,
+    /// Newest `timestamp` among lines a [`LineFilter`] skipped: the data still reaches that far.
+    pub skipped_until: Option<f64>,
 }
 
 impl LoadReport {
@@ -110,29 +114,91 @@ struct Decoded<T> {
     items: Vec<T>,
     /// Issues with line numbers relative to the chunk (1 = its first line).
     issues: Vec<LineIssue>,
+    filtered: u64,
+    skipped_until: Option<f64>,
 }
 
-/// Lines a query can skip without decoding them: plain task events that mention none of the
-/// needles (`show <id>` needs only the events of a few tasks). Envelopes, worker events and
-/// celtrace records are never skipped, so liveness and gaps stay right.
+/// Lines a query can skip without decoding them: plain task events it does not need
+/// (`show <id>` needs the events of a few tasks). Envelopes, worker events and celtrace
+/// records are never skipped, so liveness and gaps stay right.
 #[derive(Debug, Clone)]
 pub struct LineFilter {
-    needles: Vec<memchr::memmem::Finder<'static>>,
+    // Searchers are built once: building one per line cost more than the search.
+    uuid_key: memchr::memmem::Finder<'static>,
+    timestamp_key: memchr::memmem::Finder<'static>,
+    /// Keep task events whose text contains any of these (an id prefix as typed, a root id).
+    mentions: Vec<memchr::memmem::Finder<'static>>,
+    /// Keep task events whose `uuid` is one of these.
+    ids: rustc_hash::FxHashSet<String>,
+}
+
+impl Default for LineFilter {
+    fn default() -> Self {
+        Self {
+            uuid_key: memchr::memmem::Finder::new(b"\"uuid\"").into_owned(),
+            timestamp_key: memchr::memmem::Finder::new(b"\"timestamp\":").into_owned(),
+            mentions: Vec::new(),
+            ids: rustc_hash::FxHashSet::default(),
+        }
+    }
 }
 
 impl LineFilter {
-    pub fn new<S: AsRef<str>>(needles: &[S]) -> Self {
-        Self {
-            needles: needles
+    pub fn mentions<S: AsRef<str>>(needles: &[S]) -> Self {
+        Self::default().and_mentions(needles)
+    }
+
+    pub fn and_mentions<S: AsRef<str>>(mut self, needles: &[S]) -> Self {
+        self.mentions.extend(
+            needles
                 .iter()
-                .map(|n| memchr::memmem::Finder::new(n.as_ref().as_bytes()).into_owned())
-                .collect(),
-        }
+                .map(|n| memchr::memmem::Finder::new(n.as_ref().as_bytes()).into_owned()),
+        );
+        self
+    }
+
+    pub fn and_ids(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.ids.extend(ids);
+        self
+    }
+
+    /// The `timestamp` of a skipped line, found without decoding it.
+    fn timestamp(&self, line: &[u8]) -> Option<f64> {
+        let at = self.timestamp_key.find(line)? + 12;
+        let rest = &line[at..];
+        let start = rest.iter().position(|c| !c.is_ascii_whitespace())?;
+        let len = rest[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'.')
+            .count();
+        std::str::from_utf8(&rest[start..start + len])
+            .ok()?
+            .parse()
+            .ok()
     }
 
     fn keeps(&self, line: &[u8]) -> bool {
         // Only a decoded task event has an unescaped `"uuid"` key; anything else is kept.
-        memchr::memmem::find(line, b"\"uuid\"").is_none() || self.needles.iter().any(|n| n.find(line).is_some())
+        let Some(at) = self.uuid_key.find(line) else {
+            return true;
+        };
+        if self.mentions.iter().any(|n| n.find(line).is_some()) {
+            return true;
+        }
+        if self.ids.is_empty() {
+            return false;
+        }
+        let rest = &line[at + 6..];
+        let Some(open) = memchr::memchr(b'"', rest) else {
+            return true;
+        };
+        let value = &rest[open + 1..];
+        let Some(close) = memchr::memchr2(b'"', b'\\', value) else {
+            return true;
+        };
+        // An escaped id is unusual enough to decode rather than guess.
+        value[close] == b'\\'
+            || std::str::from_utf8(&value[..close]).is_ok_and(|id| self.ids.contains(id))
     }
 }
 
@@ -142,7 +208,13 @@ pub fn read(
     input: &Input,
     apply: &mut dyn FnMut(&Event<'_>) -> Result<(), RecordError>,
 ) -> Result<LoadReport, RecordError> {
-    read_with(input, None, &|| (), &|(), ev| ev.clone().into_owned(), &mut |ev| apply(&ev))
+    read_with(
+        input,
+        None,
+        &|| (),
+        &|(), ev| ev.clone().into_owned(),
+        &mut |ev| apply(&ev),
+    )
 }
 
 /// The general form of [`read`]: decoder threads decode each line and turn every event into a
@@ -157,10 +229,16 @@ pub fn read_with<T: Send, L>(
 ) -> Result<LoadReport, RecordError> {
     let label = input.label();
     let reader: Box<dyn Read + Send> = match input {
-        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open { path: label.clone(), source: e })?),
+        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open {
+            path: label.clone(),
+            source: e,
+        })?),
         Input::Stdin => Box::new(io::stdin()),
     };
-    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read { path: label.clone(), source: e })?;
+    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read {
+        path: label.clone(),
+        source: e,
+    })?;
     read_from(reader, &label, filter, local, prepare, apply)
 }
 
@@ -184,8 +262,13 @@ pub fn read_from<T: Send, L>(
     prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
     apply: &mut dyn FnMut(T) -> Result<(), RecordError>,
 ) -> Result<LoadReport, RecordError> {
-    let mut report = LoadReport { source: label.to_string(), ..LoadReport::default() };
-    let decoders = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let mut report = LoadReport {
+        source: label.to_string(),
+        ..LoadReport::default()
+    };
+    let decoders = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders);
     let chunk_rx = std::sync::Mutex::new(chunk_rx);
     let (done_tx, done_rx) = mpsc::sync_channel::<Decoded<T>>(decoders);
@@ -200,7 +283,10 @@ pub fn read_from<T: Send, L>(
                 loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    if tx.send(decode_chunk(chunk, filter, &mut state, prepare)).is_err() {
+                    if tx
+                        .send(decode_chunk(chunk, filter, &mut state, prepare))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -226,6 +312,10 @@ pub fn read_from<T: Send, L>(
                     report.add(issue);
                 }
                 line_base += d.lines;
+                report.filtered += d.filtered;
+                if let Some(t) = d.skipped_until {
+                    report.skipped_until = Some(report.skipped_until.map_or(t, |u: f64| u.max(t)));
+                }
                 for item in d.items {
                     if let Err(e) = apply(item) {
                         outcome = Err(e);
@@ -240,9 +330,14 @@ pub fn read_from<T: Send, L>(
             }
         }
         drop(done_rx);
-        let cut = cutter.join().unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
+        let cut = cutter
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
         outcome?;
-        cut.map_err(|e| RecordError::Read { path: label.to_string(), source: e })
+        cut.map_err(|e| RecordError::Read {
+            path: label.to_string(),
+            source: e,
+        })
     })?;
     Ok(report)
 }
@@ -252,30 +347,51 @@ pub fn read_from<T: Send, L>(
 fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) -> io::Result<()> {
     let mut seq = 0;
     let mut send = |bytes: Vec<u8>, too_long: Option<usize>| {
-        let ok = tx.send(Chunk { seq, bytes, too_long }).is_ok();
+        let ok = tx
+            .send(Chunk {
+                seq,
+                bytes,
+                too_long,
+            })
+            .is_ok();
         seq += 1;
         ok
     };
+    // Each chunk is read straight into its own buffer (no second copy); only the partial line
+    // at its end moves to the next one.
     let mut carry: Vec<u8> = Vec::new();
     let mut skipping: Option<usize> = None; // bytes of an over-long line skipped so far
-    let mut buf = vec![0u8; CHUNK_BYTES];
     let mut first = true;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + carry.len());
+        buf.append(&mut carry);
+        let start = buf.len();
+        let n = loop {
+            match reader
+                .by_ref()
+                .take(CHUNK_BYTES as u64)
+                .read_to_end(&mut buf)
+            {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
         };
-        let mut data = &buf[..n];
+        if n == 0 {
+            carry = buf;
+            break;
+        }
         if first {
             first = false;
-            data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data); // UTF-8 BOM
+            if buf[start..].starts_with(b"\xEF\xBB\xBF") {
+                buf.drain(start..start + 3); // UTF-8 BOM
+            }
         }
+        let mut from = 0;
         if let Some(skipped) = skipping.as_mut() {
-            match memchr::memchr(b'\n', data) {
+            match memchr::memchr(b'\n', &buf) {
                 None => {
-                    *skipped += data.len();
+                    *skipped += buf.len();
                     continue;
                 }
                 Some(i) => {
@@ -284,21 +400,23 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
                     if !send(Vec::new(), Some(total)) {
                         return Ok(());
                     }
-                    data = &data[i + 1..];
+                    from = i + 1;
                 }
             }
         }
-        match memchr::memrchr(b'\n', data) {
+        match memchr::memrchr(b'\n', &buf[from..]).map(|i| from + i) {
             Some(last) => {
-                let mut bytes = std::mem::take(&mut carry);
-                bytes.extend_from_slice(&data[..=last]);
-                carry.extend_from_slice(&data[last + 1..]);
-                if !send(bytes, None) {
+                carry = buf[last + 1..].to_vec();
+                buf.truncate(last + 1);
+                if from > 0 {
+                    buf.drain(..from);
+                }
+                if !send(buf, None) {
                     return Ok(());
                 }
             }
             None => {
-                carry.extend_from_slice(data);
+                carry = if from > 0 { buf[from..].to_vec() } else { buf };
                 if carry.len() > MAX_ENTRY_BYTES {
                     skipping = Some(carry.len());
                     carry = Vec::new();
@@ -330,16 +448,27 @@ fn decode_chunk<T, L>(
     prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
 ) -> Decoded<T> {
     if let Some(bytes) = chunk.too_long {
-        return Decoded { seq: chunk.seq, lines: 1, entries: 1, items: Vec::new(), issues: vec![too_large(1, bytes)] };
+        return Decoded {
+            seq: chunk.seq,
+            lines: 1,
+            entries: 1,
+            items: Vec::new(),
+            issues: vec![too_large(1, bytes)],
+            filtered: 0,
+            skipped_until: None,
+        };
     }
     let mut items = Vec::new();
     let mut issues = Vec::new();
     let mut entries = 0;
     let mut lines = 0;
+    let mut skipped_until = None;
+    let mut filtered = 0;
     let mut found = Vec::new();
     let bytes = &chunk.bytes;
     let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len()));
+    let ends =
+        memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len()));
     for (i, end) in ends.enumerate() {
         lines += 1;
         let line = &bytes[start..end];
@@ -349,7 +478,11 @@ fn decode_chunk<T, L>(
             continue;
         }
         entries += 1;
-        if filter.is_some_and(|f| !f.keeps(line)) {
+        if let Some(f) = filter.filter(|f| !f.keeps(line)) {
+            filtered += 1;
+            if let Some(t) = f.timestamp(line) {
+                skipped_until = Some(skipped_until.map_or(t, |u: f64| u.max(t)));
+            }
             continue;
         }
         found.clear();
@@ -364,7 +497,15 @@ fn decode_chunk<T, L>(
         }
     }
     // A chunk always ends with a newline, except the last one of the input.
-    Decoded { seq: chunk.seq, lines, entries, items, issues }
+    Decoded {
+        seq: chunk.seq,
+        lines,
+        entries,
+        items,
+        issues,
+        filtered,
+        skipped_until,
+    }
 }
 
 /// The start of a line, printable, for diagnostics.
@@ -383,7 +524,11 @@ pub fn excerpt(line: &[u8]) -> String {
 
 /// Reads a recording into `state`, checking the header; decoder threads prepare the events so
 /// the sequential fold only does lookups and inserts. `filter` skips unrelated task events.
-pub fn load_into(input: &Input, state: &mut State, filter: Option<&LineFilter>) -> Result<LoadReport, RecordError> {
+pub fn load_into(
+    input: &Input,
+    state: &mut State,
+    filter: Option<&LineFilter>,
+) -> Result<LoadReport, RecordError> {
     let shared = Mutex::new(std::mem::take(&mut state.interner));
     let result = read_with(
         input,
@@ -398,7 +543,14 @@ pub fn load_into(input: &Input, state: &mut State, filter: Option<&LineFilter>) 
             Ok(())
         },
     );
-    state.interner = shared.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    state.interner = shared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Ok(report) = &result
+        && let Some(t) = report.skipped_until
+    {
+        state.observe_time(t);
+    }
     result
 }
 
@@ -408,10 +560,17 @@ mod tests {
 
     fn read_bytes(data: Vec<u8>) -> (LoadReport, u64) {
         let mut n = 0;
-        let report = read_from(Box::new(io::Cursor::new(data)), "test", None, &|| (), &|(), _| (), &mut |()| {
-            n += 1;
-            Ok(())
-        })
+        let report = read_from(
+            Box::new(io::Cursor::new(data)),
+            "test",
+            None,
+            &|| (),
+            &|(), _| (),
+            &mut |()| {
+                n += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         (report, n)
     }
@@ -434,13 +593,18 @@ mod tests {
         let (report, events) = read_bytes(data.into_bytes());
         assert_eq!(events, 29_998);
         let lines: Vec<(u64, IssueKind)> = report.issues.iter().map(|i| (i.line, i.kind)).collect();
-        assert_eq!(lines, [(15_000, IssueKind::NotJson), (20_000, IssueKind::TooLarge)]);
+        assert_eq!(
+            lines,
+            [(15_000, IssueKind::NotJson), (20_000, IssueKind::TooLarge)]
+        );
         assert_eq!(report.entries, 30_000);
     }
 
     #[test]
     fn bom_and_empty_input() {
-        let (report, events) = read_bytes(b"\xEF\xBB\xBF{\"type\": \"worker-heartbeat\", \"hostname\": \"w\"}\n".to_vec());
+        let (report, events) = read_bytes(
+            b"\xEF\xBB\xBF{\"type\": \"worker-heartbeat\", \"hostname\": \"w\"}\n".to_vec(),
+        );
         assert_eq!((events, report.total_issues()), (1, 0));
         let (report, events) = read_bytes(Vec::new());
         assert_eq!((events, report.entries), (0, 0));
@@ -448,10 +612,19 @@ mod tests {
 
     #[test]
     fn filter_skips_only_unrelated_task_events() {
-        let f = LineFilter::new(&["abc"]);
+        let f = LineFilter::mentions(&["abc"]);
         assert!(f.keeps(br#"{"type": "task-sent", "uuid": "abc-1"}"#));
         assert!(!f.keeps(br#"{"type": "task-sent", "uuid": "zzz"}"#));
         assert!(f.keeps(br#"{"type": "worker-heartbeat", "hostname": "w"}"#));
         assert!(f.keeps(br#"{"body": "eyJ1dWlkIjogInp6eiJ9", "properties": {}}"#));
+        assert_eq!(
+            f.timestamp(br#"{"uuid": "x", "timestamp": 1795333620.25, "type": "t"}"#),
+            Some(1795333620.25)
+        );
+        assert_eq!(f.timestamp(br#"{"uuid": "x"}"#), None);
+        let ids = LineFilter::default().and_ids(["abc-1".to_string()]);
+        assert!(ids.keeps(br#"{"type": "task-started", "uuid": "abc-1"}"#));
+        assert!(!ids.keeps(br#"{"type": "task-started", "uuid": "abc-10", "parent_id": "abc-1"}"#));
+        assert!(ids.keeps(br#"{"type": "worker-online"}"#));
     }
 }

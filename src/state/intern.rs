@@ -31,7 +31,9 @@ impl Interner {
         if let Some(&sym) = self.index.get(s) {
             return sym;
         }
-        let sym = Sym(u32::try_from(self.strings.len()).unwrap_or(u32::MAX - 1).min(u32::MAX - 1));
+        let sym = Sym(u32::try_from(self.strings.len())
+            .unwrap_or(u32::MAX - 1)
+            .min(u32::MAX - 1));
         self.strings.push(s.into());
         self.index.insert(s.into(), sym);
         sym

@@ -72,7 +72,12 @@ impl State {
 
     /// Every task seen in the events, in the order first seen.
     pub fn tasks(&self) -> impl Iterator<Item = &TaskRecord> + Clone {
-        TaskIter { chunks: &self.chunks, at: 0, len: self.len }.filter(|t| t.is_seen())
+        TaskIter {
+            chunks: &self.chunks,
+            at: 0,
+            len: self.len,
+        }
+        .filter(|t| t.is_seen())
     }
 
     pub fn task_count(&self) -> usize {
@@ -120,6 +125,14 @@ impl State {
         self.last_time.map_or(now, |t| t.min(now))
     }
 
+    /// Extends the time range to `t` without an event (events a filtered read skipped).
+    pub fn observe_time(&mut self, t: f64) {
+        if t > 0.0 && t.is_finite() {
+            self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+            self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
+        }
+    }
+
     /// Folds one event in.
     pub fn apply(&mut self, ev: &Event<'_>) {
         let prepared = prepare(ev, &mut self.interner);
@@ -149,22 +162,36 @@ impl State {
             EventKind::Celtrace => self.celtrace_records.push(CeltraceRecord {
                 type_name: ev.type_name.as_ref().into(),
                 time: ev.time(),
-                fields: ev.extra.iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned())).collect(),
+                fields: ev
+                    .extra
+                    .iter()
+                    .map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned()))
+                    .collect(),
             }),
-            _ => *self.unknown_types.entry(ev.type_name.as_ref().into()).or_default() += 1,
+            _ => {
+                *self
+                    .unknown_types
+                    .entry(ev.type_name.as_ref().into())
+                    .or_default() += 1;
+            }
         }
     }
 
     fn apply_worker(&mut self, ev: &Event<'_>, time: f64) {
         self.counts.worker_events += 1;
-        let Some(host) = ev.hostname.as_deref() else { return };
+        let Some(host) = ev.hostname.as_deref() else {
+            return;
+        };
         let worker = self.worker_mut(host);
         let touch = match ev.kind {
             EventKind::WorkerOnline => Touch::Online,
             EventKind::WorkerHeartbeat => Touch::Heartbeat,
             EventKind::WorkerOffline => Touch::Offline,
             _ => {
-                *worker.other_events.entry(ev.type_name.as_ref().into()).or_default() += 1;
+                *worker
+                    .other_events
+                    .entry(ev.type_name.as_ref().into())
+                    .or_default() += 1;
                 return;
             }
         };
@@ -174,9 +201,14 @@ impl State {
     fn worker_mut(&mut self, host: &str) -> &mut Worker {
         // One lookup on the hot path; the insert (and its allocation) only for a new worker.
         if self.workers.contains_key(host) {
-            return self.workers.get_mut(host).unwrap_or_else(|| unreachable!("present"));
+            return self
+                .workers
+                .get_mut(host)
+                .unwrap_or_else(|| unreachable!("present"));
         }
-        self.workers.entry(host.into()).or_insert_with(|| Worker::new(host))
+        self.workers
+            .entry(host.into())
+            .or_insert_with(|| Worker::new(host))
     }
 
     fn slot(&mut self, id: TaskId) -> usize {
@@ -190,7 +222,10 @@ impl State {
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
-        self.chunks.last_mut().unwrap_or_else(|| unreachable!("pushed above")).push(TaskRecord::new(id));
+        self.chunks
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("pushed above"))
+            .push(TaskRecord::new(id));
         self.len += 1;
         let chunks = &self.chunks;
         self.index.insert_unique(hash, pos as u32, |&p| {

@@ -37,7 +37,11 @@ pub struct LocalSyms<'a> {
 
 impl<'a> LocalSyms<'a> {
     pub fn new(shared: &'a Mutex<Interner>) -> Self {
-        Self { shared, cache: FxHashMap::default(), strings: FxHashMap::default() }
+        Self {
+            shared,
+            cache: FxHashMap::default(),
+            strings: FxHashMap::default(),
+        }
     }
 }
 
@@ -119,8 +123,12 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
     };
     let id = TaskId::parse(uuid);
     let name = ev.name.as_deref().map(|n| syms.sym(n));
-    let route = [ev.queue.as_deref(), ev.exchange.as_deref(), ev.routing_key.as_deref()]
-        .map(|s| s.map(|s| syms.sym(s)));
+    let route = [
+        ev.queue.as_deref(),
+        ev.exchange.as_deref(),
+        ev.routing_key.as_deref(),
+    ]
+    .map(|s| s.map(|s| syms.sym(s)));
     let mut flags = 0;
     if name.is_some() {
         flags |= Mark::IDENTITY;
@@ -136,17 +144,35 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
         host: syms.sym(ev.hostname.as_deref().unwrap_or("")),
         kind,
         flags,
-        retries: ev.retries.map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
+        retries: ev
+            .retries
+            .map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
         detail: detail(kind, ev),
     };
     let identity = name.is_some();
     Prepared::Task(TaskUpdate {
         name,
-        args: if identity { boxed(ev.args.as_deref()) } else { None },
-        kwargs: if identity { boxed(ev.kwargs.as_deref()) } else { None },
-        root_id: ev.root_id.as_deref().filter(|s| !s.is_empty()).map(TaskId::parse),
+        args: if identity {
+            boxed(ev.args.as_deref())
+        } else {
+            None
+        },
+        kwargs: if identity {
+            boxed(ev.kwargs.as_deref())
+        } else {
+            None
+        },
+        root_id: ev
+            .root_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(TaskId::parse),
         // A retried message names the task itself as its parent (trap 8): not a parent.
-        parent_id: ev.parent_id.as_deref().filter(|p| !p.is_empty() && !id.is(p)).map(TaskId::parse),
+        parent_id: ev
+            .parent_id
+            .as_deref()
+            .filter(|p| !p.is_empty() && !id.is(p))
+            .map(TaskId::parse),
         id,
         route,
         // `task-sent` comes from the producer and custom events from a pool child: neither
@@ -160,20 +186,30 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
 }
 
 fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
-    ev.extra.iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned())).collect()
+    ev.extra
+        .iter()
+        .map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned()))
+        .collect()
 }
 
 fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
-    let rare = |r: RareDetail| Detail { rare: Some(Box::new(r)), ..Detail::default() };
+    let rare = |r: RareDetail| Detail {
+        rare: Some(Box::new(r)),
+        ..Detail::default()
+    };
     let d = match kind {
-        MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => rare(RareDetail {
-            eta: boxed(ev.eta.as_deref()),
-            expires: boxed(ev.expires.as_deref()),
-            ..RareDetail::default()
-        }),
-        MarkKind::Succeeded => {
-            Detail { text: boxed(ev.result.as_deref()), runtime: ev.runtime, ..Detail::default() }
+        MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => {
+            rare(RareDetail {
+                eta: boxed(ev.eta.as_deref()),
+                expires: boxed(ev.expires.as_deref()),
+                ..RareDetail::default()
+            })
         }
+        MarkKind::Succeeded => Detail {
+            text: boxed(ev.result.as_deref()),
+            runtime: ev.runtime,
+            ..Detail::default()
+        },
         MarkKind::Failed | MarkKind::Retried => Detail {
             text: boxed(ev.exception.as_deref()),
             traceback: boxed(ev.traceback.as_deref()),
@@ -185,7 +221,10 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
             expired: ev.expired,
             ..RareDetail::default()
         }),
-        MarkKind::Rejected => rare(RareDetail { requeue: ev.requeue, ..RareDetail::default() }),
+        MarkKind::Rejected => rare(RareDetail {
+            requeue: ev.requeue,
+            ..RareDetail::default()
+        }),
         MarkKind::Custom => rare(RareDetail {
             custom_type: Some(ev.type_name.as_ref().into()),
             fields: own_fields(ev),

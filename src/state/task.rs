@@ -83,8 +83,17 @@ impl Mark {
     /// Which event's identity fields win, whatever the arrival order: the first delivery
     /// (retries 0) before retries, `task-sent` before `task-received`, then the earliest.
     pub fn rank_cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let r = |m: &Self| if m.retries == NO_RETRIES { 0 } else { m.retries };
-        r(self).cmp(&r(other)).then(self.kind.cmp(&other.kind)).then(self.cmp_key(other))
+        let r = |m: &Self| {
+            if m.retries == NO_RETRIES {
+                0
+            } else {
+                m.retries
+            }
+        };
+        r(self)
+            .cmp(&r(other))
+            .then(self.kind.cmp(&other.kind))
+            .then(self.cmp_key(other))
     }
 }
 
@@ -215,7 +224,10 @@ impl TaskRecord {
 
     /// Whether `mark` outranks every kept mark that carries the same `flag`.
     pub fn outranks(&self, mark: &Mark, flag: u8) -> bool {
-        self.marks.iter().filter(|m| m.flags & flag != 0).all(|m| mark.rank_cmp(m).is_lt())
+        self.marks
+            .iter()
+            .filter(|m| m.flags & flag != 0)
+            .all(|m| mark.rank_cmp(m).is_lt())
     }
 
     pub fn first(&self, kind: MarkKind) -> Option<&Mark> {

@@ -117,7 +117,10 @@ fn lifecycle_cases_from_the_captures() {
 
     let unregistered = s
         .tasks()
-        .find(|t| t.name().is_some_and(|n| s.sym(n) == "capapp.does_not_exist"))
+        .find(|t| {
+            t.name()
+                .is_some_and(|n| s.sym(n) == "capapp.does_not_exist")
+        })
         .unwrap();
     let v = TaskView::new(&s, unregistered, h);
     assert_eq!((v.state.as_str(), v.attempts.len()), ("FAILURE", 1));

@@ -107,7 +107,10 @@ impl Worker {
 
     /// A task event from the worker main process `pid`: proof of life, nothing more.
     pub fn touch_activity(&mut self, pid: u64, time: f64) {
-        let s = self.sessions.entry(pid).or_insert_with(|| Session::new(pid, time));
+        let s = self
+            .sessions
+            .entry(pid)
+            .or_insert_with(|| Session::new(pid, time));
         s.first_seen = s.first_seen.min(time);
         s.last_seen = s.last_seen.max(time);
     }

@@ -142,3 +142,28 @@ fn custom_events_are_progress() {
     assert_eq!(p[2]["fields"]["current"], 2);
     assert_eq!(p[2]["fields"]["total"], 3);
 }
+
+#[test]
+fn filtered_reads_show_the_same_as_full_reads() {
+    // From a file, `show` decodes only what it needs; from stdin it reads everything.
+    let file = fixture("redis/ALL.events.ndjson.gz");
+    let bytes = {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&file).unwrap())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    };
+    for id in crate::common::task_ids(&file) {
+        let filtered = json(&run(&["show", &id[..8], "--json", "--events", &file]));
+        let full = json(&crate::common::run_with_stdin(
+            &["show", &id[..8], "--json", "--events", "-"],
+            &bytes,
+        ));
+        for part in ["task", "lineage", "children", "timeline"] {
+            assert_eq!(filtered[part], full[part], "{id}: {part}");
+        }
+        assert!(filtered["diagnostics"]["filtered"].as_u64().unwrap() > 0);
+    }
+}
