@@ -7,7 +7,12 @@
 //! resident memory the state holds. `tests/scripts/bench.sh` runs the whole CLI the same way.
 
 // A benchmark prints its figures and may panic on a broken setup.
-#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::disallowed_methods)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::disallowed_methods
+)]
 
 use std::time::Instant;
 

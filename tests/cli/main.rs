@@ -7,6 +7,7 @@ mod common;
 
 mod architecture;
 mod errors;
+mod example;
 mod generated;
 mod help;
 mod show;

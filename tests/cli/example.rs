@@ -1,0 +1,89 @@
+//! The shipped example recording comes from a real Celery 5.7 worker, made by
+//! tests/scripts/record_example.py. This reruns the script (real redis-server, real worker)
+//! and checks the fresh recording has the same shape as the committed one, so the example
+//! stays reproducible. Needs the venv from tests/scripts/setup_venv.sh; under CI=true a
+//! missing venv fails the test instead of skipping it.
+
+use crate::common::{json, repo_path, run};
+
+fn python() -> Option<std::path::PathBuf> {
+    let venv = repo_path("target/celery-venv/bin/python");
+    let path = std::env::var_os("CELTRACE_TEST_PYTHON")
+        .map(Into::into)
+        .unwrap_or(venv);
+    path.exists().then_some(path)
+}
+
+/// (name, state, attempts, retries, progress events, children) of every task, sorted.
+fn shape(file: &str) -> Vec<(String, String, usize, u64, usize, usize)> {
+    let doc = json(&run(&["tasks", "--json", "--events", file]));
+    let mut v: Vec<_> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap().to_string(),
+                t["attempts"].as_array().unwrap().len(),
+                t["retries"].as_u64().unwrap(),
+                t["progress"].as_array().unwrap().len(),
+                t["children"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn shipped_example_tells_the_story() {
+    let file = repo_path("tests/data/example.ndjson").display().to_string();
+    let s = shape(&file);
+    let find = |n: &str| s.iter().filter(|t| t.0 == n).cloned().collect::<Vec<_>>();
+    assert_eq!(s.len(), 12);
+    assert_eq!(
+        find("shop.charge_card"),
+        [("shop.charge_card".into(), "SUCCESS".into(), 2, 1, 0, 1)]
+    );
+    assert!(find("shop.validate_order").iter().any(|t| t.1 == "FAILURE"));
+    assert_eq!(find("shop.nightly_report")[0].4, 3, "progress events");
+    assert_eq!(find("shop.nightly_report")[0].5, 2, "spawned children");
+    let failed = json(&run(&[
+        "tasks", "--json", "--state", "FAILURE", "--events", &file,
+    ]));
+    assert!(
+        failed["tasks"][0]["exception"]
+            .as_str()
+            .unwrap()
+            .contains("FraudSuspected")
+    );
+}
+
+#[test]
+fn example_recorder_reproduces_the_shipped_example() {
+    let Some(py) = python() else {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "CI=true but no Celery venv: run tests/scripts/setup_venv.sh"
+        );
+        eprintln!("skipped: no Celery venv (run tests/scripts/setup_venv.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fresh.ndjson");
+    let status = std::process::Command::new(py)
+        .arg(repo_path("tests/scripts/record_example.py"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "record_example.py failed");
+    let fresh = out.display().to_string();
+    let shipped = repo_path("tests/data/example.ndjson").display().to_string();
+    assert_eq!(shape(&fresh), shape(&shipped));
+    let doc = json(&run(&["tasks", "--json", "--events", &fresh]));
+    assert_eq!(doc["diagnostics"]["skipped"], 0);
+}
