@@ -72,6 +72,8 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
         render::show::text(&state, &data, &rctx, horizon, &mut out)?;
     }
     std::io::Write::flush(&mut out)?;
+    drop(data);
+    state.discard();
     Ok(())
 }
 

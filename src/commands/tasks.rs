@@ -192,5 +192,7 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
         ListFormat::Csv => render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?,
     }
     std::io::Write::flush(&mut out)?;
+    drop(rows);
+    state.discard();
     Ok(())
 }

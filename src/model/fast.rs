@@ -10,6 +10,39 @@ use std::borrow::Cow;
 
 use super::decode::{Entry, Field, cap_text};
 
+/// Index of the first quote, backslash or control character at or after `i` (or the end).
+/// Eight bytes at a time with word arithmetic (as serde_json does), then byte by byte.
+fn plain_run(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+        let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+        let control = w.wrapping_sub(ONES * 0x20);
+        // A set high bit marks a candidate byte; exact for bytes < 0x80 (the rest is UTF-8
+        // continuation, which never matches, and is re-checked below).
+        let hit = (quote | backslash | control) & !w & HIGH;
+        if hit != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if STOP[c as usize] {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Powers of ten exactly representable as f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 /// Bytes that end the plain part of a JSON string.
 const STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -37,11 +70,23 @@ impl<'a> Scanner<'a> {
     }
 
     fn eat(&mut self, c: u8) -> Option<()> {
-        self.ws();
-        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+        (self.peek()? == c).then(|| self.i += 1)
     }
 
+    /// The next byte that is not white space. Python's json writes `", "` and `": "`, so one
+    /// space is checked before the general loop.
     fn peek(&mut self) -> Option<u8> {
+        match self.b.get(self.i)? {
+            b' ' => match self.b.get(self.i + 1)? {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                &c => {
+                    self.i += 1;
+                    return Some(c);
+                }
+            },
+            b'\t' | b'\n' | b'\r' => {}
+            &c => return Some(c),
+        }
         self.ws();
         self.b.get(self.i).copied()
     }
@@ -49,14 +94,7 @@ impl<'a> Scanner<'a> {
     /// A string after its opening quote.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i;
-        let mut end = start;
-        // One pass over the bytes, stopping at a quote, a backslash or a control character.
-        while let Some(&c) = self.b.get(end) {
-            if STOP[c as usize] {
-                break;
-            }
-            end += 1;
-        }
+        let end = plain_run(self.b, start);
         match self.b.get(end)? {
             b'"' => {
                 self.i = end + 1;
@@ -118,28 +156,37 @@ impl<'a> Scanner<'a> {
         let int_start = i;
         let mut value: u64 = 0;
         while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            value = value.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             i += 1;
         }
         let int_len = i - int_start;
+        // Up to 19 digits cannot overflow a u64; longer numbers go to the exact parser.
+        let exact = int_len <= 19;
         // JSON has no leading zeros and needs a digit before any fraction.
         if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
             return None;
         }
         let mut plain = true;
+        let mut mantissa = value;
+        let mut frac_digits = 0usize;
         if b.get(i) == Some(&b'.') {
             plain = false;
             i += 1;
             let f = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
+            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
                 i += 1;
             }
             if i == f {
                 return None;
             }
+            frac_digits = i - f;
         }
+        let mantissa = (exact && int_len + frac_digits <= 19).then_some(mantissa);
+        let mut exponent = false;
         if matches!(b.get(i), Some(b'e' | b'E')) {
             plain = false;
+            exponent = true;
             i += 1;
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
@@ -153,9 +200,19 @@ impl<'a> Scanner<'a> {
             }
         }
         self.i = i;
-        if plain && value < (1 << 53) {
+        let negative = b[start] == b'-';
+        if plain && exact && value < (1 << 53) {
             let v = value as f64;
-            return Some(if b[start] == b'-' { -v } else { v });
+            return Some(if negative { -v } else { v });
+        }
+        // Clinger's fast path: an exact mantissa divided by an exact power of ten is correctly
+        // rounded by IEEE division. Timestamps with 16 digits take it; 17 digits go to Rust.
+        if !exponent
+            && let Some(m) = mantissa.filter(|m| *m < (1 << 53))
+            && let Some(p) = POW10.get(frac_digits)
+        {
+            let v = m as f64 / p;
+            return Some(if negative { -v } else { v });
         }
         let n: f64 = self.s[start..i].parse().ok()?;
         n.is_finite().then_some(n)

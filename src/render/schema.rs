@@ -200,9 +200,9 @@ pub fn attempt_json<'s>(
         ),
         exception: effective_exception(
             failure.and_then(|d| d.text.as_deref()),
-            failure.and_then(|d| d.traceback.as_deref()),
+            failure.and_then(|d| d.traceback()),
         ),
-        traceback: failure.and_then(|d| d.traceback.as_deref()),
+        traceback: failure.and_then(|d| d.traceback()),
         eta: a
             .received
             .or(a.sent)
@@ -258,8 +258,8 @@ pub fn task_json<'s>(
         exchange: sym(rec.exchange()),
         routing_key: sym(rec.routing_key()),
         retries: v.retries(),
-        args: scrubbed(rec.args.as_deref(), scrub_secrets),
-        kwargs: scrubbed(rec.kwargs.as_deref(), scrub_secrets),
+        args: scrubbed(rec.args(), scrub_secrets),
+        kwargs: scrubbed(rec.kwargs(), scrub_secrets),
         result: scrubbed(v.result(), scrub_secrets),
         exception: effective_exception(v.exception(), v.traceback()),
         traceback: v.traceback(),

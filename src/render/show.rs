@@ -128,7 +128,7 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
             }
         }
         MarkKind::Succeeded => {
-            if let Some(rt) = d.and_then(|d| d.runtime) {
+            if let Some(rt) = d.and_then(|d| d.runtime()) {
                 parts.push(format!("runtime {}", duration(rt)));
             }
             if let Some(r) = d.and_then(|d| d.text.as_deref()) {
@@ -139,7 +139,7 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
         MarkKind::Failed | MarkKind::Retried => {
             if let Some(e) = effective_exception(
                 d.and_then(|d| d.text.as_deref()),
-                d.and_then(|d| d.traceback.as_deref()),
+                d.and_then(|d| d.traceback()),
             ) {
                 parts.push(ellipsize(e, 80));
             }
@@ -411,12 +411,10 @@ pub fn text(
     }
 
     let args = rec
-        .args
-        .as_deref()
+        .args()
         .map(|a| if ctx.scrub { scrub(a) } else { a.into() });
     let kwargs = rec
-        .kwargs
-        .as_deref()
+        .kwargs()
         .map(|a| if ctx.scrub { scrub(a) } else { a.into() });
     if args.is_some() || kwargs.is_some() {
         writeln!(out, "\n{}", "Arguments".style(st.heading))?;

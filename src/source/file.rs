@@ -458,7 +458,8 @@ fn decode_chunk<T, L>(
             skipped_until: None,
         };
     }
-    let mut items = Vec::new();
+    // About one event per 300 bytes in real recordings: sized once instead of doubling.
+    let mut items = Vec::with_capacity(chunk.bytes.len() / 256);
     let mut issues = Vec::new();
     let mut entries = 0;
     let mut lines = 0;

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 
 use super::intern::{Interner, Sym};
-use super::task::{Detail, Mark, MarkKind, NO_RETRIES, RareDetail};
+use super::task::{Call, Detail, Mark, MarkKind, NO_RETRIES, RareDetail};
 use crate::model::{Event, EventKind, TaskId};
 
 /// Something that turns strings into [`Sym`]s of the state's interner.
@@ -73,8 +73,8 @@ impl Syms for LocalSyms<'_> {
 pub struct TaskUpdate {
     pub id: TaskId,
     pub name: Option<Sym>,
-    pub args: Option<Box<str>>,
-    pub kwargs: Option<Box<str>>,
+    /// `args` and `kwargs`, only when the event carries the task's identity.
+    pub call: Option<Call>,
     pub root_id: Option<TaskId>,
     pub parent_id: Option<TaskId>,
     pub route: [Option<Sym>; 3],
@@ -152,16 +152,7 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
     let identity = name.is_some();
     Prepared::Task(TaskUpdate {
         name,
-        args: if identity {
-            boxed(ev.args.as_deref())
-        } else {
-            None
-        },
-        kwargs: if identity {
-            boxed(ev.kwargs.as_deref())
-        } else {
-            None
-        },
+        call: identity.then(|| Call::new(ev.args.as_deref(), ev.kwargs.as_deref())),
         root_id: ev
             .root_id
             .as_deref()
@@ -193,10 +184,7 @@ fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
 }
 
 fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
-    let rare = |r: RareDetail| Detail {
-        rare: Some(Box::new(r)),
-        ..Detail::default()
-    };
+    let rare = |r: RareDetail| Detail::new(None, None, Some(r));
     let d = match kind {
         MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => {
             rare(RareDetail {
@@ -205,16 +193,14 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
                 ..RareDetail::default()
             })
         }
-        MarkKind::Succeeded => Detail {
-            text: boxed(ev.result.as_deref()),
-            runtime: ev.runtime,
-            ..Detail::default()
-        },
-        MarkKind::Failed | MarkKind::Retried => Detail {
-            text: boxed(ev.exception.as_deref()),
-            traceback: boxed(ev.traceback.as_deref()),
-            ..Detail::default()
-        },
+        MarkKind::Succeeded => Detail::new(boxed(ev.result.as_deref()), ev.runtime, None),
+        MarkKind::Failed | MarkKind::Retried => {
+            let traceback = ev.traceback.as_deref().map(|tb| RareDetail {
+                traceback: Some(tb.into()),
+                ..RareDetail::default()
+            });
+            Detail::new(boxed(ev.exception.as_deref()), None, traceback)
+        }
         MarkKind::Revoked => rare(RareDetail {
             terminated: ev.terminated,
             signum: ev.signum,

@@ -99,17 +99,30 @@ impl Mark {
 
 /// The payload of marks that carry one. Boxed so plain marks stay small; rare fields sit
 /// behind a second box so the common success/failure payload stays at one 64-byte block.
-#[derive(Debug, Clone, Default)]
+/// 32 bytes, so a success's payload takes one small allocation; a traceback (failures are
+/// the exception, not the rule) and the rarer fields sit behind a second box.
+#[derive(Debug, Clone)]
 pub struct Detail {
     /// `result` of a success; `exception` of a failure or retry.
     pub text: Option<Box<str>>,
-    pub traceback: Option<Box<str>>,
-    pub runtime: Option<f64>,
+    /// Seconds; NaN when not reported.
+    runtime: f64,
     pub rare: Option<Box<RareDetail>>,
+}
+
+impl Default for Detail {
+    fn default() -> Self {
+        Self {
+            text: None,
+            runtime: f64::NAN,
+            rare: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RareDetail {
+    pub traceback: Option<Box<str>>,
     pub eta: Option<Box<str>>,
     pub expires: Option<Box<str>>,
     pub terminated: Option<bool>,
@@ -122,6 +135,19 @@ pub struct RareDetail {
 }
 
 impl Detail {
+    pub fn new(text: Option<Box<str>>, runtime: Option<f64>, rare: Option<RareDetail>) -> Self {
+        Self {
+            text,
+            runtime: runtime.unwrap_or(f64::NAN),
+            rare: rare.map(Box::new),
+        }
+    }
+    pub fn runtime(&self) -> Option<f64> {
+        (!self.runtime.is_nan()).then_some(self.runtime)
+    }
+    pub fn traceback(&self) -> Option<&str> {
+        self.rare.as_ref()?.traceback.as_deref()
+    }
     pub fn eta(&self) -> Option<&str> {
         self.rare.as_ref()?.eta.as_deref()
     }
@@ -148,6 +174,34 @@ impl Detail {
     }
 }
 
+/// `args` and `kwargs` packed the way [`TaskRecord`] keeps them.
+#[derive(Debug, Clone)]
+pub struct Call {
+    text: Option<Box<str>>,
+    args_len: u32,
+    kwargs_len: u32,
+}
+
+impl Call {
+    pub fn new(args: Option<&str>, kwargs: Option<&str>) -> Self {
+        // Field lengths are capped far below u32::MAX by the decoder (MAX_FIELD_BYTES).
+        let len =
+            |s: Option<&str>| s.map_or(u32::MAX, |s| s.len().min(u32::MAX as usize - 1) as u32);
+        let text = (args.is_some() || kwargs.is_some()).then(|| {
+            let mut s =
+                String::with_capacity(args.map_or(0, str::len) + kwargs.map_or(0, str::len));
+            s.push_str(args.unwrap_or(""));
+            s.push_str(kwargs.unwrap_or(""));
+            s.into_boxed_str()
+        });
+        Self {
+            text,
+            args_len: len(args),
+            kwargs_len: len(kwargs),
+        }
+    }
+}
+
 /// A link to another task: its position in the state's table (see `State::linked`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskRef(pub(super) u32);
@@ -161,8 +215,12 @@ impl TaskRef {
 #[derive(Debug, Clone)]
 pub struct TaskRecord {
     pub id: TaskId,
-    pub args: Option<Box<str>>,
-    pub kwargs: Option<Box<str>>,
+    /// `args` then `kwargs`, in one allocation (two would cost a header and a pointer more).
+    call: Option<Box<str>>,
+    /// Length of `args` in `call`; `u32::MAX` when absent.
+    args_len: u32,
+    /// Length of `kwargs` in `call`; `u32::MAX` when absent.
+    kwargs_len: u32,
     pub(super) root: TaskRef,
     pub(super) parent: TaskRef,
     pub(super) name: Sym,
@@ -176,8 +234,9 @@ impl TaskRecord {
     pub fn new(id: TaskId) -> Self {
         Self {
             id,
-            args: None,
-            kwargs: None,
+            call: None,
+            args_len: u32::MAX,
+            kwargs_len: u32::MAX,
             root: TaskRef::NONE,
             parent: TaskRef::NONE,
             name: Sym::NONE,
@@ -186,6 +245,27 @@ impl TaskRecord {
             routing_key: Sym::NONE,
             marks: Vec::new(),
         }
+    }
+
+    /// The `args` repr as Celery sent it.
+    pub fn args(&self) -> Option<&str> {
+        let call = self.call.as_deref()?;
+        (self.args_len != u32::MAX).then(|| &call[..self.args_len as usize])
+    }
+
+    /// The `kwargs` repr as Celery sent it.
+    pub fn kwargs(&self) -> Option<&str> {
+        let call = self.call.as_deref()?;
+        let start = if self.args_len == u32::MAX {
+            0
+        } else {
+            self.args_len as usize
+        };
+        (self.kwargs_len != u32::MAX).then(|| &call[start..start + self.kwargs_len as usize])
+    }
+
+    pub(super) fn set_call(&mut self, call: Call) {
+        (self.call, self.args_len, self.kwargs_len) = (call.text, call.args_len, call.kwargs_len);
     }
 
     pub fn name(&self) -> Option<Sym> {

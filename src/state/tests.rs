@@ -58,7 +58,7 @@ fn fingerprint(s: &State) -> String {
             v.state,
             s.root_id(t),
             s.parent_id(t),
-            t.args,
+            t.args(),
             t.queue().map(|n| s.sym(n)),
             v.retries(),
             v.lost,

@@ -89,7 +89,7 @@ impl<'s> Attempt<'s> {
     /// Seconds it ran: the worker's own `runtime` when it reported one.
     pub fn runtime(&self) -> Option<f64> {
         let f = self.finished?;
-        f.detail.as_ref().and_then(|d| d.runtime).or_else(|| {
+        f.detail.as_ref().and_then(|d| d.runtime()).or_else(|| {
             let s = self.started?;
             matches!(
                 f.kind,
@@ -311,7 +311,7 @@ impl<'s> TaskView<'s> {
         let m = self
             .terminal()
             .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
-        m.detail.as_ref()?.traceback.as_deref()
+        m.detail.as_ref()?.traceback()
     }
 
     /// ETA / expiry of the newest message that had one.
