@@ -10,6 +10,7 @@ mod errors;
 mod example;
 mod generated;
 mod help;
+mod schema;
 mod show;
 mod tasks;
 

@@ -1,0 +1,250 @@
+//! A test-side mirror of the JSON contract (docs/json.md) with `deny_unknown_fields`: any
+//! field added, renamed or retyped by accident fails here, on real output of every scenario.
+//! Adding a field on purpose means adding it here and in docs/json.md.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::common::{fixture, json, run, task_ids};
+use crate::tasks::SCENARIOS;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TasksDoc {
+    version: u32,
+    kind: String,
+    generated_at: String,
+    count: usize,
+    tasks: Vec<Task>,
+    diagnostics: Diagnostics,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ShowDoc {
+    version: u32,
+    kind: String,
+    generated_at: String,
+    task: Task,
+    lineage: Vec<Relative>,
+    children: Vec<Relative>,
+    timeline: Vec<TimelineEntry>,
+    diagnostics: Diagnostics,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Task {
+    id: String,
+    name: Option<String>,
+    state: String,
+    interrupted: Option<String>,
+    root_id: Option<String>,
+    parent_id: Option<String>,
+    children: Vec<String>,
+    worker: Option<String>,
+    queue: Option<String>,
+    exchange: Option<String>,
+    routing_key: Option<String>,
+    retries: u32,
+    args: Option<String>,
+    kwargs: Option<String>,
+    result: Option<String>,
+    exception: Option<String>,
+    traceback: Option<String>,
+    eta: Option<String>,
+    expires: Option<String>,
+    sent_at: Option<String>,
+    received_at: Option<String>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    runtime: Option<f64>,
+    queue_wait: Option<f64>,
+    start_delay: Option<f64>,
+    attempts: Vec<Attempt>,
+    progress: Vec<Progress>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Attempt {
+    number: usize,
+    retries: Option<u16>,
+    state: String,
+    worker: Option<String>,
+    pid: Option<u32>,
+    sent_at: Option<String>,
+    received_at: Option<String>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    runtime: Option<f64>,
+    result: Option<String>,
+    exception: Option<String>,
+    traceback: Option<String>,
+    eta: Option<String>,
+    interrupted: Option<String>,
+    revoked: Option<Value>,
+    rejected: Option<Value>,
+    duplicate_events: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Progress {
+    #[serde(rename = "type")]
+    type_name: String,
+    at: Option<String>,
+    worker: String,
+    fields: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Relative {
+    id: String,
+    name: Option<String>,
+    state: Option<String>,
+    runtime: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TimelineEntry {
+    at: Option<String>,
+    event: String,
+    attempt: Option<usize>,
+    host: String,
+    pid: u32,
+    note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Diagnostics {
+    source: String,
+    entries: u64,
+    events: u64,
+    filtered: u64,
+    skipped: u64,
+    issues: std::collections::BTreeMap<String, u64>,
+    details: Vec<IssueDetail>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct IssueDetail {
+    line: u64,
+    kind: String,
+    message: String,
+}
+
+const STATES: [&str; 8] = [
+    "PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED",
+];
+
+fn is_time(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.ends_with('Z') && s.len() == 27
+}
+
+fn check_task(t: &Task) {
+    assert!(STATES.contains(&t.state.as_str()), "{}", t.state);
+    for time in [&t.sent_at, &t.received_at, &t.started_at, &t.finished_at]
+        .into_iter()
+        .flatten()
+    {
+        assert!(is_time(time), "{time}");
+    }
+    for a in &t.attempts {
+        assert!(STATES.contains(&a.state.as_str()));
+    }
+}
+
+#[test]
+fn tasks_json_matches_the_contract_on_every_scenario() {
+    for s in SCENARIOS {
+        let out = run(&[
+            "tasks",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]);
+        assert_eq!(out.code, 0);
+        let doc: TasksDoc =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(
+            (doc.version, doc.kind.as_str(), doc.count),
+            (1, "tasks", doc.tasks.len())
+        );
+        doc.tasks.iter().for_each(check_task);
+    }
+}
+
+#[test]
+fn show_json_matches_the_contract_for_every_task() {
+    let file = fixture("redis/ALL.events.ndjson.gz");
+    for id in task_ids(&file) {
+        let out = run(&["show", &id, "--json", "--events", &file]);
+        let doc: ShowDoc =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!((doc.version, doc.kind.as_str()), (1, "task"));
+        check_task(&doc.task);
+    }
+}
+
+#[test]
+fn ndjson_lines_match_the_contract() {
+    let out = run(&[
+        "tasks",
+        "--format",
+        "ndjson",
+        "--events",
+        &fixture("redis/ALL.events.ndjson.gz"),
+    ]);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "begin");
+    assert_eq!(lines[0]["data"]["version"], 1);
+    assert_eq!(lines.last().unwrap()["type"], "end");
+    for l in &lines[1..lines.len() - 1] {
+        assert_eq!(l["type"], "task");
+        check_task(&serde_json::from_value(l["data"].clone()).unwrap());
+    }
+    let end: Diagnostics =
+        serde_json::from_value(lines.last().unwrap()["data"]["diagnostics"].clone()).unwrap();
+    assert_eq!(end.skipped, 0);
+    let doc = json(&run(&[
+        "tasks",
+        "--json",
+        "--events",
+        &fixture("redis/ALL.events.ndjson.gz"),
+    ]));
+    assert_eq!(doc["count"].as_u64().unwrap() as usize, lines.len() - 2);
+}
+
+#[test]
+fn csv_has_the_documented_columns() {
+    let out = run(&[
+        "tasks",
+        "--format",
+        "csv",
+        "--events",
+        &fixture("redis/retry.events.ndjson"),
+    ]);
+    let header = out.stdout.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "id,name,state,interrupted,worker,queue,root_id,parent_id,retries,sent_at,received_at,started_at,finished_at,runtime,queue_wait,start_delay,exception,args,kwargs,result"
+    );
+}
