@@ -21,18 +21,14 @@ use celtrace::source::file::{self, Input};
 use celtrace::state::State;
 
 fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse()
-                    .unwrap_or(0)
-            })
-        })
-        .unwrap_or(0)
+    status_kb("VmRSS:")
+}
+
+/// A `/proc/self/status` figure in KiB (VmRSS: now, VmHWM: peak).
+fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn main() {
@@ -63,6 +59,9 @@ fn main() {
         file::load_into(&input, &mut state, None).unwrap();
         let reduce = t.elapsed().as_secs_f64();
         let held = rss_kb().saturating_sub(before);
+        if round == 1 {
+            println!("after load: VmRSS {} MB, VmHWM {} MB (before: {} MB)", rss_kb() / 1024, status_kb("VmHWM:") / 1024, before / 1024);
+        }
 
         let t = Instant::now();
         let q = TaskQuery {
