@@ -180,7 +180,7 @@ pub fn attempt_json<'s>(
     let fin = a.finished;
     let detail = |kinds: &[MarkKind]| {
         fin.filter(|m| kinds.contains(&m.kind))
-            .and_then(|m| m.detail.as_deref())
+            .and_then(|m| state.detail(m))
     };
     let failure = detail(&[MarkKind::Failed, MarkKind::Retried]);
     AttemptJson {
@@ -188,7 +188,7 @@ pub fn attempt_json<'s>(
         retries: a.retries(),
         state: a.state().as_str(),
         worker: a.host().map(|h| state.sym(h)),
-        pid: a.received.or(a.started).or(a.finished).map(|m| m.pid),
+        pid: a.pid(),
         sent_at: at(a.sent),
         received_at: at(a.received),
         started_at: at(a.started),
@@ -206,7 +206,7 @@ pub fn attempt_json<'s>(
         eta: a
             .received
             .or(a.sent)
-            .and_then(|m| m.detail.as_deref())
+            .and_then(|m| state.detail(m))
             .and_then(|d| d.eta()),
         interrupted: interrupted(a.lost),
         revoked: detail(&[MarkKind::Revoked]).map(|d| RevokedJson {
@@ -218,18 +218,18 @@ pub fn attempt_json<'s>(
             .rejected
             .or(fin.filter(|m| m.kind == MarkKind::Rejected))
             .map(|m| RejectedJson {
-                requeue: m.detail.as_ref().and_then(|d| d.requeue()),
+                requeue: state.detail(m).and_then(|d| d.requeue()),
             }),
         duplicate_events: a.duplicates,
     }
 }
 
 pub fn progress_json<'s>(state: &'s State, m: &'s Mark) -> ProgressJson<'s> {
-    let d = m.detail.as_deref();
+    let d = state.detail(m);
     ProgressJson {
         type_name: d.and_then(|d| d.custom_type()).unwrap_or("task-custom"),
         at: rfc3339(m.time),
-        worker: state.sym(m.host),
+        worker: state.sym(state.host(m)),
         fields: d
             .map(|d| d.fields().iter().map(|(k, v)| (&**k, &**v)).collect())
             .unwrap_or_default(),

@@ -60,7 +60,7 @@ struct Entry<'s> {
     attempt: Option<usize>,
 }
 
-fn entries<'s>(v: &TaskView<'s>) -> Vec<Entry<'s>> {
+fn entries<'s>(state: &'s State, v: &TaskView<'s>) -> Vec<Entry<'s>> {
     let mut list = Vec::new();
     for (i, a) in v.attempts.iter().enumerate() {
         let n = Some(i + 1);
@@ -97,15 +97,14 @@ fn entries<'s>(v: &TaskView<'s>) -> Vec<Entry<'s>> {
             });
         }
     }
-    list.sort_by(|a, b| a.mark.cmp_key(b.mark));
+    list.sort_by(|a, b| state.mark_order(a.mark, b.mark));
     list
 }
 
-fn event_name(m: &Mark) -> &str {
+fn event_name<'s>(state: &'s State, m: &'s Mark) -> &'s str {
     match m.kind {
-        MarkKind::Custom => m
-            .detail
-            .as_ref()
+        MarkKind::Custom => state
+            .detail(m)
             .and_then(|d| d.custom_type())
             .unwrap_or("task-custom"),
         k => k.event_type(),
@@ -113,11 +112,11 @@ fn event_name(m: &Mark) -> &str {
 }
 
 fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
-    let d = m.detail.as_deref();
+    let d = state.detail(m);
     let mut parts: Vec<String> = Vec::new();
     match m.kind {
         MarkKind::Sent => {
-            parts.push(format!("by {}", state.sym(m.host)));
+            parts.push(format!("by {}", state.sym(state.host(m))));
             if let Some(r) = m.retries().filter(|r| *r > 0) {
                 parts.push(format!("retries={r}"));
             }
@@ -236,14 +235,14 @@ pub fn json(
             .iter()
             .map(|c| relative_json(state, &c.record.id, horizon))
             .collect(),
-        timeline: entries(v)
+        timeline: entries(state, v)
             .iter()
             .map(|e| TimelineJson {
                 at: rfc3339(e.mark.time),
-                event: event_name(e.mark),
+                event: event_name(state, e.mark),
                 attempt: e.attempt,
-                host: state.sym(e.mark.host),
-                pid: e.mark.pid,
+                host: state.sym(state.host(e.mark)),
+                pid: state.pid(e.mark),
                 note: entry_note(state, e, ctx.scrub),
             })
             .collect(),
@@ -367,16 +366,16 @@ pub fn text(
     }
 
     writeln!(out, "\n{}", "Timeline".style(st.heading))?;
-    let list = entries(v);
+    let list = entries(state, v);
     let t0 = list.first().map(|e| e.mark.time);
     for e in &list {
         let offset = t0.map_or(String::new(), |t| format!("+{}", duration(e.mark.time - t)));
         let attempt = e.attempt.map_or("  ".to_string(), |n| format!("#{n}"));
         let host = match e.mark.kind {
             MarkKind::Sent => String::new(),
-            _ => state.sym(e.mark.host).to_string(),
+            _ => state.sym(state.host(e.mark)).to_string(),
         };
-        let kind = event_name(e.mark);
+        let kind = event_name(state, e.mark);
         let kind_styled = match e.mark.kind {
             MarkKind::Failed | MarkKind::Rejected => kind.style(st.state_failure).to_string(),
             MarkKind::Succeeded => kind.style(st.state_success).to_string(),

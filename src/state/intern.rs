@@ -20,10 +20,17 @@ impl Sym {
     }
 }
 
+/// Who sent an event: a node name and a process id, interned together so a mark holds
+/// 4 bytes for both (worker main processes, pool children and producers are few).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin(u32);
+
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     index: FxHashMap<Box<str>, Sym>,
     strings: Vec<Box<str>>,
+    origin_index: FxHashMap<(Sym, u32), Origin>,
+    origins: Vec<(Sym, u32)>,
 }
 
 impl Interner {
@@ -37,6 +44,21 @@ impl Interner {
         self.strings.push(s.into());
         self.index.insert(s.into(), sym);
         sym
+    }
+
+    pub fn origin(&mut self, host: Sym, pid: u32) -> Origin {
+        if let Some(&o) = self.origin_index.get(&(host, pid)) {
+            return o;
+        }
+        let o = Origin(u32::try_from(self.origins.len()).unwrap_or(u32::MAX));
+        self.origins.push((host, pid));
+        self.origin_index.insert((host, pid), o);
+        o
+    }
+
+    /// The node and pid of an origin.
+    pub fn origin_parts(&self, o: Origin) -> (Sym, u32) {
+        self.origins.get(o.0 as usize).copied().unwrap_or((Sym::NONE, 0))
     }
 
     pub fn get(&self, sym: Sym) -> &str {

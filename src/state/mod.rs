@@ -22,9 +22,9 @@ use hashbrown::HashTable;
 use serde_json::value::RawValue;
 
 use crate::model::{Event, EventKind, TaskId};
-use intern::{Interner, Sym};
+use intern::{Interner, Origin, Sym};
 use prepare::{Prepared, TaskUpdate, prepare};
-use task::{Mark, TaskRecord, TaskRef};
+use task::{Detail, DetailRef, Mark, TaskRecord, TaskRef};
 use worker::{Touch, Worker};
 
 /// A `celtrace.*` record (gap marker, recording header, backend record) kept verbatim.
@@ -54,6 +54,9 @@ pub struct State {
     pub interner: Interner,
     chunks: Vec<Vec<TaskRecord>>,
     len: usize,
+    /// Payloads of marks (results, exceptions, ...), chunked like the tasks.
+    details: Vec<Vec<Detail>>,
+    details_len: usize,
     /// Task index by id; holds only positions (4 bytes a task), the ids live in the records.
     index: HashTable<u32>,
     pub workers: BTreeMap<Box<str>, Worker>,
@@ -247,10 +250,18 @@ impl State {
             self.worker_mut(host).touch_activity(*pid, u.mark.time);
         }
         let pos = self.slot(u.id);
-        let mark = u.mark;
-        let identity = {
+        let mut mark = u.mark;
+        let (identity, insert_at) = {
+            let sender = sender_order(&self.interner);
             let task = &self.chunks[pos / CHUNK][pos % CHUNK];
-            mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY)
+            let Some(at) = task.mark_position(&mark, &sender) else {
+                return; // the same event again: nothing changes
+            };
+            (mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY, &sender), at)
+        };
+        let route = mark.flags & Mark::ROUTE != 0 && {
+            let sender = sender_order(&self.interner);
+            self.chunks[pos / CHUNK][pos % CHUNK].outranks(&mark, Mark::ROUTE, &sender)
         };
         let (mut root, mut parent) = (TaskRef::NONE, TaskRef::NONE);
         if identity {
@@ -266,6 +277,9 @@ impl State {
                 root = TaskRef::NONE;
             }
         }
+        if let Some(d) = u.detail {
+            mark.detail = self.push_detail(d);
+        }
         let task = &mut self.chunks[pos / CHUNK][pos % CHUNK];
         if identity {
             task.name = Sym::from_option(u.name);
@@ -275,10 +289,49 @@ impl State {
             task.root = root;
             task.parent = parent;
         }
-        if mark.flags & Mark::ROUTE != 0 && task.outranks(&mark, Mark::ROUTE) {
+        if route {
             [task.queue, task.exchange, task.routing_key] = u.route.map(Sym::from_option);
         }
-        task.insert_mark(mark);
+        task.insert_mark_at(insert_at, mark);
+    }
+
+    fn push_detail(&mut self, d: Detail) -> DetailRef {
+        if self.details.last().is_none_or(|c| c.len() == CHUNK) {
+            self.details.push(Vec::with_capacity(CHUNK));
+        }
+        let at = self.details_len;
+        self.details.last_mut().unwrap_or_else(|| unreachable!("pushed above")).push(d);
+        self.details_len += 1;
+        DetailRef(at as u32)
+    }
+
+    /// The payload of a mark (result, exception, traceback, ETA, ...), if it has one.
+    pub fn detail(&self, m: &Mark) -> Option<&Detail> {
+        let i = m.detail.0 as usize;
+        (m.detail != DetailRef::NONE).then(|| &self.details[i / CHUNK][i % CHUNK])
+    }
+
+    /// The node that sent the event (`task-sent`: the producer).
+    pub fn host(&self, m: &Mark) -> Sym {
+        self.interner.origin_parts(m.origin).0
+    }
+
+    /// The process that sent the event.
+    pub fn pid(&self, m: &Mark) -> u32 {
+        self.interner.origin_parts(m.origin).1
+    }
+
+    /// Orders marks of one task deterministically (see [`Mark::cmp_key`]).
+    pub fn mark_order(&self, a: &Mark, b: &Mark) -> std::cmp::Ordering {
+        a.cmp_key(b, &sender_order(&self.interner))
+    }
+}
+
+/// Orders senders by node name, then pid: content, not interning order.
+fn sender_order(interner: &Interner) -> impl Fn(Origin, Origin) -> std::cmp::Ordering + '_ {
+    move |a, b| {
+        let ((ha, pa), (hb, pb)) = (interner.origin_parts(a), interner.origin_parts(b));
+        interner.get(ha).cmp(interner.get(hb)).then(pa.cmp(&pb))
     }
 }
 

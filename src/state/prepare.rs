@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 
-use super::intern::{Interner, Sym};
-use super::task::{Call, Detail, Mark, MarkKind, NO_RETRIES, RareDetail};
+use super::intern::{Interner, Origin, Sym};
+use super::task::{Call, Detail, DetailRef, Mark, MarkKind, NO_RETRIES, RareDetail};
 use crate::model::{Event, EventKind, TaskId};
 
 /// Something that turns strings into [`Sym`]s of the state's interner.
@@ -16,6 +16,7 @@ pub trait Syms {
     fn sym(&mut self, s: &str) -> Sym;
     /// The string again, shared (hostnames travel with task events to the worker table).
     fn shared(&mut self, s: &str) -> Arc<str>;
+    fn origin(&mut self, host: Sym, pid: u32) -> Origin;
 }
 
 impl Syms for Interner {
@@ -25,6 +26,9 @@ impl Syms for Interner {
     fn shared(&mut self, s: &str) -> Arc<str> {
         s.into()
     }
+    fn origin(&mut self, host: Sym, pid: u32) -> Origin {
+        Interner::origin(self, host, pid)
+    }
 }
 
 /// A per-thread cache in front of an interner shared by the decoder threads: names, hosts and
@@ -33,6 +37,7 @@ pub struct LocalSyms<'a> {
     shared: &'a Mutex<Interner>,
     cache: FxHashMap<Box<str>, Sym>,
     strings: FxHashMap<Box<str>, Arc<str>>,
+    origins: FxHashMap<(Sym, u32), Origin>,
 }
 
 impl<'a> LocalSyms<'a> {
@@ -41,6 +46,7 @@ impl<'a> LocalSyms<'a> {
             shared,
             cache: FxHashMap::default(),
             strings: FxHashMap::default(),
+            origins: FxHashMap::default(),
         }
     }
 }
@@ -66,6 +72,18 @@ impl Syms for LocalSyms<'_> {
         self.strings.insert(s.into(), a.clone());
         a
     }
+
+    fn origin(&mut self, host: Sym, pid: u32) -> Origin {
+        if let Some(&o) = self.origins.get(&(host, pid)) {
+            return o;
+        }
+        let o = match self.shared.lock() {
+            Ok(mut i) => i.origin(host, pid),
+            Err(poisoned) => poisoned.into_inner().origin(host, pid),
+        };
+        self.origins.insert((host, pid), o);
+        o
+    }
 }
 
 /// A task event, ready to fold.
@@ -79,6 +97,8 @@ pub struct TaskUpdate {
     pub parent_id: Option<TaskId>,
     pub route: [Option<Sym>; 3],
     pub mark: Mark,
+    /// The payload the mark carries, stored by the fold in the state's detail table.
+    pub detail: Option<Detail>,
     /// Worker main process the event proves alive (not for `task-sent` or custom events).
     pub worker: Option<(Arc<str>, u64)>,
 }
@@ -137,18 +157,17 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
         flags |= Mark::ROUTE;
     }
     let pid = ev.pid.unwrap_or(0);
+    let host = syms.sym(ev.hostname.as_deref().unwrap_or(""));
     let mark = Mark {
         time: ev.time().unwrap_or(0.0),
         clock: ev.clock.unwrap_or(0) as u32,
-        pid: pid.min(u64::from(u32::MAX)) as u32,
-        host: syms.sym(ev.hostname.as_deref().unwrap_or("")),
+        origin: syms.origin(host, pid.min(u64::from(u32::MAX)) as u32),
+        detail: DetailRef::NONE,
         kind,
         flags,
-        retries: ev
-            .retries
-            .map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
-        detail: detail(kind, ev),
+        retries: ev.retries.map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
     };
+    let detail = detail(kind, ev);
     let identity = name.is_some();
     Prepared::Task(TaskUpdate {
         name,
@@ -173,6 +192,7 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
             (_, Some(h)) => Some((syms.shared(h), pid)),
         },
         mark,
+        detail,
     })
 }
 
@@ -183,7 +203,7 @@ fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
         .collect()
 }
 
-fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
+fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Detail> {
     let rare = |r: RareDetail| Detail::new(None, None, Some(r));
     let d = match kind {
         MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => {
@@ -218,5 +238,5 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Box<Detail>> {
         }),
         _ => return None,
     };
-    Some(Box::new(d))
+    Some(d)
 }

@@ -4,7 +4,7 @@
 
 use serde_json::value::RawValue;
 
-use super::intern::Sym;
+use super::intern::{Origin, Sym};
 use crate::model::id::TaskId;
 
 /// Which lifecycle event a mark records. The order is the tie-break for equal timestamps.
@@ -42,21 +42,30 @@ impl MarkKind {
 /// Retries unknown (the event had no `retries` field).
 pub const NO_RETRIES: u16 = u16::MAX;
 
-/// One task event, reduced to what the views need (32 bytes).
-#[derive(Debug, Clone)]
+/// One task event, reduced to what the views need: 24 bytes (a million tasks hold four or
+/// five million of these). Sender and payload are handles into the state; resolve them with
+/// `State::host`, `State::pid` and `State::detail`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Mark {
     /// Sender's timestamp (UTC epoch seconds).
     pub time: f64,
     /// Sender's Lamport clock (truncated to 32 bits; only compared within one process).
     pub clock: u32,
-    pub pid: u32,
-    /// The sending node (`task-sent`: the producer, e.g. `gen123@host`).
-    pub host: Sym,
+    /// The sending node and process (`task-sent`: the producer, e.g. `gen123@host`).
+    pub origin: Origin,
+    pub(super) detail: DetailRef,
     pub kind: MarkKind,
     /// What the event carried besides its kind ([`Mark::IDENTITY`], [`Mark::ROUTE`]).
     pub flags: u8,
     pub retries: u16,
-    pub detail: Option<Box<Detail>>,
+}
+
+/// A payload in the state's detail table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetailRef(pub(super) u32);
+
+impl DetailRef {
+    pub const NONE: DetailRef = DetailRef(u32::MAX);
 }
 
 impl Mark {
@@ -65,13 +74,14 @@ impl Mark {
     /// The event carried routing fields (queue, exchange, routing key).
     pub const ROUTE: u8 = 2;
 
-    /// The total order marks are kept in; equal keys with equal kinds are one event.
-    pub fn cmp_key(&self, other: &Self) -> std::cmp::Ordering {
+    /// The total order marks are kept in; equal keys are one event. `sender` orders the
+    /// origins by their content (node name, pid), never by interning order, which depends on
+    /// the order events arrived in.
+    pub fn cmp_key(&self, other: &Self, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> std::cmp::Ordering {
         self.time
             .total_cmp(&other.time)
             .then(self.kind.cmp(&other.kind))
-            .then(self.host.cmp(&other.host))
-            .then(self.pid.cmp(&other.pid))
+            .then_with(|| if self.origin == other.origin { std::cmp::Ordering::Equal } else { sender(self.origin, other.origin) })
             .then(self.clock.cmp(&other.clock))
             .then(self.retries.cmp(&other.retries))
     }
@@ -82,25 +92,14 @@ impl Mark {
 
     /// Which event's identity fields win, whatever the arrival order: the first delivery
     /// (retries 0) before retries, `task-sent` before `task-received`, then the earliest.
-    pub fn rank_cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let r = |m: &Self| {
-            if m.retries == NO_RETRIES {
-                0
-            } else {
-                m.retries
-            }
-        };
-        r(self)
-            .cmp(&r(other))
-            .then(self.kind.cmp(&other.kind))
-            .then(self.cmp_key(other))
+    pub fn rank_cmp(&self, other: &Self, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> std::cmp::Ordering {
+        let r = |m: &Self| if m.retries == NO_RETRIES { 0 } else { m.retries };
+        r(self).cmp(&r(other)).then(self.kind.cmp(&other.kind)).then_with(|| self.cmp_key(other, sender))
     }
 }
 
-/// The payload of marks that carry one. Boxed so plain marks stay small; rare fields sit
-/// behind a second box so the common success/failure payload stays at one 64-byte block.
-/// 32 bytes, so a success's payload takes one small allocation; a traceback (failures are
-/// the exception, not the rule) and the rarer fields sit behind a second box.
+/// The payload of marks that carry one, kept in the state's detail table (32 bytes). A
+/// traceback (failures are the exception, not the rule) and the rarer fields sit behind a box.
 #[derive(Debug, Clone)]
 pub struct Detail {
     /// `result` of a success; `exception` of a failure or retry.
@@ -286,28 +285,27 @@ impl TaskRecord {
         !self.marks.is_empty()
     }
 
-    /// Inserts a mark in order. Returns false for an identical mark (a duplicate event).
-    pub fn insert_mark(&mut self, mark: Mark) -> bool {
-        let pos = self.marks.partition_point(|m| m.cmp_key(&mark).is_lt());
-        if let Some(existing) = self.marks.get(pos)
-            && existing.cmp_key(&mark).is_eq()
-        {
-            return false;
+    /// Where `mark` goes, or `None` for an identical mark (a duplicate event).
+    pub fn mark_position(&self, mark: &Mark, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> Option<usize> {
+        let pos = self.marks.partition_point(|m| m.cmp_key(mark, sender).is_lt());
+        match self.marks.get(pos) {
+            Some(existing) if existing.cmp_key(mark, sender).is_eq() => None,
+            _ => Some(pos),
         }
+    }
+
+    /// Inserts a mark at a position from [`TaskRecord::mark_position`].
+    pub fn insert_mark_at(&mut self, pos: usize, mark: Mark) {
         // Tasks have 4–6 marks: grow by two instead of doubling to keep memory per task low.
         if self.marks.len() == self.marks.capacity() {
             self.marks.reserve_exact(2);
         }
         self.marks.insert(pos, mark);
-        true
     }
 
     /// Whether `mark` outranks every kept mark that carries the same `flag`.
-    pub fn outranks(&self, mark: &Mark, flag: u8) -> bool {
-        self.marks
-            .iter()
-            .filter(|m| m.flags & flag != 0)
-            .all(|m| mark.rank_cmp(m).is_lt())
+    pub fn outranks(&self, mark: &Mark, flag: u8, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> bool {
+        self.marks.iter().filter(|m| m.flags & flag != 0).all(|m| mark.rank_cmp(m, sender).is_lt())
     }
 
     pub fn first(&self, kind: MarkKind) -> Option<&Mark> {

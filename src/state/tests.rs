@@ -201,3 +201,12 @@ proptest! {
         prop_assert_eq!(fingerprint(&s), fingerprint(&fold(&evs)));
     }
 }
+
+#[test]
+fn records_stay_small() {
+    // Memory per task is a target (≤ 500 B beyond argument strings at a million events):
+    // these sizes are what it is built on.
+    assert_eq!(std::mem::size_of::<super::task::Mark>(), 24);
+    assert_eq!(std::mem::size_of::<super::task::Detail>(), 32);
+    assert!(std::mem::size_of::<super::task::TaskRecord>() <= 96, "{}", std::mem::size_of::<super::task::TaskRecord>());
+}

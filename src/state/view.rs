@@ -20,8 +20,9 @@ use super::task::{Mark, MarkKind, TaskRecord};
 use super::worker::Liveness;
 use crate::model::TaskState;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Attempt<'s> {
+    state: &'s State,
     pub sent: Option<&'s Mark>,
     pub received: Option<&'s Mark>,
     pub started: Option<&'s Mark>,
@@ -37,19 +38,28 @@ pub struct Attempt<'s> {
 }
 
 impl<'s> Attempt<'s> {
-    /// The worker node that handled it.
-    pub fn host(&self) -> Option<Sym> {
-        self.received
-            .or(self.started)
-            .or(self.finished)
-            .map(|m| m.host)
+    fn empty(state: &'s State) -> Self {
+        Self {
+            state,
+            sent: None,
+            received: None,
+            started: None,
+            finished: None,
+            rejected: None,
+            duplicates: 0,
+            progress: Vec::new(),
+            lost: None,
+        }
     }
 
-    fn main_pid(&self) -> Option<u32> {
-        self.received
-            .or(self.started)
-            .or(self.finished)
-            .map(|m| m.pid)
+    /// The worker node that handled it.
+    pub fn host(&self) -> Option<Sym> {
+        self.received.or(self.started).or(self.finished).map(|m| self.state.host(m))
+    }
+
+    /// The worker main process that handled it.
+    pub fn pid(&self) -> Option<u32> {
+        self.received.or(self.started).or(self.finished).map(|m| self.state.pid(m))
     }
 
     pub fn retries(&self) -> Option<u16> {
@@ -89,7 +99,7 @@ impl<'s> Attempt<'s> {
     /// Seconds it ran: the worker's own `runtime` when it reported one.
     pub fn runtime(&self) -> Option<f64> {
         let f = self.finished?;
-        f.detail.as_ref().and_then(|d| d.runtime()).or_else(|| {
+        self.state.detail(f).and_then(|d| d.runtime()).or_else(|| {
             let s = self.started?;
             matches!(
                 f.kind,
@@ -106,6 +116,7 @@ impl<'s> Attempt<'s> {
 
 #[derive(Debug, Clone)]
 pub struct TaskView<'s> {
+    db: &'s State,
     pub record: &'s TaskRecord,
     pub attempts: Vec<Attempt<'s>>,
     /// `task-sent` marks no attempt took (the task is still queued, or was never received).
@@ -128,36 +139,36 @@ impl<'s> TaskView<'s> {
                 MarkKind::Received => {
                     attempts.push(Attempt {
                         received: Some(m),
-                        ..Attempt::default()
+                        ..Attempt::empty(state)
                     });
                 }
                 MarkKind::Started => {
-                    match newest(&attempts, m.host, |a| a.started.is_none() && a.is_open()) {
+                    match newest(&attempts, state.host(m), |a| a.started.is_none() && a.is_open()) {
                         Some(i) => attempts[i].started = Some(m),
                         None => attempts.push(Attempt {
                             started: Some(m),
-                            ..Attempt::default()
+                            ..Attempt::empty(state)
                         }),
                     }
                 }
                 MarkKind::Succeeded | MarkKind::Failed | MarkKind::Retried => {
-                    let slot = newest(&attempts, m.host, |a| a.started.is_some() && a.is_open())
-                        .or_else(|| newest(&attempts, m.host, Attempt::is_open));
-                    finish(&mut attempts, slot, m);
+                    let slot = newest(&attempts, state.host(m), |a| a.started.is_some() && a.is_open())
+                        .or_else(|| newest(&attempts, state.host(m), Attempt::is_open));
+                    finish(state, &mut attempts, slot, m);
                 }
                 MarkKind::Revoked | MarkKind::Cancelled => {
-                    let slot = newest(&attempts, m.host, Attempt::is_open);
-                    finish(&mut attempts, slot, m);
+                    let slot = newest(&attempts, state.host(m), Attempt::is_open);
+                    finish(state, &mut attempts, slot, m);
                 }
-                MarkKind::Rejected => match newest(&attempts, m.host, |_| true) {
+                MarkKind::Rejected => match newest(&attempts, state.host(m), |_| true) {
                     Some(i) if attempts[i].is_open() => attempts[i].finished = Some(m),
                     Some(i) => attempts[i].rejected = Some(m),
                     None => attempts.push(Attempt {
                         finished: Some(m),
-                        ..Attempt::default()
+                        ..Attempt::empty(state)
                     }),
                 },
-                MarkKind::Custom => match newest(&attempts, m.host, |_| true) {
+                MarkKind::Custom => match newest(&attempts, state.host(m), |_| true) {
                     Some(i) => attempts[i].progress.push(m),
                     None => orphan_progress.push(m),
                 },
@@ -181,7 +192,7 @@ impl<'s> TaskView<'s> {
         });
         for a in &mut attempts {
             if a.is_open()
-                && let (Some(host), Some(pid)) = (a.host(), a.main_pid())
+                && let (Some(host), Some(pid)) = (a.host(), a.pid())
                 && let Some(w) = state.workers.get(state.sym(host))
                 && let Some(l) = w.session_liveness(u64::from(pid), horizon)
                 && l != Liveness::Online
@@ -195,6 +206,7 @@ impl<'s> TaskView<'s> {
             .filter(|_| !task_state.is_ready())
             .and_then(|a| a.lost);
         Self {
+            db: state,
             record,
             attempts,
             unmatched_sends,
@@ -296,7 +308,7 @@ impl<'s> TaskView<'s> {
 
     pub fn result(&self) -> Option<&'s str> {
         let m = self.terminal().filter(|m| m.kind == MarkKind::Succeeded)?;
-        m.detail.as_ref()?.text.as_deref()
+        self.db.detail(m)?.text.as_deref()
     }
 
     /// The exception of the final failure, or of the last retry while retrying.
@@ -304,14 +316,14 @@ impl<'s> TaskView<'s> {
         let m = self
             .terminal()
             .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
-        m.detail.as_ref()?.text.as_deref()
+        self.db.detail(m)?.text.as_deref()
     }
 
     pub fn traceback(&self) -> Option<&'s str> {
         let m = self
             .terminal()
             .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
-        m.detail.as_ref()?.traceback()
+        self.db.detail(m)?.traceback()
     }
 
     /// ETA / expiry of the newest message that had one.
@@ -320,7 +332,7 @@ impl<'s> TaskView<'s> {
             .marks
             .iter()
             .rev()
-            .find_map(|m| m.detail.as_ref()?.eta())
+            .find_map(|m| self.db.detail(m)?.eta())
     }
 
     pub fn expires(&self) -> Option<&'s str> {
@@ -328,7 +340,7 @@ impl<'s> TaskView<'s> {
             .marks
             .iter()
             .rev()
-            .find_map(|m| m.detail.as_ref()?.expires())
+            .find_map(|m| self.db.detail(m)?.expires())
     }
 
     /// Every custom event of the task, in time order.
@@ -339,7 +351,7 @@ impl<'s> TaskView<'s> {
             .iter()
             .filter(|m| m.kind == MarkKind::Custom)
             .collect();
-        all.sort_by(|a, b| a.cmp_key(b));
+        all.sort_by(|a, b| self.db.mark_order(a, b));
         all
     }
 
@@ -360,14 +372,14 @@ fn newest<'s>(
         .rposition(|a| a.host() == Some(host) && pred(a))
 }
 
-fn finish<'s>(attempts: &mut Vec<Attempt<'s>>, slot: Option<usize>, m: &'s Mark) {
+fn finish<'s>(state: &'s State, attempts: &mut Vec<Attempt<'s>>, slot: Option<usize>, m: &'s Mark) {
     if let Some(i) = slot {
         attempts[i].finished = Some(m);
         return;
     }
     // No open attempt: a repeat of the terminal event that closed the newest one, or an
     // attempt we only know the end of (revoked while queued, NotRegistered).
-    if let Some(i) = newest(attempts, m.host, |_| true)
+    if let Some(i) = newest(attempts, state.host(m), |_| true)
         && attempts[i].finished.is_some_and(|f| f.kind == m.kind)
     {
         attempts[i].duplicates += 1;
@@ -375,7 +387,7 @@ fn finish<'s>(attempts: &mut Vec<Attempt<'s>>, slot: Option<usize>, m: &'s Mark)
     }
     attempts.push(Attempt {
         finished: Some(m),
-        ..Attempt::default()
+        ..Attempt::empty(state)
     });
 }
 
