@@ -28,7 +28,10 @@ fn rss_kb() -> u64 {
 fn status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap_or("");
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -60,7 +63,12 @@ fn main() {
         let reduce = t.elapsed().as_secs_f64();
         let held = rss_kb().saturating_sub(before);
         if round == 1 {
-            println!("after load: VmRSS {} MB, VmHWM {} MB (before: {} MB)", rss_kb() / 1024, status_kb("VmHWM:") / 1024, before / 1024);
+            println!(
+                "after load: VmRSS {} MB, VmHWM {} MB (before: {} MB)",
+                rss_kb() / 1024,
+                status_kb("VmHWM:") / 1024,
+                before / 1024
+            );
         }
 
         let t = Instant::now();

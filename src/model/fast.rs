@@ -24,7 +24,8 @@ fn plain_run(b: &[u8], mut i: usize) -> usize {
         // continuation, which never matches, and is re-checked below).
         let hit = (quote | backslash | control) & !w & HIGH;
         if hit != 0 {
-            break;
+            // The lowest flagged byte is exact (borrows only run upwards from a real hit).
+            return i + (hit.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -260,7 +261,12 @@ fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
         loop {
             sc.eat(b'"')?;
             let key = sc.string()?;
-            sc.eat(b':')?;
+            // Python writes `": "`: take it in one step, else the general way.
+            if sc.b.get(sc.i..sc.i + 2) == Some(b": ") {
+                sc.i += 2;
+            } else {
+                sc.eat(b':')?;
+            }
             let val = match sc.peek()? {
                 b'"' => {
                     sc.i += 1;
@@ -296,6 +302,11 @@ fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
                 _ => return None,
             };
             set(entry, &key, val)?;
+            // Python writes `", "` before the next key.
+            if sc.b.get(sc.i..sc.i + 3) == Some(b", \"") {
+                sc.i += 2;
+                continue;
+            }
             match sc.peek()? {
                 b',' => sc.i += 1,
                 b'}' => {

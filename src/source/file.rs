@@ -269,30 +269,44 @@ pub fn read_from<T: Send, L>(
     let decoders = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 4);
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders * 2);
     let chunk_rx = std::sync::Mutex::new(chunk_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Decoded<T>>(decoders);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Decoded<T>>(decoders * 3);
+
+    // Decoded chunk buffers go back to the cutter: fresh half-megabyte buffers would each be
+    // mapped and faulted in by the kernel again.
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    // Likewise the batches of decoded items, emptied by the fold.
+    let (batch_tx, batch_rx) = mpsc::channel::<Vec<T>>();
+    let batch_rx = std::sync::Mutex::new(batch_rx);
 
     std::thread::scope(|scope| {
-        let cutter = scope.spawn(move || cut_chunks(reader, &chunk_tx));
+        let cutter = scope.spawn(move || cut_chunks(reader, &chunk_tx, &spare_rx));
         for _ in 0..decoders {
             let rx = &chunk_rx;
             let tx = done_tx.clone();
+            let spare = spare_tx.clone();
+            let batches = &batch_rx;
             scope.spawn(move || {
                 let mut state = local();
                 loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    if tx
-                        .send(decode_chunk(chunk, filter, &mut state, prepare))
-                        .is_err()
-                    {
+                    let items = batches
+                        .lock()
+                        .ok()
+                        .and_then(|b| b.try_recv().ok())
+                        .unwrap_or_default();
+                    let decoded = decode_chunk(&chunk, items, filter, &mut state, prepare);
+                    let _ = spare.send(chunk.bytes);
+                    if tx.send(decoded).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(done_tx);
+        drop(spare_tx);
 
         // Fold in input order, whatever order the decoders finish in.
         let mut pending: BTreeMap<u64, Decoded<T>> = BTreeMap::new();
@@ -316,13 +330,16 @@ pub fn read_from<T: Send, L>(
                 if let Some(t) = d.skipped_until {
                     report.skipped_until = Some(report.skipped_until.map_or(t, |u: f64| u.max(t)));
                 }
-                for item in d.items {
+                let mut items = d.items;
+                for item in items.drain(..) {
                     if let Err(e) = apply(item) {
                         outcome = Err(e);
                         break;
                     }
                     report.events += 1;
                 }
+                items.clear();
+                let _ = batch_tx.send(items);
             }
             if outcome.is_err() {
                 // Dropping the receiver stops the decoders and, through them, the cutter.
@@ -344,7 +361,11 @@ pub fn read_from<T: Send, L>(
 
 /// Cuts the stream into chunks that end at a line end. A line longer than
 /// [`MAX_ENTRY_BYTES`] is skipped and reported instead of being held in memory.
-fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) -> io::Result<()> {
+fn cut_chunks(
+    mut reader: Box<dyn Read + Send>,
+    tx: &mpsc::SyncSender<Chunk>,
+    spare: &mpsc::Receiver<Vec<u8>>,
+) -> io::Result<()> {
     let mut seq = 0;
     let mut send = |bytes: Vec<u8>, too_long: Option<usize>| {
         let ok = tx
@@ -363,7 +384,9 @@ fn cut_chunks(mut reader: Box<dyn Read + Send>, tx: &mpsc::SyncSender<Chunk>) ->
     let mut skipping: Option<usize> = None; // bytes of an over-long line skipped so far
     let mut first = true;
     loop {
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + carry.len());
+        let mut buf = spare.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.reserve(CHUNK_BYTES + carry.len());
         buf.append(&mut carry);
         let start = buf.len();
         let n = loop {
@@ -442,7 +465,8 @@ fn too_large(line: u64, bytes: usize) -> LineIssue {
 }
 
 fn decode_chunk<T, L>(
-    chunk: Chunk,
+    chunk: &Chunk,
+    mut items: Vec<T>,
     filter: Option<&LineFilter>,
     local: &mut L,
     prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
@@ -452,14 +476,14 @@ fn decode_chunk<T, L>(
             seq: chunk.seq,
             lines: 1,
             entries: 1,
-            items: Vec::new(),
+            items,
             issues: vec![too_large(1, bytes)],
             filtered: 0,
             skipped_until: None,
         };
     }
     // About one event per 300 bytes in real recordings: sized once instead of doubling.
-    let mut items = Vec::with_capacity(chunk.bytes.len() / 256);
+    items.reserve(chunk.bytes.len() / 256);
     let mut issues = Vec::new();
     let mut entries = 0;
     let mut lines = 0;

@@ -58,7 +58,10 @@ impl Interner {
 
     /// The node and pid of an origin.
     pub fn origin_parts(&self, o: Origin) -> (Sym, u32) {
-        self.origins.get(o.0 as usize).copied().unwrap_or((Sym::NONE, 0))
+        self.origins
+            .get(o.0 as usize)
+            .copied()
+            .unwrap_or((Sym::NONE, 0))
     }
 
     pub fn get(&self, sym: Sym) -> &str {

@@ -257,7 +257,10 @@ impl State {
             let Some(at) = task.mark_position(&mark, &sender) else {
                 return; // the same event again: nothing changes
             };
-            (mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY, &sender), at)
+            (
+                mark.flags & Mark::IDENTITY != 0 && task.outranks(&mark, Mark::IDENTITY, &sender),
+                at,
+            )
         };
         let route = mark.flags & Mark::ROUTE != 0 && {
             let sender = sender_order(&self.interner);
@@ -300,7 +303,10 @@ impl State {
             self.details.push(Vec::with_capacity(CHUNK));
         }
         let at = self.details_len;
-        self.details.last_mut().unwrap_or_else(|| unreachable!("pushed above")).push(d);
+        self.details
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("pushed above"))
+            .push(d);
         self.details_len += 1;
         DetailRef(at as u32)
     }

@@ -165,7 +165,9 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
         detail: DetailRef::NONE,
         kind,
         flags,
-        retries: ev.retries.map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
+        retries: ev
+            .retries
+            .map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
     };
     let detail = detail(kind, ev);
     let identity = name.is_some();

@@ -77,11 +77,21 @@ impl Mark {
     /// The total order marks are kept in; equal keys are one event. `sender` orders the
     /// origins by their content (node name, pid), never by interning order, which depends on
     /// the order events arrived in.
-    pub fn cmp_key(&self, other: &Self, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> std::cmp::Ordering {
+    pub fn cmp_key(
+        &self,
+        other: &Self,
+        sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering,
+    ) -> std::cmp::Ordering {
         self.time
             .total_cmp(&other.time)
             .then(self.kind.cmp(&other.kind))
-            .then_with(|| if self.origin == other.origin { std::cmp::Ordering::Equal } else { sender(self.origin, other.origin) })
+            .then_with(|| {
+                if self.origin == other.origin {
+                    std::cmp::Ordering::Equal
+                } else {
+                    sender(self.origin, other.origin)
+                }
+            })
             .then(self.clock.cmp(&other.clock))
             .then(self.retries.cmp(&other.retries))
     }
@@ -92,9 +102,22 @@ impl Mark {
 
     /// Which event's identity fields win, whatever the arrival order: the first delivery
     /// (retries 0) before retries, `task-sent` before `task-received`, then the earliest.
-    pub fn rank_cmp(&self, other: &Self, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> std::cmp::Ordering {
-        let r = |m: &Self| if m.retries == NO_RETRIES { 0 } else { m.retries };
-        r(self).cmp(&r(other)).then(self.kind.cmp(&other.kind)).then_with(|| self.cmp_key(other, sender))
+    pub fn rank_cmp(
+        &self,
+        other: &Self,
+        sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering,
+    ) -> std::cmp::Ordering {
+        let r = |m: &Self| {
+            if m.retries == NO_RETRIES {
+                0
+            } else {
+                m.retries
+            }
+        };
+        r(self)
+            .cmp(&r(other))
+            .then(self.kind.cmp(&other.kind))
+            .then_with(|| self.cmp_key(other, sender))
     }
 }
 
@@ -286,8 +309,14 @@ impl TaskRecord {
     }
 
     /// Where `mark` goes, or `None` for an identical mark (a duplicate event).
-    pub fn mark_position(&self, mark: &Mark, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> Option<usize> {
-        let pos = self.marks.partition_point(|m| m.cmp_key(mark, sender).is_lt());
+    pub fn mark_position(
+        &self,
+        mark: &Mark,
+        sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering,
+    ) -> Option<usize> {
+        let pos = self
+            .marks
+            .partition_point(|m| m.cmp_key(mark, sender).is_lt());
         match self.marks.get(pos) {
             Some(existing) if existing.cmp_key(mark, sender).is_eq() => None,
             _ => Some(pos),
@@ -304,8 +333,16 @@ impl TaskRecord {
     }
 
     /// Whether `mark` outranks every kept mark that carries the same `flag`.
-    pub fn outranks(&self, mark: &Mark, flag: u8, sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering) -> bool {
-        self.marks.iter().filter(|m| m.flags & flag != 0).all(|m| mark.rank_cmp(m, sender).is_lt())
+    pub fn outranks(
+        &self,
+        mark: &Mark,
+        flag: u8,
+        sender: &dyn Fn(Origin, Origin) -> std::cmp::Ordering,
+    ) -> bool {
+        self.marks
+            .iter()
+            .filter(|m| m.flags & flag != 0)
+            .all(|m| mark.rank_cmp(m, sender).is_lt())
     }
 
     pub fn first(&self, kind: MarkKind) -> Option<&Mark> {

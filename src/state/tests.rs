@@ -208,5 +208,9 @@ fn records_stay_small() {
     // these sizes are what it is built on.
     assert_eq!(std::mem::size_of::<super::task::Mark>(), 24);
     assert_eq!(std::mem::size_of::<super::task::Detail>(), 32);
-    assert!(std::mem::size_of::<super::task::TaskRecord>() <= 96, "{}", std::mem::size_of::<super::task::TaskRecord>());
+    assert!(
+        std::mem::size_of::<super::task::TaskRecord>() <= 96,
+        "{}",
+        std::mem::size_of::<super::task::TaskRecord>()
+    );
 }

@@ -54,12 +54,18 @@ impl<'s> Attempt<'s> {
 
     /// The worker node that handled it.
     pub fn host(&self) -> Option<Sym> {
-        self.received.or(self.started).or(self.finished).map(|m| self.state.host(m))
+        self.received
+            .or(self.started)
+            .or(self.finished)
+            .map(|m| self.state.host(m))
     }
 
     /// The worker main process that handled it.
     pub fn pid(&self) -> Option<u32> {
-        self.received.or(self.started).or(self.finished).map(|m| self.state.pid(m))
+        self.received
+            .or(self.started)
+            .or(self.finished)
+            .map(|m| self.state.pid(m))
     }
 
     pub fn retries(&self) -> Option<u16> {
@@ -143,7 +149,9 @@ impl<'s> TaskView<'s> {
                     });
                 }
                 MarkKind::Started => {
-                    match newest(&attempts, state.host(m), |a| a.started.is_none() && a.is_open()) {
+                    match newest(&attempts, state.host(m), |a| {
+                        a.started.is_none() && a.is_open()
+                    }) {
                         Some(i) => attempts[i].started = Some(m),
                         None => attempts.push(Attempt {
                             started: Some(m),
@@ -152,8 +160,10 @@ impl<'s> TaskView<'s> {
                     }
                 }
                 MarkKind::Succeeded | MarkKind::Failed | MarkKind::Retried => {
-                    let slot = newest(&attempts, state.host(m), |a| a.started.is_some() && a.is_open())
-                        .or_else(|| newest(&attempts, state.host(m), Attempt::is_open));
+                    let slot = newest(&attempts, state.host(m), |a| {
+                        a.started.is_some() && a.is_open()
+                    })
+                    .or_else(|| newest(&attempts, state.host(m), Attempt::is_open));
                     finish(state, &mut attempts, slot, m);
                 }
                 MarkKind::Revoked | MarkKind::Cancelled => {
