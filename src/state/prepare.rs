@@ -105,6 +105,9 @@ pub struct TaskUpdate {
 
 /// An event prepared for [`super::State::apply_prepared`].
 #[derive(Debug, Clone)]
+// Task events are nearly all events: keeping them inline (and boxing the rare rest) is the
+// point, so the size difference is intended.
+#[allow(clippy::large_enum_variant)]
 pub enum Prepared {
     /// Inline rather than boxed: a copy into the batch is cheaper than an allocation.
     Task(TaskUpdate),
