@@ -242,6 +242,13 @@ fn handle_entry(
             return 0;
         }
         event.kind = EventKind::from_type(&event.type_name);
+        // A task event's own timestamp orders it; when it also says when it was received and
+        // the sender's time zone, nothing uses those, so they are not kept (the fast path does
+        // not even parse them, and both paths must agree).
+        if event.kind.is_task() && event.timestamp.is_some() {
+            event.local_received = None;
+            event.utcoffset = None;
+        }
         if event.kind.is_task() && event.uuid.as_deref().is_none_or(str::is_empty) {
             issues.push(DecodeIssue::new(
                 IssueKind::MissingField,

@@ -87,13 +87,15 @@ pub struct Event<'a> {
     pub kind: EventKind,
     pub type_name: Cow<'a, str>,
     pub hostname: Option<Cow<'a, str>>,
-    /// Hours **west** of UTC (Celery's sign, the opposite of ISO 8601's `%z`).
+    /// Hours **west** of UTC (Celery's sign, the opposite of ISO 8601's `%z`). Not kept on
+    /// task events that carry a `timestamp` (nothing uses it there).
     pub utcoffset: Option<f64>,
     pub pid: Option<u64>,
     pub clock: Option<u64>,
     /// Sender's `time.time()`: UTC epoch seconds.
     pub timestamp: Option<f64>,
-    /// When the recorder received it (UTC epoch seconds); not on the wire.
+    /// When the recorder received it (UTC epoch seconds); not on the wire. Not kept on task
+    /// events that carry a `timestamp`, which orders them.
     pub local_received: Option<f64>,
     pub uuid: Option<Cow<'a, str>>,
     pub name: Option<Cow<'a, str>>,

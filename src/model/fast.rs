@@ -144,6 +144,47 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Skips a JSON number, checking its grammar, without converting it.
+    fn number_text(&mut self) -> Option<()> {
+        let b = self.b;
+        let mut i = self.i;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == int_start || (i - int_start > 1 && b[int_start] == b'0') {
+            return None;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let f = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == f {
+                return None;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let e = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == e {
+                return None;
+            }
+        }
+        self.i = i;
+        Some(())
+    }
+
     /// A JSON number. Integers are read directly; other numbers are checked against JSON's
     /// grammar in one pass and parsed by Rust (correctly rounded, like serde_json with
     /// `float_roundtrip`).
@@ -249,6 +290,7 @@ pub(super) fn parse_into<'a>(text: &'a str, entry: &mut Entry<'a>) -> bool {
 }
 
 fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
+    let (mut received_raw, mut utcoffset_raw): (Option<&str>, Option<&str>) = (None, None);
     let mut sc = Scanner {
         s: text,
         b: text.as_bytes(),
@@ -267,41 +309,57 @@ fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
             } else {
                 sc.eat(b':')?;
             }
-            let val = match sc.peek()? {
-                b'"' => {
-                    sc.i += 1;
-                    Val::Str(sc.string()?)
+            let field = Field::of(&key);
+            // Receive time and time zone are only kept on events without a task timestamp
+            // (see `handle_entry`): keep their text and parse it at the end if needed.
+            if matches!(field, Field::Received | Field::Utcoffset)
+                && matches!(sc.peek()?, b'-' | b'0'..=b'9')
+            {
+                let start = sc.i;
+                sc.number_text()?;
+                let raw = &sc.s[start..sc.i];
+                if matches!(field, Field::Received) {
+                    received_raw = Some(raw);
+                } else {
+                    utcoffset_raw = Some(raw);
                 }
-                b'n' => sc.literal("null").map(|()| Val::Null)?,
-                b't' => sc.literal("true").map(|()| Val::Bool(true))?,
-                b'f' => sc.literal("false").map(|()| Val::Bool(false))?,
-                b'-' | b'0'..=b'9' => Val::Num(sc.number()?),
-                b'[' => {
-                    sc.i += 1;
-                    let mut v = [0.0; 4];
-                    let mut n = 0;
-                    if sc.peek()? == b']' {
+            } else {
+                let val = match sc.peek()? {
+                    b'"' => {
                         sc.i += 1;
-                    } else {
-                        loop {
-                            sc.ws();
-                            *v.get_mut(n)? = sc.number()?;
-                            n += 1;
-                            match sc.peek()? {
-                                b',' => sc.i += 1,
-                                b']' => {
-                                    sc.i += 1;
-                                    break;
+                        Val::Str(sc.string()?)
+                    }
+                    b'n' => sc.literal("null").map(|()| Val::Null)?,
+                    b't' => sc.literal("true").map(|()| Val::Bool(true))?,
+                    b'f' => sc.literal("false").map(|()| Val::Bool(false))?,
+                    b'-' | b'0'..=b'9' => Val::Num(sc.number()?),
+                    b'[' => {
+                        sc.i += 1;
+                        let mut v = [0.0; 4];
+                        let mut n = 0;
+                        if sc.peek()? == b']' {
+                            sc.i += 1;
+                        } else {
+                            loop {
+                                sc.ws();
+                                *v.get_mut(n)? = sc.number()?;
+                                n += 1;
+                                match sc.peek()? {
+                                    b',' => sc.i += 1,
+                                    b']' => {
+                                        sc.i += 1;
+                                        break;
+                                    }
+                                    _ => return None,
                                 }
-                                _ => return None,
                             }
                         }
+                        Val::Nums(v, n)
                     }
-                    Val::Nums(v, n)
-                }
-                _ => return None,
-            };
-            set(entry, &key, val)?;
+                    _ => return None,
+                };
+                set(entry, field, val)?;
+            }
             // Python writes `", "` before the next key.
             if sc.b.get(sc.i..sc.i + 3) == Some(b", \"") {
                 sc.i += 2;
@@ -318,11 +376,32 @@ fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
         }
     }
     sc.ws();
-    (sc.i == sc.b.len()).then_some(())
+    if sc.i != sc.b.len() {
+        return None;
+    }
+    let ev = &entry.event;
+    let task_with_time = ev.type_name.starts_with("task-") && ev.timestamp.is_some();
+    if !task_with_time {
+        let parse = |raw: &str| {
+            Scanner {
+                s: raw,
+                b: raw.as_bytes(),
+                i: 0,
+            }
+            .number()
+        };
+        if let Some(raw) = received_raw {
+            entry.received = Some(parse(raw)?);
+        }
+        if let Some(raw) = utcoffset_raw {
+            entry.event.utcoffset = Some(parse(raw)?);
+        }
+    }
+    Some(())
 }
 
 /// Stores one value, or gives up (`None`) on anything the fast path does not model.
-fn set<'a>(entry: &mut Entry<'a>, key: &str, val: Val<'a>) -> Option<()> {
+fn set<'a>(entry: &mut Entry<'a>, field: Field, val: Val<'a>) -> Option<()> {
     let ev = &mut entry.event;
     let str_field =
         |slot: &mut Option<Cow<'a, str>>, name: &str, bad: &mut Vec<String>, v: Val<'a>| match v {
@@ -352,7 +431,7 @@ fn set<'a>(entry: &mut Entry<'a>, key: &str, val: Val<'a>) -> Option<()> {
         _ => None,
     };
     let bad = &mut ev.invalid_fields;
-    match Field::of(key) {
+    match field {
         Field::Type => match val {
             Val::Str(s) => {
                 ev.type_name = cap_text(s, "type", bad);
