@@ -38,6 +38,46 @@ fn plain_run(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// What one pass over a JSON number learnt.
+#[derive(Default)]
+struct NumberScan {
+    negative: bool,
+    /// All digits (integer and fraction) as one integer, if at most 19 of them.
+    mantissa: u64,
+    digits: usize,
+    frac: usize,
+    exponent: bool,
+    len: usize,
+}
+
+impl NumberScan {
+    fn push(&mut self, c: u8) {
+        self.mantissa = self
+            .mantissa
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(c - b'0'));
+        self.digits += 1;
+    }
+
+    /// The value. Integers and decimals whose digits form an integer below 2^53 are exact
+    /// (Clinger's fast path: an exact mantissa divided by an exact power of ten is correctly
+    /// rounded by IEEE division); anything else goes to Rust's parser, correctly rounded too,
+    /// like serde_json with `float_roundtrip`. Celery timestamps with 16 digits take the fast
+    /// path, 17 digits do not.
+    fn value(&self, text: &str) -> Option<f64> {
+        if !self.exponent
+            && self.digits <= 19
+            && self.mantissa < (1 << 53)
+            && let Some(p) = POW10.get(self.frac)
+        {
+            let v = self.mantissa as f64 / p;
+            return Some(if self.negative { -v } else { v });
+        }
+        let n: f64 = text.parse().ok()?;
+        n.is_finite().then_some(n)
+    }
+}
+
 /// Powers of ten exactly representable as f64.
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -144,24 +184,30 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips a JSON number, checking its grammar, without converting it.
-    fn number_text(&mut self) -> Option<()> {
+    /// Reads a JSON number, checking its grammar and gathering its digits in one pass.
+    fn number_text(&mut self) -> Option<NumberScan> {
         let b = self.b;
         let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
+        let mut n = NumberScan {
+            negative: b.get(i) == Some(&b'-'),
+            ..NumberScan::default()
+        };
+        i += usize::from(n.negative);
         let int_start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            n.push(c);
             i += 1;
         }
+        // JSON has no leading zeros and needs a digit before any fraction.
         if i == int_start || (i - int_start > 1 && b[int_start] == b'0') {
             return None;
         }
         if b.get(i) == Some(&b'.') {
             i += 1;
             let f = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
+            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                n.push(c);
+                n.frac += 1;
                 i += 1;
             }
             if i == f {
@@ -169,6 +215,7 @@ impl<'a> Scanner<'a> {
             }
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
+            n.exponent = true;
             i += 1;
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
@@ -181,83 +228,16 @@ impl<'a> Scanner<'a> {
                 return None;
             }
         }
+        n.len = i - self.i;
         self.i = i;
-        Some(())
+        Some(n)
     }
 
-    /// A JSON number. Integers are read directly; other numbers are checked against JSON's
-    /// grammar in one pass and parsed by Rust (correctly rounded, like serde_json with
-    /// `float_roundtrip`).
+    /// A JSON number's value.
     fn number(&mut self) -> Option<f64> {
-        let b = self.b;
         let start = self.i;
-        let mut i = start;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        let int_start = i;
-        let mut value: u64 = 0;
-        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            value = value.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-            i += 1;
-        }
-        let int_len = i - int_start;
-        // Up to 19 digits cannot overflow a u64; longer numbers go to the exact parser.
-        let exact = int_len <= 19;
-        // JSON has no leading zeros and needs a digit before any fraction.
-        if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
-            return None;
-        }
-        let mut plain = true;
-        let mut mantissa = value;
-        let mut frac_digits = 0usize;
-        if b.get(i) == Some(&b'.') {
-            plain = false;
-            i += 1;
-            let f = i;
-            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-                i += 1;
-            }
-            if i == f {
-                return None;
-            }
-            frac_digits = i - f;
-        }
-        let mantissa = (exact && int_len + frac_digits <= 19).then_some(mantissa);
-        let mut exponent = false;
-        if matches!(b.get(i), Some(b'e' | b'E')) {
-            plain = false;
-            exponent = true;
-            i += 1;
-            if matches!(b.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            let e = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == e {
-                return None;
-            }
-        }
-        self.i = i;
-        let negative = b[start] == b'-';
-        if plain && exact && value < (1 << 53) {
-            let v = value as f64;
-            return Some(if negative { -v } else { v });
-        }
-        // Clinger's fast path: an exact mantissa divided by an exact power of ten is correctly
-        // rounded by IEEE division. Timestamps with 16 digits take it; 17 digits go to Rust.
-        if !exponent
-            && let Some(m) = mantissa.filter(|m| *m < (1 << 53))
-            && let Some(p) = POW10.get(frac_digits)
-        {
-            let v = m as f64 / p;
-            return Some(if negative { -v } else { v });
-        }
-        let n: f64 = self.s[start..i].parse().ok()?;
-        n.is_finite().then_some(n)
+        let n = self.number_text()?;
+        n.value(&self.s[start..start + n.len])
     }
 
     fn literal(&mut self, word: &str) -> Option<()> {
