@@ -597,18 +597,8 @@ fn count<'de, A: MapAccess<'de>>(
     field: &str,
     bad: &mut Vec<String>,
 ) -> Result<Option<u64>, A::Error> {
-    Ok(match map.next_value::<Lenient<Number>>()? {
-        Lenient::Value(Number(n)) if n >= 0.0 && n.fract() == 0.0 && n < 1.8e19 => Some(n as u64),
-        Lenient::Value(Number(n)) => {
-            bad.push(format!("`{field}` is {n}, expected a whole number ≥ 0"));
-            None
-        }
-        Lenient::Null => None,
-        Lenient::Bad(found) => {
-            bad.push(format!("`{field}` is {found}, expected a whole number"));
-            None
-        }
-    })
+    let convert = |n: f64| (n >= 0.0 && n.fract() == 0.0 && n < 1.8e19).then_some(n as u64);
+    whole(map, field, bad, convert, "a whole number ≥ 0")
 }
 
 fn signed<'de, A: MapAccess<'de>>(
@@ -616,11 +606,25 @@ fn signed<'de, A: MapAccess<'de>>(
     field: &str,
     bad: &mut Vec<String>,
 ) -> Result<Option<i64>, A::Error> {
+    let convert = |n: f64| (n.fract() == 0.0 && n.abs() < 9.2e18).then_some(n as i64);
+    whole(map, field, bad, convert, "a whole number")
+}
+
+/// A number that `convert` accepts; anything else is noted and dropped.
+fn whole<'de, A: MapAccess<'de>, T>(
+    map: &mut A,
+    field: &str,
+    bad: &mut Vec<String>,
+    convert: impl Fn(f64) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, A::Error> {
     Ok(match map.next_value::<Lenient<Number>>()? {
-        Lenient::Value(Number(n)) if n.fract() == 0.0 && n.abs() < 9.2e18 => Some(n as i64),
         Lenient::Value(Number(n)) => {
-            bad.push(format!("`{field}` is {n}, expected a whole number"));
-            None
+            let v = convert(n);
+            if v.is_none() {
+                bad.push(format!("`{field}` is {n}, expected {expected}"));
+            }
+            v
         }
         Lenient::Null => None,
         Lenient::Bad(found) => {
