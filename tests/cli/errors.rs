@@ -210,5 +210,5 @@ fn color_follows_flag_and_no_color() {
     assert!(!auto.stdout.contains("\x1b["));
     let json = run(&["tasks", "--events", &file, "--color", "always", "--json"]);
     assert!(!json.stdout.contains("\x1b["), "JSON is never coloured");
-    insta::assert_snapshot!("table_coloured", always.stdout);
+    insta::assert_snapshot!("table_coloured", always.stdout_normalized());
 }

@@ -29,7 +29,7 @@ fn json_for_the_first_task_of_every_scenario() {
         };
         let out = run(&["show", &id, "--json", "--events", &file]);
         assert_eq!(out.code, 0, "{}", out.normalized());
-        insta::assert_snapshot!(format!("show_json__{s}"), out.stdout);
+        insta::assert_snapshot!(format!("show_json__{s}"), out.stdout_normalized());
     }
 }
 

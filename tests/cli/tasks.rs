@@ -49,7 +49,7 @@ fn json_per_scenario() {
             &fixture(&format!("redis/{s}.events.ndjson")),
         ]);
         assert_eq!(out.code, 0, "{s}: {}", out.normalized());
-        insta::assert_snapshot!(format!("tasks_json__{s}"), out.stdout);
+        insta::assert_snapshot!(format!("tasks_json__{s}"), out.stdout_normalized());
     }
 }
 

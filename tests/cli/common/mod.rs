@@ -26,6 +26,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// stdout with the checkout's path replaced, so snapshots hold wherever the repo lives.
+    pub fn stdout_normalized(&self) -> String {
+        self.stdout.replace(env!("CARGO_MANIFEST_DIR"), "$ROOT")
+    }
+
     /// stdout, stderr and the exit status in one string, as jj's tests snapshot them.
     pub fn normalized(&self) -> String {
         let root = env!("CARGO_MANIFEST_DIR");
