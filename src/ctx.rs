@@ -237,14 +237,6 @@ impl Ctx {
             }
         }
     }
-
-    /// A label for the source, for messages.
-    pub fn source_label(&self) -> String {
-        match &self.source {
-            EventSource::Recording(i) => i.label(),
-            EventSource::Broker(u, _) => u.redacted(),
-        }
-    }
 }
 
 #[cfg(test)]

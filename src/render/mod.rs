@@ -26,19 +26,6 @@ pub struct RenderCtx {
     pub ascii: bool,
 }
 
-impl RenderCtx {
-    pub fn plain(now: DateTime<Utc>) -> Self {
-        Self {
-            styles: Styles::plain(),
-            zone: Zone::Utc,
-            now,
-            width: None,
-            scrub: true,
-            ascii: false,
-        }
-    }
-}
-
 /// Output formats of list-like commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ListFormat {

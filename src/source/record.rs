@@ -55,3 +55,31 @@ pub fn header_line(created: &str) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decode::decode_entry;
+
+    fn first_event(line: &str) -> Event<'static> {
+        let mut out = Vec::new();
+        decode_entry(line, &mut Vec::new(), &mut |e| {
+            out.push(e.clone().into_owned())
+        });
+        out.remove(0)
+    }
+
+    #[test]
+    fn our_header_reads_back_and_newer_versions_are_refused() {
+        let header = first_event(&header_line("2026-11-22T07:47:00Z"));
+        assert_eq!(header.kind, EventKind::Celtrace);
+        assert!(check_header(&header).is_ok());
+        let newer = first_event(r#"{"type": "celtrace.recording", "version": 2}"#);
+        assert!(matches!(
+            check_header(&newer),
+            Err(RecordError::Version { found: 2 })
+        ));
+        let plain = first_event(r#"{"type": "task-started", "uuid": "u"}"#);
+        assert!(check_header(&plain).is_ok());
+    }
+}

@@ -67,9 +67,4 @@ impl Interner {
     pub fn get(&self, sym: Sym) -> &str {
         self.strings.get(sym.0 as usize).map_or("", |s| s)
     }
-
-    /// Looks a string up without adding it.
-    pub fn find(&self, s: &str) -> Option<Sym> {
-        self.index.get(s).copied()
-    }
 }

@@ -117,11 +117,6 @@ impl State {
         self.interner.get(sym)
     }
 
-    /// Time of the oldest and newest event seen.
-    pub fn time_range(&self) -> Option<(f64, f64)> {
-        Some((self.first_time?, self.last_time?))
-    }
-
     /// The moment the data reaches: the newest event, or `now` if that is earlier. Liveness is
     /// judged against this, so a recording read a week later does not call every worker lost.
     pub fn horizon(&self, now: f64) -> f64 {

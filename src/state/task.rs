@@ -345,10 +345,6 @@ impl TaskRecord {
             .all(|m| mark.rank_cmp(m, sender).is_lt())
     }
 
-    pub fn first(&self, kind: MarkKind) -> Option<&Mark> {
-        self.marks.iter().find(|m| m.kind == kind)
-    }
-
     /// Earliest event time known for the task.
     pub fn first_time(&self) -> Option<f64> {
         self.marks.first().map(|m| m.time)

@@ -66,19 +66,6 @@ impl Session {
             Liveness::Online
         }
     }
-
-    /// When the session ended, if it did: goodbye, or the last sign of life.
-    pub fn ended_at(&self, horizon: f64) -> Option<f64> {
-        match self.liveness(horizon) {
-            Liveness::Online => None,
-            Liveness::Offline => self.offline_at,
-            Liveness::Lost | Liveness::Restarted => Some(
-                self.last_heartbeat
-                    .unwrap_or(self.last_seen)
-                    .max(self.last_seen),
-            ),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -155,13 +142,6 @@ impl Worker {
             s.processed = ev.processed.or(s.processed);
             s.loadavg = ev.loadavg.or(s.loadavg);
         }
-    }
-
-    /// The newest session (by first sign of life).
-    pub fn current(&self) -> Option<&Session> {
-        self.sessions
-            .values()
-            .max_by(|a, b| a.first_seen.total_cmp(&b.first_seen))
     }
 
     /// Liveness of a session, knowing whether a newer session replaced it.
