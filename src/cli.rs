@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions::CompletionsArgs, man::ManArgs, show::ShowArgs, tasks::TasksArgs,
+    completions::CompletionsArgs, graph::GraphArgs, man::ManArgs, show::ShowArgs, tasks::TasksArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -96,6 +96,7 @@ pub struct GlobalArgs {
 pub enum Command {
     Tasks(TasksArgs),
     Show(ShowArgs),
+    Graph(GraphArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod ctx;
 pub mod error;
 pub mod exit;
+pub mod graph;
 pub mod model;
 pub mod query;
 pub mod render;

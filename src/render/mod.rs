@@ -2,6 +2,7 @@
 //! environment or the terminal; every decision arrives in the context.
 
 pub mod fmt;
+pub mod graph;
 pub mod schema;
 pub mod show;
 pub mod styles;

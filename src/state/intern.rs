@@ -25,6 +25,13 @@ impl Sym {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Origin(u32);
 
+impl Origin {
+    /// A number unique within one state (for keys; its order means nothing).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     index: FxHashMap<Box<str>, Sym>,

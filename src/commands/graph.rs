@@ -1,0 +1,111 @@
+//! `celtrace graph <id>`: the whole workflow a task belongs to.
+
+use clap::{Args, ValueEnum};
+
+use crate::ctx::Ctx;
+use crate::error::CliError;
+use crate::graph::backend::Backend;
+use crate::query::resolve_task;
+use crate::query::time::epoch;
+use crate::render;
+use crate::render::graph::TreeOptions;
+
+/// Show the workflow a task belongs to: chain steps, groups, chords, children, critical path
+///
+/// Give any task of the flow (full id or unique prefix). Group and chord structure is exact
+/// when the recording holds result-backend records (`celtrace.backend` lines); otherwise it
+/// is inferred from timing and marked as inferred in every format.
+///
+/// Examples:
+///   celtrace graph 3f2a9c --events rec.ndjson
+///   celtrace graph 3f2a9c --events rec.ndjson --dot | dot -Tsvg > flow.svg
+///   celtrace graph 3f2a9c --events rec.ndjson --format mermaid
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Any task of the flow: id or unique prefix (at least 4 characters)
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = GraphFormat::Tree)]
+    pub format: GraphFormat,
+
+    /// Shorthand for --format dot
+    #[arg(long, conflicts_with_all = ["format", "json"])]
+    pub dot: bool,
+
+    /// Shorthand for --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Show every child of a large fan-out instead of a summary line
+    #[arg(long)]
+    pub all: bool,
+
+    /// Show the tree only this many levels deep
+    #[arg(long, value_name = "N")]
+    pub depth: Option<usize>,
+
+    /// Plain ASCII tree
+    #[arg(long)]
+    pub ascii: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// An indented tree for people.
+    Tree,
+    /// Graphviz DOT (deterministic; clusters for groups and chords).
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// One JSON document.
+    Json,
+}
+
+pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
+    let (state, report) = ctx.load_state()?;
+    let horizon = state.horizon(epoch(ctx.now));
+    let id = resolve_task(&state, args.id.trim()).map_err(|e| {
+        CliError::from_resolve(e, &report.source, &|id| {
+            super::show::describe(&state, id, horizon)
+        })
+    })?;
+    let backend = Backend::from_records(&state);
+    let Some(flow) = crate::graph::build(&state, id, &backend, horizon) else {
+        return Err(CliError::NotFound {
+            typed: args.id.clone(),
+            source_label: report.source.clone(),
+        });
+    };
+    let format = if args.dot {
+        GraphFormat::Dot
+    } else if args.json {
+        GraphFormat::Json
+    } else {
+        args.format
+    };
+    let rctx = ctx.render_ctx(true, args.ascii);
+    let mut out = std::io::BufWriter::new(ctx.ui.stdout());
+    match format {
+        GraphFormat::Tree => {
+            render::graph::tree(
+                &state,
+                &flow,
+                TreeOptions {
+                    all: args.all,
+                    depth: args.depth,
+                },
+                &rctx,
+                &mut out,
+            )?;
+        }
+        GraphFormat::Dot => render::graph::dot(&state, &flow, &mut out)?,
+        GraphFormat::Mermaid => render::graph::mermaid(&state, &flow, &mut out)?,
+        GraphFormat::Json => render::graph::json(&state, &flow, &rctx, &mut out)?,
+    }
+    std::io::Write::flush(&mut out)?;
+    drop(flow);
+    state.discard();
+    Ok(())
+}

@@ -1,0 +1,700 @@
+//! `graph` output: an indented tree for people, DOT, Mermaid and JSON for tools.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+use petgraph::stable_graph::NodeIndex;
+use serde::Serialize;
+
+use super::RenderCtx;
+use super::fmt::{clock_time, duration, rfc3339};
+use super::schema::SCHEMA_VERSION;
+use crate::graph::{EdgeKind, Flow, FlowNode, GroupSource, NodeKind};
+use crate::model::TaskState;
+use crate::state::State;
+
+/// Children shown under one node before the rest are summarised (unless `--all`).
+pub const FANOUT_SHOWN: usize = 10;
+
+/// Options of the tree view.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeOptions {
+    pub all: bool,
+    pub depth: Option<usize>,
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+fn name<'s>(state: &'s State, n: &FlowNode<'s>) -> &'s str {
+    match (&n.view, n.kind) {
+        (Some(v), _) => v.record.name().map_or("?", |s| state.sym(s)),
+        (None, NodeKind::Chord) => "chord",
+        (None, _) => "group",
+    }
+}
+
+fn state_text(n: &FlowNode<'_>) -> &'static str {
+    match (&n.view, n.aggregate) {
+        (Some(v), _) => v.state.as_str(),
+        (None, Some(a)) => a.as_str(),
+        (None, None) => "?",
+    }
+}
+
+fn line(state: &State, flow: &Flow<'_>, idx: NodeIndex, ctx: &RenderCtx) -> String {
+    let st = &ctx.styles;
+    let n = &flow.graph[idx];
+    let mut s = String::new();
+    let critical = flow.on_critical_path(idx);
+    let label = name(state, n);
+    let _ = write!(
+        s,
+        "{}",
+        if critical {
+            label.style(st.heading).to_string()
+        } else {
+            label.to_string()
+        }
+    );
+    match &n.view {
+        Some(v) => {
+            let _ = write!(s, " {}", short(&n.id).style(st.muted));
+            let _ = write!(s, " {}", v.state.as_str().style(st.state(v.state)));
+            if let Some(t) = v.started_at().or_else(|| v.received_at()) {
+                let _ = write!(s, " {}", clock_time(t, ctx.zone, ctx.now));
+            }
+            if let Some(r) = v.runtime() {
+                let _ = write!(s, " {}", duration(r));
+            }
+            let retries = v.retries();
+            if retries > 0 {
+                let _ = write!(s, " ↻{retries}");
+            }
+            if let Some(w) = v.worker() {
+                let _ = write!(s, " {}", state.sym(w).style(st.muted));
+            }
+            if v.lost.is_some() {
+                let _ = write!(s, " {}", "(interrupted)".style(st.state_failure));
+            }
+        }
+        None => {
+            let agg = n.aggregate.map_or("?", |a| a.as_str());
+            let _ = write!(s, " ×{} {agg}", n.members);
+            if !n.id.starts_with("inferred-") {
+                let _ = write!(s, " {}", short(&n.id).style(st.muted));
+            }
+        }
+    }
+    if n.inferred {
+        let _ = write!(
+            s,
+            " {}",
+            if ctx.ascii {
+                "(inferred)"
+            } else {
+                "(inferred)"
+            }
+            .style(st.muted)
+        );
+    }
+    if critical && n.view.is_some() {
+        let _ = write!(s, " {}", if ctx.ascii { "*" } else { "★" });
+    }
+    if idx == flow.focus {
+        let _ = write!(
+            s,
+            " {}",
+            if ctx.ascii {
+                "<-- this task"
+            } else {
+                "◀ this task"
+            }
+            .style(st.id_prefix)
+        );
+    }
+    s
+}
+
+pub fn tree(
+    state: &State,
+    flow: &Flow<'_>,
+    opts: TreeOptions,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (branch, last, pipe, blank) = if ctx.ascii {
+        ("|-- ", "`-- ", "|   ", "    ")
+    } else {
+        ("├── ", "└── ", "│   ", "    ")
+    };
+    for (i, &top) in flow.tops.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}", line(state, flow, top, ctx))?;
+        walk(
+            state,
+            flow,
+            top,
+            "",
+            1,
+            opts,
+            ctx,
+            (branch, last, pipe, blank),
+            out,
+        )?;
+    }
+    writeln!(out)?;
+    write_summary(state, flow, ctx, out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    state: &State,
+    flow: &Flow<'_>,
+    n: NodeIndex,
+    prefix: &str,
+    depth: usize,
+    opts: TreeOptions,
+    ctx: &RenderCtx,
+    glyphs: (&str, &str, &str, &str),
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (branch, last, pipe, blank) = glyphs;
+    let children = flow.children(n);
+    if children.is_empty() {
+        return Ok(());
+    }
+    if opts.depth.is_some_and(|d| depth > d) {
+        writeln!(
+            out,
+            "{prefix}{last}{}",
+            format!("… {} more below (--depth)", count_below(flow, n)).style(ctx.styles.muted)
+        )?;
+        return Ok(());
+    }
+    let shown = if opts.all || children.len() <= FANOUT_SHOWN + 1 {
+        children.len()
+    } else {
+        FANOUT_SHOWN
+    };
+    let rest = &children[shown..];
+    for (i, (c, edge)) in children[..shown].iter().enumerate() {
+        let is_last = i + 1 == shown && rest.is_empty();
+        // A chord's callback hangs off the chord with an arrow (dashed when inferred).
+        let mark = match (edge.kind, edge.inferred, ctx.ascii) {
+            (EdgeKind::Callback, false, false) => "⇒ ",
+            (EdgeKind::Callback, true, false) => "⇢ ",
+            (EdgeKind::Callback, false, true) => "=> ",
+            (EdgeKind::Callback, true, true) => "~> ",
+            _ => "",
+        };
+        writeln!(
+            out,
+            "{prefix}{}{mark}{}",
+            if is_last { last } else { branch },
+            line(state, flow, *c, ctx)
+        )?;
+        let next = format!("{prefix}{}", if is_last { blank } else { pipe });
+        walk(state, flow, *c, &next, depth + 1, opts, ctx, glyphs, out)?;
+    }
+    if !rest.is_empty() {
+        writeln!(
+            out,
+            "{prefix}{last}{}",
+            summarise(state, flow, rest).style(ctx.styles.muted)
+        )?;
+    }
+    Ok(())
+}
+
+fn count_below(flow: &Flow<'_>, n: NodeIndex) -> usize {
+    flow.children(n)
+        .iter()
+        .map(|(c, _)| 1 + count_below(flow, *c))
+        .sum()
+}
+
+/// `… 9,990 more tasks.add (9,987 SUCCESS, 3 FAILURE)`, one clause per name.
+fn summarise(
+    state: &State,
+    flow: &Flow<'_>,
+    rest: &[(NodeIndex, crate::graph::FlowEdge)],
+) -> String {
+    let mut by_name: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, usize>> =
+        Default::default();
+    for (c, _) in rest {
+        let n = &flow.graph[*c];
+        *by_name
+            .entry(name(state, n))
+            .or_default()
+            .entry(state_text(n))
+            .or_default() += 1;
+    }
+    let parts: Vec<String> = by_name
+        .iter()
+        .map(|(name, states)| {
+            let total: usize = states.values().sum();
+            let detail: Vec<String> = states
+                .iter()
+                .map(|(s, k)| format!("{} {s}", thousands(*k)))
+                .collect();
+            format!("{} {name} ({})", thousands(total), detail.join(", "))
+        })
+        .collect();
+    format!(
+        "… {} more: {} (--all shows them)",
+        thousands(rest.len()),
+        parts.join("; ")
+    )
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn write_summary(
+    state: &State,
+    flow: &Flow<'_>,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let tasks = flow
+        .graph
+        .node_weights()
+        .filter(|n| n.view.is_some())
+        .count();
+    let mut parts = vec![format!("{tasks} tasks")];
+    if let Some(w) = flow.wall {
+        parts.push(format!("wall {}", duration(w)));
+    }
+    parts.push(format!("ran {}", duration(flow.runtime)));
+    parts.push(format!("queued {}", duration(flow.queued)));
+    writeln!(out, "{}", parts.join(", "))?;
+    let path: Vec<String> = flow
+        .critical_path
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}",
+                name(state, &flow.graph[*n]),
+                short(&flow.graph[*n].id)
+            )
+        })
+        .collect();
+    if !path.is_empty() {
+        let arrow = if ctx.ascii { " -> " } else { " → " };
+        writeln!(out, "critical path: {}", path.join(arrow))?;
+    }
+    match flow.groups {
+        GroupSource::Inferred => writeln!(
+            out,
+            "{}",
+            "groups and chords marked (inferred) are guessed from timing: pass result-backend records for exact ones".style(ctx.styles.muted)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Graphviz fill colours by state.
+fn fill(state_text: &str) -> &'static str {
+    match state_text {
+        "SUCCESS" => "#d4f4dd",
+        "FAILURE" | "REJECTED" => "#f8d0d0",
+        "RETRY" | "PARTIAL" => "#fbe7b5",
+        "REVOKED" => "#e6d5f5",
+        "STARTED" | "RUNNING" => "#cfe7fb",
+        _ => "#eeeeee",
+    }
+}
+
+/// Escapes a string for a double-quoted DOT id or label.
+fn dot_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn node_label(state: &State, n: &FlowNode<'_>) -> String {
+    match &n.view {
+        Some(v) => {
+            let mut l = format!(
+                "{}\n{} · {}",
+                name(state, n),
+                short(&n.id),
+                v.state.as_str()
+            );
+            if let Some(r) = v.runtime() {
+                let _ = write!(l, " · {}", duration(r));
+            }
+            if v.retries() > 0 {
+                let _ = write!(l, " · {} retries", v.retries());
+            }
+            l
+        }
+        None => format!(
+            "{} ×{} · {}{}",
+            name(state, n),
+            n.members,
+            state_text(n),
+            if n.inferred { " (inferred)" } else { "" }
+        ),
+    }
+}
+
+/// Sorted node indices: output must not depend on insertion order.
+fn sorted_nodes(flow: &Flow<'_>) -> Vec<NodeIndex> {
+    let mut v: Vec<NodeIndex> = flow.graph.node_indices().collect();
+    v.sort_by(|a, b| {
+        (flow.graph[*a].kind, &flow.graph[*a].id).cmp(&(flow.graph[*b].kind, &flow.graph[*b].id))
+    });
+    v
+}
+
+fn sorted_edges(flow: &Flow<'_>) -> Vec<(NodeIndex, NodeIndex, crate::graph::FlowEdge)> {
+    use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+    let mut v: Vec<_> = (&flow.graph)
+        .edge_references()
+        .map(|e| (e.source(), e.target(), *e.weight()))
+        .collect();
+    v.sort_by(|a, b| {
+        (&flow.graph[a.0].id, &flow.graph[a.1].id).cmp(&(&flow.graph[b.0].id, &flow.graph[b.1].id))
+    });
+    v
+}
+
+fn critical_edge(flow: &Flow<'_>, from: NodeIndex, to: NodeIndex) -> bool {
+    // Through a group node, the path steps member → ... → callback; the edge is on the path
+    // when both ends are (or the group sits between two path tasks).
+    let on = |n: NodeIndex| {
+        flow.on_critical_path(n)
+            || (flow.graph[n].view.is_none()
+                && flow
+                    .children(n)
+                    .iter()
+                    .any(|(c, _)| flow.on_critical_path(*c))
+                && flow.parent(n).is_none_or(|p| flow.on_critical_path(p)))
+    };
+    on(from) && on(to)
+}
+
+pub fn dot(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "digraph \"flow {}\" {{",
+        dot_escape(&flow.root.to_string())
+    )?;
+    writeln!(out, "  rankdir=LR;")?;
+    writeln!(
+        out,
+        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];"
+    )?;
+    writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];")?;
+    let mut in_cluster = std::collections::BTreeSet::new();
+    for g in sorted_nodes(flow)
+        .into_iter()
+        .filter(|n| flow.graph[*n].view.is_none())
+    {
+        let n = &flow.graph[g];
+        writeln!(out, "  subgraph \"cluster_{}\" {{", dot_escape(&n.id))?;
+        writeln!(
+            out,
+            "    label=\"{}\"; style=\"rounded{}\"; color=\"#888888\";",
+            dot_escape(&node_label(state, n)),
+            if n.inferred { ",dashed" } else { "" }
+        )?;
+        writeln!(
+            out,
+            "    \"{}\" [shape=point, width=0.08];",
+            dot_escape(&n.id)
+        )?;
+        for (c, e) in flow.children(g) {
+            if e.kind == EdgeKind::Member {
+                writeln!(out, "    \"{}\";", dot_escape(&flow.graph[c].id))?;
+                in_cluster.insert(c);
+            }
+        }
+        writeln!(out, "  }}")?;
+    }
+    for idx in sorted_nodes(flow)
+        .into_iter()
+        .filter(|n| flow.graph[*n].view.is_some())
+    {
+        let n = &flow.graph[idx];
+        let mut attrs = format!(
+            "label=\"{}\", fillcolor=\"{}\"",
+            dot_escape(&node_label(state, n)),
+            fill(state_text(n))
+        );
+        if flow.on_critical_path(idx) {
+            attrs.push_str(", penwidth=2.5");
+        }
+        if idx == flow.focus {
+            attrs.push_str(", color=\"#1f5fbf\"");
+        }
+        writeln!(out, "  \"{}\" [{attrs}];", dot_escape(&n.id))?;
+    }
+    for (from, to, e) in sorted_edges(flow) {
+        let mut attrs = Vec::new();
+        if e.inferred {
+            attrs.push("style=dashed".to_string());
+        }
+        if e.kind == EdgeKind::Member {
+            attrs.push("arrowhead=none".to_string());
+        }
+        if e.kind == EdgeKind::Callback {
+            attrs.push("label=\"callback\"".to_string());
+        }
+        if critical_edge(flow, from, to) {
+            attrs.push("penwidth=2.5".to_string());
+        }
+        let attrs = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", attrs.join(", "))
+        };
+        writeln!(
+            out,
+            "  \"{}\" -> \"{}\"{attrs};",
+            dot_escape(&flow.graph[from].id),
+            dot_escape(&flow.graph[to].id)
+        )?;
+    }
+    writeln!(out, "}}")
+}
+
+/// A Mermaid-safe node id.
+fn mermaid_id(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("n_{clean}")
+}
+
+fn mermaid_label(s: &str) -> String {
+    s.replace('"', "#quot;").replace('\n', "<br/>")
+}
+
+pub fn mermaid(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "flowchart LR")?;
+    for g in sorted_nodes(flow)
+        .into_iter()
+        .filter(|n| flow.graph[*n].view.is_none())
+    {
+        let n = &flow.graph[g];
+        writeln!(
+            out,
+            "  subgraph {}[\"{}\"]",
+            mermaid_id(&n.id),
+            mermaid_label(&node_label(state, n))
+        )?;
+        for (c, e) in flow.children(g) {
+            if e.kind == EdgeKind::Member {
+                let cn = &flow.graph[c];
+                writeln!(
+                    out,
+                    "    {}[\"{}\"]",
+                    mermaid_id(&cn.id),
+                    mermaid_label(&node_label(state, cn))
+                )?;
+            }
+        }
+        writeln!(out, "  end")?;
+    }
+    for idx in sorted_nodes(flow)
+        .into_iter()
+        .filter(|n| flow.graph[*n].view.is_some())
+    {
+        let n = &flow.graph[idx];
+        let in_group = flow.parent(idx).is_some_and(|p| {
+            flow.graph[p].view.is_none()
+                && flow
+                    .children(p)
+                    .iter()
+                    .any(|(c, e)| *c == idx && e.kind == EdgeKind::Member)
+        });
+        if !in_group {
+            writeln!(
+                out,
+                "  {}[\"{}\"]",
+                mermaid_id(&n.id),
+                mermaid_label(&node_label(state, n))
+            )?;
+        }
+    }
+    let mut critical_links = Vec::new();
+    let mut k = 0;
+    for (from, to, e) in sorted_edges(flow) {
+        if e.kind == EdgeKind::Member {
+            continue; // membership is drawn by the subgraph
+        }
+        let arrow = if e.inferred { "-.->" } else { "-->" };
+        let label = if e.kind == EdgeKind::Callback {
+            "|callback|"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "  {} {arrow}{label} {}",
+            mermaid_id(&flow.graph[from].id),
+            mermaid_id(&flow.graph[to].id)
+        )?;
+        if critical_edge(flow, from, to) {
+            critical_links.push(k.to_string());
+        }
+        k += 1;
+    }
+    for (state_name, color) in [
+        ("success", "#d4f4dd"),
+        ("failure", "#f8d0d0"),
+        ("retry", "#fbe7b5"),
+        ("revoked", "#e6d5f5"),
+        ("active", "#cfe7fb"),
+        ("waiting", "#eeeeee"),
+    ] {
+        writeln!(out, "  classDef {state_name} fill:{color},stroke:#555")?;
+    }
+    for idx in sorted_nodes(flow)
+        .into_iter()
+        .filter(|n| flow.graph[*n].view.is_some())
+    {
+        let class = match flow.graph[idx].view.as_ref().map(|v| v.state) {
+            Some(TaskState::Success) => "success",
+            Some(TaskState::Failure | TaskState::Rejected) => "failure",
+            Some(TaskState::Retry) => "retry",
+            Some(TaskState::Revoked) => "revoked",
+            Some(TaskState::Started) => "active",
+            _ => "waiting",
+        };
+        writeln!(out, "  class {} {class}", mermaid_id(&flow.graph[idx].id))?;
+    }
+    if !critical_links.is_empty() {
+        writeln!(
+            out,
+            "  linkStyle {} stroke-width:3px",
+            critical_links.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct GraphDoc<'a> {
+    version: u32,
+    kind: &'static str,
+    generated_at: String,
+    root: String,
+    focus: String,
+    groups: &'static str,
+    nodes: Vec<NodeJson<'a>>,
+    edges: Vec<EdgeJson>,
+    critical_path: Vec<String>,
+    wall: Option<f64>,
+    runtime: f64,
+    queued: f64,
+}
+
+#[derive(Serialize)]
+struct NodeJson<'a> {
+    id: String,
+    kind: &'static str,
+    name: &'a str,
+    state: &'static str,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    runtime: Option<f64>,
+    retries: u32,
+    worker: Option<&'a str>,
+    inferred: bool,
+    members: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct EdgeJson {
+    from: String,
+    to: String,
+    kind: &'static str,
+    inferred: bool,
+}
+
+pub fn json(
+    state: &State,
+    flow: &Flow<'_>,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let nodes = sorted_nodes(flow)
+        .into_iter()
+        .map(|idx| {
+            let n = &flow.graph[idx];
+            let v = n.view.as_ref();
+            NodeJson {
+                id: n.id.clone(),
+                kind: n.kind.as_str(),
+                name: name(state, n),
+                state: state_text(n),
+                started_at: v.and_then(|v| v.started_at()).and_then(rfc3339),
+                finished_at: v.and_then(|v| v.finished_at()).and_then(rfc3339),
+                runtime: v.and_then(|v| v.runtime()),
+                retries: v.map_or(0, |v| v.retries()),
+                worker: v.and_then(|v| v.worker()).map(|w| state.sym(w)),
+                inferred: n.inferred,
+                members: (n.view.is_none()).then_some(n.members),
+            }
+        })
+        .collect();
+    let edges = sorted_edges(flow)
+        .into_iter()
+        .map(|(f, t, e)| EdgeJson {
+            from: flow.graph[f].id.clone(),
+            to: flow.graph[t].id.clone(),
+            kind: e.kind.as_str(),
+            inferred: e.inferred,
+        })
+        .collect();
+    let doc = GraphDoc {
+        version: SCHEMA_VERSION,
+        kind: "graph",
+        generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
+        root: flow.root.to_string(),
+        focus: flow.graph[flow.focus].id.clone(),
+        groups: match flow.groups {
+            GroupSource::Backend => "backend",
+            GroupSource::Inferred => "inferred",
+            GroupSource::None => "none",
+        },
+        nodes,
+        edges,
+        critical_path: flow
+            .critical_path
+            .iter()
+            .map(|n| flow.graph[*n].id.clone())
+            .collect(),
+        wall: flow.wall,
+        runtime: flow.runtime,
+        queued: flow.queued,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
