@@ -17,7 +17,8 @@ pub const META_PREFIX: &str = "celery-task-meta-";
 /// Group membership known from the result backend.
 #[derive(Debug, Clone, Default)]
 pub struct Backend {
-    groups: FxHashMap<TaskId, TaskId>,
+    /// Every task the backend has a record of, with its group (None: not in a group).
+    groups: FxHashMap<TaskId, Option<TaskId>>,
 }
 
 #[derive(Deserialize)]
@@ -54,14 +55,21 @@ impl Backend {
         let Ok(meta) = serde_json::from_str::<Meta>(json) else {
             return;
         };
-        if let (Some(task), Some(group)) = (meta.task_id, meta.group_id) {
-            self.groups
-                .insert(TaskId::parse(&task), TaskId::parse(&group));
+        if let Some(task) = meta.task_id {
+            self.groups.insert(
+                TaskId::parse(&task),
+                meta.group_id.as_deref().map(TaskId::parse),
+            );
         }
     }
 
     pub fn group_of(&self, task: &TaskId) -> Option<&TaskId> {
-        self.groups.get(task)
+        self.groups.get(task)?.as_ref()
+    }
+
+    /// Whether the backend has a record of the task (then its group, or none, is a fact).
+    pub fn knows(&self, task: &TaskId) -> bool {
+        self.groups.contains_key(task)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -231,7 +231,9 @@ pub fn build<'s>(
             {
                 roots.insert(t.id.clone());
             }
-        } else if let (Some(origin), Some(at)) = (producer(root_rec), sent_time(root_rec)) {
+        } else if !backend.knows(&root)
+            && let (Some(origin), Some(at)) = (producer(root_rec), sent_time(root_rec))
+        {
             let mates = burst(
                 state,
                 |t| state.parent_id(t).is_none() && producer(t) == Some(origin),
@@ -298,7 +300,8 @@ pub fn build<'s>(
     // Inferred groups: bursts of siblings from one producer, not already grouped.
     let mut siblings: BTreeMap<Option<&TaskId>, Vec<&TaskRecord>> = BTreeMap::new();
     for t in &members {
-        if !grouped.contains(&t.id) {
+        // The backend's word (in a group or not) beats a guess.
+        if !grouped.contains(&t.id) && !backend.knows(&t.id) {
             siblings.entry(state.parent_id(t)).or_default().push(t);
         }
     }

@@ -297,13 +297,13 @@ fn write_summary(
         let arrow = if ctx.ascii { " -> " } else { " → " };
         writeln!(out, "critical path: {}", path.join(arrow))?;
     }
-    match flow.groups {
-        GroupSource::Inferred => writeln!(
+    match flow.graph.node_weights().any(|n| n.inferred) {
+        true => writeln!(
             out,
             "{}",
             "groups and chords marked (inferred) are guessed from timing: pass result-backend records for exact ones".style(ctx.styles.muted)
         ),
-        _ => Ok(()),
+        false => Ok(()),
     }
 }
 
