@@ -155,6 +155,9 @@ pub struct Flow<'s> {
     pub focus: NodeIndex,
     /// Task nodes from the flow's start to the task that finished last.
     pub critical_path: Vec<NodeIndex>,
+    critical_nodes: FxHashSet<NodeIndex>,
+    /// Edges along the critical path, including those through a group or chord node.
+    critical_edges: FxHashSet<(NodeIndex, NodeIndex)>,
     /// Seconds from the first `task-sent` to the last finish.
     pub wall: Option<f64>,
     /// Sum of the tasks' runtimes.
@@ -181,7 +184,18 @@ impl<'s> Flow<'s> {
     }
 
     pub fn on_critical_path(&self, n: NodeIndex) -> bool {
-        self.critical_path.contains(&n)
+        self.critical_nodes.contains(&n)
+    }
+
+    pub fn critical_edge(&self, from: NodeIndex, to: NodeIndex) -> bool {
+        self.critical_edges.contains(&(from, to))
+    }
+
+    /// Whether `n` is drawn inside a group or chord (a header member).
+    pub fn is_member(&self, n: NodeIndex) -> bool {
+        self.graph
+            .edges_directed(n, Direction::Incoming)
+            .any(|e| e.weight().kind == EdgeKind::Member)
     }
 }
 
@@ -261,15 +275,6 @@ pub fn build<'s>(
         });
         index.insert(&t.id, n);
     }
-    let child = FlowEdge {
-        kind: EdgeKind::Child,
-        inferred: false,
-    };
-    for t in &members {
-        if let Some(p) = state.parent_id(t).and_then(|p| index.get(p)) {
-            graph.add_edge(*p, index[&t.id], child);
-        }
-    }
 
     // Exact groups from the backend: members sharing a group id; a member whose parent is
     // another member is the chord's callback.
@@ -307,6 +312,14 @@ pub fn build<'s>(
     }
     for set in siblings.values() {
         for header in bursts(set) {
+            // A task taken as a chord callback meanwhile stays where it is.
+            let header: Vec<&TaskRecord> = header
+                .into_iter()
+                .filter(|t| !grouped.contains(&t.id))
+                .collect();
+            if header.len() < 2 {
+                continue;
+            }
             let ids: FxHashSet<&TaskId> = header.iter().map(|t| &t.id).collect();
             let views: Vec<TaskView<'_>> = header
                 .iter()
@@ -335,11 +348,27 @@ pub fn build<'s>(
                 .collect();
             let id = format!("inferred-{}", header[0].id);
             add_group(&mut graph, &index, state, id, &header, &callbacks, true);
+            grouped.extend(header.iter().map(|t| &t.id));
+            grouped.extend(callbacks.iter().map(|t| &t.id));
             groups = if groups == GroupSource::Backend {
                 GroupSource::Backend
             } else {
                 GroupSource::Inferred
             };
+        }
+    }
+
+    // Edges from parents, for tasks no group or chord took. Added last: removing edges from a
+    // node with a huge fan-out costs time in proportion to that fan-out.
+    let child = FlowEdge {
+        kind: EdgeKind::Child,
+        inferred: false,
+    };
+    for t in &members {
+        if !grouped.contains(&t.id)
+            && let Some(p) = state.parent_id(t).and_then(|p| index.get(p))
+        {
+            graph.add_edge(*p, index[&t.id], child);
         }
     }
 
@@ -390,12 +419,44 @@ pub fn build<'s>(
     let runtime = tasks().filter_map(|(_, v)| v.runtime()).sum();
     let queued = tasks().filter_map(|(_, v)| v.queue_wait()).sum();
     let focus = index[&focus_rec.id];
+    let critical_nodes: FxHashSet<NodeIndex> = critical_path.iter().copied().collect();
+    let mut critical_edges = FxHashSet::default();
+    for pair in critical_path.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if graph.find_edge(a, b).is_some() {
+            critical_edges.insert((a, b));
+            continue;
+        }
+        // Through a group or chord: a → G → b (a sent the group), or G → a and G → b (a was
+        // the header task whose finish released the chord's callback b).
+        if let Some(g) = graph
+            .neighbors_directed(b, Direction::Incoming)
+            .find(|g| graph[*g].view.is_none())
+        {
+            critical_edges.insert((g, b));
+            if graph.find_edge(a, g).is_some() {
+                critical_edges.insert((a, g));
+            }
+            if graph.find_edge(g, a).is_some() {
+                critical_edges.insert((g, a));
+            }
+        }
+    }
+    if let Some(&first) = critical_path.first()
+        && let Some(g) = graph
+            .neighbors_directed(first, Direction::Incoming)
+            .find(|g| graph[*g].view.is_none())
+    {
+        critical_edges.insert((g, first));
+    }
     Some(Flow {
         graph,
         tops,
         root,
         focus,
         critical_path,
+        critical_nodes,
+        critical_edges,
         wall,
         runtime,
         queued,
@@ -508,13 +569,6 @@ fn add_group<'s>(
     }
     for t in header {
         let n = index[&t.id];
-        let incoming: Vec<_> = graph
-            .edges_directed(n, Direction::Incoming)
-            .map(|e| e.id())
-            .collect();
-        for e in incoming {
-            graph.remove_edge(e);
-        }
         graph.add_edge(
             g,
             n,
@@ -526,13 +580,6 @@ fn add_group<'s>(
     }
     for c in callbacks {
         let n = index[&c.id];
-        let incoming: Vec<_> = graph
-            .edges_directed(n, Direction::Incoming)
-            .map(|e| e.id())
-            .collect();
-        for e in incoming {
-            graph.remove_edge(e);
-        }
         graph.add_edge(
             g,
             n,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::RenderCtx;
 use super::fmt::{clock_time, duration, rfc3339};
 use super::schema::SCHEMA_VERSION;
-use crate::graph::{EdgeKind, Flow, FlowNode, GroupSource, NodeKind};
+use crate::graph::{EdgeKind, Flow, FlowEdge, FlowNode, GroupSource, NodeKind};
 use crate::model::TaskState;
 use crate::state::State;
 
@@ -71,7 +71,7 @@ fn line(state: &State, flow: &Flow<'_>, idx: NodeIndex, ctx: &RenderCtx) -> Stri
             }
             let retries = v.retries();
             if retries > 0 {
-                let _ = write!(s, " ↻{retries}");
+                let _ = write!(s, " {}{retries}", if ctx.ascii { "retries=" } else { "↻" });
             }
             if let Some(w) = v.worker() {
                 let _ = write!(s, " {}", state.sym(w).style(st.muted));
@@ -82,23 +82,19 @@ fn line(state: &State, flow: &Flow<'_>, idx: NodeIndex, ctx: &RenderCtx) -> Stri
         }
         None => {
             let agg = n.aggregate.map_or("?", |a| a.as_str());
-            let _ = write!(s, " ×{} {agg}", n.members);
+            let _ = write!(
+                s,
+                " {}{} {agg}",
+                if ctx.ascii { "x" } else { "×" },
+                n.members
+            );
             if !n.id.starts_with("inferred-") {
                 let _ = write!(s, " {}", short(&n.id).style(st.muted));
             }
         }
     }
     if n.inferred {
-        let _ = write!(
-            s,
-            " {}",
-            if ctx.ascii {
-                "(inferred)"
-            } else {
-                "(inferred)"
-            }
-            .style(st.muted)
-        );
+        let _ = write!(s, " {}", "(inferred)".style(st.muted));
     }
     if critical && n.view.is_some() {
         let _ = write!(s, " {}", if ctx.ascii { "*" } else { "★" });
@@ -125,104 +121,177 @@ pub fn tree(
     ctx: &RenderCtx,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let (branch, last, pipe, blank) = if ctx.ascii {
-        ("|-- ", "`-- ", "|   ", "    ")
+    let glyphs = if ctx.ascii {
+        Glyphs {
+            branch: "|-- ",
+            last: "`-- ",
+            pipe: "|   ",
+            blank: "    ",
+            step: "v ",
+        }
     } else {
-        ("├── ", "└── ", "│   ", "    ")
+        Glyphs {
+            branch: "├── ",
+            last: "└── ",
+            pipe: "│   ",
+            blank: "    ",
+            step: "↓ ",
+        }
     };
     for (i, &top) in flow.tops.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
         writeln!(out, "{}", line(state, flow, top, ctx))?;
-        walk(
-            state,
-            flow,
-            top,
-            "",
-            1,
-            opts,
-            ctx,
-            (branch, last, pipe, blank),
-            out,
-        )?;
+        // Iterative depth-first walk: a 10,000-step chain must not exhaust the stack.
+        let mut stack = vec![Frame::new(flow, flow.children(top), String::new(), 1)];
+        while let Some(f) = stack.last_mut() {
+            if f.next == 0 && opts.depth.is_some_and(|d| f.depth > d) {
+                let below: usize = f
+                    .children
+                    .iter()
+                    .map(|(c, _)| 1 + count_below(flow, *c))
+                    .sum();
+                let dots = if ctx.ascii { "..." } else { "…" };
+                let text = format!("{dots} {below} more below (--depth)");
+                writeln!(
+                    out,
+                    "{}{}{}",
+                    f.prefix,
+                    glyphs.last,
+                    text.style(ctx.styles.muted)
+                )?;
+                stack.pop();
+                continue;
+            }
+            let all = f.children.len();
+            let shown = if opts.all || all <= FANOUT_SHOWN + 1 {
+                all
+            } else {
+                FANOUT_SHOWN
+            };
+            if f.next >= shown {
+                if shown < all {
+                    let text = summarise(state, flow, &f.children[shown..], ctx.ascii);
+                    writeln!(
+                        out,
+                        "{}{}{}",
+                        f.prefix,
+                        glyphs.last,
+                        text.style(ctx.styles.muted)
+                    )?;
+                }
+                stack.pop();
+                continue;
+            }
+            let (c, edge) = f.children[f.next];
+            f.next += 1;
+            let is_last = f.next == shown && shown == all;
+            // A chord's callback hangs off the chord with an arrow (dashed when inferred).
+            let mark = match (edge.kind, edge.inferred, ctx.ascii) {
+                (EdgeKind::Callback, false, false) => "⇒ ",
+                (EdgeKind::Callback, true, false) => "⇢ ",
+                (EdgeKind::Callback, false, true) => "=> ",
+                (EdgeKind::Callback, true, true) => "~> ",
+                _ => "",
+            };
+            let glyph = match (f.chain, is_last) {
+                (true, _) => glyphs.step,
+                (false, true) => glyphs.last,
+                (false, false) => glyphs.branch,
+            };
+            writeln!(
+                out,
+                "{}{glyph}{mark}{}",
+                f.prefix,
+                line(state, flow, c, ctx)
+            )?;
+            let children = flow.children(c);
+            if children.is_empty() {
+                continue;
+            }
+            // A chain goes on at the same indent as its step, so a 10,000-step chain stays
+            // readable and its output linear in size; anything else indents.
+            let continues = Frame::is_chain(flow, &children);
+            let prefix = if f.chain && continues {
+                f.prefix.clone()
+            } else if f.chain {
+                format!("{}{}", f.prefix, glyphs.blank)
+            } else {
+                format!(
+                    "{}{}",
+                    f.prefix,
+                    if is_last { glyphs.blank } else { glyphs.pipe }
+                )
+            };
+            let depth = f.depth + 1;
+            stack.push(Frame::new(flow, children, prefix, depth));
+        }
     }
     writeln!(out)?;
     write_summary(state, flow, ctx, out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    state: &State,
-    flow: &Flow<'_>,
-    n: NodeIndex,
-    prefix: &str,
-    depth: usize,
-    opts: TreeOptions,
-    ctx: &RenderCtx,
-    glyphs: (&str, &str, &str, &str),
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let (branch, last, pipe, blank) = glyphs;
-    let children = flow.children(n);
-    if children.is_empty() {
-        return Ok(());
-    }
-    if opts.depth.is_some_and(|d| depth > d) {
-        writeln!(
-            out,
-            "{prefix}{last}{}",
-            format!("… {} more below (--depth)", count_below(flow, n)).style(ctx.styles.muted)
-        )?;
-        return Ok(());
-    }
-    let shown = if opts.all || children.len() <= FANOUT_SHOWN + 1 {
-        children.len()
-    } else {
-        FANOUT_SHOWN
-    };
-    let rest = &children[shown..];
-    for (i, (c, edge)) in children[..shown].iter().enumerate() {
-        let is_last = i + 1 == shown && rest.is_empty();
-        // A chord's callback hangs off the chord with an arrow (dashed when inferred).
-        let mark = match (edge.kind, edge.inferred, ctx.ascii) {
-            (EdgeKind::Callback, false, false) => "⇒ ",
-            (EdgeKind::Callback, true, false) => "⇢ ",
-            (EdgeKind::Callback, false, true) => "=> ",
-            (EdgeKind::Callback, true, true) => "~> ",
-            _ => "",
-        };
-        writeln!(
-            out,
-            "{prefix}{}{mark}{}",
-            if is_last { last } else { branch },
-            line(state, flow, *c, ctx)
-        )?;
-        let next = format!("{prefix}{}", if is_last { blank } else { pipe });
-        walk(state, flow, *c, &next, depth + 1, opts, ctx, glyphs, out)?;
-    }
-    if !rest.is_empty() {
-        writeln!(
-            out,
-            "{prefix}{last}{}",
-            summarise(state, flow, rest).style(ctx.styles.muted)
-        )?;
-    }
-    Ok(())
+struct Glyphs {
+    branch: &'static str,
+    last: &'static str,
+    pipe: &'static str,
+    blank: &'static str,
+    step: &'static str,
 }
 
+/// One level of the walk: a node's children, how many were printed, the prefix and depth,
+/// and whether they are the single next step of a chain.
+struct Frame {
+    children: Vec<(NodeIndex, FlowEdge)>,
+    next: usize,
+    prefix: String,
+    depth: usize,
+    chain: bool,
+}
+
+impl Frame {
+    fn new(
+        flow: &Flow<'_>,
+        children: Vec<(NodeIndex, FlowEdge)>,
+        prefix: String,
+        depth: usize,
+    ) -> Self {
+        let chain = Self::is_chain(flow, &children);
+        Self {
+            children,
+            next: 0,
+            prefix,
+            depth,
+            chain,
+        }
+    }
+
+    /// A single child sent by a task (a chain step, not a group member or callback).
+    fn is_chain(flow: &Flow<'_>, children: &[(NodeIndex, FlowEdge)]) -> bool {
+        matches!(children, [(c, e)] if e.kind == EdgeKind::Child && flow.graph[*c].view.is_some())
+    }
+}
+
+/// Nodes below `n`.
 fn count_below(flow: &Flow<'_>, n: NodeIndex) -> usize {
-    flow.children(n)
-        .iter()
-        .map(|(c, _)| 1 + count_below(flow, *c))
-        .sum()
+    let mut count = 0;
+    let mut todo = vec![n];
+    while let Some(x) = todo.pop() {
+        for (c, _) in flow.children(x) {
+            count += 1;
+            todo.push(c);
+        }
+    }
+    count
 }
 
 /// `… 9,990 more tasks.add (9,987 SUCCESS, 3 FAILURE)`, one clause per name.
 fn summarise(
     state: &State,
     flow: &Flow<'_>,
-    rest: &[(NodeIndex, crate::graph::FlowEdge)],
+    rest: &[(NodeIndex, FlowEdge)],
+    ascii: bool,
 ) -> String {
     let mut by_name: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, usize>> =
         Default::default();
@@ -245,8 +314,9 @@ fn summarise(
             format!("{} {name} ({})", thousands(total), detail.join(", "))
         })
         .collect();
+    let dots = if ascii { "..." } else { "…" };
     format!(
-        "… {} more: {} (--all shows them)",
+        "{dots} {} more: {} (--all shows them)",
         thousands(rest.len()),
         parts.join("; ")
     )
@@ -370,7 +440,7 @@ fn sorted_nodes(flow: &Flow<'_>) -> Vec<NodeIndex> {
     v
 }
 
-fn sorted_edges(flow: &Flow<'_>) -> Vec<(NodeIndex, NodeIndex, crate::graph::FlowEdge)> {
+fn sorted_edges(flow: &Flow<'_>) -> Vec<(NodeIndex, NodeIndex, FlowEdge)> {
     use petgraph::visit::{EdgeRef, IntoEdgeReferences};
     let mut v: Vec<_> = (&flow.graph)
         .edge_references()
@@ -380,21 +450,6 @@ fn sorted_edges(flow: &Flow<'_>) -> Vec<(NodeIndex, NodeIndex, crate::graph::Flo
         (&flow.graph[a.0].id, &flow.graph[a.1].id).cmp(&(&flow.graph[b.0].id, &flow.graph[b.1].id))
     });
     v
-}
-
-fn critical_edge(flow: &Flow<'_>, from: NodeIndex, to: NodeIndex) -> bool {
-    // Through a group node, the path steps member → ... → callback; the edge is on the path
-    // when both ends are (or the group sits between two path tasks).
-    let on = |n: NodeIndex| {
-        flow.on_critical_path(n)
-            || (flow.graph[n].view.is_none()
-                && flow
-                    .children(n)
-                    .iter()
-                    .any(|(c, _)| flow.on_critical_path(*c))
-                && flow.parent(n).is_none_or(|p| flow.on_critical_path(p)))
-    };
-    on(from) && on(to)
 }
 
 pub fn dot(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Result<()> {
@@ -464,7 +519,7 @@ pub fn dot(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Result<()
         if e.kind == EdgeKind::Callback {
             attrs.push("label=\"callback\"".to_string());
         }
-        if critical_edge(flow, from, to) {
+        if flow.critical_edge(from, to) {
             attrs.push("penwidth=2.5".to_string());
         }
         let attrs = if attrs.is_empty() {
@@ -526,14 +581,7 @@ pub fn mermaid(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Resul
         .filter(|n| flow.graph[*n].view.is_some())
     {
         let n = &flow.graph[idx];
-        let in_group = flow.parent(idx).is_some_and(|p| {
-            flow.graph[p].view.is_none()
-                && flow
-                    .children(p)
-                    .iter()
-                    .any(|(c, e)| *c == idx && e.kind == EdgeKind::Member)
-        });
-        if !in_group {
+        if !flow.is_member(idx) {
             writeln!(
                 out,
                 "  {}[\"{}\"]",
@@ -560,7 +608,7 @@ pub fn mermaid(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Resul
             mermaid_id(&flow.graph[from].id),
             mermaid_id(&flow.graph[to].id)
         )?;
-        if critical_edge(flow, from, to) {
+        if flow.critical_edge(from, to) {
             critical_links.push(k.to_string());
         }
         k += 1;
