@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('tasks', 'tasks', [CompletionResultType]::ParameterValue, 'List tasks with their state, worker, timing and retries')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage')
+            [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -98,6 +99,30 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;graph' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--depth', '--depth', [CompletionResultType]::ParameterName, 'Show the tree only this many levels deep')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--dot', '--dot', [CompletionResultType]::ParameterName, 'Shorthand for --format dot')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Shorthand for --format json')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Show every child of a large fan-out instead of a summary line')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII tree')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the script into this directory (file name chosen per shell) instead of stdout')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
@@ -137,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
         'celtrace;help' {
             [CompletionResult]::new('tasks', 'tasks', [CompletionResultType]::ParameterValue, 'List tasks with their state, worker, timing and retries')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage')
+            [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -146,6 +172,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;show' {
+            break
+        }
+        'celtrace;help;graph' {
             break
         }
         'celtrace;help;completions' {

@@ -19,6 +19,9 @@ _celtrace() {
             celtrace,completions)
                 cmd="celtrace__subcmd__completions"
                 ;;
+            celtrace,graph)
+                cmd="celtrace__subcmd__graph"
+                ;;
             celtrace,help)
                 cmd="celtrace__subcmd__help"
                 ;;
@@ -33,6 +36,9 @@ _celtrace() {
                 ;;
             celtrace__subcmd__help,completions)
                 cmd="celtrace__subcmd__help__subcmd__completions"
+                ;;
+            celtrace__subcmd__help,graph)
+                cmd="celtrace__subcmd__help__subcmd__graph"
                 ;;
             celtrace__subcmd__help,help)
                 cmd="celtrace__subcmd__help__subcmd__help"
@@ -53,7 +59,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --events --color --utc --quiet --verbose --help --version tasks show completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --events --color --utc --quiet --verbose --help --version tasks show graph completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,8 +130,54 @@ _celtrace() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        celtrace__subcmd__graph)
+            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --broker --result-backend --events --color --utc --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "tree dot mermaid json" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "tree dot mermaid json" -- "${cur}"))
+                    return 0
+                    ;;
+                --depth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         celtrace__subcmd__help)
-            opts="tasks show completions man help"
+            opts="tasks show graph completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +191,20 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__help__subcmd__graph)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --version 'Print version'
             cand tasks 'List tasks with their state, worker, timing and retries'
             cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+            cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -92,6 +93,29 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;graph'= {
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand --depth 'Show the tree only this many levels deep'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour'
+            cand --dot 'Shorthand for --format dot'
+            cand --json 'Shorthand for --format json'
+            cand --all 'Show every child of a large fan-out instead of a summary line'
+            cand --ascii 'Plain ASCII tree'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -129,6 +153,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help'= {
             cand tasks 'List tasks with their state, worker, timing and retries'
             cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+            cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -136,6 +161,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;tasks'= {
         }
         &'celtrace;help;show'= {
+        }
+        &'celtrace;help;graph'= {
         }
         &'celtrace;help;completions'= {
         }

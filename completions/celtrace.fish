@@ -37,6 +37,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -s h -l help -d 'Print h
 complete -c celtrace -n "__fish_celtrace_needs_command" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -89,6 +90,26 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s q -l quiet -d
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s f -l format -d 'Output format' -r -f -a "tree\t'An indented tree for people'
+dot\t'Graphviz DOT (deterministic; clusters for groups and chords)'
+mermaid\t'A Mermaid flowchart'
+json\t'One JSON document'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l depth -d 'Show the tree only this many levels deep' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l dot -d 'Shorthand for --format dot'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l all -d 'Show every child of a large fan-out instead of a summary line'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l ascii -d 'Plain ASCII tree'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l dir -d 'Write the script into this directory (file name chosen per shell) instead of stdout' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -113,8 +134,9 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -326,7 +326,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -352,17 +352,28 @@ fn write_summary(
     parts.push(format!("ran {}", duration(flow.runtime)));
     parts.push(format!("queued {}", duration(flow.queued)));
     writeln!(out, "{}", parts.join(", "))?;
-    let path: Vec<String> = flow
-        .critical_path
+    let step = |n: &NodeIndex| {
+        format!(
+            "{} {}",
+            name(state, &flow.graph[*n]),
+            short(&flow.graph[*n].id)
+        )
+    };
+    let cp = &flow.critical_path;
+    // A long path is shown by its ends; JSON has all of it.
+    let mut path: Vec<String> = cp
         .iter()
-        .map(|n| {
-            format!(
-                "{} {}",
-                name(state, &flow.graph[*n]),
-                short(&flow.graph[*n].id)
-            )
-        })
+        .take(if cp.len() > 8 { 3 } else { 8 })
+        .map(step)
         .collect();
+    if cp.len() > 8 {
+        path.push(format!(
+            "{} {} more",
+            if ctx.ascii { "..." } else { "…" },
+            cp.len() - 6
+        ));
+        path.extend(cp[cp.len() - 3..].iter().map(step));
+    }
     if !path.is_empty() {
         let arrow = if ctx.ascii { " -> " } else { " → " };
         writeln!(out, "critical path: {}", path.join(arrow))?;

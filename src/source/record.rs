@@ -64,7 +64,7 @@ mod tests {
     fn first_event(line: &str) -> Event<'static> {
         let mut out = Vec::new();
         decode_entry(line, &mut Vec::new(), &mut |e| {
-            out.push(e.clone().into_owned())
+            out.push(e.clone().into_owned());
         });
         out.remove(0)
     }

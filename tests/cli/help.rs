@@ -8,6 +8,7 @@ fn help_of_every_command() {
         vec!["--help"],
         vec!["tasks", "--help"],
         vec!["show", "--help"],
+        vec!["graph", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {
