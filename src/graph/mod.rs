@@ -590,3 +590,6 @@ fn add_group<'s>(
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,12 @@
 //! End-to-end runs of the celtrace binary. One test binary with modules (STYLE.md §2).
 
 // Test helpers outside #[test] functions may unwrap too: a failure is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::print_stderr
+)]
 
 mod common;
 
@@ -9,6 +14,7 @@ mod architecture;
 mod errors;
 mod example;
 mod generated;
+mod graph;
 mod help;
 mod schema;
 mod show;
