@@ -56,8 +56,13 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
             source_label: report.source.clone(),
         });
     };
+    let flow = crate::graph::build_links(&state, id, horizon).map(|f| {
+        let place = crate::graph::place(&f, f.focus);
+        (f, place)
+    });
     let data = ShowData {
         view: TaskView::new(&state, record, horizon),
+        flow,
         ancestors: ancestors(&state, record),
         children: children(&state, id)
             .into_iter()
@@ -99,9 +104,10 @@ pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
 /// 1. events mentioning the typed id: the task's own, and its children's `task-sent` and
 ///    `task-received` (they name it as parent);
 /// 2. every event of the task and its children (by `uuid`), and the events of the whole
-///    workflow that mention its root id: each member's `task-sent`/`task-received` carry its
-///    parent, so the lineage is known after this pass;
-/// 3. only if the lineage has ancestors other than the root: their events too (by `uuid`).
+///    workflow that mention its root id: each member's `task-sent`/`task-received`, which
+///    name it;
+/// 3. every event of every other member of the flow (by `uuid`), for the lineage, the
+///    siblings and the task's place in a group or chord.
 ///
 /// Worker events are always read, so liveness is the same as in a full read. Other sources
 /// (stdin) are read once, whole.
@@ -130,16 +136,15 @@ fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     ids.extend(kids);
     let filter = LineFilter::mentions(&[root.as_str()]).and_ids(ids.iter().cloned());
     let (state, report) = ctx.load_state_filtered(Some(&filter))?;
-    let Some(record) = state.task(&id) else {
-        return Ok((state, report));
-    };
-    let lineage: Vec<String> = ancestors(&state, record)
-        .iter()
-        .map(ToString::to_string)
-        .filter(|a| *a != root)
+    // Pass 2 saw every member of the flow (their `task-sent`/`task-received` name the root);
+    // pass 3 reads all events of those not read whole yet: ancestors, siblings, their kin.
+    let rest: Vec<String> = state
+        .tasks()
+        .map(|t| t.id.to_string())
+        .filter(|t| !ids.contains(t))
         .collect();
-    if lineage.is_empty() {
+    if rest.is_empty() {
         return Ok((state, report));
     }
-    ctx.load_state_filtered(Some(&filter.and_ids(lineage)))
+    ctx.load_state_filtered(Some(&filter.and_ids(rest)))
 }

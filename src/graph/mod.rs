@@ -226,6 +226,22 @@ pub fn build<'s>(
     backend: &Backend,
     horizon: f64,
 ) -> Option<Flow<'s>> {
+    build_with(state, focus, backend, horizon, true)
+}
+
+/// The flow as parent links alone: no group or chord nodes. `show` uses it, because it reads
+/// only the flow's own tasks, not the other top-level tasks a client-applied group spans.
+pub fn build_links<'s>(state: &'s State, focus: &TaskId, horizon: f64) -> Option<Flow<'s>> {
+    build_with(state, focus, &Backend::default(), horizon, false)
+}
+
+fn build_with<'s>(
+    state: &'s State,
+    focus: &TaskId,
+    backend: &Backend,
+    horizon: f64,
+    canvas: bool,
+) -> Option<Flow<'s>> {
     let focus_rec = state.task(focus)?;
     let root = state.root_id(focus_rec).clone();
 
@@ -237,7 +253,9 @@ pub fn build<'s>(
     } else {
         GroupSource::Backend
     };
-    if let Some(root_rec) = state.task(&root).filter(|r| state.parent_id(r).is_none()) {
+    if !canvas {
+        groups = GroupSource::None;
+    } else if let Some(root_rec) = state.task(&root).filter(|r| state.parent_id(r).is_none()) {
         if let Some(g) = backend.group_of(&root) {
             for t in state
                 .tasks()
@@ -279,7 +297,7 @@ pub fn build<'s>(
     // Exact groups from the backend: members sharing a group id; a member whose parent is
     // another member is the chord's callback.
     let mut by_group: BTreeMap<&TaskId, Vec<&TaskRecord>> = BTreeMap::new();
-    for t in &members {
+    for t in members.iter().filter(|_| canvas) {
         if let Some(g) = backend.group_of(&t.id) {
             by_group.entry(g).or_default().push(t);
         }
@@ -306,7 +324,7 @@ pub fn build<'s>(
     let mut siblings: BTreeMap<Option<&TaskId>, Vec<&TaskRecord>> = BTreeMap::new();
     for t in &members {
         // The backend's word (in a group or not) beats a guess.
-        if !grouped.contains(&t.id) && !backend.knows(&t.id) {
+        if canvas && !grouped.contains(&t.id) && !backend.knows(&t.id) {
             siblings.entry(state.parent_id(t)).or_default().push(t);
         }
     }
@@ -593,3 +611,35 @@ fn add_group<'s>(
 
 #[cfg(test)]
 mod tests;
+
+/// A task's place in its flow, for `show`: the flow's size and the other tasks sent by the
+/// same parent (or in the same group).
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Tasks in the flow.
+    pub tasks: usize,
+    /// Other tasks under the same parent (or in the same group), in start order.
+    pub siblings: Vec<NodeIndex>,
+}
+
+/// Where `n` sits in `flow`.
+pub fn place(flow: &Flow<'_>, n: NodeIndex) -> Place {
+    let tasks = flow
+        .graph
+        .node_weights()
+        .filter(|x| x.view.is_some())
+        .count();
+    let incoming = flow
+        .graph
+        .edges_directed(n, Direction::Incoming)
+        .next()
+        .map(|e| (e.source(), e.weight().kind));
+    let siblings = incoming.map_or_else(Vec::new, |(p, kind)| {
+        flow.children(p)
+            .into_iter()
+            .filter(|(c, e)| *c != n && e.kind == kind && flow.graph[*c].view.is_some())
+            .map(|(c, _)| c)
+            .collect()
+    });
+    Place { tasks, siblings }
+}

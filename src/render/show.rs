@@ -18,6 +18,8 @@ use crate::state::view::TaskView;
 /// Everything `show` prints, gathered once for both formats.
 pub struct ShowData<'s> {
     pub view: TaskView<'s>,
+    /// The task's flow and its place in it (absent when the task is not in the state).
+    pub flow: Option<(crate::graph::Flow<'s>, crate::graph::Place)>,
     /// Root first, direct parent last.
     pub ancestors: Vec<TaskId>,
     pub children: Vec<TaskView<'s>>,
@@ -43,6 +45,26 @@ pub struct TimelineJson<'s> {
     pub note: String,
 }
 
+/// The task's place in its flow: how big the flow is and who shares its parent.
+#[derive(Debug, Serialize)]
+pub struct FlowJson<'s> {
+    pub tasks: usize,
+    pub siblings: Vec<RelativeJson<'s>>,
+}
+
+fn flow_json<'s>(state: &'s State, data: &ShowData<'s>, horizon: f64) -> Option<FlowJson<'s>> {
+    let (flow, place) = data.flow.as_ref()?;
+    Some(FlowJson {
+        tasks: place.tasks,
+        siblings: place
+            .siblings
+            .iter()
+            .filter_map(|s| flow.graph[*s].view.as_ref())
+            .map(|v| relative_json(state, &v.record.id, horizon))
+            .collect(),
+    })
+}
+
 #[derive(Serialize)]
 struct ShowDoc<'s, 'r> {
     version: u32,
@@ -51,6 +73,7 @@ struct ShowDoc<'s, 'r> {
     task: TaskJson<'s>,
     lineage: Vec<RelativeJson<'s>>,
     children: Vec<RelativeJson<'s>>,
+    flow: Option<FlowJson<'s>>,
     timeline: Vec<TimelineJson<'s>>,
     diagnostics: DiagnosticsJson<'r>,
 }
@@ -235,6 +258,7 @@ pub fn json(
             .iter()
             .map(|c| relative_json(state, &c.record.id, horizon))
             .collect(),
+        flow: flow_json(state, data, horizon),
         timeline: entries(state, v)
             .iter()
             .map(|e| TimelineJson {
@@ -440,6 +464,47 @@ pub fn text(
         writeln!(out, "\n{}", "Traceback".style(st.heading))?;
         for line in tb.trim_end().lines() {
             writeln!(out, "  {line}")?;
+        }
+    }
+
+    if let Some((flow, place)) = &data.flow
+        && place.tasks > 1
+    {
+        let short = &id[..id.len().min(8)];
+        writeln!(
+            out,
+            "\n{}  {}",
+            "Flow".style(st.heading),
+            format!("{} tasks; `celtrace graph {short}` draws it", place.tasks).style(st.muted)
+        )?;
+        if !place.siblings.is_empty() {
+            let shown: Vec<String> = place
+                .siblings
+                .iter()
+                .take(10)
+                .filter_map(|s| flow.graph[*s].view.as_ref())
+                .map(|v| {
+                    let sid = v.record.id.to_string();
+                    format!(
+                        "{} {} {}",
+                        v.record.name().map_or("?", |s| state.sym(s)),
+                        &sid[..sid.len().min(8)],
+                        v.state.as_str().style(st.state(v.state))
+                    )
+                })
+                .collect();
+            let more = place.siblings.len().saturating_sub(10);
+            let tail = if more > 0 {
+                format!(", … {more} more")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  siblings ({}): {}{tail}",
+                place.siblings.len(),
+                shown.join(", ")
+            )?;
         }
     }
 

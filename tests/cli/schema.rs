@@ -30,6 +30,7 @@ struct ShowDoc {
     task: Task,
     lineage: Vec<Relative>,
     children: Vec<Relative>,
+    flow: Option<FlowPlace>,
     timeline: Vec<TimelineEntry>,
     diagnostics: Diagnostics,
 }
@@ -111,6 +112,14 @@ struct Relative {
     name: Option<String>,
     state: Option<String>,
     runtime: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FlowPlace {
+    tasks: usize,
+    siblings: Vec<Relative>,
 }
 
 #[derive(Deserialize)]

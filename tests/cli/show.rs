@@ -161,7 +161,7 @@ fn filtered_reads_show_the_same_as_full_reads() {
             &["show", &id[..8], "--json", "--events", "-"],
             &bytes,
         ));
-        for part in ["task", "lineage", "children", "timeline"] {
+        for part in ["task", "lineage", "children", "flow", "timeline"] {
             assert_eq!(filtered[part], full[part], "{id}: {part}");
         }
         assert!(filtered["diagnostics"]["filtered"].as_u64().unwrap() > 0);
