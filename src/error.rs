@@ -5,6 +5,7 @@ use miette::Diagnostic;
 
 use crate::exit;
 use crate::query::ResolveError;
+use crate::source::backend::BackendError;
 use crate::source::record::RecordError;
 use crate::source::url::UrlError;
 
@@ -92,6 +93,24 @@ pub enum CliError {
         first_problem: String,
     },
 
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::backend::unreachable),
+        help(
+            "check --result-backend / CELTRACE_RESULT_BACKEND / CELERY_RESULT_BACKEND; without it, group ids come from recorded backend records only"
+        )
+    )]
+    BackendUnreachable(BackendError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::backend::unsupported),
+        help(
+            "point reads need a redis:// or unix:// result backend (rediss:// is not in this build); recorded celtrace.backend lines work with any"
+        )
+    )]
+    BackendUnsupported(BackendError),
+
     #[error("cannot write the output")]
     #[diagnostic(
         code(celtrace::io::write),
@@ -107,7 +126,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage { .. } | Self::BrokerUrl { .. } => exit::USAGE,
-            Self::BrokerUnsupported { .. } => exit::BROKER,
+            Self::BrokerUnsupported { .. }
+            | Self::BackendUnreachable(_)
+            | Self::BackendUnsupported(_) => exit::BROKER,
             Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => {
                 exit::NOT_FOUND
             }
@@ -129,6 +150,15 @@ impl CliError {
     /// Whether this is a closed pipe downstream, which is success (`celtrace tasks | head`).
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Self::Write { source } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<BackendError> for CliError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Unreachable { .. } => Self::BackendUnreachable(e),
+            BackendError::Unsupported { .. } => Self::BackendUnsupported(e),
+        }
     }
 }
 

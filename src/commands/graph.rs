@@ -71,7 +71,12 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
             super::show::describe(&state, id, horizon)
         })
     })?;
-    let backend = Backend::from_records(&state);
+    let mut backend = Backend::from_records(&state);
+    if let Some((url, _)) = &ctx.result_backend {
+        for meta in crate::source::backend::read_metas(url, &backend_candidates(&state, id))? {
+            backend.add_meta(&meta);
+        }
+    }
     let Some(flow) = crate::graph::build(&state, id, &backend, horizon) else {
         return Err(CliError::NotFound {
             typed: args.id.clone(),
@@ -108,4 +113,26 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     drop(flow);
     state.discard();
     Ok(())
+}
+
+/// Tasks whose result records can change the picture: the flow's own, and the top-level tasks
+/// sent within a minute of its root (members of a group applied from a client are each a root).
+fn backend_candidates(
+    state: &crate::state::State,
+    focus: &crate::model::TaskId,
+) -> Vec<crate::model::TaskId> {
+    let Some(rec) = state.task(focus) else {
+        return Vec::new();
+    };
+    let root = state.root_id(rec);
+    let at = state.task(root).and_then(|r| r.first_time()).unwrap_or(0.0);
+    state
+        .tasks()
+        .filter(|t| {
+            state.root_id(t) == root
+                || (state.parent_id(t).is_none()
+                    && t.first_time().is_some_and(|f| (f - at).abs() <= 60.0))
+        })
+        .map(|t| t.id.clone())
+        .collect()
 }

@@ -11,6 +11,7 @@
 mod common;
 
 mod architecture;
+mod backend;
 mod errors;
 mod example;
 mod generated;
