@@ -101,7 +101,16 @@ fn backend_records_make_groups_and_chords_exact() {
         insta::assert_snapshot!(format!("graph_tree_backend__{s}"), tree.stdout);
         let dot = run(&["graph", &id, "--dot", "--events", &file]);
         assert_renders(&dot.stdout, s);
+        insta::assert_snapshot!(format!("graph_dot_backend__{s}"), dot.stdout);
+        let mermaid = run(&["graph", &id, "--format", "mermaid", "--events", &file]);
+        insta::assert_snapshot!(format!("graph_mermaid_backend__{s}"), mermaid.stdout);
         let doc = json(&run(&["graph", &id, "--json", "--events", &file]));
+        let mut stable = doc.clone();
+        stable["generated_at"] = serde_json::Value::Null;
+        insta::assert_snapshot!(
+            format!("graph_json_backend__{s}"),
+            serde_json::to_string_pretty(&stable).unwrap()
+        );
         assert_eq!(doc["groups"], "backend", "{s}");
         assert!(
             doc["nodes"]
