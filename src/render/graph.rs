@@ -152,15 +152,8 @@ pub fn tree(
                     .iter()
                     .map(|(c, _)| 1 + count_below(flow, *c))
                     .sum();
-                let dots = if ctx.ascii { "..." } else { "…" };
-                let text = format!("{dots} {below} more below (--depth)");
-                writeln!(
-                    out,
-                    "{}{}{}",
-                    f.prefix,
-                    glyphs.last,
-                    text.style(ctx.styles.muted)
-                )?;
+                let text = format!("{} {below} more below (--depth)", dots(ctx.ascii));
+                muted_line(out, &f.prefix, glyphs.last, &text, ctx)?;
                 stack.pop();
                 continue;
             }
@@ -173,13 +166,7 @@ pub fn tree(
             if f.next >= shown {
                 if shown < all {
                     let text = summarise(state, flow, &f.children[shown..], ctx.ascii);
-                    writeln!(
-                        out,
-                        "{}{}{}",
-                        f.prefix,
-                        glyphs.last,
-                        text.style(ctx.styles.muted)
-                    )?;
+                    muted_line(out, &f.prefix, glyphs.last, &text, ctx)?;
                 }
                 stack.pop();
                 continue;
@@ -230,6 +217,20 @@ pub fn tree(
     }
     writeln!(out)?;
     write_summary(state, flow, ctx, out)
+}
+
+fn muted_line(
+    out: &mut dyn Write,
+    prefix: &str,
+    glyph: &str,
+    text: &str,
+    ctx: &RenderCtx,
+) -> io::Result<()> {
+    writeln!(out, "{prefix}{glyph}{}", text.style(ctx.styles.muted))
+}
+
+fn dots(ascii: bool) -> &'static str {
+    if ascii { "..." } else { "…" }
 }
 
 struct Glyphs {
