@@ -315,9 +315,9 @@ fn summarise(
             format!("{} {name} ({})", thousands(total), detail.join(", "))
         })
         .collect();
-    let dots = if ascii { "..." } else { "…" };
     format!(
-        "{dots} {} more: {} (--all shows them)",
+        "{} {} more: {} (--all shows them)",
+        dots(ascii),
         thousands(rest.len()),
         parts.join("; ")
     )
@@ -368,11 +368,7 @@ fn write_summary(
         .map(step)
         .collect();
     if cp.len() > 8 {
-        path.push(format!(
-            "{} {} more",
-            if ctx.ascii { "..." } else { "…" },
-            cp.len() - 6
-        ));
+        path.push(format!("{} {} more", dots(ctx.ascii), cp.len() - 6));
         path.extend(cp[cp.len() - 3..].iter().map(step));
     }
     if !path.is_empty() {
