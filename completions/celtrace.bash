@@ -59,7 +59,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --events --color --utc --quiet --verbose --help --version tasks show graph completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version tasks show graph completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +74,14 @@ _celtrace() {
                     return 0
                     ;;
                 --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -93,7 +101,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__completions)
-            opts="-b -q -v -h -V --dir --broker --result-backend --events --color --utc --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,6 +123,14 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --events)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -131,7 +147,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__graph)
-            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --broker --result-backend --events --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +174,14 @@ _celtrace() {
                     return 0
                     ;;
                 --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -275,7 +299,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__man)
-            opts="-b -q -v -h -V --dir --broker --result-backend --events --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,6 +321,14 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --events)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -313,7 +345,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__show)
-            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --broker --result-backend --events --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -339,6 +371,14 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --events)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -355,7 +395,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tasks)
-            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --no-scrub --ascii --broker --result-backend --events --color --utc --quiet --verbose --help --version"
+            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,6 +462,14 @@ _celtrace() {
                     return 0
                     ;;
                 --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_celtrace_global_optspecs
-    string join \n b/broker= result-backend= events= color= utc q/quiet v/verbose h/help V/version
+    string join \n b/broker= result-backend= config= profile= events= color= utc q/quiet v/verbose h/help V/version
 end
 
 function __fish_celtrace_needs_command
@@ -26,8 +26,10 @@ end
 
 complete -c celtrace -n "__fish_celtrace_needs_command" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_needs_command" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_needs_command" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_needs_command" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+complete -c celtrace -n "__fish_celtrace_needs_command" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_needs_command" -l utc -d 'Show times in UTC instead of local time'
@@ -61,8 +63,10 @@ ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
 csv\t'Comma-separated values with a header row'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l reverse -d 'Reverse the sort order'
@@ -78,8 +82,10 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s f -l format -
 json\t'One JSON document with the same content'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l json -d 'Shorthand for --format json'
@@ -97,8 +103,10 @@ json\t'One JSON document'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l depth -d 'Show the tree only this many levels deep' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l dot -d 'Shorthand for --format dot'
@@ -113,8 +121,10 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s V -l version
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l dir -d 'Write the script into this directory (file name chosen per shell) instead of stdout' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l utc -d 'Show times in UTC instead of local time'
@@ -125,8 +135,10 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s V -l v
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l dir -d 'Write celtrace.1 and one page per subcommand (celtrace-tasks.1, ...) into this directory' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l utc -d 'Show times in UTC instead of local time'

@@ -57,8 +57,8 @@ const fn const_format_help() -> &'static str {
 pub struct GlobalArgs {
     /// Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://
     ///
-    /// Precedence: this flag, then CELTRACE_BROKER_URL, then CELERY_BROKER_URL, then
-    /// redis://localhost:6379/0. Passwords in URLs are never printed.
+    /// Precedence: this flag, then CELTRACE_BROKER_URL, then CELERY_BROKER_URL, then the
+    /// profile's `broker`, then redis://localhost:6379/0. Passwords in URLs are never printed.
     #[arg(long, short = 'b', global = true, value_name = "URL")]
     pub broker: Option<String>,
 
@@ -68,6 +68,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub result_backend: Option<String>,
 
+    /// Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Profile of the configuration file to use [env: CELTRACE_PROFILE]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Read events from a recording instead of a broker (`-` reads stdin)
     ///
     /// A recording is NDJSON: one Celery event dict per line. Lines that are kombu
@@ -75,9 +83,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
-    /// When to use colour
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    /// When to use colour [default: auto, or the profile's `color`]
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
 
     /// Show times in UTC instead of local time
     #[arg(long, global = true)]

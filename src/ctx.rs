@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 
 use crate::cli::GlobalArgs;
+use crate::config;
 use crate::error::CliError;
 use crate::render::{RenderCtx, Styles, Zone};
 use crate::source::file::{self, Input, LineFilter, LoadReport};
 use crate::source::url::BrokerUrl;
 use crate::state::State;
-use crate::ui::Ui;
+use crate::ui::{ColorChoice, Ui};
 
 /// Used when neither a flag, the environment nor a profile names a broker.
 pub const DEFAULT_BROKER: &str = "redis://localhost:6379/0";
@@ -24,6 +25,9 @@ pub struct Env {
     pub no_color: bool,
     pub dumb_term: bool,
     pub columns: Option<u16>,
+    pub profile: Option<String>,
+    pub xdg_config_home: Option<String>,
+    pub home: Option<String>,
 }
 
 impl Env {
@@ -38,8 +42,122 @@ impl Env {
             no_color: var("NO_COLOR").is_some(),
             dumb_term: var("TERM").is_some_and(|t| t == "dumb"),
             columns: var("COLUMNS").and_then(|c| c.trim().parse().ok()),
+            profile: var("CELTRACE_PROFILE"),
+            xdg_config_home: var("XDG_CONFIG_HOME"),
+            home: var("HOME"),
         }
     }
+
+    /// A variable a profile names (password holders); read here, the environment's home.
+    #[allow(clippy::disallowed_methods)]
+    fn named(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    /// Where the configuration file is looked for when `--config` is not given.
+    pub fn default_config_path(&self) -> Option<std::path::PathBuf> {
+        let base = match (&self.xdg_config_home, &self.home) {
+            (Some(x), _) => std::path::PathBuf::from(x),
+            (None, Some(h)) => std::path::Path::new(h).join(".config"),
+            (None, None) => return None,
+        };
+        Some(base.join("celtrace").join("config.toml"))
+    }
+}
+
+/// The profile's broker and result-backend URLs (passwords filled in), colour and read-only.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileSettings {
+    pub broker: Option<String>,
+    pub result_backend: Option<String>,
+    pub color: Option<ColorChoice>,
+    pub read_only: bool,
+}
+
+/// Loads the configuration file (`--config`, or the default place if a file is there) and the
+/// selected profile (`--profile`, `CELTRACE_PROFILE`, or the file's `default_profile`).
+pub fn load_profile(g: &GlobalArgs, env: &Env) -> Result<ProfileSettings, CliError> {
+    let path = match (&g.config, env.default_config_path()) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) if p.exists() => p,
+        _ if g.profile.is_some() || env.profile.is_some() => {
+            return Err(CliError::Config(config::ConfigError::UnknownProfile {
+                name: g
+                    .profile
+                    .clone()
+                    .or_else(|| env.profile.clone())
+                    .unwrap_or_default(),
+                path: "(no configuration file)".to_string(),
+                available: Vec::new(),
+            }));
+        }
+        _ => return Ok(ProfileSettings::default()),
+    };
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        CliError::Config(config::ConfigError::Read {
+            what: label.clone(),
+            source,
+        })
+    })?;
+    let file = config::parse(&text, &label).map_err(CliError::Config)?;
+    let name = g.profile.as_deref().or(env.profile.as_deref());
+    let Some(p) = config::select(&file, name, &label).map_err(CliError::Config)? else {
+        return Ok(ProfileSettings::default());
+    };
+    let profile_name = name.or(file.default_profile.as_deref()).unwrap_or_default();
+    let password = |var: &Option<String>,
+                    file: &Option<std::path::PathBuf>|
+     -> Result<Option<String>, CliError> {
+        if let Some(var) = var {
+            return Env::named(var).map(Some).ok_or_else(|| {
+                CliError::Config(config::ConfigError::MissingPasswordVar {
+                    profile: profile_name.to_string(),
+                    var: var.clone(),
+                })
+            });
+        }
+        if let Some(f) = file {
+            let text = std::fs::read_to_string(f).map_err(|source| {
+                CliError::Config(config::ConfigError::Read {
+                    what: f.display().to_string(),
+                    source,
+                })
+            })?;
+            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        Ok(None)
+    };
+    let fill = |url: &Option<String>, pw: Option<String>| {
+        url.as_ref()
+            .map(|u| pw.map_or_else(|| u.clone(), |pw| config::with_password(u, &pw)))
+    };
+    let color = match p.color.as_deref() {
+        None => None,
+        Some(c) => Some(
+            <ColorChoice as clap::ValueEnum>::from_str(c, true).map_err(|_| {
+                CliError::usage(
+                    format!("profile `{profile_name}`: color `{c}` is not auto, always or never"),
+                    format!("fix {label}"),
+                )
+            })?,
+        ),
+    };
+    Ok(ProfileSettings {
+        broker: fill(
+            &p.broker,
+            password(&p.broker_password_env, &p.broker_password_file)?,
+        ),
+        result_backend: fill(
+            &p.result_backend,
+            password(
+                &p.result_backend_password_env,
+                &p.result_backend_password_file,
+            )?,
+        ),
+        color,
+        read_only: p.read_only.unwrap_or(false),
+    })
 }
 
 /// Where a setting's value came from (shown in diagnostics and `-v`).
@@ -85,12 +203,15 @@ pub struct Ctx {
     pub zone: Zone,
     pub source: EventSource,
     pub result_backend: Option<(BrokerUrl, Origin)>,
+    /// The profile asks that nothing be changed (retry and revoke refuse).
+    pub read_only: bool,
 }
 
 impl Ctx {
     pub fn new(g: &GlobalArgs, env: &Env, now: DateTime<Utc>) -> Result<Self, CliError> {
+        let profile = load_profile(g, env)?;
         let ui = Ui::new(
-            g.color,
+            g.color.or(profile.color).unwrap_or_default(),
             env.no_color,
             env.dumb_term,
             env.columns,
@@ -104,7 +225,7 @@ impl Ctx {
                     g.broker.as_deref(),
                     env.celtrace_broker.as_deref(),
                     env.celery_broker.as_deref(),
-                    None,
+                    profile.broker.as_deref(),
                     Some(DEFAULT_BROKER),
                 )
                 .unwrap_or_else(|| (DEFAULT_BROKER.to_string(), Origin::Default));
@@ -117,13 +238,14 @@ impl Ctx {
             g.result_backend.as_deref(),
             env.celtrace_backend.as_deref(),
             env.celery_backend.as_deref(),
-            None,
+            profile.result_backend.as_deref(),
             None,
         )
         .map(|(u, o)| BrokerUrl::parse(&u).map(|u| (u, o)))
         .transpose()
         .map_err(|source| CliError::BrokerUrl { source })?;
         Ok(Self {
+            read_only: profile.read_only,
             ui,
             now,
             zone: if g.utc { Zone::Utc } else { Zone::Local },

@@ -111,6 +111,10 @@ pub enum CliError {
     )]
     BackendUnsupported(BackendError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(crate::config::ConfigError),
+
     #[error("cannot write the output")]
     #[diagnostic(
         code(celtrace::io::write),
@@ -125,7 +129,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage { .. } | Self::BrokerUrl { .. } => exit::USAGE,
+            Self::Usage { .. } | Self::BrokerUrl { .. } | Self::Config(_) => exit::USAGE,
             Self::BrokerUnsupported { .. }
             | Self::BackendUnreachable(_)
             | Self::BackendUnsupported(_) => exit::BROKER,

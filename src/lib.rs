@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod exit;

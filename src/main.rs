@@ -18,7 +18,11 @@ fn main() -> ExitCode {
     };
     let env = Env::capture();
     let tty = ui::stderr_is_tty();
-    let color = cli.global.color.resolve(tty, env.no_color, env.dumb_term);
+    let color = cli
+        .global
+        .color
+        .unwrap_or_default()
+        .resolve(tty, env.no_color, env.dumb_term);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()

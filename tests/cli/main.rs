@@ -12,6 +12,7 @@ mod common;
 
 mod architecture;
 mod backend;
+mod config;
 mod errors;
 mod example;
 mod generated;

@@ -50,8 +50,10 @@ pub fn command(args: &[&str]) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("CELTRACE_")
             || k.starts_with("CELERY_")
-            || k == "NO_COLOR"
-            || k == "CLICOLOR_FORCE"
+            || matches!(
+                k.as_str(),
+                "NO_COLOR" | "CLICOLOR_FORCE" | "XDG_CONFIG_HOME"
+            )
         {
             cmd.env_remove(k);
         }

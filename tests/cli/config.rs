@@ -1,0 +1,186 @@
+//! Configuration profiles: precedence case by case (flag, CELTRACE_*, CELERY_*, profile,
+//! default), profile selection, passwords kept out of the file, bad files.
+//!
+//! The broker URL a command would use shows in the diagnostic of a broker read (this build
+//! reads recordings only), always with the password hidden.
+
+use crate::common::run_with_env;
+
+const CONFIG: &str = r#"
+default_profile = "staging"
+
+[profiles.staging]
+broker = "redis://staging:6379/0"
+result_backend = "redis://staging:6379/1"
+
+[profiles.prod]
+broker = "amqp://celery@rabbit/prod"
+broker_password_env = "CT_TEST_PROD_PW"
+
+[profiles.filed]
+broker = "redis://filed:6379/0"
+broker_password_file = "PASSWORD_FILE"
+"#;
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("celtrace")).unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "from-file\n").unwrap();
+        let text = CONFIG.replace("PASSWORD_FILE", pw.to_str().unwrap());
+        std::fs::write(dir.path().join("celtrace/config.toml"), text).unwrap();
+        Self { dir }
+    }
+
+    /// The broker URL `tasks` would read, from its diagnostic.
+    fn broker(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut a = vec!["tasks"];
+        a.extend_from_slice(args);
+        let mut e = vec![("XDG_CONFIG_HOME", self.dir.path().to_str().unwrap())];
+        e.extend_from_slice(env);
+        let out = run_with_env(&a, &e);
+        assert_eq!(out.code, 4, "{}", out.normalized());
+        let start = out.stderr.find("broker (").unwrap() + 8;
+        out.stderr[start..].split(')').next().unwrap().to_string()
+    }
+}
+
+#[test]
+fn precedence_case_by_case() {
+    let s = Setup::new();
+    let (flag, ct, celery) = (
+        "redis://flag/0",
+        ("CELTRACE_BROKER_URL", "redis://ct/0"),
+        ("CELERY_BROKER_URL", "redis://celery/0"),
+    );
+    assert_eq!(s.broker(&["--broker", flag], &[ct, celery]), flag);
+    assert_eq!(s.broker(&[], &[ct, celery]), "redis://ct/0");
+    assert_eq!(s.broker(&[], &[celery]), "redis://celery/0");
+    assert_eq!(
+        s.broker(&[], &[]),
+        "redis://staging:6379/0",
+        "the file's default profile"
+    );
+    assert_eq!(
+        s.broker(&["--profile", "filed"], &[]),
+        "redis://:****@filed:6379/0"
+    );
+    let none = run_with_env(&["tasks"], &[("XDG_CONFIG_HOME", "/nonexistent")]);
+    assert!(
+        none.stderr.contains("redis://localhost:6379/0"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
+fn profile_from_flag_or_environment_and_passwords_stay_hidden() {
+    let s = Setup::new();
+    let pw = ("CT_TEST_PROD_PW", "t0p-s3cret");
+    assert_eq!(
+        s.broker(&["--profile", "prod"], &[pw]),
+        "amqp://celery:****@rabbit/prod"
+    );
+    assert_eq!(
+        s.broker(&[], &[pw, ("CELTRACE_PROFILE", "prod")]),
+        "amqp://celery:****@rabbit/prod"
+    );
+    assert_eq!(
+        s.broker(
+            &["--profile", "staging"],
+            &[pw, ("CELTRACE_PROFILE", "prod")]
+        ),
+        "redis://staging:6379/0",
+        "the flag wins"
+    );
+    let out = run_with_env(
+        &["tasks", "--profile", "prod"],
+        &[("XDG_CONFIG_HOME", s.dir.path().to_str().unwrap()), pw],
+    );
+    assert!(!out.stderr.contains("t0p-s3cret"));
+}
+
+#[test]
+fn missing_profile_password_and_file_are_usage_errors() {
+    let s = Setup::new();
+    let home = ("XDG_CONFIG_HOME", s.dir.path().to_str().unwrap());
+    let out = run_with_env(&["tasks", "--profile", "dev"], &[home]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("celtrace::config::profile")
+            && out.stderr.contains("filed, prod, staging"),
+        "{}",
+        out.stderr
+    );
+    let out = run_with_env(&["tasks", "--profile", "prod"], &[home]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("CT_TEST_PROD_PW"), "{}", out.stderr);
+    let out = run_with_env(&["tasks", "--config", "/nonexistent/c.toml"], &[]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("celtrace::config::read"));
+    let out = run_with_env(
+        &["tasks", "--profile", "x"],
+        &[("XDG_CONFIG_HOME", "/nonexistent")],
+    );
+    assert_eq!(
+        out.code, 2,
+        "a profile without a file is an error, not ignored"
+    );
+}
+
+#[test]
+fn a_bad_file_points_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[profiles.a]\nbroker = \"redis://x\"\nread_only = \"yes\"\n",
+    )
+    .unwrap();
+    let out = run_with_env(&["tasks", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 2);
+    let shown = out.stderr.replace(path.to_str().unwrap(), "$CONFIG");
+    insta::assert_snapshot!("config_bad_file", shown);
+}
+
+#[test]
+fn recordings_need_no_profile_but_honour_its_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "default_profile = \"p\"\n[profiles.p]\ncolor = \"always\"\n",
+    )
+    .unwrap();
+    let file = crate::common::fixture("redis/failure.events.ndjson");
+    let out = run_with_env(
+        &[
+            "tasks",
+            "--config",
+            path.to_str().unwrap(),
+            "--events",
+            &file,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("\x1b["), "profile colour applies");
+    let out = run_with_env(
+        &[
+            "tasks",
+            "--color",
+            "never",
+            "--config",
+            path.to_str().unwrap(),
+            "--events",
+            &file,
+        ],
+        &[],
+    );
+    assert!(!out.stdout.contains("\x1b["), "the flag wins");
+}
