@@ -37,6 +37,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand tasks 'List tasks with their state, worker, timing and retries'
             cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+            cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -124,6 +125,31 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;export'= {
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write to this file instead of stdout'
+            cand --output 'Write to this file instead of stdout'
+            cand --since 'Only events (ndjson) or tasks with activity (json, csv) at or after this time'
+            cand --until 'Only events (ndjson) or tasks with activity (json, csv) at or before this time'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --no-scrub 'Show secret-looking argument values instead of [Filtered] (json, csv)'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -166,6 +192,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand tasks 'List tasks with their state, worker, timing and retries'
             cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+            cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -175,6 +202,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;show'= {
         }
         &'celtrace;help;graph'= {
+        }
+        &'celtrace;help;export'= {
         }
         &'celtrace;help;completions'= {
         }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions::CompletionsArgs, graph::GraphArgs, man::ManArgs, show::ShowArgs, tasks::TasksArgs,
+    completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs, man::ManArgs,
+    show::ShowArgs, tasks::TasksArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -105,6 +106,7 @@ pub enum Command {
     Tasks(TasksArgs),
     Show(ShowArgs),
     Graph(GraphArgs),
+    Export(ExportArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

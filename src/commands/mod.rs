@@ -2,6 +2,7 @@
 //! (completions, man) return before any source is opened.
 
 pub mod completions;
+pub mod export;
 pub mod graph;
 pub mod man;
 pub mod show;
@@ -22,6 +23,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Tasks(args) => tasks::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

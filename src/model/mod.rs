@@ -1,6 +1,7 @@
 //! Celery's domain types and decoding. Pure: no I/O, no clock, no terminal.
 
 pub mod decode;
+pub mod encode;
 pub mod event;
 mod fast;
 pub mod id;

@@ -9,6 +9,7 @@ fn help_of_every_command() {
         vec!["tasks", "--help"],
         vec!["show", "--help"],
         vec!["graph", "--help"],
+        vec!["export", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {

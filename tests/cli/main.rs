@@ -15,6 +15,7 @@ mod backend;
 mod config;
 mod errors;
 mod example;
+mod export;
 mod generated;
 mod graph;
 mod help;

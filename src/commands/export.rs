@@ -1,0 +1,170 @@
+//! `celtrace export`: hand celtrace's history to other tools — the recording format (NDJSON,
+//! streamed), or one document of task objects (JSON, CSV).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::ctx::{Ctx, EventSource};
+use crate::error::CliError;
+use crate::model::encode::write_event;
+use crate::query::tasks::{TaskQuery, select};
+use crate::query::time::{epoch, parse_bound};
+use crate::render;
+use crate::source::file;
+use crate::source::record::{self, RecordError};
+
+/// Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents
+///
+/// `--format ndjson` writes the recording format (a header line, then one Celery event per
+/// line), which `--events` reads back: the same `tasks --json` comes out. It streams: memory
+/// does not grow with the input. `json` and `csv` write every task, as `tasks` does.
+///
+/// Examples:
+///   celtrace export --events rec.ndjson.gz --since 2026-11-22T00:00:00Z -o day.ndjson
+///   celtrace export --events rec.ndjson --format csv -o tasks.csv
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Ndjson)]
+    pub format: ExportFormat,
+
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Only events (ndjson) or tasks with activity (json, csv) at or after this time
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events (ndjson) or tasks with activity (json, csv) at or before this time
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Show secret-looking argument values instead of [Filtered] (json, csv)
+    #[arg(long)]
+    pub no_scrub: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The recording format: a header, then one Celery event dict per line.
+    Ndjson,
+    /// One JSON document of task objects (as `tasks --json`).
+    Json,
+    /// One CSV row per task (as `tasks --format csv`).
+    Csv,
+}
+
+fn bound(flag: &str, v: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError> {
+    v.map(|v| parse_bound(v, ctx.now)).transpose().map_err(|e| {
+        CliError::usage(
+            format!("--{flag}: {e}"),
+            "examples: 30s, 15m, 2h, 1d, 2026-11-22T07:47:00Z",
+        )
+    })
+}
+
+pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
+    let since = bound("since", args.since.as_deref(), ctx)?;
+    let until = bound("until", args.until.as_deref(), ctx)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 20, ctx.ui.stdout())),
+    };
+    match args.format {
+        ExportFormat::Ndjson => ndjson(ctx, since, until, &mut out)?,
+        ExportFormat::Json | ExportFormat::Csv => {
+            let (state, report) = ctx.load_state()?;
+            let query = TaskQuery {
+                since,
+                until,
+                reverse: true,
+                ..TaskQuery::default()
+            };
+            let horizon = state.horizon(epoch(ctx.now));
+            let rows = select(&state, &query, horizon);
+            let rctx = ctx.render_ctx(!args.no_scrub, false);
+            if args.format == ExportFormat::Json {
+                render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?;
+            } else {
+                render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Streams the input's events in input order, re-encoded by the decoder threads.
+fn ndjson(
+    ctx: &Ctx,
+    since: Option<f64>,
+    until: Option<f64>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let EventSource::Recording(input) = &ctx.source else {
+        let EventSource::Broker(url, _) = &ctx.source else {
+            unreachable!("two sources")
+        };
+        return Err(CliError::BrokerUnsupported {
+            url: url.redacted(),
+        });
+    };
+    let created = crate::render::fmt::rfc3339(epoch(ctx.now)).unwrap_or_default();
+    writeln!(out, "{}", record::header_line(&created))?;
+    let mut write_error = None;
+    let report = file::read_with(
+        input,
+        None,
+        &|| (),
+        &|(), ev| {
+            // Headers of the input are not copied: the output has its own.
+            if ev.type_name == record::HEADER_TYPE {
+                return Ok(None);
+            }
+            record::check_header(ev)?;
+            let t = ev.time();
+            if since.is_some_and(|s| t.is_none_or(|t| t < s))
+                || until.is_some_and(|u| t.is_none_or(|t| t > u))
+            {
+                return Ok(None);
+            }
+            let mut line = Vec::with_capacity(512);
+            write_event(ev, &mut line).map_err(|e| RecordError::Read {
+                path: input.label(),
+                source: e.into(),
+            })?;
+            line.push(b'\n');
+            Ok(Some(line))
+        },
+        &mut |line: Result<Option<Vec<u8>>, RecordError>| {
+            if let Some(line) = line?
+                && let Err(e) = out.write_all(&line)
+            {
+                write_error = Some(e);
+                return Err(RecordError::Read {
+                    path: "stdout".into(),
+                    source: std::io::Error::other("write failed"),
+                });
+            }
+            Ok(())
+        },
+    );
+    if let Some(e) = write_error {
+        return Err(CliError::Write { source: e });
+    }
+    let report = report?;
+    if report.events == 0 && report.entries > 0 && report.lost() > 0 {
+        return Err(CliError::NoEvents {
+            source_label: report.source.clone(),
+            entries: report.entries,
+            first_problem: report
+                .issues
+                .first()
+                .map_or_else(String::new, |i| format!("line {}: {}", i.line, i.message)),
+        });
+    }
+    Ok(())
+}
