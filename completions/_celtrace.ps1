@@ -139,6 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write to this file instead of stdout')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only events (ndjson) or tasks with activity (json, csv) at or after this time')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only events (ndjson) or tasks with activity (json, csv) at or before this time')
+            [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
             [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
             [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')

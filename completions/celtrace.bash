@@ -153,18 +153,18 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__export)
-            opts="-f -o -b -q -v -h -V --format --output --since --until --no-scrub --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-f -o -b -q -v -h -V --format --output --since --until --no-scrub --otlp-endpoint --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
-                    COMPREPLY=($(compgen -W "ndjson json csv" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "ndjson json csv otlp" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "ndjson json csv" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "ndjson json csv otlp" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -180,6 +180,10 @@ _celtrace() {
                     return 0
                     ;;
                 --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otlp-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

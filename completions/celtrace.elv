@@ -132,6 +132,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --output 'Write to this file instead of stdout'
             cand --since 'Only events (ndjson) or tasks with activity (json, csv) at or after this time'
             cand --until 'Only events (ndjson) or tasks with activity (json, csv) at or before this time'
+            cand --otlp-endpoint 'Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
             cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
             cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'

@@ -121,10 +121,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s h -l help -d
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s f -l format -d 'Output format' -r -f -a "ndjson\t'The recording format: a header, then one Celery event dict per line'
 json\t'One JSON document of task objects (as `tasks --json`)'
-csv\t'One CSV row per task (as `tasks --format csv`)'"
+csv\t'One CSV row per task (as `tasks --format csv`)'
+otlp\t'OTLP/JSON traces: one trace per flow, one span per task attempt'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s o -l output -d 'Write to this file instead of stdout' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l since -d 'Only events (ndjson) or tasks with activity (json, csv) at or after this time' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l until -d 'Only events (ndjson) or tasks with activity (json, csv) at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l otlp-endpoint -d 'Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F

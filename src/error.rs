@@ -115,6 +115,15 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Config(crate::config::ConfigError),
 
+    #[error("the OTLP collector at {url} did not take the traces: {reason}")]
+    #[diagnostic(
+        code(celtrace::otlp::export),
+        help(
+            "check --otlp-endpoint (an OTLP/HTTP receiver, e.g. http://localhost:4318) and that it accepts JSON"
+        )
+    )]
+    Otlp { url: String, reason: String },
+
     #[error("cannot write the output")]
     #[diagnostic(
         code(celtrace::io::write),
@@ -140,7 +149,7 @@ impl CliError {
             | Self::RecordRead(_)
             | Self::RecordVersion(_)
             | Self::NoEvents { .. } => exit::BAD_INPUT,
-            Self::Write { .. } => exit::FAILURE,
+            Self::Write { .. } | Self::Otlp { .. } => exit::FAILURE,
         }
     }
 

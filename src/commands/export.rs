@@ -45,6 +45,10 @@ pub struct ExportArgs {
     /// Show secret-looking argument values instead of [Filtered] (json, csv)
     #[arg(long)]
     pub no_scrub: bool,
+
+    /// Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +59,8 @@ pub enum ExportFormat {
     Json,
     /// One CSV row per task (as `tasks --format csv`).
     Csv,
+    /// OTLP/JSON traces: one trace per flow, one span per task attempt.
+    Otlp,
 }
 
 fn bound(flag: &str, v: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError> {
@@ -69,12 +75,44 @@ fn bound(flag: &str, v: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
     let since = bound("since", args.since.as_deref(), ctx)?;
     let until = bound("until", args.until.as_deref(), ctx)?;
+    if args.otlp_endpoint.is_some() && args.format != ExportFormat::Otlp {
+        return Err(CliError::usage(
+            "--otlp-endpoint sends traces",
+            "add --format otlp",
+        ));
+    }
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => Box::new(std::io::BufWriter::with_capacity(1 << 20, ctx.ui.stdout())),
     };
     match args.format {
         ExportFormat::Ndjson => ndjson(ctx, since, until, &mut out)?,
+        ExportFormat::Otlp => {
+            let (state, _) = ctx.load_state()?;
+            let query = TaskQuery {
+                since,
+                until,
+                reverse: true,
+                ..TaskQuery::default()
+            };
+            let horizon = state.horizon(epoch(ctx.now));
+            let rows = select(&state, &query, horizon);
+            let spans = render::otlp::spans(&state, &rows, horizon);
+            match &args.otlp_endpoint {
+                Some(url) => {
+                    let sent = post_otlp(url, spans)?;
+                    ctx.ui.note(&format!(
+                        "posted {sent} spans to {}",
+                        crate::source::url::redact(url)
+                    ));
+                }
+                None => {
+                    serde_json::to_writer(&mut out, &render::otlp::request(spans))
+                        .map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                }
+            }
+        }
         ExportFormat::Json | ExportFormat::Csv => {
             let (state, report) = ctx.load_state()?;
             let query = TaskQuery {
@@ -95,6 +133,42 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Spans per OTLP request.
+const OTLP_BATCH: usize = 1000;
+
+/// Posts spans in batches to `{url}/v1/traces`; returns how many were accepted.
+fn post_otlp(url: &str, spans: Vec<serde_json::Value>) -> Result<usize, CliError> {
+    let endpoint = if url.trim_end_matches('/').ends_with("/v1/traces") {
+        url.to_string()
+    } else {
+        format!("{}/v1/traces", url.trim_end_matches('/'))
+    };
+    let fail = |reason: String| CliError::Otlp {
+        url: crate::source::url::redact(&endpoint),
+        reason,
+    };
+    let mut sent = 0;
+    let mut spans = spans.into_iter().peekable();
+    while spans.peek().is_some() {
+        let batch: Vec<serde_json::Value> = spans.by_ref().take(OTLP_BATCH).collect();
+        let n = batch.len();
+        let body =
+            serde_json::to_vec(&render::otlp::request(batch)).map_err(|e| fail(e.to_string()))?;
+        let response = ureq::post(&endpoint)
+            .header("Content-Type", "application/json")
+            .send(&body[..])
+            .map_err(|e| fail(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(fail(format!(
+                "the collector answered {}",
+                response.status()
+            )));
+        }
+        sent += n;
+    }
+    Ok(sent)
 }
 
 /// Streams the input's events in input order, re-encoded by the decoder threads.

@@ -3,6 +3,7 @@
 
 pub mod fmt;
 pub mod graph;
+pub mod otlp;
 pub mod schema;
 pub mod show;
 pub mod styles;
