@@ -153,7 +153,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__export)
-            opts="-f -o -b -q -v -h -V --format --output --since --until --no-scrub --otlp-endpoint --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-f -o -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --no-scrub --otlp-endpoint --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +172,30 @@ _celtrace() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -124,8 +124,14 @@ json\t'One JSON document of task objects (as `tasks --json`)'
 csv\t'One CSV row per task (as `tasks --format csv`)'
 otlp\t'OTLP/JSON traces: one trace per flow, one span per task attempt'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s o -l output -d 'Write to this file instead of stdout' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l since -d 'Only events (ndjson) or tasks with activity (json, csv) at or after this time' -r
-complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l until -d 'Only events (ndjson) or tasks with activity (json, csv) at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l queue -d 'Only tasks sent to a queue matching this glob' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l root -d 'Only tasks of the workflow with this root id (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l otlp-endpoint -d 'Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r

@@ -10,7 +10,7 @@ use crate::ctx::{Ctx, EventSource};
 use crate::error::CliError;
 use crate::model::encode::write_event;
 use crate::query::tasks::{TaskQuery, select};
-use crate::query::time::{epoch, parse_bound};
+use crate::query::time::epoch;
 use crate::render;
 use crate::source::file;
 use crate::source::record::{self, RecordError};
@@ -34,13 +34,9 @@ pub struct ExportArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Only events (ndjson) or tasks with activity (json, csv) at or after this time
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// Only events (ndjson) or tasks with activity (json, csv) at or before this time
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    /// Which tasks (`--since`/`--until` keep the events in the window for ndjson)
+    #[command(flatten)]
+    pub filters: super::tasks::TaskFilters,
 
     /// Show secret-looking argument values instead of [Filtered] (json, csv)
     #[arg(long)]
@@ -63,18 +59,9 @@ pub enum ExportFormat {
     Otlp,
 }
 
-fn bound(flag: &str, v: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError> {
-    v.map(|v| parse_bound(v, ctx.now)).transpose().map_err(|e| {
-        CliError::usage(
-            format!("--{flag}: {e}"),
-            "examples: 30s, 15m, 2h, 1d, 2026-11-22T07:47:00Z",
-        )
-    })
-}
-
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
-    let since = bound("since", args.since.as_deref(), ctx)?;
-    let until = bound("until", args.until.as_deref(), ctx)?;
+    let query = args.filters.check(ctx)?;
+    let (since, until) = (query.since, query.until);
     if args.otlp_endpoint.is_some() && args.format != ExportFormat::Otlp {
         return Err(CliError::usage(
             "--otlp-endpoint sends traces",
@@ -86,16 +73,40 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
         None => Box::new(std::io::BufWriter::with_capacity(1 << 20, ctx.ui.stdout())),
     };
     match args.format {
-        ExportFormat::Ndjson => ndjson(ctx, since, until, &mut out)?,
-        ExportFormat::Otlp => {
-            let (state, _) = ctx.load_state()?;
-            let query = TaskQuery {
-                since,
-                until,
-                reverse: true,
-                ..TaskQuery::default()
+        ExportFormat::Ndjson => {
+            // Task filters need to know the tasks first: one read to pick them, a second that
+            // decodes only their events (and every worker and celtrace record).
+            let only = if args.filters.selects_tasks() {
+                if !ctx.rereadable() {
+                    return Err(CliError::usage(
+                        "task filters with --format ndjson read the recording twice, and stdin can be read once",
+                        "give the recording as a file, or filter only by --since/--until",
+                    ));
+                }
+                let (state, report) = ctx.load_state()?;
+                let horizon = state.horizon(epoch(ctx.now));
+                let query = args
+                    .filters
+                    .resolve(query, &state, &report.source, horizon)?;
+                let ids: Vec<String> = select(&state, &query, horizon)
+                    .iter()
+                    .map(|t| t.id.to_string())
+                    .collect();
+                Some(file::LineFilter::default().and_ids(ids))
+            } else {
+                None
             };
+            ndjson(ctx, since, until, only.as_ref(), &mut out)?;
+        }
+        ExportFormat::Otlp => {
+            let (state, report) = ctx.load_state()?;
             let horizon = state.horizon(epoch(ctx.now));
+            let query = TaskQuery {
+                reverse: true,
+                ..args
+                    .filters
+                    .resolve(query, &state, &report.source, horizon)?
+            };
             let rows = select(&state, &query, horizon);
             let spans = render::otlp::spans(&state, &rows, horizon);
             match &args.otlp_endpoint {
@@ -115,13 +126,13 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
         }
         ExportFormat::Json | ExportFormat::Csv => {
             let (state, report) = ctx.load_state()?;
-            let query = TaskQuery {
-                since,
-                until,
-                reverse: true,
-                ..TaskQuery::default()
-            };
             let horizon = state.horizon(epoch(ctx.now));
+            let query = TaskQuery {
+                reverse: true,
+                ..args
+                    .filters
+                    .resolve(query, &state, &report.source, horizon)?
+            };
             let rows = select(&state, &query, horizon);
             let rctx = ctx.render_ctx(!args.no_scrub, false);
             if args.format == ExportFormat::Json {
@@ -176,6 +187,7 @@ fn ndjson(
     ctx: &Ctx,
     since: Option<f64>,
     until: Option<f64>,
+    only: Option<&file::LineFilter>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let EventSource::Recording(input) = &ctx.source else {
@@ -191,7 +203,7 @@ fn ndjson(
     let mut write_error = None;
     let report = file::read_with(
         input,
-        None,
+        only,
         &|| (),
         &|(), ev| {
             // Headers of the input are not copied: the output has its own.

@@ -4,11 +4,12 @@ use clap::{Args, ValueEnum};
 
 use crate::ctx::Ctx;
 use crate::error::CliError;
-use crate::model::TaskState;
+use crate::model::{TaskId, TaskState};
 use crate::query::tasks::{SortKey, TaskQuery, select};
 use crate::query::time::{epoch, parse_bound};
 use crate::query::{ResolveError, resolve_among};
 use crate::render::{self, ListFormat};
+use crate::state::State;
 
 /// List tasks with their state, worker, timing and retries
 ///
@@ -21,6 +22,42 @@ use crate::render::{self, ListFormat};
 ///   celtrace tasks --root 3f2a --json | jq '.tasks[].id'
 #[derive(Debug, Args)]
 pub struct TasksArgs {
+    #[command(flatten)]
+    pub filters: TaskFilters,
+
+    /// Show at most N tasks (the first N in sort order)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Sort order: times and runtime newest/longest first, name and state ascending
+    #[arg(long, value_enum, default_value_t = Sort::Received)]
+    pub sort: Sort,
+
+    /// Reverse the sort order
+    #[arg(long)]
+    pub reverse: bool,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Shorthand for --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Show secret-looking argument values instead of [Filtered]
+    #[arg(long)]
+    pub no_scrub: bool,
+
+    /// Plain ASCII table borders
+    #[arg(long)]
+    pub ascii: bool,
+}
+
+/// Which tasks: the filters `tasks` and `export` share. Filters combine with AND; a repeated
+/// filter (or a comma-separated list) matches any of its values.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TaskFilters {
     /// Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)
     #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
     pub state: Vec<TaskState>,
@@ -52,34 +89,62 @@ pub struct TasksArgs {
     /// Only tasks with activity at or before this time: a duration back from now or RFC 3339
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+}
 
-    /// Show at most N tasks (the first N in sort order)
-    #[arg(long, short = 'n', value_name = "N")]
-    pub limit: Option<usize>,
+impl TaskFilters {
+    /// Whether any filter beyond the time window is set.
+    pub fn selects_tasks(&self) -> bool {
+        !self.state.is_empty()
+            || !self.name.is_empty()
+            || !self.worker.is_empty()
+            || !self.queue.is_empty()
+            || self.root.is_some()
+            || self.parent.is_some()
+    }
 
-    /// Sort order: times and runtime newest/longest first, name and state ascending
-    #[arg(long, value_enum, default_value_t = Sort::Received)]
-    pub sort: Sort,
+    /// Checks globs and times before anything is read: a typo should not cost a long read.
+    pub fn check(&self, ctx: &Ctx) -> Result<TaskQuery, CliError> {
+        Ok(TaskQuery {
+            states: self.state.clone(),
+            names: globs("name", &self.name)?,
+            workers: globs("worker", &self.worker)?,
+            queues: globs("queue", &self.queue)?,
+            since: bound("since", self.since.as_deref(), ctx)?,
+            until: bound("until", self.until.as_deref(), ctx)?,
+            ..TaskQuery::default()
+        })
+    }
 
-    /// Reverse the sort order
-    #[arg(long)]
-    pub reverse: bool,
-
-    /// Output format
-    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
-    pub format: ListFormat,
-
-    /// Shorthand for --format json
-    #[arg(long, conflicts_with = "format")]
-    pub json: bool,
-
-    /// Show secret-looking argument values instead of [Filtered]
-    #[arg(long)]
-    pub no_scrub: bool,
-
-    /// Plain ASCII table borders
-    #[arg(long)]
-    pub ascii: bool,
+    /// Resolves `--root` and `--parent` (ids or unique prefixes) against the loaded tasks.
+    pub fn resolve(
+        &self,
+        mut query: TaskQuery,
+        state: &State,
+        label: &str,
+        horizon: f64,
+    ) -> Result<TaskQuery, CliError> {
+        let resolve = |typed: Option<&str>, roots: bool| -> Result<Option<TaskId>, CliError> {
+            let Some(typed) = typed else { return Ok(None) };
+            let mut ids: Vec<&TaskId> = if roots {
+                state.tasks().map(|t| state.root_id(t)).collect()
+            } else {
+                state.tasks().map(|t| &t.id).collect()
+            };
+            ids.sort();
+            ids.dedup();
+            resolve_among(ids.into_iter(), typed)
+                .cloned()
+                .map(Some)
+                .map_err(|e: ResolveError| {
+                    CliError::from_resolve(e, label, &|id| {
+                        super::show::describe(state, id, horizon)
+                    })
+                })
+        };
+        query.root = resolve(self.root.as_deref(), true)?;
+        query.parent = resolve(self.parent.as_deref(), false)?;
+        Ok(query)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,56 +190,21 @@ fn bound(flag: &str, value: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliE
 }
 
 pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
-    // Check every flag before reading anything: a typo should not cost a long read.
-    let names = globs("name", &args.name)?;
-    let workers = globs("worker", &args.worker)?;
-    let queues = globs("queue", &args.queue)?;
-    let since = bound("since", args.since.as_deref(), ctx)?;
-    let until = bound("until", args.until.as_deref(), ctx)?;
-
+    let query = args.filters.check(ctx)?;
     let (state, report) = ctx.load_state()?;
-    let label = report.source.clone();
-    let resolve_in = |typed: &str, roots: bool| {
-        let ids: Vec<&crate::model::TaskId> = if roots {
-            state.tasks().map(|t| state.root_id(t)).collect()
-        } else {
-            state.tasks().map(|t| &t.id).collect()
-        };
-        let mut ids = ids;
-        ids.sort();
-        ids.dedup();
-        resolve_among(ids.into_iter(), typed).cloned()
-    };
-    let resolve = |typed: Option<&str>, roots: bool| -> Result<_, CliError> {
-        typed
-            .map(|t| resolve_in(t, roots))
-            .transpose()
-            .map_err(|e: ResolveError| {
-                CliError::from_resolve(e, &label, &|id| {
-                    super::show::describe(&state, id, state.horizon(epoch(ctx.now)))
-                })
-            })
-    };
-    let query = TaskQuery {
-        states: args.state.clone(),
-        names,
-        workers,
-        queues,
-        root: resolve(args.root.as_deref(), true)?,
-        parent: resolve(args.parent.as_deref(), false)?,
-        since,
-        until,
-        sort: match args.sort {
-            Sort::Received => SortKey::Received,
-            Sort::Started => SortKey::Started,
-            Sort::Runtime => SortKey::Runtime,
-            Sort::Name => SortKey::Name,
-            Sort::State => SortKey::State,
-        },
-        reverse: args.reverse,
-        limit: args.limit,
-    };
     let horizon = state.horizon(epoch(ctx.now));
+    let mut query = args
+        .filters
+        .resolve(query, &state, &report.source, horizon)?;
+    query.sort = match args.sort {
+        Sort::Received => SortKey::Received,
+        Sort::Started => SortKey::Started,
+        Sort::Runtime => SortKey::Runtime,
+        Sort::Name => SortKey::Name,
+        Sort::State => SortKey::State,
+    };
+    query.reverse = args.reverse;
+    query.limit = args.limit;
     let rows = select(&state, &query, horizon);
     let format = if args.json {
         ListFormat::Json

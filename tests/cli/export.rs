@@ -57,3 +57,40 @@ fn time_window_and_task_documents() {
     let doc = json(&run(&["export", "--events", &all, "--format", "json"]));
     assert_eq!(doc["count"], 41);
 }
+
+#[test]
+fn task_filters_pick_the_tasks_and_keep_worker_events() {
+    let all = fixture("redis/ALL.events.ndjson.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("flaky.ndjson");
+    let run_ = run(&[
+        "export",
+        "--events",
+        &all,
+        "--name",
+        "capapp.flaky",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run_.code, 0, "{}", run_.normalized());
+    let doc = json(&run(&[
+        "tasks",
+        "--json",
+        "--events",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(doc["count"], 1);
+    assert_eq!(
+        doc["tasks"][0]["attempts"].as_array().unwrap().len(),
+        3,
+        "every event of the task"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("worker-heartbeat"), "worker events stay");
+    let csv = run(&[
+        "export", "--events", &all, "--state", "FAILURE", "--format", "csv",
+    ]);
+    assert_eq!(csv.stdout.lines().count(), 5, "header + 4 failures");
+    let piped = crate::common::run_with_stdin(&["export", "--events", "-", "--name", "x"], b"{}");
+    assert_eq!(piped.code, 2, "stdin cannot be read twice");
+}
