@@ -294,7 +294,10 @@ impl Ctx {
             }
         };
         let mut state = State::new();
-        let report = file::load_into(input, &mut state, filter)?;
+        let progress = self.ui.progress("reading");
+        let report = file::load_into_with_progress(input, &mut state, filter, &progress);
+        progress.finish_and_clear();
+        let report = report?;
         if report.events == 0 && report.entries > 0 {
             let first_problem = report
                 .issues

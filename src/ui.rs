@@ -65,6 +65,23 @@ impl Ui {
         io::stdout().lock()
     }
 
+    /// A progress bar on stderr for a long read: drawn only when stderr is a terminal and
+    /// `--quiet` is off, hidden (and free) otherwise. Its length is set by the reader.
+    pub fn progress(&self, what: &str) -> indicatif::ProgressBar {
+        if !self.stderr_tty || self.quiet {
+            return indicatif::ProgressBar::hidden();
+        }
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+                .with_style(style);
+        bar.set_message(what.to_string());
+        bar
+    }
+
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, message: &str) {
         if self.quiet {

@@ -201,7 +201,8 @@ fn ndjson(
     let created = crate::render::fmt::rfc3339(epoch(ctx.now)).unwrap_or_default();
     writeln!(out, "{}", record::header_line(&created))?;
     let mut write_error = None;
-    let report = file::read_with(
+    let progress = ctx.ui.progress("exporting");
+    let report = file::read_with_progress(
         input,
         only,
         &|| (),
@@ -237,7 +238,9 @@ fn ndjson(
             }
             Ok(())
         },
+        &progress,
     );
+    progress.finish_and_clear();
     if let Some(e) = write_error {
         return Err(CliError::Write { source: e });
     }

@@ -227,13 +227,39 @@ pub fn read_with<T: Send, L>(
     prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
     apply: &mut dyn FnMut(T) -> Result<(), RecordError>,
 ) -> Result<LoadReport, RecordError> {
+    read_with_progress(
+        input,
+        filter,
+        local,
+        prepare,
+        apply,
+        &indicatif::ProgressBar::hidden(),
+    )
+}
+
+/// [`read_with`] that moves `progress` along the bytes read (its length is set to the file's
+/// size; a hidden bar costs nothing).
+pub fn read_with_progress<T: Send, L>(
+    input: &Input,
+    filter: Option<&LineFilter>,
+    local: &(dyn Fn() -> L + Sync),
+    prepare: &(dyn Fn(&mut L, &Event<'_>) -> T + Sync),
+    apply: &mut dyn FnMut(T) -> Result<(), RecordError>,
+    progress: &indicatif::ProgressBar,
+) -> Result<LoadReport, RecordError> {
     let label = input.label();
     let reader: Box<dyn Read + Send> = match input {
-        Input::Path(p) => Box::new(File::open(p).map_err(|e| RecordError::Open {
-            path: label.clone(),
-            source: e,
-        })?),
-        Input::Stdin => Box::new(io::stdin()),
+        Input::Path(p) => {
+            let file = File::open(p).map_err(|e| RecordError::Open {
+                path: label.clone(),
+                source: e,
+            })?;
+            if let Ok(meta) = file.metadata() {
+                progress.set_length(meta.len());
+            }
+            Box::new(progress.wrap_read(file))
+        }
+        Input::Stdin => Box::new(progress.wrap_read(io::stdin())),
     };
     let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read {
         path: label.clone(),
@@ -549,13 +575,14 @@ pub fn excerpt(line: &[u8]) -> String {
 
 /// Reads a recording into `state`, checking the header; decoder threads prepare the events so
 /// the sequential fold only does lookups and inserts. `filter` skips unrelated task events.
-pub fn load_into(
+pub fn load_into_with_progress(
     input: &Input,
     state: &mut State,
     filter: Option<&LineFilter>,
+    progress: &indicatif::ProgressBar,
 ) -> Result<LoadReport, RecordError> {
     let shared = Mutex::new(std::mem::take(&mut state.interner));
-    let result = read_with(
+    let result = read_with_progress(
         input,
         filter,
         &|| LocalSyms::new(&shared),
@@ -567,6 +594,7 @@ pub fn load_into(
             state.apply_prepared(p?);
             Ok(())
         },
+        progress,
     );
     state.interner = shared
         .into_inner()
@@ -577,6 +605,15 @@ pub fn load_into(
         state.observe_time(t);
     }
     result
+}
+
+/// [`load_into_with_progress`] without a progress bar.
+pub fn load_into(
+    input: &Input,
+    state: &mut State,
+    filter: Option<&LineFilter>,
+) -> Result<LoadReport, RecordError> {
+    load_into_with_progress(input, state, filter, &indicatif::ProgressBar::hidden())
 }
 
 #[cfg(test)]
