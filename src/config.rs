@@ -42,6 +42,13 @@ pub struct Profile {
     pub read_only: Option<bool>,
     /// `auto`, `always` or `never`, unless `--color` says otherwise.
     pub color: Option<String>,
+    /// Prefix of celtrace's Redis keys (recorded stream, index); for the Redis recorder.
+    pub key_prefix: Option<String>,
+    /// Name of the RabbitMQ stream queue holding the history; for the RabbitMQ recorder.
+    pub queue_name: Option<String>,
+    /// Default anomaly thresholds by rule (e.g. `stuck_in_queue = "10m"`); durations.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -50,7 +57,7 @@ pub enum ConfigError {
     #[diagnostic(
         code(celtrace::config::parse),
         help(
-            "profiles are tables `[profiles.NAME]` with keys broker, result_backend, broker_password_env, broker_password_file, result_backend_password_env, result_backend_password_file, read_only, color"
+            "profiles are tables `[profiles.NAME]` with keys broker, result_backend, broker_password_env, broker_password_file, result_backend_password_env, result_backend_password_file, read_only, color, key_prefix, queue_name, and a `thresholds` table"
         )
     )]
     Parse {
@@ -152,6 +159,11 @@ read_only = true
 [profiles.prod]
 broker = "amqp://celery@rabbit/prod"
 broker_password_env = "PROD_PW"
+key_prefix = "ct:"
+queue_name = "celtrace.prod"
+
+[profiles.prod.thresholds]
+stuck_in_queue = "10m"
 "#;
 
     #[test]
@@ -165,14 +177,13 @@ broker_password_env = "PROD_PW"
                 .as_deref(),
             Some("redis://staging:6379/0")
         );
+        let prod = select(&cfg, Some("prod"), "c.toml").unwrap().unwrap();
+        assert_eq!(prod.broker_password_env.as_deref(), Some("PROD_PW"));
         assert_eq!(
-            select(&cfg, Some("prod"), "c.toml")
-                .unwrap()
-                .unwrap()
-                .broker_password_env
-                .as_deref(),
-            Some("PROD_PW")
+            (prod.key_prefix.as_deref(), prod.queue_name.as_deref()),
+            (Some("ct:"), Some("celtrace.prod"))
         );
+        assert_eq!(prod.thresholds["stuck_in_queue"], "10m");
         let err = select(&cfg, Some("dev"), "c.toml").unwrap_err();
         assert!(
             matches!(&err, ConfigError::UnknownProfile { available, .. } if available == &["prod", "staging"])

@@ -72,6 +72,10 @@ pub struct ProfileSettings {
     pub result_backend: Option<String>,
     pub color: Option<ColorChoice>,
     pub read_only: bool,
+    pub key_prefix: Option<String>,
+    pub queue_name: Option<String>,
+    /// Anomaly thresholds by rule, checked to be durations.
+    pub thresholds: std::collections::BTreeMap<String, std::time::Duration>,
 }
 
 /// Loads the configuration file (`--config`, or the default place if a file is there) and the
@@ -143,7 +147,20 @@ pub fn load_profile(g: &GlobalArgs, env: &Env) -> Result<ProfileSettings, CliErr
             })?,
         ),
     };
+    let mut thresholds = std::collections::BTreeMap::new();
+    for (rule, value) in &p.thresholds {
+        let d = humantime::parse_duration(value).map_err(|_| {
+            CliError::usage(
+                format!("profile `{profile_name}`: threshold {rule} = `{value}` is not a duration"),
+                format!("use durations like 30s, 10m, 2h in {label}"),
+            )
+        })?;
+        thresholds.insert(rule.clone(), d);
+    }
     Ok(ProfileSettings {
+        key_prefix: p.key_prefix.clone(),
+        queue_name: p.queue_name.clone(),
+        thresholds,
         broker: fill(
             &p.broker,
             password(&p.broker_password_env, &p.broker_password_file)?,
@@ -205,6 +222,8 @@ pub struct Ctx {
     pub result_backend: Option<(BrokerUrl, Origin)>,
     /// The profile asks that nothing be changed (retry and revoke refuse).
     pub read_only: bool,
+    /// The rest of the profile, for the commands that use it (recorders, anomalies).
+    pub profile: ProfileSettings,
 }
 
 impl Ctx {
@@ -246,6 +265,7 @@ impl Ctx {
         .map_err(|source| CliError::BrokerUrl { source })?;
         Ok(Self {
             read_only: profile.read_only,
+            profile: profile.clone(),
             ui,
             now,
             zone: if g.utc { Zone::Utc } else { Zone::Local },

@@ -184,3 +184,39 @@ fn recordings_need_no_profile_but_honour_its_colour() {
     );
     assert!(!out.stdout.contains("\x1b["), "the flag wins");
 }
+
+#[test]
+fn prefixes_and_thresholds_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let file = crate::common::fixture("redis/success.events.ndjson");
+    std::fs::write(&path, "default_profile = \"p\"\n[profiles.p]\nkey_prefix = \"ct:\"\nqueue_name = \"celtrace.p\"\n[profiles.p.thresholds]\nstuck_in_queue = \"10m\"\n").unwrap();
+    let ok = run_with_env(
+        &[
+            "tasks",
+            "--config",
+            path.to_str().unwrap(),
+            "--events",
+            &file,
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.normalized());
+    std::fs::write(
+        &path,
+        "default_profile = \"p\"\n[profiles.p.thresholds]\nstuck_in_queue = \"soon\"\n",
+    )
+    .unwrap();
+    let bad = run_with_env(
+        &[
+            "tasks",
+            "--config",
+            path.to_str().unwrap(),
+            "--events",
+            &file,
+        ],
+        &[],
+    );
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("stuck_in_queue"), "{}", bad.stderr);
+}
