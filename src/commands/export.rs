@@ -98,33 +98,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
             };
             ndjson(ctx, since, until, only.as_ref(), &mut out)?;
         }
-        ExportFormat::Otlp => {
-            let (state, report) = ctx.load_state()?;
-            let horizon = state.horizon(epoch(ctx.now));
-            let query = TaskQuery {
-                reverse: true,
-                ..args
-                    .filters
-                    .resolve(query, &state, &report.source, horizon)?
-            };
-            let rows = select(&state, &query, horizon);
-            let spans = render::otlp::spans(&state, &rows, horizon);
-            match &args.otlp_endpoint {
-                Some(url) => {
-                    let sent = post_otlp(url, spans)?;
-                    ctx.ui.note(&format!(
-                        "posted {sent} spans to {}",
-                        crate::source::url::redact(url)
-                    ));
-                }
-                None => {
-                    serde_json::to_writer(&mut out, &render::otlp::request(spans))
-                        .map_err(std::io::Error::from)?;
-                    writeln!(out)?;
-                }
-            }
-        }
-        ExportFormat::Json | ExportFormat::Csv => {
+        ExportFormat::Otlp | ExportFormat::Json | ExportFormat::Csv => {
             let (state, report) = ctx.load_state()?;
             let horizon = state.horizon(epoch(ctx.now));
             let query = TaskQuery {
@@ -135,10 +109,23 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
             };
             let rows = select(&state, &query, horizon);
             let rctx = ctx.render_ctx(!args.no_scrub, false);
-            if args.format == ExportFormat::Json {
-                render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?;
-            } else {
-                render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?;
+            match (args.format, &args.otlp_endpoint) {
+                (ExportFormat::Otlp, Some(url)) => {
+                    let sent = post_otlp(url, render::otlp::spans(&state, &rows, horizon))?;
+                    ctx.ui.note(&format!(
+                        "posted {sent} spans to {}",
+                        crate::source::url::redact(url)
+                    ));
+                }
+                (ExportFormat::Otlp, None) => {
+                    let doc = render::otlp::request(render::otlp::spans(&state, &rows, horizon));
+                    serde_json::to_writer(&mut out, &doc).map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                }
+                (ExportFormat::Json, _) => {
+                    render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?
+                }
+                _ => render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?,
             }
         }
     }
