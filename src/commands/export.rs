@@ -123,7 +123,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
                     writeln!(out)?;
                 }
                 (ExportFormat::Json, _) => {
-                    render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?
+                    render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?;
                 }
                 _ => render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?,
             }
