@@ -179,10 +179,6 @@ impl<'s> Flow<'s> {
         out
     }
 
-    pub fn parent(&self, n: NodeIndex) -> Option<NodeIndex> {
-        self.graph.neighbors_directed(n, Direction::Incoming).next()
-    }
-
     pub fn on_critical_path(&self, n: NodeIndex) -> bool {
         self.critical_nodes.contains(&n)
     }
