@@ -4,6 +4,7 @@
 pub mod lineage;
 pub mod tasks;
 pub mod time;
+pub mod workers;
 
 use crate::model::TaskId;
 use crate::model::id::{self, Lookup};

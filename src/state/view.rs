@@ -115,7 +115,7 @@ impl<'s> Attempt<'s> {
         })
     }
 
-    fn is_open(&self) -> bool {
+    pub fn is_open(&self) -> bool {
         self.finished.is_none()
     }
 }

@@ -44,6 +44,20 @@ pub enum Liveness {
 }
 
 impl Session {
+    /// The heartbeat interval the worker announced, or Celery's default.
+    pub fn interval(&self) -> f64 {
+        self.freq.filter(|f| *f > 0.0).unwrap_or(DEFAULT_FREQ)
+    }
+
+    /// When the session ended: its goodbye, else its last sign of life if it is not online.
+    pub fn ended_at(&self, liveness: Liveness) -> Option<f64> {
+        match liveness {
+            Liveness::Online => None,
+            Liveness::Offline => self.offline_at,
+            Liveness::Lost | Liveness::Restarted => Some(self.last_seen),
+        }
+    }
+
     fn new(pid: u64, time: f64) -> Self {
         Self {
             pid,
@@ -55,12 +69,16 @@ impl Session {
 
     /// Liveness at `horizon` (the moment the data reaches; see [`super::State::horizon`]).
     pub fn liveness(&self, horizon: f64) -> Liveness {
+        self.liveness_after(horizon, HEARTBEAT_EXPIRE_FACTOR)
+    }
+
+    /// Liveness when a worker counts as lost once `factor × freq` passed without a heartbeat.
+    pub fn liveness_after(&self, horizon: f64, factor: f64) -> Liveness {
         if self.offline_at.is_some() {
             return Liveness::Offline;
         }
-        let freq = self.freq.unwrap_or(DEFAULT_FREQ);
         let last = self.last_heartbeat.unwrap_or(self.last_seen);
-        if horizon - last > freq * HEARTBEAT_EXPIRE_FACTOR {
+        if horizon - last > self.interval() * factor {
             Liveness::Lost
         } else {
             Liveness::Online
@@ -146,12 +164,17 @@ impl Worker {
 
     /// Liveness of a session, knowing whether a newer session replaced it.
     pub fn session_liveness(&self, pid: u64, horizon: f64) -> Option<Liveness> {
+        self.session_liveness_after(pid, horizon, HEARTBEAT_EXPIRE_FACTOR)
+    }
+
+    /// [`Self::session_liveness`] with a chosen heartbeat factor (see [`Session::liveness_after`]).
+    pub fn session_liveness_after(&self, pid: u64, horizon: f64, factor: f64) -> Option<Liveness> {
         let s = self.sessions.get(&pid)?;
         let newer = self
             .sessions
             .values()
             .any(|o| o.pid != pid && o.first_seen > s.first_seen);
-        Some(match s.liveness(horizon) {
+        Some(match s.liveness_after(horizon, factor) {
             Liveness::Online | Liveness::Lost if newer => Liveness::Restarted,
             l => l,
         })
