@@ -61,13 +61,26 @@ pub struct Interrupted<'s> {
 #[derive(Debug, Clone)]
 pub struct WorkerRow<'s> {
     pub hostname: &'s str,
-    /// Oldest first; the last is the current session.
-    pub sessions: Vec<SessionRow<'s>>,
+    /// The newest session: the worker as it is now.
+    pub current: SessionRow<'s>,
+    /// Sessions before it, oldest first.
+    pub earlier: Vec<SessionRow<'s>>,
 }
 
 impl<'s> WorkerRow<'s> {
     pub fn current(&self) -> &SessionRow<'s> {
-        self.sessions.last().expect("a worker row has a session")
+        &self.current
+    }
+
+    /// Every session, oldest first; the last is the current one.
+    pub fn sessions(&self) -> impl Iterator<Item = &SessionRow<'s>> {
+        self.earlier.iter().chain(std::iter::once(&self.current))
+    }
+
+    fn sessions_mut(&mut self) -> impl Iterator<Item = &mut SessionRow<'s>> {
+        self.earlier
+            .iter_mut()
+            .chain(std::iter::once(&mut self.current))
     }
 
     /// Status of the worker: that of its newest session (never `Restarted`).
@@ -76,7 +89,7 @@ impl<'s> WorkerRow<'s> {
     }
 
     pub fn restarts(&self) -> usize {
-        self.sessions.len().saturating_sub(1)
+        self.earlier.len()
     }
 
     /// Seconds from the newest heartbeat to the horizon.
@@ -86,7 +99,7 @@ impl<'s> WorkerRow<'s> {
     }
 
     pub fn interrupted(&self) -> impl Iterator<Item = &Interrupted<'s>> {
-        self.sessions.iter().flat_map(|s| s.interrupted.iter())
+        self.sessions().flat_map(|s| s.interrupted.iter())
     }
 }
 
@@ -95,12 +108,16 @@ pub fn workers<'s>(state: &'s State, query: &WorkerQuery, horizon: f64) -> Vec<W
     let mut rows: Vec<WorkerRow<'s>> = state
         .workers
         .values()
-        .filter(|w| !w.sessions.is_empty())
         .filter(|w| query.hosts.is_empty() || query.hosts.iter().any(|p| p.matches(&w.hostname)))
         .filter(|w| in_range(w, query))
-        .map(|w| WorkerRow {
-            hostname: &w.hostname,
-            sessions: sessions(w, query.lost_factor, horizon),
+        .filter_map(|w| {
+            let mut earlier = sessions(w, query.lost_factor, horizon);
+            let current = earlier.pop()?;
+            Some(WorkerRow {
+                hostname: &w.hostname,
+                current,
+                earlier,
+            })
         })
         .filter(|r| query.statuses.is_empty() || query.statuses.contains(&r.status()))
         .collect();
@@ -141,7 +158,7 @@ fn sessions(w: &Worker, factor: f64, horizon: f64) -> Vec<SessionRow<'_>> {
 fn attach_interrupted<'s>(state: &'s State, rows: &mut [WorkerRow<'s>], horizon: f64) {
     let mut slot: BTreeMap<(&str, u64), (usize, usize)> = BTreeMap::new();
     for (wi, row) in rows.iter().enumerate() {
-        for (si, s) in row.sessions.iter().enumerate() {
+        for (si, s) in row.sessions().enumerate() {
             if s.liveness != Liveness::Online {
                 slot.insert((row.hostname, s.session.pid), (wi, si));
             }
@@ -160,8 +177,9 @@ fn attach_interrupted<'s>(state: &'s State, rows: &mut [WorkerRow<'s>], horizon:
             let (Some(host), Some(pid)) = (a.host(), a.pid()) else {
                 continue;
             };
-            if let Some(&(wi, si)) = slot.get(&(state.sym(host), u64::from(pid))) {
-                rows[wi].sessions[si].interrupted.push(Interrupted {
+            let found = slot.get(&(state.sym(host), u64::from(pid)));
+            if let Some(s) = found.and_then(|&(wi, si)| rows.get_mut(wi)?.sessions_mut().nth(si)) {
+                s.interrupted.push(Interrupted {
                     task: rec,
                     final_state: view.state,
                     came_back: i < last,
@@ -169,7 +187,7 @@ fn attach_interrupted<'s>(state: &'s State, rows: &mut [WorkerRow<'s>], horizon:
             }
         }
     }
-    for s in rows.iter_mut().flat_map(|r| r.sessions.iter_mut()) {
+    for s in rows.iter_mut().flat_map(WorkerRow::sessions_mut) {
         s.interrupted.sort_by(|a, b| {
             let t = |i: &Interrupted<'_>| i.task.first_time().unwrap_or(0.0);
             t(a).total_cmp(&t(b))
@@ -209,7 +227,7 @@ mod tests {
         assert_eq!(rows.len(), 1, "{rows:#?}");
         let w = &rows[0];
         assert_eq!((w.status(), w.restarts()), (Liveness::Online, 1));
-        let old = &w.sessions[0];
+        let old = &w.earlier[0];
         assert_eq!(old.liveness, Liveness::Restarted);
         let dropped: Vec<_> = old
             .interrupted
@@ -231,7 +249,7 @@ mod tests {
                 ("capapp.late_sleepy", true, TaskState::Success),
             ]
         );
-        assert!(w.sessions[1].interrupted.is_empty());
+        assert!(w.current.interrupted.is_empty());
     }
 
     #[test]
@@ -282,7 +300,7 @@ mod tests {
         let r = restarted[0];
         assert_ne!(r.status(), Liveness::Restarted);
         assert!(
-            r.sessions[..r.sessions.len() - 1]
+            r.earlier
                 .iter()
                 .all(|s| matches!(s.liveness, Liveness::Restarted | Liveness::Offline))
         );
