@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents')
+            [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List workers: status, sessions, counters and the tasks they dropped')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -165,6 +166,33 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;workers' {
+            [CompletionResult]::new('--worker', '--worker', [CompletionResultType]::ParameterName, 'Only workers whose hostname matches this glob (e.g. ''w1@*'')')
+            [CompletionResult]::new('--status', '--status', [CompletionResultType]::ParameterName, 'Only workers with this status now')
+            [CompletionResult]::new('--lost-after', '--lost-after', [CompletionResultType]::ParameterName, 'Call a worker lost after this many heartbeat intervals without a heartbeat')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only workers with a sign of life at or after this time: a duration back from now (15m, 2h) or RFC 3339')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only workers with a sign of life at or before this time')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'List every session (start, end, how it ended) instead of one row per worker')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document (sessions included)')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII table borders')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the script into this directory (file name chosen per shell) instead of stdout')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
@@ -210,6 +238,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents')
+            [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List workers: status, sessions, counters and the tasks they dropped')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -225,6 +254,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;export' {
+            break
+        }
+        'celtrace;help;workers' {
             break
         }
         'celtrace;help;completions' {

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+            cand workers 'List workers: status, sessions, counters and the tasks they dropped'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -157,6 +158,32 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;workers'= {
+            cand --worker 'Only workers whose hostname matches this glob (e.g. ''w1@*'')'
+            cand --status 'Only workers with this status now'
+            cand --lost-after 'Call a worker lost after this many heartbeat intervals without a heartbeat'
+            cand --since 'Only workers with a sign of life at or after this time: a duration back from now (15m, 2h) or RFC 3339'
+            cand --until 'Only workers with a sign of life at or before this time'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --history 'List every session (start, end, how it ended) instead of one row per worker'
+            cand --json 'Print one JSON document (sessions included)'
+            cand --ascii 'Plain ASCII table borders'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -200,6 +227,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand show 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+            cand workers 'List workers: status, sessions, counters and the tasks they dropped'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -211,6 +239,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;graph'= {
         }
         &'celtrace;help;export'= {
+        }
+        &'celtrace;help;workers'= {
         }
         &'celtrace;help;completions'= {
         }

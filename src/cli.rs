@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs, man::ManArgs,
-    show::ShowArgs, tasks::TasksArgs,
+    show::ShowArgs, tasks::TasksArgs, workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -107,6 +107,7 @@ pub enum Command {
     Show(ShowArgs),
     Graph(GraphArgs),
     Export(ExportArgs),
+    Workers(WorkersArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

@@ -7,6 +7,7 @@ pub mod graph;
 pub mod man;
 pub mod show;
 pub mod tasks;
+pub mod workers;
 
 use crate::cli::{Cli, Command};
 use crate::ctx::{Ctx, Env};
@@ -24,6 +25,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Show(args) => show::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
+        Command::Workers(args) => workers::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -163,7 +163,7 @@ fn parse_state(s: &str) -> Result<TaskState, String> {
     })
 }
 
-fn globs(flag: &str, values: &[String]) -> Result<Vec<glob::Pattern>, CliError> {
+pub(crate) fn globs(flag: &str, values: &[String]) -> Result<Vec<glob::Pattern>, CliError> {
     values
         .iter()
         .map(|v| {
@@ -177,7 +177,7 @@ fn globs(flag: &str, values: &[String]) -> Result<Vec<glob::Pattern>, CliError> 
         .collect()
 }
 
-fn bound(flag: &str, value: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError> {
+pub(crate) fn bound(flag: &str, value: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError> {
     value
         .map(|v| parse_bound(v, ctx.now))
         .transpose()

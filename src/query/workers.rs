@@ -204,11 +204,18 @@ mod tests {
 
     /// The state of a real capture, judged at its last event.
     fn rows_of(fixture: &str, _query: &WorkerQuery) -> (State, f64) {
-        let path = format!(
-            "{}/tests/fixtures/celery-5.7/redis/{fixture}.events.ndjson",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = match fixture {
+            "worker_kill" => {
+                include_str!("../../tests/fixtures/celery-5.7/redis/worker_kill.events.ndjson")
+            }
+            "worker_stop" => {
+                include_str!("../../tests/fixtures/celery-5.7/redis/worker_stop.events.ndjson")
+            }
+            "worker_restart" => {
+                include_str!("../../tests/fixtures/celery-5.7/redis/worker_restart.events.ndjson")
+            }
+            other => panic!("no fixture {other}"),
+        };
         let mut state = State::new();
         let mut issues = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {

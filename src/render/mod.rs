@@ -8,6 +8,7 @@ pub mod schema;
 pub mod show;
 pub mod styles;
 pub mod tasks;
+pub mod workers;
 
 use chrono::{DateTime, Utc};
 

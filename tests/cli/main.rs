@@ -23,6 +23,7 @@ mod otlp;
 mod schema;
 mod show;
 mod tasks;
+mod workers;
 
 #[test]
 fn no_forgotten_test_files() {

@@ -1,0 +1,367 @@
+//! `workers` output: one row per worker, one row per session (`--history`), or JSON.
+
+use std::io::{self, Write};
+
+use comfy_table::{Cell, ContentArrangement, Table, presets};
+use owo_colors::{OwoColorize, Style};
+use serde::Serialize;
+
+use super::RenderCtx;
+use super::fmt::{clock_time, duration, rfc3339};
+use super::schema::{DiagnosticsJson, SCHEMA_VERSION};
+use crate::query::time::epoch;
+use crate::query::workers::{Interrupted, SessionRow, WorkerQuery, WorkerRow};
+use crate::source::file::LoadReport;
+use crate::state::State;
+use crate::state::worker::Liveness;
+
+/// Interrupted tasks listed under the table, per worker, before "and N more".
+const INTERRUPTED_SHOWN: usize = 5;
+
+pub fn liveness_str(l: Liveness) -> &'static str {
+    match l {
+        Liveness::Online => "online",
+        Liveness::Offline => "offline",
+        Liveness::Lost => "lost",
+        Liveness::Restarted => "restarted",
+    }
+}
+
+/// How a session ended, for people: a restart without a goodbye means the old process died.
+fn how(l: Liveness) -> &'static str {
+    match l {
+        Liveness::Restarted => "lost, restarted",
+        l => liveness_str(l),
+    }
+}
+
+fn liveness_style(ctx: &RenderCtx, l: Liveness) -> Style {
+    let st = &ctx.styles;
+    match l {
+        Liveness::Online => st.state_success,
+        Liveness::Offline => st.muted,
+        Liveness::Lost => st.state_failure,
+        Liveness::Restarted => st.state_retry,
+    }
+}
+
+fn new_table(ctx: &RenderCtx, headers: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(if ctx.ascii {
+        presets::ASCII_NO_BORDERS
+    } else {
+        presets::NOTHING
+    })
+    .set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = ctx.width {
+        t.set_width(w);
+    }
+    t.set_header(
+        headers
+            .iter()
+            .map(|h| Cell::new(h.style(ctx.styles.heading))),
+    );
+    t
+}
+
+fn write_table(t: &Table, out: &mut dyn Write) -> io::Result<()> {
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+pub fn table(
+    state: &State,
+    rows: &[WorkerRow<'_>],
+    horizon: f64,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "No workers match.");
+    }
+    let mut t = new_table(
+        ctx,
+        &[
+            "WORKER",
+            "STATUS",
+            "PID",
+            "UP SINCE",
+            "RESTARTS",
+            "VERSION",
+            "PROCESSED",
+            "ACTIVE",
+            "LOAD",
+            "LAST BEAT",
+            "DROPPED",
+        ],
+    );
+    for w in rows {
+        let s = w.current().session;
+        let status = w.status();
+        let since = s.online_at.unwrap_or(s.first_seen);
+        let load = s.loadavg.map_or_else(
+            || "-".into(),
+            |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]),
+        );
+        let dropped = w.interrupted().filter(|i| !i.came_back).count();
+        t.add_row(vec![
+            Cell::new(w.hostname),
+            Cell::new(liveness_str(status).style(liveness_style(ctx, status))),
+            Cell::new(s.pid),
+            Cell::new(clock_time(since, ctx.zone, ctx.now)),
+            Cell::new(w.restarts()),
+            Cell::new(opt(s.sw_ver.as_deref())),
+            Cell::new(opt(s.processed)),
+            Cell::new(opt(s.active)),
+            Cell::new(load),
+            Cell::new(
+                w.heartbeat_age(horizon)
+                    .map_or_else(|| "-".into(), |a| format!("{} ago", duration(a))),
+            ),
+            Cell::new(if dropped == 0 {
+                "-".to_string()
+            } else {
+                dropped.style(ctx.styles.state_failure).to_string()
+            }),
+        ]);
+    }
+    write_table(&t, out)?;
+    for w in rows {
+        let list: Vec<&Interrupted<'_>> = w.interrupted().collect();
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} was running {} when a session ended:",
+            w.hostname.style(ctx.styles.label),
+            plural(list.len(), "task")
+        )?;
+        for i in list.iter().take(INTERRUPTED_SHOWN) {
+            writeln!(out, "  {}", interrupted_line(state, i, ctx))?;
+        }
+        if list.len() > INTERRUPTED_SHOWN {
+            writeln!(
+                out,
+                "  … and {} more (see --json or `celtrace tasks --worker {}`)",
+                list.len() - INTERRUPTED_SHOWN,
+                w.hostname
+            )?;
+        }
+    }
+    let now = epoch(ctx.now);
+    if now - horizon > 60.0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            format!(
+                "Status and ages are as of the end of the data ({}).",
+                clock_time(horizon, ctx.zone, ctx.now)
+            )
+            .style(ctx.styles.muted)
+        )?;
+    }
+    Ok(())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn interrupted_line(state: &State, i: &Interrupted<'_>, ctx: &RenderCtx) -> String {
+    let name = i.task.name().map_or("?", |s| state.sym(s));
+    let fate = if i.came_back {
+        format!(
+            "came back, now {} (redelivered: acks_late or retried)",
+            i.final_state.as_str()
+        )
+    } else {
+        "lost: never finished (acks_early tasks are not redelivered)".to_string()
+    };
+    format!(
+        "{}  {}  {}",
+        i.task.id.to_string().style(ctx.styles.id_prefix),
+        name,
+        fate.style(if i.came_back {
+            ctx.styles.muted
+        } else {
+            ctx.styles.state_failure
+        })
+    )
+}
+
+pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "No workers match.");
+    }
+    let mut t = new_table(
+        ctx,
+        &[
+            "WORKER",
+            "PID",
+            "STARTED",
+            "ENDED",
+            "HOW",
+            "LASTED",
+            "PROCESSED",
+            "DROPPED",
+        ],
+    );
+    for w in rows {
+        for s in w.sessions() {
+            let start = s.session.online_at.unwrap_or(s.session.first_seen);
+            let end = s.ended_at();
+            let lasted = end.unwrap_or(s.session.last_seen) - start;
+            t.add_row(vec![
+                Cell::new(w.hostname),
+                Cell::new(s.session.pid),
+                Cell::new(clock_time(start, ctx.zone, ctx.now)),
+                Cell::new(end.map_or_else(|| "-".into(), |e| clock_time(e, ctx.zone, ctx.now))),
+                Cell::new(how(s.liveness).style(liveness_style(ctx, s.liveness))),
+                Cell::new(duration(lasted)),
+                Cell::new(opt(s.session.processed)),
+                Cell::new(match s.interrupted.len() {
+                    0 => "-".to_string(),
+                    n => n.to_string(),
+                }),
+            ]);
+        }
+    }
+    write_table(&t, out)
+}
+
+#[derive(Serialize)]
+struct WorkersDoc<'r> {
+    version: u32,
+    kind: &'static str,
+    generated_at: String,
+    /// The moment status and ages are judged at: the newest event, or now if earlier.
+    as_of: Option<String>,
+    lost_after_intervals: f64,
+    count: usize,
+    workers: Vec<WorkerJson<'r>>,
+    diagnostics: DiagnosticsJson<'r>,
+}
+
+#[derive(Serialize)]
+struct WorkerJson<'r> {
+    hostname: &'r str,
+    /// `online`, `offline` or `lost`.
+    status: &'static str,
+    pid: u64,
+    started_at: Option<String>,
+    restarts: usize,
+    sw_ident: Option<&'r str>,
+    sw_ver: Option<&'r str>,
+    sw_sys: Option<&'r str>,
+    freq: f64,
+    processed: Option<u64>,
+    active: Option<u64>,
+    loadavg: Option<[f64; 3]>,
+    last_heartbeat_at: Option<String>,
+    /// Seconds from the last heartbeat to `as_of`.
+    last_heartbeat_age: Option<f64>,
+    sessions: Vec<SessionJson<'r>>,
+}
+
+#[derive(Serialize)]
+struct SessionJson<'r> {
+    pid: u64,
+    /// `online`, `offline`, `lost` or `restarted`.
+    status: &'static str,
+    started_at: Option<String>,
+    ended_at: Option<String>,
+    first_seen_at: Option<String>,
+    last_seen_at: Option<String>,
+    processed: Option<u64>,
+    interrupted_tasks: Vec<InterruptedJson<'r>>,
+}
+
+#[derive(Serialize)]
+struct InterruptedJson<'r> {
+    id: String,
+    name: Option<&'r str>,
+    /// The task's state now (it may have come back on another session).
+    state: &'static str,
+    came_back: bool,
+}
+
+fn session_json<'r>(state: &'r State, s: &SessionRow<'r>) -> SessionJson<'r> {
+    SessionJson {
+        pid: s.session.pid,
+        status: liveness_str(s.liveness),
+        started_at: s.session.online_at.and_then(rfc3339),
+        ended_at: s.ended_at().and_then(rfc3339),
+        first_seen_at: rfc3339(s.session.first_seen),
+        last_seen_at: rfc3339(s.session.last_seen),
+        processed: s.session.processed,
+        interrupted_tasks: s
+            .interrupted
+            .iter()
+            .map(|i| InterruptedJson {
+                id: i.task.id.to_string(),
+                name: i.task.name().map(|n| state.sym(n)),
+                state: i.final_state.as_str(),
+                came_back: i.came_back,
+            })
+            .collect(),
+    }
+}
+
+pub fn json(
+    state: &State,
+    rows: &[WorkerRow<'_>],
+    horizon: f64,
+    report: &LoadReport,
+    query: &WorkerQuery,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let workers = rows
+        .iter()
+        .map(|w| {
+            let s = w.current().session;
+            WorkerJson {
+                hostname: w.hostname,
+                status: liveness_str(w.status()),
+                pid: s.pid,
+                started_at: rfc3339(s.online_at.unwrap_or(s.first_seen)),
+                restarts: w.restarts(),
+                sw_ident: s.sw_ident.as_deref(),
+                sw_ver: s.sw_ver.as_deref(),
+                sw_sys: s.sw_sys.as_deref(),
+                freq: s.interval(),
+                processed: s.processed,
+                active: s.active,
+                loadavg: s.loadavg,
+                last_heartbeat_at: s.last_heartbeat.and_then(rfc3339),
+                last_heartbeat_age: w.heartbeat_age(horizon),
+                sessions: w.sessions().map(|s| session_json(state, s)).collect(),
+            }
+        })
+        .collect::<Vec<_>>();
+    let doc = WorkersDoc {
+        version: SCHEMA_VERSION,
+        kind: "workers",
+        generated_at: rfc3339(epoch(ctx.now)).unwrap_or_default(),
+        as_of: rfc3339(horizon),
+        lost_after_intervals: query.lost_factor,
+        count: workers.len(),
+        workers,
+        diagnostics: DiagnosticsJson::new(report),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
