@@ -14,6 +14,7 @@ use crate::error::CliError;
 ///   celtrace completions bash > ~/.local/share/bash-completion/completions/celtrace
 ///   celtrace completions zsh --dir ~/.zfunc
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct CompletionsArgs {
     /// Shell to generate completions for
     #[arg(value_enum)]

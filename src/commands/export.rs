@@ -25,6 +25,7 @@ use crate::source::record::{self, RecordError};
 ///   celtrace export --events rec.ndjson.gz --since 2026-11-22T00:00:00Z -o day.ndjson
 ///   celtrace export --events rec.ndjson --format csv -o tasks.csv
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ExportArgs {
     /// Output format
     #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Ndjson)]

@@ -21,6 +21,7 @@ use crate::render::graph::TreeOptions;
 ///   celtrace graph 3f2a9c --events rec.ndjson --dot | dot -Tsvg > flow.svg
 ///   celtrace graph 3f2a9c --events rec.ndjson --format mermaid
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct GraphArgs {
     /// Any task of the flow: id or unique prefix (at least 4 characters)
     #[arg(value_name = "ID")]

@@ -13,6 +13,7 @@ use crate::error::CliError;
 ///   celtrace man | man -l -
 ///   celtrace man --dir /usr/local/share/man/man1
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ManArgs {
     /// Write celtrace.1 and one page per subcommand (celtrace-tasks.1, ...) into this directory
     #[arg(long, value_name = "DIR")]

@@ -22,6 +22,7 @@ use crate::state::view::TaskView;
 ///   celtrace show 3f2a9c --events rec.ndjson
 ///   celtrace show 3f2a9c --json | jq .task.attempts
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ShowArgs {
     /// Task id or unique prefix (at least 4 characters)
     #[arg(value_name = "ID")]

@@ -21,6 +21,7 @@ use crate::state::State;
 ///   celtrace tasks --name 'shop.*' --sort runtime --limit 10
 ///   celtrace tasks --root 3f2a --json | jq '.tasks[].id'
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct TasksArgs {
     #[command(flatten)]
     pub filters: TaskFilters,

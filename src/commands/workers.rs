@@ -22,6 +22,7 @@ use crate::state::worker::{HEARTBEAT_EXPIRE_FACTOR, Liveness};
 ///   celtrace workers --status lost --json | jq '.workers[].hostname'
 ///   celtrace workers --history --worker 'w1@*'
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct WorkersArgs {
     /// Only workers whose hostname matches this glob (e.g. 'w1@*')
     #[arg(long, value_name = "GLOB")]

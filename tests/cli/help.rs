@@ -10,6 +10,7 @@ fn help_of_every_command() {
         vec!["show", "--help"],
         vec!["graph", "--help"],
         vec!["export", "--help"],
+        vec!["workers", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {
