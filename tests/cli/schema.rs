@@ -257,3 +257,97 @@ fn csv_has_the_documented_columns() {
         "id,name,state,interrupted,worker,queue,root_id,parent_id,retries,sent_at,received_at,started_at,finished_at,runtime,queue_wait,start_delay,exception,args,kwargs,result"
     );
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WorkersDoc {
+    version: u32,
+    kind: String,
+    generated_at: String,
+    as_of: Option<String>,
+    lost_after_intervals: f64,
+    count: usize,
+    workers: Vec<WorkerObj>,
+    diagnostics: Diagnostics,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WorkerObj {
+    hostname: String,
+    status: String,
+    pid: u64,
+    started_at: Option<String>,
+    restarts: usize,
+    sw_ident: Option<String>,
+    sw_ver: Option<String>,
+    sw_sys: Option<String>,
+    freq: f64,
+    processed: Option<u64>,
+    active: Option<u64>,
+    loadavg: Option<[f64; 3]>,
+    last_heartbeat_at: Option<String>,
+    last_heartbeat_age: Option<f64>,
+    sessions: Vec<SessionObj>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SessionObj {
+    pid: u64,
+    status: String,
+    started_at: Option<String>,
+    ended_at: Option<String>,
+    first_seen_at: Option<String>,
+    last_seen_at: Option<String>,
+    processed: Option<u64>,
+    interrupted_tasks: Vec<InterruptedObj>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct InterruptedObj {
+    id: String,
+    name: Option<String>,
+    state: String,
+    came_back: bool,
+}
+
+#[test]
+fn workers_json_matches_the_contract_on_every_scenario() {
+    for s in SCENARIOS {
+        let out = run(&[
+            "workers",
+            "--json",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]);
+        assert_eq!(out.code, 0);
+        let doc: WorkersDoc =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(
+            (doc.version, doc.kind.as_str(), doc.count),
+            (1, "workers", doc.workers.len())
+        );
+        assert!(doc.count > 0, "{s}: every capture has a worker");
+        for w in &doc.workers {
+            assert!(["online", "offline", "lost"].contains(&w.status.as_str()));
+            assert_eq!(w.restarts + 1, w.sessions.len());
+            for time in [&w.started_at, &w.last_heartbeat_at].into_iter().flatten() {
+                assert!(is_time(time), "{time}");
+            }
+            for session in &w.sessions {
+                assert!(
+                    ["online", "offline", "lost", "restarted"].contains(&session.status.as_str())
+                );
+                for i in &session.interrupted_tasks {
+                    assert!(STATES.contains(&i.state.as_str()), "{}", i.state);
+                }
+            }
+        }
+    }
+}
