@@ -168,6 +168,14 @@ fn attach_interrupted<'s>(state: &'s State, rows: &mut [WorkerRow<'s>], horizon:
         return;
     }
     for rec in state.tasks() {
+        // Most tasks never touched an ended session: skip them before building a view.
+        let touched = rec
+            .marks
+            .iter()
+            .any(|m| slot.contains_key(&(state.sym(state.host(m)), u64::from(state.pid(m)))));
+        if !touched {
+            continue;
+        }
         let view = TaskView::new(state, rec, horizon);
         let last = view.attempts.len().saturating_sub(1);
         for (i, a) in view.attempts.iter().enumerate() {

@@ -120,10 +120,12 @@ pub fn table(
             Cell::new(opt(s.processed)),
             Cell::new(opt(s.active)),
             Cell::new(load),
-            Cell::new(
-                w.heartbeat_age(horizon)
-                    .map_or_else(|| "-".into(), |a| format!("{} ago", duration(a))),
-            ),
+            Cell::new(match w.heartbeat_age(horizon) {
+                Some(_) if status == Liveness::Offline => "-".into(),
+                Some(a) if a < 1.0 => "<1s ago".into(),
+                Some(a) => format!("{} ago", duration(a.floor())),
+                None => "-".into(),
+            }),
             Cell::new(if dropped == 0 {
                 "-".to_string()
             } else {

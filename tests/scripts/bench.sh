@@ -5,7 +5,7 @@
 #
 # Generates tests/data/bench/<N>.ndjson once (tests/scripts/gen_recording.py, deterministic),
 # builds the release binary, then times `celtrace tasks --limit 1` (a full decode + reduce +
-# query) and `celtrace show` three times each, with /usr/bin/time for wall time and peak RSS.
+# query), `celtrace show` and `celtrace workers` three times each, with /usr/bin/time for wall time and peak RSS.
 # Memory per task = (peak RSS - RSS of a run on a 4-event file - argument/result bytes) / tasks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,4 +34,10 @@ id=$(sed -n '1000p' "$file" | python3 -c "import json,sys; print(json.loads(sys.
 for i in 1 2 3; do
   out=$( { /usr/bin/time -f "%e %M" $bin show "$id" --events "$file" -q >/dev/null; } 2>&1 | tail -1)
   echo "show $id: ${out% *} s, peak RSS $(( ${out#* } / 1024 )) MB"
+done
+# `workers` is a cheap pass over the rebuilt state: its time should stay within 1.5x of
+# `tasks --limit 1` above (issue 6).
+for i in 1 2 3; do
+  out=$( { /usr/bin/time -f "%e %M" $bin workers --events "$file" -q >/dev/null; } 2>&1 | tail -1)
+  echo "workers: ${out% *} s, peak RSS $(( ${out#* } / 1024 )) MB"
 done
