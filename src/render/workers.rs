@@ -123,7 +123,8 @@ pub fn table(
             Cell::new(match w.heartbeat_age(horizon) {
                 Some(_) if status == Liveness::Offline => "-".into(),
                 Some(a) if a < 1.0 => "<1s ago".into(),
-                Some(a) => format!("{} ago", duration(a.floor())),
+                Some(a) if a < 60.0 => format!("{}s ago", a.floor()),
+                Some(a) => format!("{} ago", duration(a)),
                 None => "-".into(),
             }),
             Cell::new(if dropped == 0 {
@@ -190,7 +191,10 @@ fn interrupted_line(state: &State, i: &Interrupted<'_>, ctx: &RenderCtx) -> Stri
             i.final_state.as_str()
         )
     } else {
-        "lost: never finished (acks_early tasks are not redelivered)".to_string()
+        format!(
+            "unfinished, {}: acks-early tasks are lost; acks-late ones return when a worker consumes the queue again",
+            i.final_state.as_str()
+        )
     };
     format!(
         "{}  {}  {}",

@@ -19,6 +19,7 @@ mod export;
 mod generated;
 mod graph;
 mod help;
+mod live_workers;
 mod otlp;
 mod schema;
 mod show;

@@ -101,7 +101,7 @@ pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Run {
     }
 }
 
-fn run_cmd(mut cmd: Command) -> Run {
+pub fn run_cmd(mut cmd: Command) -> Run {
     let out = cmd.output().unwrap();
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
