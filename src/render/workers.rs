@@ -136,7 +136,10 @@ pub fn table(
     }
     write_table(&t, out)?;
     for w in rows {
-        let list: Vec<&Interrupted<'_>> = w.interrupted().collect();
+        let list: Vec<(&Interrupted<'_>, Liveness)> = w
+            .sessions()
+            .flat_map(|s| s.interrupted.iter().map(move |i| (i, s.liveness)))
+            .collect();
         if list.is_empty() {
             continue;
         }
@@ -148,7 +151,7 @@ pub fn table(
             plural(list.len(), "task")
         )?;
         for i in list.iter().take(INTERRUPTED_SHOWN) {
-            writeln!(out, "  {}", interrupted_line(state, i, ctx))?;
+            writeln!(out, "  {}", interrupted_line(state, i.0, i.1, ctx))?;
         }
         if list.len() > INTERRUPTED_SHOWN {
             writeln!(
@@ -183,13 +186,22 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn interrupted_line(state: &State, i: &Interrupted<'_>, ctx: &RenderCtx) -> String {
+fn interrupted_line(
+    state: &State,
+    i: &Interrupted<'_>,
+    session: Liveness,
+    ctx: &RenderCtx,
+) -> String {
     let name = i.task.name().map_or("?", |s| state.sym(s));
     let fate = if i.came_back {
         format!(
             "came back, now {} (redelivered: acks_late or retried)",
             i.final_state.as_str()
         )
+    } else if session == Liveness::Restarted {
+        // The new session consumed the queue and the task did not return: acks-early.
+        "lost: did not come back after the restart (acks-early tasks die with the process)"
+            .to_string()
     } else {
         format!(
             "unfinished, {}: acks-early tasks are lost; acks-late ones return when a worker consumes the queue again",
