@@ -1,6 +1,7 @@
 //! Queries over [`State`](crate::state::State): filters, sorting, id resolution, lineage.
 //! Pure: `now` and the horizon are arguments.
 
+pub mod anomalies;
 pub mod lineage;
 pub mod tasks;
 pub mod time;
