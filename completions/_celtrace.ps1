@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List workers: status, sessions, counters and the tasks they dropped')
+            [CompletionResult]::new('anomalies', 'anomalies', [CompletionResultType]::ParameterValue, 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -193,6 +194,35 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;anomalies' {
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit with status 6 when a finding at or above this severity exists')
+            [CompletionResult]::new('--stuck-after', '--stuck-after', [CompletionResultType]::ParameterName, 'A sent task never received after this long is stuck in its queue [default: 10m]')
+            [CompletionResult]::new('--not-started-after', '--not-started-after', [CompletionResultType]::ParameterName, 'A received task not started after this long is flagged (ETA tasks exempt) [default: 5m]')
+            [CompletionResult]::new('--not-finished-after', '--not-finished-after', [CompletionResultType]::ParameterName, 'A started task not finished after this long is flagged [default: 1h]')
+            [CompletionResult]::new('--retry-storm', '--retry-storm', [CompletionResultType]::ParameterName, 'Retries of one task that make a retry storm')
+            [CompletionResult]::new('--flapping-sessions', '--flapping-sessions', [CompletionResultType]::ParameterName, 'Sessions of one worker within --flapping-window that make it flapping')
+            [CompletionResult]::new('--flapping-window', '--flapping-window', [CompletionResultType]::ParameterName, 'Window for --flapping-sessions [default: 10m]')
+            [CompletionResult]::new('--lost-after', '--lost-after', [CompletionResultType]::ParameterName, 'Heartbeat intervals of silence before a worker is lost')
+            [CompletionResult]::new('--rule', '--rule', [CompletionResultType]::ParameterName, 'Only findings of these rules (comma-separated ids, see the README)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the script into this directory (file name chosen per shell) instead of stdout')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
@@ -239,6 +269,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List workers: status, sessions, counters and the tasks they dropped')
+            [CompletionResult]::new('anomalies', 'anomalies', [CompletionResultType]::ParameterValue, 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -257,6 +288,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;workers' {
+            break
+        }
+        'celtrace;help;anomalies' {
             break
         }
         'celtrace;help;completions' {

@@ -39,6 +39,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
             cand workers 'List workers: status, sessions, counters and the tasks they dropped'
+            cand anomalies 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -184,6 +185,34 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;anomalies'= {
+            cand --fail-on 'Exit with status 6 when a finding at or above this severity exists'
+            cand --stuck-after 'A sent task never received after this long is stuck in its queue [default: 10m]'
+            cand --not-started-after 'A received task not started after this long is flagged (ETA tasks exempt) [default: 5m]'
+            cand --not-finished-after 'A started task not finished after this long is flagged [default: 1h]'
+            cand --retry-storm 'Retries of one task that make a retry storm'
+            cand --flapping-sessions 'Sessions of one worker within --flapping-window that make it flapping'
+            cand --flapping-window 'Window for --flapping-sessions [default: 10m]'
+            cand --lost-after 'Heartbeat intervals of silence before a worker is lost'
+            cand --rule 'Only findings of these rules (comma-separated ids, see the README)'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --json 'Print one JSON document'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -228,6 +257,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
             cand workers 'List workers: status, sessions, counters and the tasks they dropped'
+            cand anomalies 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -241,6 +271,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;export'= {
         }
         &'celtrace;help;workers'= {
+        }
+        &'celtrace;help;anomalies'= {
         }
         &'celtrace;help;completions'= {
         }

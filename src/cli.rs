@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs, man::ManArgs,
-    show::ShowArgs, tasks::TasksArgs, workers::WorkersArgs,
+    anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
+    man::ManArgs, show::ShowArgs, tasks::TasksArgs, workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -108,6 +108,7 @@ pub enum Command {
     Graph(GraphArgs),
     Export(ExportArgs),
     Workers(WorkersArgs),
+    Anomalies(AnomaliesArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

@@ -124,6 +124,16 @@ pub enum CliError {
     )]
     Otlp { url: String, reason: String },
 
+    #[error("{count} finding(s) at or above {severity}")]
+    #[diagnostic(
+        code(celtrace::anomalies::found),
+        help("the findings are printed above; exit status 6 is what --fail-on asked for")
+    )]
+    Found {
+        count: usize,
+        severity: &'static str,
+    },
+
     #[error("cannot write the output")]
     #[diagnostic(
         code(celtrace::io::write),
@@ -150,6 +160,7 @@ impl CliError {
             | Self::RecordVersion(_)
             | Self::NoEvents { .. } => exit::BAD_INPUT,
             Self::Write { .. } | Self::Otlp { .. } => exit::FAILURE,
+            Self::Found { .. } => exit::FOUND,
         }
     }
 

@@ -1,6 +1,7 @@
 //! One file per subcommand: its `Args` and its `run`. Commands that need no events
 //! (completions, man) return before any source is opened.
 
+pub mod anomalies;
 pub mod completions;
 pub mod export;
 pub mod graph;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Graph(args) => graph::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Workers(args) => workers::run(&ctx, args),
+        Command::Anomalies(args) => anomalies::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -37,7 +37,7 @@ pub const RULES: &[(&str, Severity, &str)] = &[
     (
         "interrupted",
         Severity::Error,
-        "its worker died or restarted while running it",
+        "its worker or pool process died while running it",
     ),
     (
         "unregistered",
@@ -191,6 +191,19 @@ fn task_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly
                 if exc.is_some_and(|e| e.starts_with("NotRegistered")) {
                     let when = v.finished_at().or(v.sent_at()).unwrap_or(0.0);
                     unregistered.entry(name).or_default().push((when, id));
+                } else if let Some(e) = exc.filter(|e| e.contains("WorkerLostError")) {
+                    // The pool process running it died (OOM killer, SIGKILL, segfault).
+                    let detail = e.split_once(": ").map_or(e, |(_, d)| d);
+                    out.push(Anomaly {
+                        tasks: vec![id],
+                        at: v.finished_at(),
+                        worker,
+                        ..anomaly(
+                            "interrupted",
+                            format!("{name}: the pool process running it died ({detail})"),
+                            "look for the OOM killer or a crash in the host's logs; with acks_late=True and task_reject_on_worker_lost=True the task is redelivered instead",
+                        )
+                    });
                 }
             }
             _ => {}
@@ -411,6 +424,20 @@ mod tests {
         assert_eq!(
             rules(&detect(&s3, &t, h3 + t.stuck_in_queue + 1.0)),
             ["stuck_in_queue"]
+        );
+    }
+
+    #[test]
+    fn killed_pool_process_interrupts_its_task() {
+        let s = state_of(include_str!(
+            "../../tests/fixtures/celery-5.7/redis/pool_child_kill.events.ndjson"
+        ));
+        let found = detect(&s, &Thresholds::default(), s.horizon(f64::MAX));
+        assert_eq!(rules(&found), ["interrupted", "interrupted"], "{found:#?}");
+        assert!(
+            found
+                .iter()
+                .all(|a| a.summary.contains("signal 9 (SIGKILL)"))
         );
     }
 

@@ -1,6 +1,7 @@
 //! Renderers: (data, [`RenderCtx`]) → bytes into a `&mut dyn Write`. They never read the
 //! environment or the terminal; every decision arrives in the context.
 
+pub mod anomalies;
 pub mod fmt;
 pub mod graph;
 pub mod otlp;

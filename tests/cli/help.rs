@@ -11,6 +11,7 @@ fn help_of_every_command() {
         vec!["graph", "--help"],
         vec!["export", "--help"],
         vec!["workers", "--help"],
+        vec!["anomalies", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {

@@ -10,6 +10,7 @@
 
 mod common;
 
+mod anomalies;
 mod architecture;
 mod backend;
 mod config;

@@ -1,0 +1,143 @@
+//! `celtrace anomalies`: what went wrong in the recorded range, for people, cron and CI.
+
+use clap::{Args, ValueEnum};
+
+use crate::ctx::Ctx;
+use crate::error::CliError;
+use crate::query::anomalies::{Severity, Thresholds, detect};
+use crate::query::time::epoch;
+use crate::render;
+
+/// Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers
+///
+/// Each finding has a rule id, a severity, a one-line explanation, its evidence (task ids,
+/// worker, time) and a help line. With --fail-on, the exit status is 6 when a finding at or
+/// above that severity exists, so cron jobs and CI can act on it.
+///
+/// Thresholds: flags here, else the profile's `[profiles.NAME.thresholds]` (stuck_in_queue,
+/// not_started, not_finished, flapping_window as durations), else the defaults.
+///
+/// Examples:
+///   celtrace anomalies --events rec.ndjson
+///   celtrace anomalies --events rec.ndjson --fail-on error
+///   celtrace anomalies --stuck-after 2m --json | jq '.anomalies[] | select(.rule == "interrupted")'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct AnomaliesArgs {
+    /// Exit with status 6 when a finding at or above this severity exists
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    /// A sent task never received after this long is stuck in its queue [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stuck_after: Option<f64>,
+
+    /// A received task not started after this long is flagged (ETA tasks exempt) [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub not_started_after: Option<f64>,
+
+    /// A started task not finished after this long is flagged [default: 1h]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub not_finished_after: Option<f64>,
+
+    /// Retries of one task that make a retry storm
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retry_storm: u32,
+
+    /// Sessions of one worker within --flapping-window that make it flapping
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub flapping_sessions: usize,
+
+    /// Window for --flapping-sessions [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub flapping_window: Option<f64>,
+
+    /// Heartbeat intervals of silence before a worker is lost
+    #[arg(long, value_name = "N", default_value_t = crate::state::worker::HEARTBEAT_EXPIRE_FACTOR)]
+    pub lost_after: f64,
+
+    /// Only findings of these rules (comma-separated ids, see the README)
+    #[arg(long, value_delimiter = ',', value_name = "RULE", value_parser = parse_rule)]
+    pub rule: Vec<String>,
+
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Error,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    humantime::parse_duration(s)
+        .map(|d| d.as_secs_f64())
+        .map_err(|_| format!("`{s}` is not a duration; use e.g. 30s, 10m, 2h"))
+}
+
+fn parse_rule(s: &str) -> Result<String, String> {
+    let ids: Vec<&str> = crate::query::anomalies::RULES.iter().map(|r| r.0).collect();
+    if ids.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("unknown rule `{s}`; rules: {}", ids.join(", ")))
+    }
+}
+
+/// Flag, then profile, then default.
+fn pick(flag: Option<f64>, ctx: &Ctx, rule: &str, default: f64) -> f64 {
+    flag.or_else(|| ctx.profile.thresholds.get(rule).map(|d| d.as_secs_f64()))
+        .unwrap_or(default)
+}
+
+pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
+    if !(args.lost_after.is_finite() && args.lost_after > 0.0) {
+        return Err(CliError::usage(
+            format!("--lost-after {} must be a positive number", args.lost_after),
+            "Celery calls a worker offline after 2 heartbeat intervals",
+        ));
+    }
+    let d = Thresholds::default();
+    let thresholds = Thresholds {
+        stuck_in_queue: pick(args.stuck_after, ctx, "stuck_in_queue", d.stuck_in_queue),
+        not_started: pick(args.not_started_after, ctx, "not_started", d.not_started),
+        not_finished: pick(args.not_finished_after, ctx, "not_finished", d.not_finished),
+        retry_storm: args.retry_storm.max(1),
+        flapping_sessions: args.flapping_sessions.max(2),
+        flapping_window: pick(
+            args.flapping_window,
+            ctx,
+            "flapping_window",
+            d.flapping_window,
+        ),
+        lost_factor: args.lost_after,
+    };
+    let (state, report) = ctx.load_state()?;
+    let horizon = state.horizon(epoch(ctx.now));
+    let mut found = detect(&state, &thresholds, horizon);
+    if !args.rule.is_empty() {
+        found.retain(|a| args.rule.iter().any(|r| r == a.rule));
+    }
+    let rctx = ctx.render_ctx(true, false);
+    let mut out = std::io::BufWriter::new(ctx.ui.stdout());
+    if args.json {
+        render::anomalies::json(&found, horizon, &thresholds, &report, &rctx, &mut out)?;
+    } else {
+        render::anomalies::text(&found, &rctx, &mut out)?;
+    }
+    std::io::Write::flush(&mut out)?;
+    state.discard();
+    let floor = args.fail_on.map(|f| match f {
+        FailOn::Warning => Severity::Warning,
+        FailOn::Error => Severity::Error,
+    });
+    match floor {
+        Some(floor) if found.iter().any(|a| a.severity >= floor) => Err(CliError::Found {
+            count: found.iter().filter(|a| a.severity >= floor).count(),
+            severity: floor.as_str(),
+        }),
+        _ => Ok(()),
+    }
+}

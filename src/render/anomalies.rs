@@ -1,0 +1,138 @@
+//! `anomalies` output: a list for people, or JSON.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use super::RenderCtx;
+use super::fmt::{clock_time, rfc3339};
+use super::schema::{DiagnosticsJson, SCHEMA_VERSION};
+use crate::query::anomalies::{Anomaly, Severity, Thresholds};
+use crate::query::time::epoch;
+use crate::source::file::LoadReport;
+
+/// Task ids shown per finding before "and N more".
+const IDS_SHOWN: usize = 5;
+
+pub fn text(found: &[Anomaly], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+    if found.is_empty() {
+        return writeln!(out, "No anomalies found.");
+    }
+    let st = &ctx.styles;
+    for (i, a) in found.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let sev = match a.severity {
+            Severity::Error => "error".style(st.state_failure).to_string(),
+            Severity::Warning => "warning".style(st.state_retry).to_string(),
+        };
+        writeln!(out, "{sev}[{}]: {}", a.rule, a.summary)?;
+        if let Some(at) = a.at {
+            writeln!(
+                out,
+                "  {} {}",
+                "at:".style(st.label),
+                clock_time(at, ctx.zone, ctx.now)
+            )?;
+        }
+        if let Some(w) = &a.worker {
+            writeln!(out, "  {} {w}", "worker:".style(st.label))?;
+        }
+        if !a.tasks.is_empty() {
+            let mut ids = a.tasks.iter().take(IDS_SHOWN).cloned().collect::<Vec<_>>();
+            if a.tasks.len() > IDS_SHOWN {
+                ids.push(format!("… and {} more", a.tasks.len() - IDS_SHOWN));
+            }
+            writeln!(out, "  {} {}", "tasks:".style(st.label), ids.join(", "))?;
+        }
+        writeln!(out, "  {} {}", "help:".style(st.muted), a.help)?;
+    }
+    let errors = found
+        .iter()
+        .filter(|a| a.severity == Severity::Error)
+        .count();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} finding(s): {errors} error(s), {} warning(s)",
+        found.len(),
+        found.len() - errors
+    )
+}
+
+#[derive(Serialize)]
+struct Doc<'r> {
+    version: u32,
+    kind: &'static str,
+    generated_at: String,
+    as_of: Option<String>,
+    thresholds: ThresholdsJson,
+    count: usize,
+    anomalies: Vec<AnomalyJson<'r>>,
+    diagnostics: DiagnosticsJson<'r>,
+}
+
+#[derive(Serialize)]
+struct ThresholdsJson {
+    stuck_in_queue: f64,
+    not_started: f64,
+    not_finished: f64,
+    retry_storm: u32,
+    flapping_sessions: usize,
+    flapping_window: f64,
+    lost_after_intervals: f64,
+}
+
+#[derive(Serialize)]
+struct AnomalyJson<'r> {
+    rule: &'static str,
+    severity: &'static str,
+    summary: &'r str,
+    at: Option<String>,
+    worker: Option<&'r str>,
+    tasks: &'r [String],
+    help: &'static str,
+}
+
+pub fn json(
+    found: &[Anomaly],
+    horizon: f64,
+    t: &Thresholds,
+    report: &LoadReport,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let doc = Doc {
+        version: SCHEMA_VERSION,
+        kind: "anomalies",
+        generated_at: rfc3339(epoch(ctx.now)).unwrap_or_default(),
+        as_of: rfc3339(horizon),
+        thresholds: ThresholdsJson {
+            stuck_in_queue: t.stuck_in_queue,
+            not_started: t.not_started,
+            not_finished: t.not_finished,
+            retry_storm: t.retry_storm,
+            flapping_sessions: t.flapping_sessions,
+            flapping_window: t.flapping_window,
+            lost_after_intervals: t.lost_factor,
+        },
+        count: found.len(),
+        anomalies: found
+            .iter()
+            .map(|a| AnomalyJson {
+                rule: a.rule,
+                severity: a.severity.as_str(),
+                summary: &a.summary,
+                at: a.at.and_then(rfc3339),
+                worker: a.worker.as_deref(),
+                tasks: &a.tasks,
+                help: a.help,
+            })
+            .collect(),
+        diagnostics: DiagnosticsJson::new(report),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
