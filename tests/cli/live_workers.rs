@@ -1,6 +1,7 @@
-//! `workers` on a real Celery 5.7 worker killed with SIGKILL mid-task (its own redis-server,
-//! tests/scripts/record_worker_kill.py): the worker shows as lost and both running tasks are
-//! named. Needs the venv from tests/scripts/setup_venv.sh; under CI=true its absence fails.
+//! `workers` and `anomalies` on a real Celery 5.7 worker killed with SIGKILL mid-task (its own
+//! redis-server, tests/scripts/record_worker_kill.py): the worker shows as lost, both running
+//! tasks are named, and so is a task name no worker registered. Needs the venv from
+//! tests/scripts/setup_venv.sh; under CI=true its absence fails.
 
 use crate::common::{Run, command, json, repo_path, run_cmd};
 
@@ -77,4 +78,26 @@ fn sigkilled_worker_is_lost_with_its_running_tasks() {
     let table = run(&["workers", "--status", "lost", "--events", rec]);
     assert!(table.stdout.contains("lost"), "{}", table.normalized());
     assert!(table.stdout.contains(facts["early"].as_str().unwrap()));
+
+    // The same recording through `anomalies`: the kill and the unknown name, as errors.
+    let out = run(&["anomalies", "--json", "--fail-on", "error", "--events", rec]);
+    assert_eq!(out.code, 6, "{}", out.normalized());
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let by_rule = |rule: &str| -> Vec<String> {
+        doc["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .flat_map(|a| a["tasks"].as_array().unwrap().clone())
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut interrupted = by_rule("interrupted");
+    interrupted.sort();
+    assert_eq!(interrupted, expected);
+    assert_eq!(
+        by_rule("unregistered"),
+        [facts["unregistered"].as_str().unwrap()]
+    );
 }

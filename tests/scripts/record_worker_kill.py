@@ -3,14 +3,15 @@
 
 Starts a private redis-server on a free port, a Celery 5.7 worker (-E, prefork, 2 processes,
 heartbeat every 2 s) of a tiny app, and a recorder on the event channel (as in
-record_example.py). Sends one acks-early and one acks-late task that sleep, waits until both
+record_example.py). Sends a task name no worker registered and waits for its failure, then
+one acks-early and one acks-late task that sleep, waits until both
 started, SIGKILLs the worker's main process (and its pool), keeps listening for --linger
 seconds, and writes the recording with a closing `celtrace.mark` record: the moment the
 recorder stopped listening, so readers judge liveness at that time and not at the last event.
 
     target/celery-venv/bin/python tests/scripts/record_worker_kill.py --out /tmp/kill.ndjson
 
-Prints one JSON line: {"hostname", "pid", "early": <task id>, "late": <task id>}.
+Prints one JSON line: {"hostname", "pid", "early", "late", "unregistered"} (task ids).
 """
 import argparse
 import json
@@ -84,6 +85,8 @@ def main():
         sys.path.insert(0, tmp)
         import killapp
 
+        unknown = killapp.app.send_task("killapp.does_not_exist", args=(1,))
+        wait(lambda: recorder.saw("task-failed", uuid=unknown.id), 30, "the unregistered task to fail")
         early = killapp.sleepy.delay(60)
         late = killapp.late_sleepy.delay(60)
         wait(lambda: recorder.saw("task-started", uuid=early.id) and recorder.saw("task-started", uuid=late.id),
@@ -104,7 +107,8 @@ def main():
             for event in recorder.events:
                 out.write(json.dumps(event) + "\n")
             out.write(json.dumps({"type": "celtrace.mark", "local_received": time.time()}) + "\n")
-        print(json.dumps({"hostname": hostname, "pid": pid, "early": early.id, "late": late.id}))
+        print(json.dumps({"hostname": hostname, "pid": pid, "early": early.id, "late": late.id,
+                          "unregistered": unknown.id}))
     finally:
         if worker is not None:
             try:
