@@ -351,3 +351,71 @@ fn workers_json_matches_the_contract_on_every_scenario() {
         }
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AnomaliesDoc {
+    version: u32,
+    kind: String,
+    generated_at: String,
+    as_of: Option<String>,
+    thresholds: AnomalyThresholds,
+    count: usize,
+    anomalies: Vec<AnomalyObj>,
+    diagnostics: Diagnostics,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AnomalyThresholds {
+    stuck_in_queue: f64,
+    not_started: f64,
+    not_finished: f64,
+    retry_storm: u32,
+    flapping_sessions: usize,
+    flapping_window: f64,
+    lost_after_intervals: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AnomalyObj {
+    rule: String,
+    severity: String,
+    summary: String,
+    at: Option<String>,
+    worker: Option<String>,
+    tasks: Vec<String>,
+    help: String,
+}
+
+#[test]
+fn anomalies_json_matches_the_contract_on_every_scenario() {
+    for s in SCENARIOS {
+        let out = run(&[
+            "anomalies",
+            "--json",
+            "--retry-storm",
+            "1",
+            "--events",
+            &fixture(&format!("redis/{s}.events.ndjson")),
+        ]);
+        assert_eq!(out.code, 0);
+        let doc: AnomaliesDoc =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(
+            (doc.version, doc.kind.as_str(), doc.count),
+            (1, "anomalies", doc.anomalies.len())
+        );
+        for a in &doc.anomalies {
+            assert!(["warning", "error"].contains(&a.severity.as_str()));
+            assert!(!a.summary.is_empty() && !a.help.is_empty());
+            if let Some(at) = &a.at {
+                assert!(is_time(at), "{at}");
+            }
+        }
+    }
+}
