@@ -3,6 +3,7 @@
 
 pub mod anomalies;
 pub mod lineage;
+pub mod stats;
 pub mod tasks;
 pub mod time;
 pub mod workers;

@@ -1,0 +1,268 @@
+//! `stats`: per task name (or worker, or queue) counts by state, success rate, runtime and
+//! queue-wait percentiles, retries, and an optional time series. Pure.
+
+use std::collections::BTreeMap;
+
+use crate::model::TaskState;
+use crate::state::State;
+use crate::state::view::TaskView;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    #[default]
+    Name,
+    Worker,
+    Queue,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatsQuery {
+    pub by: GroupBy,
+    /// Tasks first seen in `[since, until]`.
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    /// Width of a time-series bucket in seconds.
+    pub bucket: Option<f64>,
+}
+
+/// Nearest-rank percentiles of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Percentiles {
+    pub fn of(mut sample: Vec<f64>) -> Self {
+        sample.retain(|v| v.is_finite());
+        if sample.is_empty() {
+            return Self::default();
+        }
+        sample.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let n = sample.len();
+            let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            sample.get(i).copied()
+        };
+        Self {
+            p50: rank(0.50),
+            p90: rank(0.90),
+            p99: rank(0.99),
+            max: sample.last().copied(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatsRow {
+    pub key: String,
+    pub count: usize,
+    pub by_state: BTreeMap<&'static str, usize>,
+    /// Successes among tasks that succeeded or failed; `None` when none finished.
+    pub success_rate: Option<f64>,
+    pub runtime: Percentiles,
+    pub queue_wait: Percentiles,
+    pub retries: u64,
+    /// Tasks first seen in each bucket, oldest first (empty without `bucket`).
+    pub buckets: Vec<usize>,
+}
+
+/// The time axis of the buckets: start and width in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Axis {
+    pub start: f64,
+    pub width: f64,
+    pub len: usize,
+}
+
+/// Most buckets a series may have: a longer range gets an error from the command, not a
+/// million-cell table.
+pub const MAX_BUCKETS: usize = 10_000;
+
+#[derive(Default)]
+struct Acc {
+    count: usize,
+    by_state: BTreeMap<&'static str, usize>,
+    runtimes: Vec<f64>,
+    waits: Vec<f64>,
+    retries: u64,
+    firsts: Vec<f64>,
+}
+
+/// Rows sorted by count (most first), then key.
+pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Option<Axis>) {
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for rec in state.tasks() {
+        let Some(first) = rec.first_time() else {
+            continue;
+        };
+        if q.since.is_some_and(|s| first < s) || q.until.is_some_and(|u| first > u) {
+            continue;
+        }
+        let v = TaskView::new(state, rec, horizon);
+        let key = match q.by {
+            GroupBy::Name => rec.name().map(|s| state.sym(s)),
+            GroupBy::Worker => v.worker().map(|s| state.sym(s)),
+            GroupBy::Queue => rec.queue().map(|s| state.sym(s)),
+        }
+        .unwrap_or("-");
+        let acc = groups.entry(key.to_string()).or_default();
+        acc.count += 1;
+        *acc.by_state.entry(v.state.as_str()).or_default() += 1;
+        if let Some(r) = v.runtime() {
+            acc.runtimes.push(r);
+        }
+        if let Some(w) = v.queue_wait() {
+            acc.waits.push(w);
+        }
+        acc.retries += u64::from(v.retries());
+        acc.firsts.push(first);
+        lo = lo.min(first);
+        hi = hi.max(first);
+    }
+    let axis = q.bucket.filter(|_| lo.is_finite()).map(|width| {
+        let start = q.since.unwrap_or((lo / width).floor() * width);
+        let end = q.until.unwrap_or(hi);
+        let len = (((end - start) / width).floor() as usize + 1).min(MAX_BUCKETS);
+        Axis { start, width, len }
+    });
+    let mut rows: Vec<StatsRow> = groups
+        .into_iter()
+        .map(|(key, acc)| {
+            let ok = acc
+                .by_state
+                .get(TaskState::Success.as_str())
+                .copied()
+                .unwrap_or(0);
+            let failed = acc
+                .by_state
+                .get(TaskState::Failure.as_str())
+                .copied()
+                .unwrap_or(0);
+            let buckets = axis.map_or_else(Vec::new, |ax| {
+                let mut b = vec![0; ax.len];
+                for t in &acc.firsts {
+                    let i = ((t - ax.start) / ax.width).floor();
+                    if i >= 0.0 && (i as usize) < ax.len {
+                        b[i as usize] += 1;
+                    }
+                }
+                b
+            });
+            StatsRow {
+                key,
+                count: acc.count,
+                by_state: acc.by_state,
+                success_rate: (ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64),
+                runtime: Percentiles::of(acc.runtimes),
+                queue_wait: Percentiles::of(acc.waits),
+                retries: acc.retries,
+                buckets,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    (rows, axis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decode::decode_entry;
+    use proptest::prelude::*;
+
+    fn state_of(text: &str) -> State {
+        let mut state = State::new();
+        let mut issues = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            decode_entry(line, &mut issues, &mut |e| state.apply(e));
+        }
+        state
+    }
+
+    const RETRY: &str = include_str!("../../tests/fixtures/celery-5.7/redis/retry.events.ndjson");
+    const CHORD: &str = include_str!("../../tests/fixtures/celery-5.7/redis/chord.events.ndjson");
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let p = Percentiles::of((1..=100).map(f64::from).collect());
+        assert_eq!(
+            (p.p50, p.p90, p.p99, p.max),
+            (Some(50.0), Some(90.0), Some(99.0), Some(100.0))
+        );
+        assert_eq!(Percentiles::of(vec![]), Percentiles::default());
+        assert_eq!(Percentiles::of(vec![3.0]).p99, Some(3.0));
+    }
+
+    proptest! {
+        #[test]
+        fn percentiles_are_ordered_and_within_the_sample(sample in proptest::collection::vec(0.0f64..1e6, 1..200)) {
+            let p = Percentiles::of(sample.clone());
+            let min = sample.iter().copied().fold(f64::INFINITY, f64::min);
+            let (p50, p90, p99, max) = (p.p50.unwrap(), p.p90.unwrap(), p.p99.unwrap(), p.max.unwrap());
+            prop_assert!(min <= p50 && p50 <= p90 && p90 <= p99 && p99 <= max);
+            prop_assert!(sample.contains(&p50) && sample.contains(&p99));
+        }
+    }
+
+    #[test]
+    fn retried_task_counts_its_retries_and_final_state() {
+        let s = state_of(RETRY);
+        let (rows, axis) = stats(&s, &StatsQuery::default(), s.horizon(f64::MAX));
+        assert!(axis.is_none());
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        let r = &rows[0];
+        assert_eq!(r.count, 1);
+        assert!(r.retries >= 1, "{r:#?}");
+        assert_eq!(r.success_rate, Some(1.0));
+        assert!(r.runtime.max.is_some() && r.queue_wait.p50.is_some());
+    }
+
+    #[test]
+    fn grouping_by_name_worker_and_queue_partitions_the_tasks() {
+        let s = state_of(CHORD);
+        let h = s.horizon(f64::MAX);
+        let total = s.tasks().count();
+        for by in [GroupBy::Name, GroupBy::Worker, GroupBy::Queue] {
+            let q = StatsQuery {
+                by,
+                ..StatsQuery::default()
+            };
+            let (rows, _) = stats(&s, &q, h);
+            assert_eq!(rows.iter().map(|r| r.count).sum::<usize>(), total, "{by:?}");
+            for r in &rows {
+                assert_eq!(r.by_state.values().sum::<usize>(), r.count);
+            }
+        }
+    }
+
+    #[test]
+    fn buckets_count_every_task_once() {
+        let s = state_of(CHORD);
+        let q = StatsQuery {
+            bucket: Some(0.005),
+            ..StatsQuery::default()
+        };
+        let (rows, axis) = stats(&s, &q, s.horizon(f64::MAX));
+        let axis = axis.unwrap();
+        assert!(axis.len >= 1);
+        for r in &rows {
+            assert_eq!(r.buckets.len(), axis.len);
+            assert_eq!(r.buckets.iter().sum::<usize>(), r.count);
+        }
+    }
+
+    #[test]
+    fn since_and_until_keep_tasks_first_seen_inside() {
+        let s = state_of(CHORD);
+        let h = s.horizon(f64::MAX);
+        let q = StatsQuery {
+            since: Some(h + 1.0),
+            ..StatsQuery::default()
+        };
+        assert!(stats(&s, &q, h).0.is_empty());
+    }
+}
