@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List workers: status, sessions, counters and the tasks they dropped')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries')
             [CompletionResult]::new('anomalies', 'anomalies', [CompletionResultType]::ParameterValue, 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
@@ -194,6 +195,31 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;stats' {
+            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'Group by task name, worker or queue')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only tasks first seen at or after this time: a duration back from now (15m, 2h) or RFC 3339')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only tasks first seen at or before this time')
+            [CompletionResult]::new('--bucket', '--bucket', [CompletionResultType]::ParameterName, 'Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or the counts in JSON')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII table borders and sparkline')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;anomalies' {
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit with status 6 when a finding at or above this severity exists')
             [CompletionResult]::new('--stuck-after', '--stuck-after', [CompletionResultType]::ParameterName, 'A sent task never received after this long is stuck in its queue [default: 10m]')
@@ -269,6 +295,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents')
             [CompletionResult]::new('workers', 'workers', [CompletionResultType]::ParameterValue, 'List workers: status, sessions, counters and the tasks they dropped')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries')
             [CompletionResult]::new('anomalies', 'anomalies', [CompletionResultType]::ParameterValue, 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
@@ -288,6 +315,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;workers' {
+            break
+        }
+        'celtrace;help;stats' {
             break
         }
         'celtrace;help;anomalies' {

@@ -37,6 +37,9 @@ _celtrace() {
             celtrace,show)
                 cmd="celtrace__subcmd__show"
                 ;;
+            celtrace,stats)
+                cmd="celtrace__subcmd__stats"
+                ;;
             celtrace,tasks)
                 cmd="celtrace__subcmd__tasks"
                 ;;
@@ -64,6 +67,9 @@ _celtrace() {
             celtrace__subcmd__help,show)
                 cmd="celtrace__subcmd__help__subcmd__show"
                 ;;
+            celtrace__subcmd__help,stats)
+                cmd="celtrace__subcmd__help__subcmd__stats"
+                ;;
             celtrace__subcmd__help,tasks)
                 cmd="celtrace__subcmd__help__subcmd__tasks"
                 ;;
@@ -77,7 +83,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version tasks show graph export workers anomalies completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version tasks show graph export workers stats anomalies completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,7 +397,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help)
-            opts="tasks show graph export workers anomalies completions man help"
+            opts="tasks show graph export workers stats anomalies completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,6 +508,20 @@ _celtrace() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        celtrace__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         celtrace__subcmd__help__subcmd__tasks)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -589,6 +609,64 @@ _celtrace() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__stats)
+            opts="-b -q -v -h -V --by --since --until --bucket --json --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -W "name worker queue" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bucket)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --broker)

@@ -39,6 +39,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
             cand workers 'List workers: status, sessions, counters and the tasks they dropped'
+            cand stats 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
             cand anomalies 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
@@ -185,6 +186,30 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;stats'= {
+            cand --by 'Group by task name, worker or queue'
+            cand --since 'Only tasks first seen at or after this time: a duration back from now (15m, 2h) or RFC 3339'
+            cand --until 'Only tasks first seen at or before this time'
+            cand --bucket 'Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or the counts in JSON'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --json 'Print one JSON document'
+            cand --ascii 'Plain ASCII table borders and sparkline'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;anomalies'= {
             cand --fail-on 'Exit with status 6 when a finding at or above this severity exists'
             cand --stuck-after 'A sent task never received after this long is stuck in its queue [default: 10m]'
@@ -257,6 +282,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand graph 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
             cand export 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
             cand workers 'List workers: status, sessions, counters and the tasks they dropped'
+            cand stats 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
             cand anomalies 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
@@ -271,6 +297,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;export'= {
         }
         &'celtrace;help;workers'= {
+        }
+        &'celtrace;help;stats'= {
         }
         &'celtrace;help;anomalies'= {
         }

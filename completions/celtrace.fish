@@ -42,6 +42,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "show" -d 'Show on
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
@@ -172,6 +173,27 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s q -l quiet
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l by -d 'Group by task name, worker or queue' -r -f -a "name\t''
+worker\t''
+queue\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l since -d 'Only tasks first seen at or after this time: a duration back from now (15m, 2h) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l until -d 'Only tasks first seen at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l bucket -d 'Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or the counts in JSON' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l json -d 'Print one JSON document'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l ascii -d 'Plain ASCII table borders and sparkline'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l fail-on -d 'Exit with status 6 when a finding at or above this severity exists' -r -f -a "warning\t''
 error\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l stuck-after -d 'A sent task never received after this long is stuck in its queue [default: 10m]' -r
@@ -224,12 +246,13 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers anomalies completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

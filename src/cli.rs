@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
-    man::ManArgs, show::ShowArgs, tasks::TasksArgs, workers::WorkersArgs,
+    man::ManArgs, show::ShowArgs, stats::StatsArgs, tasks::TasksArgs, workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -108,6 +108,7 @@ pub enum Command {
     Graph(GraphArgs),
     Export(ExportArgs),
     Workers(WorkersArgs),
+    Stats(StatsArgs),
     Anomalies(AnomaliesArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),

@@ -7,6 +7,7 @@ pub mod export;
 pub mod graph;
 pub mod man;
 pub mod show;
+pub mod stats;
 pub mod tasks;
 pub mod workers;
 
@@ -28,6 +29,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Export(args) => export::run(&ctx, args),
         Command::Workers(args) => workers::run(&ctx, args),
         Command::Anomalies(args) => anomalies::run(&ctx, args),
+        Command::Stats(args) => stats::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -7,6 +7,7 @@ pub mod graph;
 pub mod otlp;
 pub mod schema;
 pub mod show;
+pub mod stats;
 pub mod styles;
 pub mod tasks;
 pub mod workers;

@@ -12,6 +12,7 @@ fn help_of_every_command() {
         vec!["export", "--help"],
         vec!["workers", "--help"],
         vec!["anomalies", "--help"],
+        vec!["stats", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {

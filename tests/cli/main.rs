@@ -24,6 +24,7 @@ mod live_workers;
 mod otlp;
 mod schema;
 mod show;
+mod stats;
 mod tasks;
 mod workers;
 

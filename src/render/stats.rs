@@ -1,0 +1,226 @@
+//! `stats` output: a table with an optional sparkline column, or JSON.
+
+use std::io::{self, Write};
+
+use comfy_table::{Cell, ContentArrangement, Table, presets};
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use super::RenderCtx;
+use super::fmt::{duration, rfc3339};
+use super::schema::{DiagnosticsJson, SCHEMA_VERSION};
+use crate::query::stats::{Axis, Percentiles, StatsRow};
+use crate::query::time::epoch;
+use crate::source::file::LoadReport;
+
+/// Widest sparkline; longer series are summed into this many cells.
+const SPARK_WIDTH: usize = 40;
+
+/// A sparkline of counts, scaled to the largest; `ascii` uses plain characters.
+pub fn sparkline(counts: &[usize], ascii: bool) -> String {
+    let cells: Vec<usize> = if counts.len() > SPARK_WIDTH {
+        let per = counts.len().div_ceil(SPARK_WIDTH);
+        counts.chunks(per).map(|c| c.iter().sum()).collect()
+    } else {
+        counts.to_vec()
+    };
+    let bars: &[char] = if ascii {
+        &[' ', '.', ':', '-', '=', '+', '*', '#']
+    } else {
+        &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
+    };
+    let top = cells.iter().copied().max().unwrap_or(0).max(1);
+    cells
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                if ascii { ' ' } else { '·' }
+            } else {
+                let i = ((c as f64 / top as f64) * (bars.len() - 1) as f64).round() as usize;
+                bars[i.clamp(1, bars.len() - 1)]
+            }
+        })
+        .collect()
+}
+
+fn dur(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), duration)
+}
+
+pub fn table(
+    rows: &[StatsRow],
+    axis: Option<Axis>,
+    label: &str,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "No tasks in range.");
+    }
+    let mut t = Table::new();
+    t.load_style(if ctx.ascii {
+        presets::ASCII_NO_BORDERS
+    } else {
+        presets::NOTHING
+    })
+    .set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = ctx.width {
+        t.set_width(w);
+    }
+    let mut headers = vec![
+        label.to_uppercase(),
+        "TASKS".into(),
+        "OK%".into(),
+        "FAILED".into(),
+        "OTHER".into(),
+        "RUN P50".into(),
+        "P90".into(),
+        "P99".into(),
+        "MAX".into(),
+        "WAIT P50".into(),
+        "WAIT P99".into(),
+        "RETRIES".into(),
+    ];
+    if let Some(ax) = axis {
+        let width = std::time::Duration::from_secs_f64(ax.width);
+        headers.push(format!("PER {}", humantime::format_duration(width)));
+    }
+    t.set_header(
+        headers
+            .iter()
+            .map(|h| Cell::new(h.style(ctx.styles.heading))),
+    );
+    for r in rows {
+        let failed = r.by_state.get("FAILURE").copied().unwrap_or(0);
+        let ok = r.by_state.get("SUCCESS").copied().unwrap_or(0);
+        let rate = r
+            .success_rate
+            .map_or_else(|| "-".into(), |x| format!("{:.1}", x * 100.0));
+        let mut cells = vec![
+            Cell::new(&r.key),
+            Cell::new(r.count),
+            Cell::new(rate),
+            Cell::new(if failed > 0 {
+                failed.style(ctx.styles.state_failure).to_string()
+            } else {
+                "0".into()
+            }),
+            Cell::new(r.count - ok - failed),
+            Cell::new(dur(r.runtime.p50)),
+            Cell::new(dur(r.runtime.p90)),
+            Cell::new(dur(r.runtime.p99)),
+            Cell::new(dur(r.runtime.max)),
+            Cell::new(dur(r.queue_wait.p50)),
+            Cell::new(dur(r.queue_wait.p99)),
+            Cell::new(r.retries),
+        ];
+        if axis.is_some() {
+            cells.push(Cell::new(sparkline(&r.buckets, ctx.ascii)));
+        }
+        t.add_row(cells);
+    }
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Doc<'r> {
+    version: u32,
+    kind: &'static str,
+    generated_at: String,
+    by: &'r str,
+    buckets: Option<AxisJson>,
+    count: usize,
+    rows: Vec<RowJson<'r>>,
+    diagnostics: DiagnosticsJson<'r>,
+}
+
+#[derive(Serialize)]
+struct AxisJson {
+    start: Option<String>,
+    width: f64,
+    len: usize,
+}
+
+#[derive(Serialize)]
+struct PercentilesJson {
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p99: Option<f64>,
+    max: Option<f64>,
+}
+
+impl From<Percentiles> for PercentilesJson {
+    fn from(p: Percentiles) -> Self {
+        Self {
+            p50: p.p50,
+            p90: p.p90,
+            p99: p.p99,
+            max: p.max,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RowJson<'r> {
+    key: &'r str,
+    count: usize,
+    states: &'r std::collections::BTreeMap<&'static str, usize>,
+    success_rate: Option<f64>,
+    runtime: PercentilesJson,
+    queue_wait: PercentilesJson,
+    retries: u64,
+    buckets: Option<&'r [usize]>,
+}
+
+pub fn json(
+    rows: &[StatsRow],
+    axis: Option<Axis>,
+    label: &str,
+    report: &LoadReport,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let doc = Doc {
+        version: SCHEMA_VERSION,
+        kind: "stats",
+        generated_at: rfc3339(epoch(ctx.now)).unwrap_or_default(),
+        by: label,
+        buckets: axis.map(|a| AxisJson {
+            start: rfc3339(a.start),
+            width: a.width,
+            len: a.len,
+        }),
+        count: rows.len(),
+        rows: rows
+            .iter()
+            .map(|r| RowJson {
+                key: &r.key,
+                count: r.count,
+                states: &r.by_state,
+                success_rate: r.success_rate,
+                runtime: r.runtime.into(),
+                queue_wait: r.queue_wait.into(),
+                retries: r.retries,
+                buckets: axis.map(|_| r.buckets.as_slice()),
+            })
+            .collect(),
+        diagnostics: DiagnosticsJson::new(report),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn sparkline_scales_to_the_largest_and_marks_empty_buckets() {
+        assert_eq!(sparkline(&[0, 1, 2, 4, 8], false), "·▂▃▅█");
+        assert_eq!(sparkline(&[0, 8], true), " #");
+        assert_eq!(sparkline(&vec![1; 100], false).chars().count(), 34);
+    }
+}

@@ -1,0 +1,59 @@
+//! `celtrace stats` over the real captures and the example recording.
+
+use crate::common::{fixture, json, repo_path, run};
+
+#[test]
+fn table_by_name_and_by_worker_with_a_series() {
+    let example = repo_path("tests/data/example.ndjson");
+    let out = run(&["stats", "--events", example.to_str().unwrap()]);
+    assert_eq!(out.code, 0);
+    insta::assert_snapshot!("stats_by_name__example", out.normalized());
+    let all = fixture("redis/ALL.events.ndjson.gz");
+    let out = run(&[
+        "stats", "--by", "worker", "--bucket", "1m", "--events", &all,
+    ]);
+    insta::assert_snapshot!("stats_by_worker_bucketed__all", out.normalized());
+}
+
+#[test]
+fn json_counts_add_up_to_the_tasks() {
+    let all = fixture("redis/ALL.events.ndjson.gz");
+    let tasks = json(&run(&["tasks", "--json", "--events", &all]))["count"]
+        .as_u64()
+        .unwrap();
+    for by in ["name", "worker", "queue"] {
+        let doc = json(&run(&[
+            "stats", "--json", "--by", by, "--bucket", "30s", "--events", &all,
+        ]));
+        assert_eq!(doc["kind"], "stats");
+        assert_eq!(doc["by"], by);
+        let rows = doc["rows"].as_array().unwrap();
+        let sum: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+        assert_eq!(sum, tasks, "{by}");
+        let len = doc["buckets"]["len"].as_u64().unwrap() as usize;
+        for r in rows {
+            let b = r["buckets"].as_array().unwrap();
+            assert_eq!(b.len(), len);
+            assert_eq!(
+                b.iter().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+                r["count"].as_u64().unwrap()
+            );
+            let (p50, p99) = (&r["runtime"]["p50"], &r["runtime"]["p99"]);
+            if let (Some(a), Some(b)) = (p50.as_f64(), p99.as_f64()) {
+                assert!(a <= b);
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_bucket_and_too_many_buckets_are_usage_errors() {
+    let all = fixture("redis/ALL.events.ndjson.gz");
+    for bucket in ["soon", "0s"] {
+        let out = run(&["stats", "--bucket", bucket, "--events", &all]);
+        assert_eq!(out.code, 2, "{bucket}: {}", out.normalized());
+    }
+    let out = run(&["stats", "--bucket", "1ms", "--events", &all]);
+    assert_eq!(out.code, 2, "{}", out.normalized());
+    assert!(out.stderr.contains("buckets"));
+}
