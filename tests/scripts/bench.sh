@@ -5,7 +5,7 @@
 #
 # Generates tests/data/bench/<N>.ndjson once (tests/scripts/gen_recording.py, deterministic),
 # builds the release binary, then times `celtrace tasks --limit 1` (a full decode + reduce +
-# query), `celtrace show`, `workers` and `anomalies` three times each, with /usr/bin/time for wall time and peak RSS.
+# query), `celtrace show`, `workers`, `anomalies` and `stats` three times each, with /usr/bin/time for wall time and peak RSS.
 # Memory per task = (peak RSS - RSS of a run on a 4-event file - argument/result bytes) / tasks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,7 +35,7 @@ for i in 1 2 3; do
   out=$( { /usr/bin/time -f "%e %M" $bin show "$id" --events "$file" -q >/dev/null; } 2>&1 | tail -1)
   echo "show $id: ${out% *} s, peak RSS $(( ${out#* } / 1024 )) MB"
 done
-# `workers` and `anomalies` are cheap passes over the rebuilt state: its time should stay within 1.5x of
+# `workers`, `anomalies` and `stats` are cheap passes over the rebuilt state: its time should stay within 1.5x of
 # `tasks --limit 1` above (issue 6). The worst case has a lost worker, whose tasks are all
 # checked for drops: the variant file drops every event of w1@node1 after its midpoint.
 lost="tests/data/bench/$n.lost.ndjson"
@@ -54,7 +54,7 @@ PY
 fi
 for f in "$file" "$lost"; do
   for i in 1 2 3; do
-    for cmd in workers anomalies; do
+    for cmd in workers anomalies stats; do
       out=$( { /usr/bin/time -f "%e %M" $bin $cmd --events "$f" -q >/dev/null; } 2>&1 | tail -1)
       echo "$cmd ($(basename "$f")): ${out% *} s, peak RSS $(( ${out#* } / 1024 )) MB"
     done
