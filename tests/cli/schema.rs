@@ -419,3 +419,72 @@ fn anomalies_json_matches_the_contract_on_every_scenario() {
         }
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StatsDoc {
+    version: u32,
+    kind: String,
+    generated_at: String,
+    by: String,
+    buckets: Option<StatsAxis>,
+    count: usize,
+    rows: Vec<StatsRowObj>,
+    diagnostics: Diagnostics,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StatsAxis {
+    start: Option<String>,
+    width: f64,
+    len: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PercentilesObj {
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p99: Option<f64>,
+    max: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StatsRowObj {
+    key: String,
+    count: usize,
+    states: std::collections::BTreeMap<String, usize>,
+    success_rate: Option<f64>,
+    runtime: PercentilesObj,
+    queue_wait: PercentilesObj,
+    retries: u64,
+    buckets: Option<Vec<usize>>,
+}
+
+#[test]
+fn stats_json_matches_the_contract_on_every_scenario() {
+    for s in SCENARIOS {
+        for extra in [&[][..], &["--bucket", "10s"][..]] {
+            let file = fixture(&format!("redis/{s}.events.ndjson"));
+            let args = [&["stats", "--json", "--events", &file][..], extra].concat();
+            let out = run(&args);
+            assert_eq!(out.code, 0, "{s}: {}", out.normalized());
+            let doc: StatsDoc =
+                serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!((doc.version, doc.kind.as_str()), (1, "stats"));
+            assert_eq!(doc.buckets.is_some(), !extra.is_empty());
+            for r in &doc.rows {
+                assert_eq!(r.states.values().sum::<usize>(), r.count);
+                assert!(r.states.keys().all(|k| STATES.contains(&k.as_str())));
+                assert!(r.success_rate.is_none_or(|x| (0.0..=1.0).contains(&x)));
+                assert_eq!(r.buckets.is_some(), !extra.is_empty());
+            }
+        }
+    }
+}
