@@ -9,6 +9,7 @@ pub mod schema;
 pub mod show;
 pub mod stats;
 pub mod styles;
+pub mod table;
 pub mod tasks;
 pub mod workers;
 

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Cell, ContentArrangement, Table, presets};
+use comfy_table::Cell;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
@@ -57,16 +57,6 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No tasks in range.");
     }
-    let mut t = Table::new();
-    t.load_style(if ctx.ascii {
-        presets::ASCII_NO_BORDERS
-    } else {
-        presets::NOTHING
-    })
-    .set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(w) = ctx.width {
-        t.set_width(w);
-    }
     let mut headers = vec![
         label.to_uppercase(),
         "TASKS".into(),
@@ -85,11 +75,7 @@ pub fn table(
         let width = std::time::Duration::from_secs_f64(ax.width);
         headers.push(format!("PER {}", humantime::format_duration(width)));
     }
-    t.set_header(
-        headers
-            .iter()
-            .map(|h| Cell::new(h.style(ctx.styles.heading))),
-    );
+    let mut t = super::table::new(ctx, &headers);
     for r in rows {
         let failed = r.by_state.get("FAILURE").copied().unwrap_or(0);
         let ok = r.by_state.get("SUCCESS").copied().unwrap_or(0);
@@ -119,10 +105,7 @@ pub fn table(
         }
         t.add_row(cells);
     }
-    for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    super::table::write(&t, out)
 }
 
 #[derive(Serialize)]

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Cell, ContentArrangement, Table, presets};
+use comfy_table::Cell;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
@@ -31,23 +31,13 @@ pub fn table(
     }
     let mut ids: Vec<String> = state.tasks().map(|t| t.id.to_string()).collect();
     ids.sort_unstable();
-    let mut t = Table::new();
-    t.load_style(if ctx.ascii {
-        presets::ASCII_NO_BORDERS
-    } else {
-        presets::NOTHING
-    })
-    .set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(w) = ctx.width {
-        t.set_width(w);
-    }
-    let st = &ctx.styles;
-    t.set_header(
-        [
+    let mut t = super::table::new(
+        ctx,
+        &[
             "ID", "NAME", "STATE", "WORKER", "RECEIVED", "RUNTIME", "RETRIES",
-        ]
-        .map(|h| Cell::new(h.style(st.heading))),
+        ],
     );
+    let st = &ctx.styles;
     for rec in rows {
         let v = TaskView::new(state, rec, horizon);
         let id = v.record.id.to_string();
@@ -85,10 +75,7 @@ pub fn table(
             Cell::new(v.retries()),
         ]);
     }
-    for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    super::table::write(&t, out)
 }
 
 #[derive(Serialize)]

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{Cell, ContentArrangement, Table, presets};
+use comfy_table::Cell;
 use owo_colors::{OwoColorize, Style};
 use serde::Serialize;
 
@@ -45,32 +45,6 @@ fn liveness_style(ctx: &RenderCtx, l: Liveness) -> Style {
     }
 }
 
-fn new_table(ctx: &RenderCtx, headers: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(if ctx.ascii {
-        presets::ASCII_NO_BORDERS
-    } else {
-        presets::NOTHING
-    })
-    .set_content_arrangement(ContentArrangement::Dynamic);
-    if let Some(w) = ctx.width {
-        t.set_width(w);
-    }
-    t.set_header(
-        headers
-            .iter()
-            .map(|h| Cell::new(h.style(ctx.styles.heading))),
-    );
-    t
-}
-
-fn write_table(t: &Table, out: &mut dyn Write) -> io::Result<()> {
-    for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
@@ -85,7 +59,7 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No workers match.");
     }
-    let mut t = new_table(
+    let mut t = super::table::new(
         ctx,
         &[
             "WORKER",
@@ -134,7 +108,7 @@ pub fn table(
             }),
         ]);
     }
-    write_table(&t, out)?;
+    super::table::write(&t, out)?;
     for w in rows {
         let list: Vec<(&Interrupted<'_>, Liveness)> = w
             .sessions()
@@ -224,7 +198,7 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
     if rows.is_empty() {
         return writeln!(out, "No workers match.");
     }
-    let mut t = new_table(
+    let mut t = super::table::new(
         ctx,
         &[
             "WORKER",
@@ -257,7 +231,7 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
             ]);
         }
     }
-    write_table(&t, out)
+    super::table::write(&t, out)
 }
 
 #[derive(Serialize)]
