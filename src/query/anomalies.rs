@@ -345,17 +345,7 @@ fn secs(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::decode::decode_entry;
-
-    fn state_of(text: &str) -> State {
-        let mut state = State::new();
-        let mut issues = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            decode_entry(line, &mut issues, &mut |e| state.apply(e));
-        }
-        assert!(issues.is_empty(), "{issues:?}");
-        state
-    }
+    use crate::query::testing::state_of;
 
     fn rules(found: &[Anomaly]) -> Vec<&'static str> {
         found.iter().map(|a| a.rule).collect()

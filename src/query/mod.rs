@@ -5,6 +5,8 @@ pub mod anomalies;
 pub mod lineage;
 pub mod stats;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod workers;
 

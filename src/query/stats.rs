@@ -171,17 +171,8 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::decode::decode_entry;
+    use crate::query::testing::state_of;
     use proptest::prelude::*;
-
-    fn state_of(text: &str) -> State {
-        let mut state = State::new();
-        let mut issues = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            decode_entry(line, &mut issues, &mut |e| state.apply(e));
-        }
-        state
-    }
 
     const RETRY: &str = include_str!("../../tests/fixtures/celery-5.7/redis/retry.events.ndjson");
     const CHORD: &str = include_str!("../../tests/fixtures/celery-5.7/redis/chord.events.ndjson");

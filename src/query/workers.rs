@@ -208,7 +208,7 @@ fn attach_interrupted<'s>(state: &'s State, rows: &mut [WorkerRow<'s>], horizon:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::decode::decode_entry;
+    use crate::query::testing::state_of;
 
     /// The state of a real capture, judged at its last event.
     fn rows_of(fixture: &str, _query: &WorkerQuery) -> (State, f64) {
@@ -224,12 +224,7 @@ mod tests {
             }
             other => panic!("no fixture {other}"),
         };
-        let mut state = State::new();
-        let mut issues = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            decode_entry(line, &mut issues, &mut |e| state.apply(e));
-        }
-        assert!(issues.is_empty(), "{issues:?}");
+        let state = state_of(text);
         let horizon = state.horizon(f64::MAX);
         (state, horizon)
     }
