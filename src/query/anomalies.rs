@@ -140,7 +140,7 @@ fn task_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly
         let name = rec.name().map_or("?", |s| state.sym(s));
         let id = rec.id.to_string();
         let worker = v.worker().map(|s| state.sym(s).to_string());
-        if v.lost.is_some() {
+        if ended_under_it(state, &v, t.lost_factor, horizon) {
             continue; // the `interrupted` rule speaks for it
         }
         let waited = |since: Option<f64>| since.map(|s| horizon - s);
@@ -237,6 +237,22 @@ fn task_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly
             )
         });
     }
+}
+
+/// Whether the task's last attempt is open on a session that is no longer online, judged with
+/// the chosen heartbeat factor (the view's own `lost` uses Celery's default).
+fn ended_under_it(state: &State, v: &TaskView<'_>, factor: f64, horizon: f64) -> bool {
+    let Some(a) = v.final_attempt().filter(|a| a.is_open()) else {
+        return false;
+    };
+    let (Some(host), Some(pid)) = (a.host(), a.pid()) else {
+        return false;
+    };
+    state
+        .workers
+        .get(state.sym(host))
+        .and_then(|w| w.session_liveness_after(u64::from(pid), horizon, factor))
+        .is_some_and(|l| l != Liveness::Online)
 }
 
 fn worker_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly>) {
@@ -428,6 +444,31 @@ mod tests {
             found
                 .iter()
                 .all(|a| a.summary.contains("signal 9 (SIGKILL)"))
+        );
+    }
+
+    #[test]
+    fn a_patient_lost_factor_hands_silent_tasks_to_the_age_rules() {
+        // The recording ends while both tasks run on the killed session; judged 2 h later.
+        let text: String = KILL
+            .lines()
+            .take_while(|l| !l.contains("worker-online"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let s = state_of(&text);
+        let later = s.horizon(f64::MAX) + 7200.0;
+        let t = Thresholds::default();
+        let found = detect(&s, &t, later);
+        assert!(!found.is_empty() && rules(&found).iter().all(|r| *r == "interrupted"));
+        let patient = Thresholds {
+            lost_factor: 1e9,
+            ..Thresholds::default()
+        };
+        let found = detect(&s, &patient, later);
+        assert!(!found.is_empty());
+        assert!(
+            rules(&found).iter().all(|r| *r == "not_finished"),
+            "{found:#?}"
         );
     }
 
