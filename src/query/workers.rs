@@ -211,7 +211,7 @@ mod tests {
     use crate::query::testing::state_of;
 
     /// The state of a real capture, judged at its last event.
-    fn rows_of(fixture: &str, _query: &WorkerQuery) -> (State, f64) {
+    fn rows_of(fixture: &str) -> (State, f64) {
         let text = match fixture {
             "worker_kill" => {
                 include_str!("../../tests/fixtures/celery-5.7/redis/worker_kill.events.ndjson")
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn killed_then_restarted_worker_names_the_task_it_dropped() {
         let q = WorkerQuery::default();
-        let (state, horizon) = rows_of("worker_kill", &q);
+        let (state, horizon) = rows_of("worker_kill");
         let rows = workers(&state, &q, horizon);
         assert_eq!(rows.len(), 1, "{rows:#?}");
         let w = &rows[0];
@@ -265,31 +265,21 @@ mod tests {
     #[test]
     fn silent_worker_is_lost_once_its_heartbeats_are_overdue() {
         let q = WorkerQuery::default();
-        let (state, horizon) = rows_of("worker_kill", &q);
-        let freq = rows_of_status(&state, &q, horizon)[0]
-            .current()
-            .session
-            .interval();
+        let (state, horizon) = rows_of("worker_kill");
+        let freq = workers(&state, &q, horizon)[0].current().session.interval();
         let just_before = horizon + freq * q.lost_factor - 0.5;
         assert_eq!(
-            rows_of_status(&state, &q, just_before)[0].status(),
+            workers(&state, &q, just_before)[0].status(),
             Liveness::Online
         );
         let after = horizon + freq * q.lost_factor + 0.5;
-        assert_eq!(
-            rows_of_status(&state, &q, after)[0].status(),
-            Liveness::Lost
-        );
-    }
-
-    fn rows_of_status<'s>(state: &'s State, q: &WorkerQuery, horizon: f64) -> Vec<WorkerRow<'s>> {
-        workers(state, q, horizon)
+        assert_eq!(workers(&state, &q, after)[0].status(), Liveness::Lost);
     }
 
     #[test]
     fn clean_stop_is_offline_with_nothing_interrupted() {
         let q = WorkerQuery::default();
-        let (state, horizon) = rows_of("worker_stop", &q);
+        let (state, horizon) = rows_of("worker_stop");
         let rows = workers(&state, &q, horizon);
         assert!(!rows.is_empty());
         let stopped: Vec<_> = rows
@@ -303,7 +293,7 @@ mod tests {
     #[test]
     fn restart_counts_sessions_and_marks_the_old_one_restarted() {
         let q = WorkerQuery::default();
-        let (state, horizon) = rows_of("worker_restart", &q);
+        let (state, horizon) = rows_of("worker_restart");
         let rows = workers(&state, &q, horizon);
         let restarted: Vec<_> = rows.iter().filter(|r| r.restarts() > 0).collect();
         assert_eq!(restarted.len(), 1, "{rows:#?}");
@@ -318,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_larger_factor_keeps_a_silent_worker_online() {
-        let (state, horizon) = rows_of("worker_kill", &WorkerQuery::default());
+        let (state, horizon) = rows_of("worker_kill");
         let later = horizon + 60.0;
         let patient = WorkerQuery {
             lost_factor: 100.0,
@@ -336,7 +326,7 @@ mod tests {
 
     #[test]
     fn filters_by_host_glob_and_status() {
-        let (state, horizon) = rows_of("worker_kill", &WorkerQuery::default());
+        let (state, horizon) = rows_of("worker_kill");
         let none = WorkerQuery {
             hosts: vec![glob::Pattern::new("nobody@*").unwrap()],
             ..WorkerQuery::default()
