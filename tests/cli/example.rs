@@ -4,15 +4,7 @@
 //! stays reproducible. Needs the venv from tests/scripts/setup_venv.sh; under CI=true a
 //! missing venv fails the test instead of skipping it.
 
-use crate::common::{json, repo_path, run};
-
-fn python() -> Option<std::path::PathBuf> {
-    let venv = repo_path("target/celery-venv/bin/python");
-    let path = std::env::var_os("CELTRACE_TEST_PYTHON")
-        .map(Into::into)
-        .unwrap_or(venv);
-    path.exists().then_some(path)
-}
+use crate::common::{json, repo_path, run, venv_python};
 
 /// (name, state, attempts, retries, progress events, children) of every task, sorted.
 fn shape(file: &str) -> Vec<(String, String, usize, u64, usize, usize)> {
@@ -62,14 +54,7 @@ fn shipped_example_tells_the_story() {
 
 #[test]
 fn example_recorder_reproduces_the_shipped_example() {
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "CI=true but no Celery venv: run tests/scripts/setup_venv.sh"
-        );
-        eprintln!("skipped: no Celery venv (run tests/scripts/setup_venv.sh)");
-        return;
-    };
+    let Some(py) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fresh.ndjson");
     let status = std::process::Command::new(py)

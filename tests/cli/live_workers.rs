@@ -3,7 +3,7 @@
 //! tasks are named, and so is a task name no worker registered. Needs the venv from
 //! tests/scripts/setup_venv.sh; under CI=true its absence fails.
 
-use crate::common::{Run, command, json, repo_path, run_cmd};
+use crate::common::{Run, command, json, repo_path, run_cmd, venv_python};
 
 /// Runs celtrace with the real clock: the recording is from just now, not from the fixtures' day.
 fn run(args: &[&str]) -> Run {
@@ -14,15 +14,7 @@ fn run(args: &[&str]) -> Run {
 
 #[test]
 fn sigkilled_worker_is_lost_with_its_running_tasks() {
-    let py = repo_path("target/celery-venv/bin/python");
-    if !py.exists() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "CI=true but no Celery venv: run tests/scripts/setup_venv.sh"
-        );
-        eprintln!("skipped: no Celery venv (tests/scripts/setup_venv.sh)");
-        return;
-    }
+    let Some(py) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("kill.ndjson");
     let out = std::process::Command::new(&py)

@@ -3,21 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use crate::common::{fixture, json, repo_path, run};
-
-fn python() -> Option<std::path::PathBuf> {
-    let p = std::env::var_os("CELTRACE_TEST_PYTHON")
-        .map_or_else(|| repo_path("target/celery-venv/bin/python"), Into::into);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none_or(|v| v != "true"),
-        "CI=true but no test venv: run tests/scripts/setup_venv.sh"
-    );
-    eprintln!("skipped: no test venv (tests/scripts/setup_venv.sh)");
-    None
-}
+use crate::common::{fixture, json, repo_path, run, venv_python};
 
 /// Spans a document holds, per the official schema (fails the test if it does not parse).
 fn validate(py: &std::path::Path, doc: &str) -> usize {
@@ -55,7 +41,7 @@ fn attempts(file: &str) -> usize {
 
 #[test]
 fn one_span_per_attempt_valid_against_the_schema() {
-    let Some(py) = python() else { return };
+    let Some(py) = venv_python() else { return };
     for file in [
         fixture("redis/ALL.events.ndjson.gz"),
         fixture("amqp/ALL.raw.ndjson.gz"),
@@ -119,7 +105,7 @@ fn traces_follow_flows_and_times_are_exact() {
 
 #[test]
 fn posted_to_a_local_collector_and_refusal_is_reported() {
-    let Some(py) = python() else { return };
+    let Some(py) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let counts = dir.path().join("counts");
     for refuse in [false, true] {

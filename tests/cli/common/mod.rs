@@ -158,3 +158,19 @@ pub fn json(run: &Run) -> serde_json::Value {
     assert_eq!(run.code, 0, "{}", run.normalized());
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }
+
+/// The test venv's Python (tests/scripts/setup_venv.sh; `CELTRACE_TEST_PYTHON` overrides).
+/// Without it the calling test is skipped, except under CI=true, where it fails.
+pub fn venv_python() -> Option<PathBuf> {
+    let p = std::env::var_os("CELTRACE_TEST_PYTHON")
+        .map_or_else(|| repo_path("target/celery-venv/bin/python"), Into::into);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v != "true"),
+        "CI=true but no test venv: run tests/scripts/setup_venv.sh"
+    );
+    eprintln!("skipped: no test venv (run tests/scripts/setup_venv.sh)");
+    None
+}
