@@ -64,6 +64,8 @@ pub fn command(args: &[&str]) -> Command {
         .env("COLUMNS", "120")
         .env("HOME", home)
         .env("TERM", "dumb")
+        // Relative paths in diagnostics then read the same wherever the checkout is.
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null());
     cmd
 }
