@@ -296,6 +296,29 @@ fn handle_entry(
     0
 }
 
+#[derive(serde::Deserialize)]
+struct EnvelopeKeys<'a> {
+    #[serde(borrow)]
+    body: Option<&'a RawValue>,
+    #[serde(borrow)]
+    properties: Option<&'a RawValue>,
+    #[serde(borrow, rename = "content-type")]
+    content_type: Option<Cow<'a, str>>,
+}
+
+/// The JSON inside a kombu envelope (a Redis pub/sub payload); any other JSON is returned as
+/// it is. For the recorder, which stores events, not envelopes.
+pub fn unwrap_envelope_text(payload: &str) -> Result<Cow<'_, str>, DecodeIssue> {
+    if !payload.trim_start().starts_with('{') {
+        return Ok(Cow::Borrowed(payload));
+    }
+    let keys: EnvelopeKeys<'_> = serde_json::from_str(payload).map_err(|e| json_issue(&e))?;
+    match keys.body {
+        Some(body) => unwrap_envelope(body, keys.properties, keys.content_type.as_deref()),
+        None => Ok(Cow::Borrowed(payload)),
+    }
+}
+
 /// Returns the JSON text inside an envelope body.
 fn unwrap_envelope<'a>(
     body: &'a RawValue,

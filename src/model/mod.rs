@@ -6,6 +6,7 @@ pub mod event;
 mod fast;
 pub mod id;
 pub mod repr;
+pub mod split;
 pub mod task_state;
 
 pub use event::{Event, EventKind};
