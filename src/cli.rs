@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
-    man::ManArgs, show::ShowArgs, stats::StatsArgs, tasks::TasksArgs, workers::WorkersArgs,
+    man::ManArgs, record::RecordArgs, show::ShowArgs, stats::StatsArgs, tasks::TasksArgs,
+    workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -84,6 +85,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
+    /// Redis Stream key of the recording that `celtrace record` keeps [default: the profile's `key_prefix`, or celtrace:events]
+    #[arg(long, global = true, value_name = "KEY")]
+    pub stream: Option<String>,
+
     /// When to use colour [default: auto, or the profile's `color`]
     #[arg(long, global = true, value_enum, value_name = "WHEN")]
     pub color: Option<ColorChoice>,
@@ -110,6 +115,7 @@ pub enum Command {
     Workers(WorkersArgs),
     Stats(StatsArgs),
     Anomalies(AnomaliesArgs),
+    Record(RecordArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

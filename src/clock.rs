@@ -14,3 +14,11 @@ pub fn now() -> DateTime<Utc> {
         .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
 }
+
+/// The real time in epoch seconds, for stamping what arrives from a broker (never fixed by
+/// `CELTRACE_NOW`: receive times are facts).
+pub fn wall_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

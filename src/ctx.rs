@@ -8,7 +8,8 @@ use crate::config;
 use crate::error::CliError;
 use crate::render::{RenderCtx, Styles, Zone};
 use crate::source::file::{self, Input, LineFilter, LoadReport};
-use crate::source::url::BrokerUrl;
+use crate::source::recorded::{Recorded, overlapping_gaps};
+use crate::source::url::{BrokerKind, BrokerUrl};
 use crate::state::State;
 use crate::ui::{ColorChoice, Ui};
 
@@ -224,6 +225,8 @@ pub struct Ctx {
     pub read_only: bool,
     /// The rest of the profile, for the commands that use it (recorders, anomalies).
     pub profile: ProfileSettings,
+    /// `--stream`: the Redis Stream key of a recording.
+    pub stream: Option<String>,
 }
 
 impl Ctx {
@@ -271,6 +274,7 @@ impl Ctx {
             zone: if g.utc { Zone::Utc } else { Zone::Local },
             source,
             result_backend,
+            stream: g.stream.clone(),
         })
     }
 
@@ -292,7 +296,7 @@ impl Ctx {
 
     /// Reads the whole event source into a state, reporting problems on stderr.
     pub fn load_state(&self) -> Result<(State, LoadReport), CliError> {
-        self.load_state_filtered(None)
+        self.load_state_between(None, None)
     }
 
     /// Whether the source can be read more than once (a file, not stdin or a live broker).
@@ -300,17 +304,51 @@ impl Ctx {
         matches!(&self.source, EventSource::Recording(Input::Path(_)))
     }
 
+    /// The Redis Stream key of a recording: `--stream`, then the profile's, then the default.
+    pub fn stream_key(&self) -> String {
+        self.stream
+            .clone()
+            .or_else(|| self.profile.key_prefix.clone())
+            .unwrap_or_else(|| crate::source::stream::DEFAULT_PREFIX.to_string())
+    }
+
+    /// Reads what the source holds between two times (epoch seconds). A recorded Redis Stream
+    /// is read for that range only; a file is read whole (the query filters by time).
+    pub fn load_state_between(
+        &self,
+        since: Option<f64>,
+        until: Option<f64>,
+    ) -> Result<(State, LoadReport), CliError> {
+        self.load(since, until, None)
+    }
+
     /// [`Ctx::load_state`] that decodes only the task events `filter` keeps.
     pub fn load_state_filtered(
         &self,
         filter: Option<&LineFilter>,
     ) -> Result<(State, LoadReport), CliError> {
+        self.load(None, None, filter)
+    }
+
+    fn load(
+        &self,
+        since: Option<f64>,
+        until: Option<f64>,
+        filter: Option<&LineFilter>,
+    ) -> Result<(State, LoadReport), CliError> {
         let input = match &self.source {
             EventSource::Recording(input) => input,
             EventSource::Broker(url, _) => {
-                return Err(CliError::BrokerUnsupported {
-                    url: url.redacted(),
-                });
+                let mut recorded = self.open_recorded(url)?;
+                let newest = recorded.bounds.last.0 as f64 / 1000.0;
+                let (records, running) = recorded.gaps()?;
+                let progress = self.ui.progress_entries("reading");
+                let result = recorded.load_range(since, until, filter, &progress);
+                progress.finish_and_clear();
+                let (state, mut report) = result.map_err(CliError::from)?;
+                report.gaps = overlapping_gaps(&records, running, newest, since, until);
+                self.report_problems(&report);
+                return Ok((state, report));
             }
         };
         let mut state = State::new();
@@ -333,7 +371,57 @@ impl Ctx {
         Ok((state, report))
     }
 
+    /// The workflow of one task from a recorded Redis Stream, through its index (`show`,
+    /// `graph`). `None` when the source is not a recorded stream.
+    pub fn load_flow(&self, typed: &str) -> Result<Option<(State, LoadReport)>, CliError> {
+        let EventSource::Broker(url, _) = &self.source else {
+            return Ok(None);
+        };
+        let mut recorded = self.open_recorded(url)?;
+        let newest = recorded.bounds.last.0 as f64 / 1000.0;
+        let (records, running) = recorded.gaps()?;
+        let (state, mut report) = recorded.load_flow(typed).map_err(CliError::from)?;
+        let span = state.tasks().filter_map(|t| t.first_time()).fold(
+            None,
+            |acc: Option<(f64, f64)>, t| {
+                Some(acc.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
+            },
+        );
+        if let Some((lo, hi)) = span {
+            report.gaps = overlapping_gaps(&records, running, newest, Some(lo), Some(hi));
+        }
+        self.report_problems(&report);
+        Ok(Some((state, report)))
+    }
+
+    fn open_recorded(&self, url: &BrokerUrl) -> Result<Recorded, CliError> {
+        if url.kind != BrokerKind::Redis {
+            return Err(CliError::BrokerUnsupported {
+                url: url.redacted(),
+            });
+        }
+        let key = self.stream_key();
+        let redis = crate::source::redis::Redis::new(url)?;
+        Recorded::open(redis, &key)?.ok_or_else(|| CliError::NoRecording {
+            url: url.redacted(),
+            key,
+            why: "is missing or empty",
+        })
+    }
+
     fn report_problems(&self, report: &LoadReport) {
+        for g in &report.gaps {
+            let when = |t: Option<f64>, open: &str| {
+                t.and_then(crate::render::fmt::rfc3339)
+                    .unwrap_or_else(|| open.to_string())
+            };
+            self.ui.warn(&format!(
+                "the recording has a gap ({}) from {} to {}: events in it are missing",
+                g.reason,
+                when(g.from, "its beginning"),
+                when(g.to, "now"),
+            ));
+        }
         let total = report.total_issues();
         if total == 0 {
             return;

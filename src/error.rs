@@ -7,7 +7,9 @@ use crate::exit;
 use crate::query::ResolveError;
 use crate::source::backend::BackendError;
 use crate::source::record::RecordError;
+use crate::source::redis::RedisError;
 use crate::source::url::UrlError;
+use crate::source::writer::WriterError;
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum CliError {
@@ -112,6 +114,51 @@ pub enum CliError {
     BackendUnsupported(BackendError),
 
     #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::unreachable),
+        help(
+            "check that Redis runs there and the URL (--broker, CELTRACE_BROKER_URL, CELERY_BROKER_URL); rediss:// needs a certificate the system trusts"
+        )
+    )]
+    RedisUnreachable(RedisError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::refused),
+        help("check the user name and password in the URL (redis://user:password@host:6379/0)")
+    )]
+    RedisRefused(RedisError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::error),
+        help("the server is Redis but refused the command; celtrace needs Redis 6.2 or later")
+    )]
+    RedisCommand(RedisError),
+
+    #[error("nothing is recorded at {url} (stream `{key}` {why})")]
+    #[diagnostic(
+        code(celtrace::record::missing),
+        help(
+            "start the recorder and leave it running: `celtrace record --broker {url}`; history starts when it does (or read a file with --events FILE)"
+        )
+    )]
+    NoRecording {
+        url: String,
+        key: String,
+        why: &'static str,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::record::locked),
+        help(
+            "one recorder per stream: stop the other one, or give this one its own --stream (its lock expires 15 s after it dies)"
+        )
+    )]
+    RecorderRunning(WriterError),
+
+    #[error(transparent)]
     #[diagnostic(transparent)]
     Config(crate::config::ConfigError),
 
@@ -150,6 +197,9 @@ impl CliError {
         match self {
             Self::Usage { .. } | Self::BrokerUrl { .. } | Self::Config(_) => exit::USAGE,
             Self::BrokerUnsupported { .. }
+            | Self::RedisUnreachable(_)
+            | Self::RedisRefused(_)
+            | Self::RedisCommand(_)
             | Self::BackendUnreachable(_)
             | Self::BackendUnsupported(_) => exit::BROKER,
             Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => {
@@ -158,8 +208,9 @@ impl CliError {
             Self::RecordOpen(_)
             | Self::RecordRead(_)
             | Self::RecordVersion(_)
-            | Self::NoEvents { .. } => exit::BAD_INPUT,
-            Self::Write { .. } | Self::Otlp { .. } => exit::FAILURE,
+            | Self::NoEvents { .. }
+            | Self::NoRecording { .. } => exit::BAD_INPUT,
+            Self::Write { .. } | Self::Otlp { .. } | Self::RecorderRunning(_) => exit::FAILURE,
             Self::Found { .. } => exit::FOUND,
         }
     }
@@ -182,6 +233,36 @@ impl From<BackendError> for CliError {
         match e {
             BackendError::Unreachable { .. } => Self::BackendUnreachable(e),
             BackendError::Unsupported { .. } => Self::BackendUnsupported(e),
+        }
+    }
+}
+
+impl From<RedisError> for CliError {
+    fn from(e: RedisError) -> Self {
+        match e {
+            RedisError::Unreachable { .. } | RedisError::NotRedis { .. } => {
+                Self::RedisUnreachable(e)
+            }
+            RedisError::Refused { .. } => Self::RedisRefused(e),
+            RedisError::Command { .. } => Self::RedisCommand(e),
+        }
+    }
+}
+
+impl From<WriterError> for CliError {
+    fn from(e: WriterError) -> Self {
+        match e {
+            WriterError::Redis(e) => e.into(),
+            WriterError::Locked { .. } => Self::RecorderRunning(e),
+        }
+    }
+}
+
+impl From<crate::source::recorded::LoadError> for CliError {
+    fn from(e: crate::source::recorded::LoadError) -> Self {
+        match e {
+            crate::source::recorded::LoadError::Redis(e) => e.into(),
+            crate::source::recorded::LoadError::Record(e) => e.into(),
         }
     }
 }

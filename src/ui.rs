@@ -82,6 +82,52 @@ impl Ui {
         bar
     }
 
+    /// [`Ui::progress`] counted in entries (a recorded stream), not bytes.
+    pub fn progress_entries(&self, what: &str) -> indicatif::ProgressBar {
+        let bar = self.progress(what);
+        if !bar.is_hidden() {
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {human_pos}/{human_len} entries {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+        }
+        bar
+    }
+
+    /// A status line on stderr for a long-running command, drawn only on a terminal
+    /// (hidden otherwise, and with `--quiet`).
+    pub fn spinner(&self) -> indicatif::ProgressBar {
+        if !self.stderr_tty || self.quiet {
+            return indicatif::ProgressBar::hidden();
+        }
+        let style = indicatif::ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+            .with_style(style)
+    }
+
+    /// A structured log line on stderr (logfmt: `ts=... level=info key=value ...`), for
+    /// long-running commands whose stderr is a log, not a terminal.
+    pub fn log_line(&self, fields: &[(&str, &str)]) {
+        if self.quiet {
+            return;
+        }
+        let mut line = format!(
+            "ts={} level=info",
+            crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        for (k, v) in fields {
+            let quoted = v.contains([' ', '"', '=']) || v.is_empty();
+            if quoted {
+                line.push_str(&format!(" {k}={v:?}"));
+            } else {
+                line.push_str(&format!(" {k}={v}"));
+            }
+        }
+        let _ = writeln!(io::stderr().lock(), "{line}");
+    }
+
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, message: &str) {
         if self.quiet {

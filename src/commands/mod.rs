@@ -6,6 +6,7 @@ pub mod completions;
 pub mod export;
 pub mod graph;
 pub mod man;
+pub mod record;
 pub mod show;
 pub mod stats;
 pub mod tasks;
@@ -30,6 +31,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Workers(args) => workers::run(&ctx, args),
         Command::Anomalies(args) => anomalies::run(&ctx, args),
         Command::Stats(args) => stats::run(&ctx, args),
+        Command::Record(args) => record::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

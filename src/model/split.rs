@@ -251,14 +251,18 @@ mod tests {
         for l in &lines {
             assert!(!l.json.contains('\n'));
             assert_eq!(l.kind, LineKind::Task);
-            assert!(l.json.starts_with(r#"{"local_received": 10.250000, "type""#));
+            assert!(
+                l.json
+                    .starts_with(r#"{"local_received": 10.250000, "type""#)
+            );
             assert_eq!(decodes(&l.json).len(), 1);
         }
     }
 
     #[test]
     fn worker_events_name_their_worker_and_keep_the_arrival_time() {
-        let ev = r#"{"type": "worker-heartbeat", "hostname": "w1@h", "timestamp": 3.0, "freq": 2.0}"#;
+        let ev =
+            r#"{"type": "worker-heartbeat", "hostname": "w1@h", "timestamp": 3.0, "freq": 2.0}"#;
         let (lines, _) = split_message(&envelope(ev), 4.0);
         assert_eq!(lines[0].worker.as_deref(), Some("w1@h"));
         assert_eq!(lines[0].kind, LineKind::Worker);

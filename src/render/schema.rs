@@ -113,6 +113,18 @@ pub struct DiagnosticsJson<'r> {
     pub skipped: u64,
     pub issues: BTreeMap<&'static str, u64>,
     pub details: Vec<IssueJson<'r>>,
+    /// Stretches of the range the recording misses (Redis recordings; absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<GapJson<'r>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GapJson<'r> {
+    pub reason: &'r str,
+    /// RFC 3339; null = before the recording began.
+    pub from: Option<String>,
+    /// RFC 3339; null = still open (nothing recorded since).
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -142,6 +154,15 @@ impl<'r> DiagnosticsJson<'r> {
                     line: i.line,
                     kind: i.kind.as_str(),
                     message: &i.message,
+                })
+                .collect(),
+            gaps: report
+                .gaps
+                .iter()
+                .map(|g| GapJson {
+                    reason: &g.reason,
+                    from: g.from.and_then(rfc3339),
+                    to: g.to.and_then(rfc3339),
                 })
                 .collect(),
         }

@@ -74,6 +74,8 @@ pub struct LoadReport {
     pub filtered: u64,
     /// Newest `timestamp` among lines a [`LineFilter`] skipped: the data still reaches that far.
     pub skipped_until: Option<f64>,
+    /// Stretches of the read's time range the recording misses (recorded streams only).
+    pub gaps: Vec<super::recorded::Gap>,
 }
 
 impl LoadReport {
@@ -247,6 +249,15 @@ pub fn read_with_progress<T: Send, L>(
     apply: &mut dyn FnMut(T) -> Result<(), RecordError>,
     progress: &indicatif::ProgressBar,
 ) -> Result<LoadReport, RecordError> {
+    let reader = open_input(input, progress)?;
+    read_from(reader, &input.label(), filter, local, prepare, apply)
+}
+
+/// Opens a recording (gunzipping it on the fly), moving `progress` along the bytes read.
+fn open_input(
+    input: &Input,
+    progress: &indicatif::ProgressBar,
+) -> Result<Box<dyn Read + Send>, RecordError> {
     let label = input.label();
     let reader: Box<dyn Read + Send> = match input {
         Input::Path(p) => {
@@ -261,11 +272,10 @@ pub fn read_with_progress<T: Send, L>(
         }
         Input::Stdin => Box::new(progress.wrap_read(io::stdin())),
     };
-    let reader = maybe_gunzip(reader).map_err(|e| RecordError::Read {
-        path: label.clone(),
+    maybe_gunzip(reader).map_err(|e| RecordError::Read {
+        path: label,
         source: e,
-    })?;
-    read_from(reader, &label, filter, local, prepare, apply)
+    })
 }
 
 /// Recordings are often kept gzipped: recognise the gzip magic and decompress on the fly.
@@ -581,9 +591,21 @@ pub fn load_into_with_progress(
     filter: Option<&LineFilter>,
     progress: &indicatif::ProgressBar,
 ) -> Result<LoadReport, RecordError> {
+    let reader = open_input(input, progress)?;
+    load_reader_into(reader, &input.label(), state, filter)
+}
+
+/// [`load_into_with_progress`] over any stream of recording lines (a broker's recording).
+pub fn load_reader_into(
+    reader: Box<dyn Read + Send>,
+    label: &str,
+    state: &mut State,
+    filter: Option<&LineFilter>,
+) -> Result<LoadReport, RecordError> {
     let shared = Mutex::new(std::mem::take(&mut state.interner));
-    let result = read_with_progress(
-        input,
+    let result = read_from(
+        reader,
+        label,
         filter,
         &|| LocalSyms::new(&shared),
         &|syms, ev| {
@@ -594,7 +616,6 @@ pub fn load_into_with_progress(
             state.apply_prepared(p?);
             Ok(())
         },
-        progress,
     );
     state.interner = shared
         .into_inner()

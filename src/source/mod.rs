@@ -1,8 +1,13 @@
 //! Edges that bring events in. Adapters move bytes only; decoding is `model::decode`.
-//! This build reads recordings from disk or stdin ([`file`]); broker adapters (Redis streams
-//! and pub/sub, RabbitMQ stream queues) plug in beside it.
+//! Recordings come from disk or stdin ([`file`]) or from a Redis Stream kept by `celtrace
+//! record` ([`stream`], written by [`writer`]); live events from Redis pub/sub ([`pubsub`]).
 
 pub mod backend;
 pub mod file;
+pub mod pubsub;
 pub mod record;
+pub mod recorded;
+pub mod redis;
+pub mod stream;
 pub mod url;
+pub mod writer;

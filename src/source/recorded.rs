@@ -1,0 +1,316 @@
+//! Queries over a recorded Redis Stream: a time range read in pages, or one task's workflow
+//! found through the index, folded into a [`State`] by the same decoders a file goes through.
+//! Also the gaps a query's range overlaps.
+
+use std::io::Cursor;
+
+use serde::Deserialize;
+
+use super::file::{LineFilter, LoadReport, load_reader_into};
+use super::record::RecordError;
+use super::redis::{Redis, RedisError};
+use super::stream::{Bounds, Store};
+use crate::model::id::MIN_PREFIX;
+use crate::query::resolve_task;
+use crate::state::State;
+
+/// Ids listed when a prefix is ambiguous (the answer is "type more", not the whole list).
+const CANDIDATES: usize = 20;
+/// Tasks whose earlier events a range read completes through the index.
+const COMPLETE_AT_MOST: usize = 20_000;
+/// Top-level tasks sent this close to a flow's root may be its group siblings (graph infers
+/// groups from bursts within 50 ms).
+const SIBLING_WINDOW_MS: u64 = 100;
+/// Entries read around a root to find such siblings.
+const SIBLING_ENTRIES: usize = 5_000;
+
+pub struct Recorded {
+    store: Store,
+    pub bounds: Bounds,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+impl Recorded {
+    /// Opens the stream; `Ok(None)` when it does not exist or is empty.
+    pub fn open(redis: Redis, key: &str) -> Result<Option<Self>, RedisError> {
+        let mut store = Store::open(redis, key)?;
+        Ok(store.bounds()?.map(|bounds| Self { store, bounds }))
+    }
+
+    pub fn label(&self) -> String {
+        self.store.label()
+    }
+
+    /// Every entry between two times (epoch seconds), then the earlier events of tasks the
+    /// range caught half-way (their `task-sent`/`task-received` name them).
+    pub fn load_range(
+        mut self,
+        since: Option<f64>,
+        until: Option<f64>,
+        filter: Option<&LineFilter>,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<(State, LoadReport), LoadError> {
+        let label = self.label();
+        let mut state = State::new();
+        let workers = self.store.worker_lines()?;
+        let ms = |t: f64| (t.max(0.0) * 1000.0) as u64;
+        let reader_store = Store::open(self.store.redis.clone(), &self.store.layout.stream)?;
+        progress.set_length(self.bounds.len);
+        let reader = reader_store
+            .range(since.map(ms), until.map(ms))
+            .with_progress(progress.clone());
+        let mut report = load_reader_into(Box::new(reader), &label, &mut state, filter)?;
+        if since.is_some() {
+            let partial: Vec<String> = state
+                .tasks()
+                .filter(|t| t.name().is_none())
+                .take(COMPLETE_AT_MOST)
+                .map(|t| t.id.to_string())
+                .collect();
+            if !partial.is_empty() {
+                let ids = self.store.entry_ids(&partial)?;
+                let lines = self.store.entries(&ids)?;
+                let more = load_lines(&lines, &label, &mut state)?;
+                report.events += more.events;
+                report.filtered += more.entries;
+            }
+        }
+        // Worker state as last recorded, for liveness when the range ends before now.
+        if until.is_none() {
+            load_lines(&workers, &label, &mut state)?;
+        }
+        Ok((state, report))
+    }
+
+    /// The workflow of the task `typed` names (full id or prefix): every event of every task
+    /// with its root, group siblings sent in the same burst, and the workers' last events.
+    /// An ambiguous prefix loads just the candidates, so the answer can list them.
+    pub fn load_flow(mut self, typed: &str) -> Result<(State, LoadReport), LoadError> {
+        let label = self.label();
+        let mut state = State::new();
+        let typed = typed.trim();
+        let mut report = LoadReport {
+            source: label.clone(),
+            ..LoadReport::default()
+        };
+        if typed.chars().count() < MIN_PREFIX {
+            return Ok((state, report));
+        }
+        let last_ms = self
+            .bounds
+            .last
+            .0
+            .max(crate::clock::wall_secs() as u64 * 1000);
+        let candidates =
+            self.store
+                .ids_with_prefix(typed, self.bounds.first_ms, last_ms, CANDIDATES + 1)?;
+        let mut lines = self.store.worker_lines()?;
+        let mut members = candidates.clone();
+        if candidates.len() == 1 {
+            let own = self.store.entry_ids(&candidates)?;
+            let own_lines = self.store.entries(&own)?;
+            let mut probe = State::new();
+            load_lines(&own_lines, &label, &mut probe)?;
+            if let Ok(id) = resolve_task(&probe, &candidates[0])
+                && let Some(rec) = probe.task(id)
+            {
+                let root = probe.root_id(rec).to_string();
+                let mut roots = vec![root.clone(), candidates[0].clone()];
+                roots.extend(self.sibling_roots(&root)?);
+                members.extend(self.store.flow_members(&roots)?);
+                members.extend(roots);
+            }
+        }
+        members.sort();
+        members.dedup();
+        let ids = self.store.entry_ids(&members)?;
+        lines.extend(self.store.entries(&ids)?);
+        let more = load_lines(&lines, &label, &mut state)?;
+        report.entries = more.entries;
+        report.events = more.events;
+        report.issue_counts = more.issue_counts;
+        report.issues = more.issues;
+        Ok((state, report))
+    }
+
+    /// Top-level tasks sent within [`SIBLING_WINDOW_MS`] of `root`'s first event.
+    fn sibling_roots(&mut self, root: &str) -> Result<Vec<String>, LoadError> {
+        let ids = self.store.entry_ids(&[root.to_string()])?;
+        let Some(first) = ids.iter().filter_map(|i| super::stream::parse_id(i)).min() else {
+            return Ok(Vec::new());
+        };
+        let lines = self.store.range_lines(
+            first.0.saturating_sub(SIBLING_WINDOW_MS),
+            first.0 + SIBLING_WINDOW_MS,
+            SIBLING_ENTRIES,
+        )?;
+        #[derive(Deserialize)]
+        struct Sent<'a> {
+            #[serde(rename = "type")]
+            type_name: &'a str,
+            uuid: Option<&'a str>,
+            parent_id: Option<&'a str>,
+        }
+        Ok(lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Sent<'_>>(l).ok())
+            .filter(|s| s.type_name == "task-sent" && s.parent_id.is_none())
+            .filter_map(|s| s.uuid.map(str::to_string))
+            .collect())
+    }
+
+    /// Gap records and whether a recorder runs now.
+    pub fn gaps(&mut self) -> Result<(Vec<String>, bool), RedisError> {
+        let lines = self.store.gap_lines()?;
+        let running = self.store.recorder()?.is_some();
+        Ok((lines, running))
+    }
+}
+
+fn load_lines(lines: &[String], label: &str, state: &mut State) -> Result<LoadReport, LoadError> {
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    Ok(load_reader_into(
+        Box::new(Cursor::new(text.into_bytes())),
+        label,
+        state,
+        None,
+    )?)
+}
+
+/// A stretch of time the recording misses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub reason: String,
+    /// Start (epoch seconds); `None` = before the recording began.
+    pub from: Option<f64>,
+    /// End; `None` = still open (no recorder since).
+    pub to: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct GapRecord {
+    reason: Option<String>,
+    from: Option<f64>,
+    to: Option<f64>,
+}
+
+/// The gaps that overlap `[since, until]`, from the recorder's gap records (oldest first),
+/// `running` (whether a recorder holds the lock now) and the newest entry's time.
+/// A stop followed by a start is one gap (the start's); a fresh stream's first start is the
+/// beginning of the recording, not a gap.
+pub fn overlapping_gaps(
+    records: &[String],
+    running: bool,
+    newest: f64,
+    since: Option<f64>,
+    until: Option<f64>,
+) -> Vec<Gap> {
+    let parsed: Vec<GapRecord> = records
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect();
+    let mut gaps = Vec::new();
+    for (i, g) in parsed.iter().enumerate() {
+        let reason = g.reason.clone().unwrap_or_else(|| "unknown".to_string());
+        let gap = match reason.as_str() {
+            "start" if g.from.is_none() => continue,
+            // A later start (or a running recorder) closes it; the start's gap covers it.
+            "stop" if i + 1 < parsed.len() || running => continue,
+            "stop" => Gap {
+                reason,
+                from: g.from,
+                to: None,
+            },
+            _ => Gap {
+                reason,
+                from: g.from,
+                to: g.to,
+            },
+        };
+        gaps.push(gap);
+    }
+    let last_is_stop = parsed
+        .last()
+        .is_some_and(|g| g.reason.as_deref() == Some("stop"));
+    if !running && !last_is_stop && !parsed.is_empty() {
+        // The recorder died without a word (its lock expired): nothing is recorded since.
+        gaps.push(Gap {
+            reason: "recorder not running".to_string(),
+            from: Some(newest),
+            to: None,
+        });
+    }
+    let lo = since.unwrap_or(f64::NEG_INFINITY);
+    let hi = until.unwrap_or(f64::INFINITY);
+    gaps.retain(|g| {
+        g.from.unwrap_or(f64::NEG_INFINITY) <= hi && g.to.unwrap_or(f64::INFINITY) >= lo
+    });
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(reason: &str, from: Option<f64>, to: Option<f64>) -> String {
+        serde_json::json!({"type": "celtrace.gap", "reason": reason, "from": from, "to": to})
+            .to_string()
+    }
+
+    #[test]
+    fn a_fresh_start_is_no_gap_and_a_restart_is_one() {
+        let records = [
+            rec("start", None, Some(100.0)),
+            rec("stop", Some(200.0), None),
+            rec("start", Some(199.0), Some(300.0)),
+        ];
+        let gaps = overlapping_gaps(&records, true, 400.0, None, None);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].reason, "start");
+        assert_eq!((gaps[0].from, gaps[0].to), (Some(199.0), Some(300.0)));
+        // A query that ends before the restart does not overlap it.
+        assert!(overlapping_gaps(&records, true, 400.0, None, Some(150.0)).is_empty());
+        assert_eq!(
+            overlapping_gaps(&records, true, 400.0, Some(250.0), None).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_stopped_or_dead_recorder_leaves_an_open_gap() {
+        let stopped = [rec("start", None, Some(1.0)), rec("stop", Some(50.0), None)];
+        let gaps = overlapping_gaps(&stopped, false, 50.0, Some(40.0), None);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!((gaps[0].from, gaps[0].to), (Some(50.0), None));
+        let died = [rec("start", None, Some(1.0))];
+        let gaps = overlapping_gaps(&died, false, 70.0, None, None);
+        assert_eq!(gaps[0].reason, "recorder not running");
+        assert_eq!(gaps[0].from, Some(70.0));
+        assert!(overlapping_gaps(&died, true, 70.0, None, None).is_empty());
+    }
+
+    #[test]
+    fn reconnects_are_closed_gaps() {
+        let records = [
+            rec("start", None, Some(1.0)),
+            rec("reconnect", Some(10.0), Some(12.0)),
+        ];
+        assert_eq!(
+            overlapping_gaps(&records, true, 20.0, Some(11.0), Some(11.5)).len(),
+            1
+        );
+        assert!(overlapping_gaps(&records, true, 20.0, Some(13.0), None).is_empty());
+        assert!(overlapping_gaps(&["garbage".to_string()], true, 1.0, None, None).is_empty());
+    }
+}

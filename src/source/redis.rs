@@ -1,0 +1,92 @@
+//! Connecting to Redis (broker or result backend): timeouts, TLS, and errors that say what
+//! went wrong without ever echoing a password.
+
+use std::time::Duration;
+
+use super::url::{BrokerKind, BrokerUrl, redact};
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("cannot reach Redis at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("Redis at {url} refused the credentials: {reason}")]
+    Refused { url: String, reason: String },
+    #[error("Redis at {url} answered with an error: {reason}")]
+    Command { url: String, reason: String },
+    #[error("{url} is not a Redis URL")]
+    NotRedis { url: String },
+}
+
+impl RedisError {
+    /// Classifies a client error; `url` is already redacted.
+    pub fn from_client(url: &str, e: &redis::RedisError) -> Self {
+        let reason = redact(&e.to_string());
+        let url = url.to_string();
+        let auth = e.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
+        if auth {
+            Self::Refused { url, reason }
+        } else if e.is_io_error()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+        {
+            Self::Unreachable { url, reason }
+        } else {
+            Self::Command { url, reason }
+        }
+    }
+}
+
+/// An open Redis client for one URL.
+#[derive(Clone)]
+pub struct Redis {
+    pub client: redis::Client,
+    pub label: String,
+}
+
+impl Redis {
+    pub fn new(url: &BrokerUrl) -> Result<Self, RedisError> {
+        let label = url.redacted();
+        if url.kind != BrokerKind::Redis {
+            return Err(RedisError::NotRedis { url: label });
+        }
+        let client = redis::Client::open(client_url(url).as_str())
+            .map_err(|e| RedisError::from_client(&label, &e))?;
+        Ok(Self { client, label })
+    }
+
+    /// A connection with bounded connect and read times; PING checks credentials at once.
+    pub fn connect(&self) -> Result<redis::Connection, RedisError> {
+        let fail = |e: redis::RedisError| RedisError::from_client(&self.label, &e);
+        let mut conn = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(fail)?;
+        conn.set_read_timeout(Some(READ_TIMEOUT)).map_err(fail)?;
+        conn.set_write_timeout(Some(READ_TIMEOUT)).map_err(fail)?;
+        redis::cmd("PING").query::<()>(&mut conn).map_err(fail)?;
+        Ok(conn)
+    }
+
+    /// The database number of the URL: Celery's event channels carry it (`/{db}.celeryev/...`).
+    pub fn db(&self) -> i64 {
+        self.client.get_connection_info().redis_settings().db()
+    }
+
+    pub fn fail(&self, e: &redis::RedisError) -> RedisError {
+        RedisError::from_client(&self.label, e)
+    }
+}
+
+/// kombu spells sockets `redis+socket:///path` and `unix:///path`; the client wants `unix://`.
+fn client_url(url: &BrokerUrl) -> String {
+    let raw = url.expose();
+    match raw.split_once("://") {
+        Some(("redis+socket", rest)) => format!("unix://{rest}"),
+        _ => raw.to_string(),
+    }
+}
