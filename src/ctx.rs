@@ -301,7 +301,10 @@ impl Ctx {
 
     /// Whether the source can be read more than once (a file, not stdin or a live broker).
     pub fn rereadable(&self) -> bool {
-        matches!(&self.source, EventSource::Recording(Input::Path(_)))
+        match &self.source {
+            EventSource::Recording(input) => matches!(input, Input::Path(_)),
+            EventSource::Broker(url, _) => url.kind == BrokerKind::Redis,
+        }
     }
 
     /// The Redis Stream key of a recording: `--stream`, then the profile's, then the default.
@@ -394,7 +397,7 @@ impl Ctx {
         Ok(Some((state, report)))
     }
 
-    fn open_recorded(&self, url: &BrokerUrl) -> Result<Recorded, CliError> {
+    pub fn open_recorded(&self, url: &BrokerUrl) -> Result<Recorded, CliError> {
         if url.kind != BrokerKind::Redis {
             return Err(CliError::BrokerUnsupported {
                 url: url.redacted(),

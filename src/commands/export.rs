@@ -178,20 +178,28 @@ fn ndjson(
     only: Option<&file::LineFilter>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let EventSource::Recording(input) = &ctx.source else {
-        let EventSource::Broker(url, _) = &ctx.source else {
-            unreachable!("two sources")
-        };
-        return Err(CliError::BrokerUnsupported {
-            url: url.redacted(),
-        });
-    };
     let created = crate::render::fmt::rfc3339(epoch(ctx.now)).unwrap_or_default();
-    writeln!(out, "{}", record::header_line(&created))?;
     let mut write_error = None;
-    let progress = ctx.ui.progress("exporting");
-    let report = file::read_with_progress(
-        input,
+    let (reader, label, progress): (Box<dyn std::io::Read + Send>, String, _) = match &ctx.source {
+        EventSource::Recording(input) => {
+            let progress = ctx.ui.progress("exporting");
+            (file::open_input(input, &progress)?, input.label(), progress)
+        }
+        EventSource::Broker(url, _) => {
+            let progress = ctx.ui.progress_entries("exporting");
+            let recorded = ctx.open_recorded(url)?;
+            let label = recorded.label();
+            (
+                Box::new(recorded.reader(since, until, &progress)),
+                label,
+                progress,
+            )
+        }
+    };
+    writeln!(out, "{}", record::header_line(&created))?;
+    let report = file::read_from(
+        reader,
+        &label,
         only,
         &|| (),
         &|(), ev| {
@@ -208,7 +216,7 @@ fn ndjson(
             }
             let mut line = Vec::with_capacity(512);
             write_event(ev, &mut line).map_err(|e| RecordError::Read {
-                path: input.label(),
+                path: label.clone(),
                 source: e.into(),
             })?;
             line.push(b'\n');
@@ -226,7 +234,6 @@ fn ndjson(
             }
             Ok(())
         },
-        &progress,
     );
     progress.finish_and_clear();
     if let Some(e) = write_error {

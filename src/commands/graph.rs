@@ -65,7 +65,10 @@ pub enum GraphFormat {
 }
 
 pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = match ctx.load_flow(args.id.trim())? {
+        Some(flow) => flow,
+        None => ctx.load_state()?,
+    };
     let horizon = state.horizon(epoch(ctx.now));
     let id = resolve_task(&state, args.id.trim()).map_err(|e| {
         CliError::from_resolve(e, &report.source, &|id| {

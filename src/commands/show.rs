@@ -110,9 +110,12 @@ pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
 /// 3. every event of every other member of the flow (by `uuid`), for the lineage, the
 ///    siblings and the task's place in a group or chord.
 ///
-/// Worker events are always read, so liveness is the same as in a full read. Other sources
-/// (stdin) are read once, whole.
+/// Worker events are always read, so liveness is the same as in a full read. A recorded Redis
+/// Stream is read through its index instead; other sources (stdin) are read once, whole.
 fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
+    if let Some(flow) = ctx.load_flow(typed)? {
+        return Ok(flow); // a recorded stream: its index finds the flow without a scan
+    }
     if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
         return ctx.load_state();
     }

@@ -74,7 +74,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
         until: super::tasks::bound("until", args.until.as_deref(), ctx)?,
         bucket: args.bucket,
     };
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = ctx.load_state_between(q.since, q.until)?;
     let horizon = state.horizon(epoch(ctx.now));
     let (rows, axis) = stats(&state, &q, horizon);
     if let Some(ax) = axis.filter(|ax| ax.len >= MAX_BUCKETS) {

@@ -192,7 +192,7 @@ pub(crate) fn bound(flag: &str, value: Option<&str>, ctx: &Ctx) -> Result<Option
 
 pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     let query = args.filters.check(ctx)?;
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = ctx.load_state_between(query.since, query.until)?;
     let horizon = state.horizon(epoch(ctx.now));
     let mut query = args
         .filters

@@ -254,7 +254,7 @@ pub fn read_with_progress<T: Send, L>(
 }
 
 /// Opens a recording (gunzipping it on the fly), moving `progress` along the bytes read.
-fn open_input(
+pub fn open_input(
     input: &Input,
     progress: &indicatif::ProgressBar,
 ) -> Result<Box<dyn Read + Send>, RecordError> {

@@ -166,6 +166,20 @@ impl Recorded {
             .collect())
     }
 
+    /// Every entry between two times as recording lines, read a page at a time.
+    pub fn reader(
+        self,
+        since: Option<f64>,
+        until: Option<f64>,
+        progress: &indicatif::ProgressBar,
+    ) -> super::stream::RangeReader {
+        let ms = |t: f64| (t.max(0.0) * 1000.0) as u64;
+        progress.set_length(self.bounds.len);
+        self.store
+            .range(since.map(ms), until.map(ms))
+            .with_progress(progress.clone())
+    }
+
     /// Gap records and whether a recorder runs now.
     pub fn gaps(&mut self) -> Result<(Vec<String>, bool), RedisError> {
         let lines = self.store.gap_lines()?;
