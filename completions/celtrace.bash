@@ -34,11 +34,17 @@ _celtrace() {
             celtrace,man)
                 cmd="celtrace__subcmd__man"
                 ;;
+            celtrace,record)
+                cmd="celtrace__subcmd__record"
+                ;;
             celtrace,show)
                 cmd="celtrace__subcmd__show"
                 ;;
             celtrace,stats)
                 cmd="celtrace__subcmd__stats"
+                ;;
+            celtrace,tail)
+                cmd="celtrace__subcmd__tail"
                 ;;
             celtrace,tasks)
                 cmd="celtrace__subcmd__tasks"
@@ -64,11 +70,17 @@ _celtrace() {
             celtrace__subcmd__help,man)
                 cmd="celtrace__subcmd__help__subcmd__man"
                 ;;
+            celtrace__subcmd__help,record)
+                cmd="celtrace__subcmd__help__subcmd__record"
+                ;;
             celtrace__subcmd__help,show)
                 cmd="celtrace__subcmd__help__subcmd__show"
                 ;;
             celtrace__subcmd__help,stats)
                 cmd="celtrace__subcmd__help__subcmd__stats"
+                ;;
+            celtrace__subcmd__help,tail)
+                cmd="celtrace__subcmd__help__subcmd__tail"
                 ;;
             celtrace__subcmd__help,tasks)
                 cmd="celtrace__subcmd__help__subcmd__tasks"
@@ -83,7 +95,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version tasks show graph export workers stats anomalies completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,6 +125,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -125,7 +141,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__anomalies)
-            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --rule --json --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --rule --json --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +207,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -203,7 +223,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__completions)
-            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +257,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -249,7 +273,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__export)
-            opts="-f -o -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --no-scrub --otlp-endpoint --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-f -o -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --no-scrub --otlp-endpoint --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,6 +355,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -343,7 +371,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__graph)
-            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -385,6 +413,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -397,7 +429,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help)
-            opts="tasks show graph export workers stats anomalies completions man help"
+            opts="tasks show graph export workers stats anomalies record tail completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -494,6 +526,20 @@ _celtrace() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        celtrace__subcmd__help__subcmd__record)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         celtrace__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -509,6 +555,20 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__help__subcmd__tail)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -551,7 +611,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__man)
-            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +645,76 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__record)
+            opts="-b -q -v -h -V --retention --max-len --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --retention)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-len)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --global-keyprefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fanout-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exchange)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -597,7 +727,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__show)
-            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -635,6 +765,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -647,7 +781,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__stats)
-            opts="-b -q -v -h -V --by --since --until --bucket --json --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --by --since --until --bucket --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -693,6 +827,100 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__tail)
+            opts="-n -f -b -q -v -h -V --name --state --worker --task --lines --heartbeats --format --ascii --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --global-keyprefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fanout-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exchange)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -705,7 +933,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tasks)
-            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -787,6 +1015,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -799,7 +1031,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__workers)
-            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --broker --result-backend --config --profile --events --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -846,6 +1078,10 @@ _celtrace() {
                     return 0
                     ;;
                 --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_celtrace_global_optspecs
-    string join \n b/broker= result-backend= config= profile= events= color= utc q/quiet v/verbose h/help V/version
+    string join \n b/broker= result-backend= config= profile= events= stream= color= utc q/quiet v/verbose h/help V/version
 end
 
 function __fish_celtrace_needs_command
@@ -29,6 +29,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -l result-backend -d 'Re
 complete -c celtrace -n "__fish_celtrace_needs_command" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_needs_command" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_needs_command" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -44,6 +45,8 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "export" -d 'Expor
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events into a Redis Stream (runs until stopped)'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tail" -d 'Follow events as they happen, one line each'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -70,6 +73,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l result-backe
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -89,6 +93,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l result-backen
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -110,6 +115,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l result-backe
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -141,6 +147,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l result-back
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -162,6 +169,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l result-bac
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -184,6 +192,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l result-backe
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -209,6 +218,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l result-b
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -218,12 +228,62 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s q -l qui
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l retention -d 'Keep this much history (trimmed by time); `0` keeps everything' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l max-len -d 'Also cap the stream at about this many entries (trimmed in whole blocks, so a little more)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l fanout-prefix -d 'kombu\'s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l exchange -d 'Celery\'s `event_exchange`, if the app changed it' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-fanout-patterns -d 'kombu\'s `fanout_patterns` transport option was set to False by the app'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-backend -d 'Do not record result-backend writes even when --result-backend is Redis'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l status -d 'Print what the stream holds now and exit'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l name -d 'Only tasks whose name matches this glob (repeatable)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l state -d 'Only task events that leave the task in this state (repeatable, or comma-separated)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l worker -d 'Only events of workers whose hostname matches this glob (repeatable)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l task -d 'Only events of the task with this id (or id prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s n -l lines -d 'First print the last N recorded events (from `celtrace record`\'s stream, or the file)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s f -l format -d 'Output format' -r -f -a "text\t'One line per event for people'
+ndjson\t'Recording lines (valid input for --events)'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l fanout-prefix -d 'kombu\'s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l exchange -d 'Celery\'s `event_exchange`, if the app changed it' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l heartbeats -d 'Show worker heartbeats too'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l ascii -d 'Plain ASCII arrows'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l no-fanout-patterns -d 'kombu\'s `fanout_patterns` transport option was set to False by the app'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l dir -d 'Write the script into this directory (file name chosen per shell) instead of stdout' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -238,6 +298,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l result-backend
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -246,13 +307,15 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "record" -d 'Record Celery\'s events into a Redis Stream (runs until stopped)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

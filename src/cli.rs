@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
-    man::ManArgs, record::RecordArgs, show::ShowArgs, stats::StatsArgs, tasks::TasksArgs,
-    workers::WorkersArgs,
+    man::ManArgs, record::RecordArgs, show::ShowArgs, stats::StatsArgs, tail::TailArgs,
+    tasks::TasksArgs, workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -116,6 +116,7 @@ pub enum Command {
     Stats(StatsArgs),
     Anomalies(AnomaliesArgs),
     Record(RecordArgs),
+    Tail(TailArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

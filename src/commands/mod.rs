@@ -9,6 +9,7 @@ pub mod man;
 pub mod record;
 pub mod show;
 pub mod stats;
+pub mod tail;
 pub mod tasks;
 pub mod workers;
 
@@ -32,6 +33,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Anomalies(args) => anomalies::run(&ctx, args),
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Record(args) => record::run(&ctx, args),
+        Command::Tail(args) => tail::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -44,21 +44,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "N")]
     pub max_len: Option<u64>,
 
-    /// kombu's `global_keyprefix` transport option, if the app sets one
-    #[arg(long, value_name = "PREFIX", default_value = "")]
-    pub global_keyprefix: String,
-
-    /// kombu's `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix
-    #[arg(long, value_name = "PREFIX")]
-    pub fanout_prefix: Option<String>,
-
-    /// kombu's `fanout_patterns` transport option was set to False by the app
-    #[arg(long)]
-    pub no_fanout_patterns: bool,
-
-    /// Celery's `event_exchange`, if the app changed it
-    #[arg(long, value_name = "NAME", default_value = "celeryev")]
-    pub exchange: String,
+    #[command(flatten)]
+    pub channels: ChannelArgs,
 
     /// Do not record result-backend writes even when --result-backend is Redis
     #[arg(long)]
@@ -76,7 +63,28 @@ fn parse_retention(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 6h, 24h, 7d, or 0)"))
 }
 
-impl RecordArgs {
+/// Where Celery publishes events on Redis, when the app changed kombu's defaults.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Event channels (Redis)")]
+pub struct ChannelArgs {
+    /// kombu's `global_keyprefix` transport option, if the app sets one
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub global_keyprefix: String,
+
+    /// kombu's `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix
+    #[arg(long, value_name = "PREFIX")]
+    pub fanout_prefix: Option<String>,
+
+    /// kombu's `fanout_patterns` transport option was set to False by the app
+    #[arg(long)]
+    pub no_fanout_patterns: bool,
+
+    /// Celery's `event_exchange`, if the app changed it
+    #[arg(long, value_name = "NAME", default_value = "celeryev")]
+    pub exchange: String,
+}
+
+impl ChannelArgs {
     pub fn channel_options(&self) -> ChannelOptions {
         let fanout_prefix = match self.fanout_prefix.as_deref() {
             None | Some("true" | "True") => None,
@@ -112,7 +120,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
     if args.status {
         return print_status(ctx, Store::open(broker, &key)?);
     }
-    let pattern = args.channel_options().pattern(broker.db());
+    let pattern = args.channels.channel_options().pattern(broker.db());
     let backend = match (&ctx.result_backend, args.no_backend) {
         (Some((b, _)), false) if b.kind == BrokerKind::Redis => Some(Redis::new(b)?),
         _ => None,
@@ -144,7 +152,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
             let tx = tx.clone();
             let stop = Arc::clone(&stop);
             scope.spawn(move || {
-                pubsub::subscribe(redis, pattern, is_backend, &tx, &stop, Some(ready_tx))
+                pubsub::subscribe(redis, pattern, is_backend, &tx, &stop, Some(ready_tx));
             });
         }
         drop(tx);

@@ -4,6 +4,7 @@
 pub mod anomalies;
 pub mod lineage;
 pub mod stats;
+pub mod tail;
 pub mod tasks;
 #[cfg(test)]
 mod testing;

@@ -10,6 +10,7 @@ pub mod show;
 pub mod stats;
 pub mod styles;
 pub mod table;
+pub mod tail;
 pub mod tasks;
 pub mod workers;
 

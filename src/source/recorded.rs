@@ -180,6 +180,36 @@ impl Recorded {
             .with_progress(progress.clone())
     }
 
+    /// The newest entries, oldest first, read back a page at a time until `enough` says so
+    /// (given everything read so far) or `most` entries were read.
+    pub fn newest_lines(
+        mut self,
+        most: usize,
+        enough: &mut dyn FnMut(&[String]) -> bool,
+    ) -> Result<Vec<String>, RedisError> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut before: Option<String> = None;
+        // `enough` reads everything again, so it is asked at doubling sizes only.
+        let mut next_check = 0;
+        while lines.len() < most {
+            let page = self.store.page_before(before.as_deref(), 1000)?;
+            let Some((oldest, _)) = page.last() else {
+                break;
+            };
+            before = Some(oldest.clone());
+            let mut older: Vec<String> = page.into_iter().rev().map(|(_, l)| l).collect();
+            older.append(&mut lines);
+            lines = older;
+            if lines.len() >= next_check {
+                if enough(&lines) {
+                    break;
+                }
+                next_check = lines.len() * 2;
+            }
+        }
+        Ok(lines)
+    }
+
     /// Gap records and whether a recorder runs now.
     pub fn gaps(&mut self) -> Result<(Vec<String>, bool), RedisError> {
         let lines = self.store.gap_lines()?;

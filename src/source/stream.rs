@@ -14,7 +14,7 @@
 //!
 //! Index keys expire with the data they index (`--retention` plus an hour).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 
 use redis::Value;
@@ -195,20 +195,28 @@ impl Store {
         Ok(out)
     }
 
-    /// The last `n` entries, oldest first.
-    pub fn last_lines(&mut self, n: usize) -> Result<Vec<String>, RedisError> {
+    /// Up to `count` entries older than `before` (a stream id; `None` = the newest), newest
+    /// first, with their ids.
+    pub fn page_before(
+        &mut self,
+        before: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, RedisError> {
         let key = self.layout.stream.clone();
+        let end = before.map_or_else(|| "+".to_string(), |id| format!("({id}"));
         let v: Value = self.query(
             redis::cmd("XREVRANGE")
                 .arg(&key)
-                .arg("+")
+                .arg(&end)
                 .arg("-")
                 .arg("COUNT")
-                .arg(n),
+                .arg(count),
         )?;
-        let mut out = VecDeque::new();
-        entries_of(v, &mut |_, line| out.push_front(line.to_string()));
-        Ok(out.into())
+        let mut out = Vec::new();
+        entries_of(v, &mut |id, line| {
+            out.push((id.to_string(), line.to_string()));
+        });
+        Ok(out)
     }
 
     /// Task ids starting with `prefix` seen between two times (ms), at most `limit`.
@@ -245,7 +253,7 @@ impl Store {
     /// Stream ids of every entry of these tasks.
     pub fn entry_ids(&mut self, tasks: &[String]) -> Result<Vec<String>, RedisError> {
         let keys: Vec<String> = tasks.iter().map(|t| self.layout.task(t)).collect();
-        Ok(self.split_values(&keys)?)
+        self.split_values(&keys)
     }
 
     /// Members of these workflows (by root id), as recorded.

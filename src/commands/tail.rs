@@ -1,0 +1,314 @@
+//! `celtrace tail`: live events, one line each, straight from Redis pub/sub (no recorder
+//! needed), or the events of a recording.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::record::ChannelArgs;
+use super::tasks::globs;
+use crate::ctx::{Ctx, EventSource};
+use crate::error::CliError;
+use crate::model::decode::decode_entry;
+use crate::model::encode::write_event;
+use crate::model::split::split_message;
+use crate::model::{Event, TaskState};
+use crate::query::tail::{Follower, TailFilter};
+use crate::render::{self, RenderCtx};
+use crate::source::file;
+use crate::source::pubsub::{self, Feed};
+use crate::source::recorded::Recorded;
+use crate::source::redis::Redis;
+use crate::source::url::BrokerKind;
+
+/// Follow events as they happen, one line each
+///
+/// Reads Celery's events straight from Redis pub/sub: it needs no recorder, and shows only
+/// what happens while it runs (`-n N` first prints the last N events `celtrace record` kept).
+/// With --events it prints the events of a recording and exits. Worker heartbeats are left out
+/// unless --heartbeats. Stops on Ctrl-C or when the reader of its output goes away.
+///
+/// Examples:
+///   celtrace tail --broker redis://localhost:6379/0
+///   celtrace tail --name 'shop.*' --state FAILURE
+///   celtrace tail -n 100 --format ndjson > live.ndjson
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct TailArgs {
+    /// Only tasks whose name matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub name: Vec<String>,
+
+    /// Only task events that leave the task in this state (repeatable, or comma-separated)
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<TaskState>,
+
+    /// Only events of workers whose hostname matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub worker: Vec<String>,
+
+    /// Only events of the task with this id (or id prefix)
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+
+    /// First print the last N recorded events (from `celtrace record`'s stream, or the file)
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+
+    /// Show worker heartbeats too
+    #[arg(long)]
+    pub heartbeats: bool,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = TailFormat::Text)]
+    pub format: TailFormat,
+
+    /// Plain ASCII arrows
+    #[arg(long)]
+    pub ascii: bool,
+
+    #[command(flatten)]
+    pub channels: ChannelArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TailFormat {
+    /// One line per event for people.
+    #[default]
+    Text,
+    /// Recording lines (valid input for --events).
+    Ndjson,
+}
+
+/// Entries read back at most to find the last N that pass the filters.
+const LOOK_BACK: usize = 200_000;
+
+fn parse_state(s: &str) -> Result<TaskState, String> {
+    TaskState::ALL
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| {
+            format!("`{s}` is not a task state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)")
+        })
+}
+
+/// Writes the lines the filter keeps; remembers whether stdout went away.
+struct Printer<'a> {
+    follower: Follower,
+    filter: TailFilter,
+    format: TailFormat,
+    rctx: RenderCtx,
+    out: Box<dyn Write + 'a>,
+    /// Lines to leave out before printing (`-n`: only the last N that pass the filter).
+    skip: usize,
+}
+
+impl Printer<'_> {
+    /// One event; `raw` is its recording line when it came as one. Errors are write errors.
+    fn event(&mut self, ev: &Event<'_>, raw: Option<&str>) -> std::io::Result<()> {
+        let Some(line) = self.follower.follow(ev, &self.filter) else {
+            return Ok(());
+        };
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        match self.format {
+            TailFormat::Text => render::tail::line(&line, &self.rctx, &mut self.out)?,
+            TailFormat::Ndjson => match raw {
+                Some(raw) => writeln!(self.out, "{raw}")?,
+                None => {
+                    let mut buf = Vec::with_capacity(512);
+                    write_event(ev, &mut buf).map_err(std::io::Error::from)?;
+                    buf.push(b'\n');
+                    self.out.write_all(&buf)?;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// A recording line (several events for an unsplit batch).
+    fn line(&mut self, raw: &str) -> std::io::Result<()> {
+        let mut result = Ok(());
+        decode_entry(raw, &mut Vec::new(), &mut |ev| {
+            if result.is_ok() {
+                result = self.event(ev, Some(raw));
+            }
+        });
+        result?;
+        self.out.flush()
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &TailArgs) -> Result<(), CliError> {
+    let filter = TailFilter {
+        names: globs("name", &args.name)?,
+        workers: globs("worker", &args.worker)?,
+        states: args.state.clone(),
+        task: args.task.as_deref().map(|t| t.trim().to_ascii_lowercase()),
+        heartbeats: args.heartbeats,
+    };
+    let mut printer = Printer {
+        follower: Follower::default(),
+        filter,
+        format: args.format,
+        rctx: ctx.render_ctx(true, args.ascii),
+        out: Box::new(std::io::LineWriter::new(ctx.ui.stdout())),
+        skip: 0,
+    };
+    let result = match &ctx.source {
+        EventSource::Recording(input) => from_recording(input, args.lines, &mut printer),
+        EventSource::Broker(url, _) if url.kind == BrokerKind::Redis => {
+            live(ctx, url, args, &mut printer)
+        }
+        EventSource::Broker(url, _) => Err(CliError::BrokerUnsupported {
+            url: url.redacted(),
+        }),
+    };
+    match result {
+        Err(CliError::Write { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn from_recording(
+    input: &file::Input,
+    last: Option<usize>,
+    printer: &mut Printer<'_>,
+) -> Result<(), CliError> {
+    let mut events = Vec::new();
+    let report = file::read(input, &mut |ev| {
+        events.push(ev.clone().into_owned());
+        Ok(())
+    })?;
+    if let Some(n) = last {
+        let mut counter = Follower::default();
+        let shown = events
+            .iter()
+            .filter(|ev| counter.follow(ev, &printer.filter).is_some())
+            .count();
+        printer.skip = shown.saturating_sub(n);
+    }
+    for ev in &events {
+        printer.event(ev, None)?;
+    }
+    printer.out.flush()?;
+    if report.events == 0 && report.entries > 0 {
+        return Err(CliError::NoEvents {
+            source_label: report.source,
+            entries: report.entries,
+            first_problem: String::new(),
+        });
+    }
+    Ok(())
+}
+
+fn live(
+    ctx: &Ctx,
+    url: &crate::source::url::BrokerUrl,
+    args: &TailArgs,
+    printer: &mut Printer<'_>,
+) -> Result<(), CliError> {
+    let redis = Redis::new(url)?;
+    let pattern = args.channels.channel_options().pattern(redis.db());
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::from)?;
+    }
+    let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    std::thread::scope(|scope| -> Result<(), CliError> {
+        let sub_stop = Arc::clone(&stop);
+        let sub_redis = redis.clone();
+        let pattern = pattern.clone();
+        scope.spawn(move || {
+            pubsub::subscribe(&sub_redis, &pattern, false, &tx, &sub_stop, Some(ready_tx));
+        });
+        let result = follow(ctx, redis, args, printer, &rx, &ready_rx, &stop);
+        stop.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+fn follow(
+    ctx: &Ctx,
+    redis: Redis,
+    args: &TailArgs,
+    printer: &mut Printer<'_>,
+    rx: &mpsc::Receiver<Feed>,
+    ready: &mpsc::Receiver<()>,
+    stop: &AtomicBool,
+) -> Result<(), CliError> {
+    // Subscribe first, then print the recorded tail: nothing falls between the two (an event
+    // in both is printed twice rather than not at all).
+    loop {
+        if let Ok(Feed::Failed(e)) = rx.try_recv() {
+            return Err(e.into());
+        }
+        if ready.recv_timeout(Duration::from_millis(50)).is_ok() {
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+    }
+    if let Some(n) = args.lines {
+        match Recorded::open(redis, &ctx.stream_key())? {
+            Some(recorded) => {
+                let filter = printer.filter.clone();
+                let shown = |lines: &[String]| {
+                    let mut counter = Follower::default();
+                    let mut n = 0;
+                    for l in lines {
+                        decode_entry(l, &mut Vec::new(), &mut |ev| {
+                            n += usize::from(counter.follow(ev, &filter).is_some());
+                        });
+                    }
+                    n
+                };
+                let lines = recorded.newest_lines(LOOK_BACK, &mut |lines| shown(lines) >= n)?;
+                printer.skip = shown(&lines).saturating_sub(n);
+                for line in &lines {
+                    printer.line(line)?;
+                }
+                printer.skip = 0;
+            }
+            None => ctx.ui.warn(&format!(
+                "-n {n}: nothing is recorded in stream `{}` (run `celtrace record`); showing live events only",
+                ctx.stream_key()
+            )),
+        }
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let feed = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(f) => f,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        match feed {
+            Feed::Message {
+                payload, received, ..
+            } => {
+                let text = String::from_utf8_lossy(&payload);
+                for line in split_message(&text, received).0 {
+                    printer.line(&line.json)?;
+                }
+            }
+            Feed::Lost { reason, .. } => ctx
+                .ui
+                .warn(&format!("lost the connection ({reason}); reconnecting")),
+            Feed::Back { since, at, .. } => ctx.ui.warn(&format!(
+                "subscribed again; events of the last {:.1}s were missed",
+                at - since
+            )),
+            Feed::Failed(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
