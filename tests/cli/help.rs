@@ -13,6 +13,8 @@ fn help_of_every_command() {
         vec!["workers", "--help"],
         vec!["anomalies", "--help"],
         vec!["stats", "--help"],
+        vec!["record", "--help"],
+        vec!["tail", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {
