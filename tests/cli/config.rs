@@ -47,7 +47,11 @@ impl Setup {
         assert_eq!(out.code, 4, "{}", out.normalized());
         // Redis URLs are tried (and fail: no such host); AMQP ones are not read by this build.
         if let Some(start) = out.stderr.find("Redis at ") {
-            return out.stderr[start + 9..].split(": ").next().unwrap().to_string();
+            return out.stderr[start + 9..]
+                .split(": ")
+                .next()
+                .unwrap()
+                .to_string();
         }
         let start = out.stderr.find("broker (").unwrap() + 8;
         out.stderr[start..].split(')').next().unwrap().to_string()

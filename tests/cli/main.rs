@@ -22,6 +22,7 @@ mod graph;
 mod help;
 mod live_workers;
 mod otlp;
+mod redis_record;
 mod schema;
 mod show;
 mod stats;

@@ -176,3 +176,135 @@ pub fn venv_python() -> Option<PathBuf> {
     eprintln!("skipped: no test venv (run tests/scripts/setup_venv.sh)");
     None
 }
+
+/// A private redis-server on a free port, stopped on drop. Without `redis-server` the calling
+/// test is skipped, except under CI=true, where it fails.
+pub struct RedisServer {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Option<Self> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v != "true"),
+                "CI=true but redis-server is not installed"
+            );
+            eprintln!("skipped: redis-server is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(extra)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Self {
+                        child,
+                        port,
+                        _dir: dir,
+                    });
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = child.kill();
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn url(&self, db: u8) -> String {
+        format!("redis://127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url(0))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `celtrace record` running in the background until stopped (SIGTERM) or dropped.
+pub struct Recorder {
+    child: Option<std::process::Child>,
+}
+
+impl Recorder {
+    /// Starts it and waits until it is subscribed to every channel it records.
+    pub fn start(server: &RedisServer, args: &[&str]) -> Self {
+        let mut cmd = command(&["record", "--broker", &server.url(0)]);
+        cmd.args(args).stderr(Stdio::piped());
+        let rec = Self {
+            child: Some(cmd.spawn().unwrap()),
+        };
+        let patterns = if args.contains(&"--result-backend") {
+            2
+        } else {
+            1
+        };
+        let mut conn = server.conn();
+        for _ in 0..200 {
+            let n: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut conn).unwrap();
+            if n >= patterns {
+                return rec;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the recorder did not subscribe");
+    }
+
+    /// SIGTERM, then its exit status and stderr.
+    pub fn stop(mut self) -> (i32, String) {
+        let child = self.child.take().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Drives a real Celery 5.7 worker on a test Redis for the end-to-end tests of `celtrace record`.
+
+    target/celery-venv/bin/python tests/scripts/redis_scenarios.py --port 6390 --phase canvas
+    target/celery-venv/bin/python tests/scripts/redis_scenarios.py --port 6390 --phase kill
+
+The broker is DB 0 and the result backend (result_extended on) DB 1 of the Redis on --port;
+the caller runs `celtrace record` against it. Each phase starts its own worker (-E, prefork,
+2 processes, heartbeats every second), runs its scenarios and prints one JSON line of facts
+(task ids by scenario) on stdout.
+
+- canvas: a chain, a group, a chord, a task that retries twice, a failure, a task that spawns
+  children; the worker stops cleanly at the end.
+- kill: an acks-early and an acks-late task start, the worker is SIGKILLed mid-task and
+  started again under the same hostname; the acks-late task is redelivered and succeeds.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+APP = textwrap.dedent(
+    """
+    import os, time
+    from celery import Celery, shared_task
+    app = Celery("scenapp", broker=os.environ["SCEN_BROKER"], backend=os.environ["SCEN_BACKEND"])
+    app.conf.worker_send_task_events = True
+    app.conf.task_send_sent_event = True
+    app.conf.result_extended = True
+    app.conf.task_track_started = True
+    # A SIGKILLed worker's acks-late task comes back when the next worker starts.
+    app.conf.broker_transport_options = {"visibility_timeout": 2}
+
+    @app.task
+    def add(x, y):
+        return x + y
+
+    @app.task
+    def mul(x, y):
+        return x * y
+
+    @app.task
+    def tsum(values):
+        return sum(values)
+
+    @app.task(bind=True, max_retries=3)
+    def flaky(self, times):
+        if self.request.retries < times:
+            raise self.retry(exc=RuntimeError(f"attempt {self.request.retries}"), countdown=0.2)
+        return "ok after %d retries" % times
+
+    @app.task
+    def fail():
+        raise ValueError("boom")
+
+    @app.task
+    def spawn(n):
+        return [add.delay(i, i).id for i in range(n)]
+
+    @app.task
+    def sleepy(seconds):
+        time.sleep(seconds)
+        return seconds
+
+    @app.task(acks_late=True)
+    def late_once(marker):
+        # The first delivery hangs (and is killed); the redelivery finishes at once.
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            time.sleep(120)
+        return "done"
+    """
+)
+
+
+def wait(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    sys.exit(f"timed out waiting for {what}")
+
+
+class Worker:
+    def __init__(self, tmp, env, hostname):
+        self.log = open(os.path.join(tmp, "worker.log"), "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "scenapp", "worker", "-E", "-l", "WARNING", "-c", "2",
+             "-n", hostname, "--without-gossip", "--without-mingle", "--heartbeat-interval", "1"],
+            cwd=tmp, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log,
+        )
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+    def kill(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)  # main process and pool: no goodbye
+        self.proc.wait(timeout=10)
+
+
+def ready(app, hostname):
+    try:
+        return any(hostname in r for r in app.control.ping(timeout=0.5))
+    except Exception:
+        return False
+
+
+def canvas(app, m):
+    from celery import chain, chord, group
+
+    facts = {}
+    c = chain(m.add.s(2, 3), m.mul.s(4), m.add.s(1)).apply_async()
+    assert c.get(timeout=30) == 21
+    facts["chain"] = [c.parent.parent.id, c.parent.id, c.id]
+    g = group(m.add.s(i, i) for i in range(3)).apply_async()
+    assert g.get(timeout=30) == [0, 2, 4]
+    facts["group"] = {"group_id": g.id, "members": [r.id for r in g.results]}
+    ch = chord([m.add.s(i, 1) for i in range(3)], m.tsum.s()).apply_async()
+    assert ch.get(timeout=30) == 6
+    facts["chord"] = {"callback": ch.id, "group_id": ch.parent.id, "header": [r.id for r in ch.parent.results]}
+    r = m.flaky.delay(2)
+    assert r.get(timeout=30) == "ok after 2 retries"
+    facts["retry"] = r.id
+    f = m.fail.delay()
+    try:
+        f.get(timeout=30)
+    except ValueError:
+        pass
+    facts["failure"] = f.id
+    s = m.spawn.delay(2)
+    kids = s.get(timeout=30)
+    for k in kids:
+        app.AsyncResult(k).get(timeout=30)
+    facts["spawn"] = {"parent": s.id, "children": kids}
+    return facts
+
+
+def kill(app, m, tmp, env, hostname):
+    worker = Worker(tmp, env, hostname)
+    wait(lambda: ready(app, hostname), 60, "the worker to answer")
+    early = m.sleepy.delay(120)
+    late = m.late_once.delay(os.path.join(tmp, "late.marker"))
+    wait(lambda: early.state == "STARTED" and late.state == "STARTED", 30, "both tasks to start")
+    time.sleep(0.5)
+    pid = worker.proc.pid
+    worker.kill()
+    time.sleep(3)  # past the visibility timeout, so the restart restores the acks-late task
+    again = Worker(tmp, env, hostname)
+    wait(lambda: ready(app, hostname), 60, "the restarted worker to answer")
+    assert late.get(timeout=60) == "done"
+    time.sleep(1.5)  # a heartbeat of the new session
+    again.stop()
+    return {"hostname": hostname, "killed_pid": pid, "early": early.id, "late": late.id}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill"], required=True)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
+    with open(os.path.join(tmp, "scenapp.py"), "w") as f:
+        f.write(APP)
+    env = dict(
+        os.environ,
+        SCEN_BROKER=f"redis://127.0.0.1:{args.port}/0",
+        SCEN_BACKEND=f"redis://127.0.0.1:{args.port}/1",
+    )
+    os.environ.update(env)
+    sys.path.insert(0, tmp)
+    import scenapp as m
+
+    hostname = f"scen{args.port}@celtrace"
+    if args.phase == "canvas":
+        worker = Worker(tmp, env, hostname)
+        try:
+            wait(lambda: ready(m.app, hostname), 60, "the worker to answer")
+            facts = canvas(m.app, m)
+            time.sleep(1.2)  # a heartbeat
+        finally:
+            worker.stop()
+    else:
+        facts = kill(m.app, m, tmp, env, hostname)
+    facts["hostname"] = hostname
+    print(json.dumps(facts))
+
+
+if __name__ == "__main__":
+    main()
