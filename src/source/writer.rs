@@ -20,7 +20,7 @@ const INDEX_TTL_BY_LENGTH: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Writes are retried this long (reconnecting) before the recorder gives up.
 const RETRY_FOR: Duration = Duration::from_secs(30);
 /// Tasks remembered as indexed; forgotten all at once past this (re-indexing is harmless).
-const SEEN_MAX: usize = 500_000;
+const SEEN_MAX: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
