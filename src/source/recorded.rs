@@ -11,7 +11,6 @@ use super::record::RecordError;
 use super::redis::{Redis, RedisError};
 use super::stream::{Bounds, Store};
 use crate::model::id::MIN_PREFIX;
-use crate::query::resolve_task;
 use crate::state::State;
 
 /// Ids listed when a prefix is ambiguous (the answer is "type more", not the whole list).
@@ -67,7 +66,9 @@ impl Recorded {
             .range(since.map(ms), until.map(ms))
             .with_progress(progress.clone());
         let mut report = load_reader_into(Box::new(reader), &label, &mut state, filter)?;
-        if since.is_some() {
+        if let Some(since) = since {
+            // Tasks the range caught half-way: their earlier events, through the index of the
+            // hour before the range began.
             let partial: Vec<String> = state
                 .tasks()
                 .filter(|t| t.name().is_none())
@@ -75,7 +76,18 @@ impl Recorded {
                 .map(|t| t.id.to_string())
                 .collect();
             if !partial.is_empty() {
-                let ids = self.store.entry_ids(&partial)?;
+                let from = ms(since).saturating_sub(3_600_000);
+                let roots = self.store.roots_of(&partial, from, ms(since))?;
+                let wanted: std::collections::HashSet<&str> =
+                    partial.iter().map(String::as_str).collect();
+                let flows: Vec<String> = roots.into_iter().map(|(_, r)| r).collect();
+                let ids: Vec<String> = self
+                    .store
+                    .flow_entries(&flows)?
+                    .into_iter()
+                    .filter(|(task, _)| wanted.contains(task.as_str()))
+                    .map(|(_, id)| id)
+                    .collect();
                 let lines = self.store.entries(&ids)?;
                 let more = load_lines(&lines, &label, &mut state)?;
                 report.events += more.events;
@@ -108,29 +120,43 @@ impl Recorded {
             .last
             .0
             .max(crate::clock::wall_secs() as u64 * 1000);
-        let candidates =
+        let found =
             self.store
-                .ids_with_prefix(typed, self.bounds.first_ms, last_ms, CANDIDATES + 1)?;
+                .tasks_with_prefix(typed, self.bounds.first_ms, last_ms, CANDIDATES + 1)?;
+        let candidates: std::collections::BTreeSet<&str> =
+            found.iter().map(|(t, _)| t.as_str()).collect();
+        let mut roots: Vec<String> = found.iter().map(|(_, r)| r.clone()).collect();
         let mut lines = self.store.worker_lines()?;
-        let mut members = candidates.clone();
-        if candidates.len() == 1 {
-            let own = self.store.entry_ids(&candidates)?;
-            let own_lines = self.store.entries(&own)?;
-            let mut probe = State::new();
-            load_lines(&own_lines, &label, &mut probe)?;
-            if let Ok(id) = resolve_task(&probe, &candidates[0])
-                && let Some(rec) = probe.task(id)
-            {
-                let root = probe.root_id(rec).to_string();
-                let mut roots = vec![root.clone(), candidates[0].clone()];
-                roots.extend(self.sibling_roots(&root)?);
-                members.extend(self.store.flow_members(&roots)?);
-                members.extend(roots);
+        let ids: Vec<String> = if candidates.len() == 1 {
+            // The whole workflow, and the top-level tasks sent in the same burst as its root
+            // (members of a group sent from a client are each a root of their own).
+            let flows = self.store.flow_entries(&roots)?;
+            for root in roots.clone() {
+                let first = flows
+                    .iter()
+                    .filter(|(t, _)| *t == root)
+                    .filter_map(|(_, id)| super::stream::parse_id(id))
+                    .min();
+                if let Some(first) = first {
+                    roots.extend(self.sibling_roots(first.0)?);
+                }
             }
-        }
-        members.sort();
-        members.dedup();
-        let ids = self.store.entry_ids(&members)?;
+            roots.sort();
+            roots.dedup();
+            self.store
+                .flow_entries(&roots)?
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect()
+        } else {
+            // Not found, or ambiguous: the candidates alone, so the answer can describe them.
+            self.store
+                .flow_entries(&roots)?
+                .into_iter()
+                .filter(|(t, _)| candidates.contains(t.as_str()))
+                .map(|(_, id)| id)
+                .collect()
+        };
         lines.extend(self.store.entries(&ids)?);
         let more = load_lines(&lines, &label, &mut state)?;
         report.entries = more.entries;
@@ -140,15 +166,11 @@ impl Recorded {
         Ok((state, report))
     }
 
-    /// Top-level tasks sent within [`SIBLING_WINDOW_MS`] of `root`'s first event.
-    fn sibling_roots(&mut self, root: &str) -> Result<Vec<String>, LoadError> {
-        let ids = self.store.entry_ids(&[root.to_string()])?;
-        let Some(first) = ids.iter().filter_map(|i| super::stream::parse_id(i)).min() else {
-            return Ok(Vec::new());
-        };
+    /// Top-level tasks sent within [`SIBLING_WINDOW_MS`] of a root's first event (at `ms`).
+    fn sibling_roots(&mut self, ms: u64) -> Result<Vec<String>, LoadError> {
         let lines = self.store.range_lines(
-            first.0.saturating_sub(SIBLING_WINDOW_MS),
-            first.0 + SIBLING_WINDOW_MS,
+            ms.saturating_sub(SIBLING_WINDOW_MS),
+            ms + SIBLING_WINDOW_MS,
             SIBLING_ENTRIES,
         )?;
         #[derive(Deserialize)]

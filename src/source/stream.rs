@@ -5,14 +5,16 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P` | stream | one entry per event, field `e` = the event's JSON; ids are receive time (ms) |
-//! | `P:t:<task id>` | string | `<stream id>,` appended for every entry of the task |
-//! | `P:f:<root id>` | string | `<task id>,` appended once per member of the workflow |
-//! | `P:ids:<hour>` | zset | task ids first seen in that hour (score 0: prefix search by lex) |
+//! | `P:f:<root id>` | string | `<task id>:<stream id>,` appended for every entry of every task of the workflow |
+//! | `P:ids:<hour>` | zset | `<task id>:<root id>` of tasks first seen in that hour (score 0: prefix search by lex) |
 //! | `P:workers` | hash | last event and last `worker-online` of every worker |
 //! | `P:gaps` | list | the newest gap records |
 //! | `P:recorder` | string | present while a recorder runs (expires when it dies) |
 //!
-//! Index keys expire with the data they index (`--retention` plus an hour).
+//! One key per workflow, not per task: Redis keeps a million keys less readily than a
+//! million appends (measured: per-task keys doubled the recorder's CPU and made Redis stall).
+//! A task whose root the recorder does not know (it started recording mid-task) is filed
+//! under its own id. Index keys expire with the data they index (`--retention` plus an hour).
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
@@ -40,9 +42,6 @@ impl Layout {
         Self {
             stream: prefix.to_string(),
         }
-    }
-    pub fn task(&self, id: &str) -> String {
-        format!("{}:t:{id}", self.stream)
     }
     pub fn flow(&self, root: &str) -> String {
         format!("{}:f:{root}", self.stream)
@@ -219,25 +218,63 @@ impl Store {
         Ok(out)
     }
 
-    /// Task ids starting with `prefix` seen between two times (ms), at most `limit`.
-    pub fn ids_with_prefix(
+    /// `(task id, root id)` of the tasks whose id starts with `prefix`, seen between two times
+    /// (ms); at most `limit` distinct tasks.
+    pub fn tasks_with_prefix(
         &mut self,
         prefix: &str,
         first_ms: u64,
         last_ms: u64,
         limit: usize,
-    ) -> Result<Vec<String>, RedisError> {
+    ) -> Result<Vec<(String, String)>, RedisError> {
         let prefix = prefix.to_ascii_lowercase();
-        let (lo, hi) = (hour_of(first_ms), hour_of(last_ms));
+        if prefix.contains([':', '[', '(', ']']) {
+            return Ok(Vec::new());
+        }
+        let found = self.lex_search(&[prefix], first_ms, last_ms, limit * 2)?;
+        let mut kept = BTreeSet::new();
+        Ok(found
+            .into_iter()
+            .filter(|(t, _)| kept.contains(t) || (kept.len() < limit && kept.insert(t.clone())))
+            .collect())
+    }
+
+    /// `(task id, root id)` of these tasks, if first seen between two times (ms).
+    pub fn roots_of(
+        &mut self,
+        tasks: &[String],
+        first_ms: u64,
+        last_ms: u64,
+    ) -> Result<Vec<(String, String)>, RedisError> {
+        let exact: Vec<String> = tasks.iter().map(|t| format!("{t}:")).collect();
+        Ok(self
+            .lex_search(&exact, first_ms, last_ms, 4)?
+            .into_iter()
+            .collect())
+    }
+
+    /// Members of the hourly id sets that start with any of `prefixes`, as (task, root).
+    fn lex_search(
+        &mut self,
+        prefixes: &[String],
+        first_ms: u64,
+        last_ms: u64,
+        limit: usize,
+    ) -> Result<BTreeSet<(String, String)>, RedisError> {
+        let mut queries = Vec::new();
+        for h in hour_of(first_ms)..=hour_of(last_ms) {
+            for p in prefixes {
+                queries.push((self.layout.ids(h), p));
+            }
+        }
         let mut found = BTreeSet::new();
-        let hours: Vec<u64> = (lo..=hi).collect();
-        for chunk in hours.chunks(BATCH) {
+        for chunk in queries.chunks(BATCH) {
             let mut pipe = redis::pipe();
-            for h in chunk {
+            for (key, p) in chunk {
                 pipe.cmd("ZRANGEBYLEX")
-                    .arg(self.layout.ids(*h))
-                    .arg(format!("[{prefix}"))
-                    .arg(format!("[{prefix}\u{7f}"))
+                    .arg(key)
+                    .arg(format!("[{p}"))
+                    .arg(format!("[{p}\u{7f}"))
                     .arg("LIMIT")
                     .arg(0)
                     .arg(limit);
@@ -245,29 +282,26 @@ impl Store {
             let lists: Vec<Vec<String>> = pipe
                 .query(&mut self.conn)
                 .map_err(|e| self.redis.fail(&e))?;
-            found.extend(lists.into_iter().flatten());
+            for member in lists.into_iter().flatten() {
+                if let Some((task, root)) = member.split_once(':') {
+                    found.insert((task.to_string(), root.to_string()));
+                }
+            }
         }
-        Ok(found.into_iter().take(limit).collect())
+        Ok(found)
     }
 
-    /// Stream ids of every entry of these tasks.
-    pub fn entry_ids(&mut self, tasks: &[String]) -> Result<Vec<String>, RedisError> {
-        let keys: Vec<String> = tasks.iter().map(|t| self.layout.task(t)).collect();
-        self.split_values(&keys)
-    }
-
-    /// Members of these workflows (by root id), as recorded.
-    pub fn flow_members(&mut self, roots: &[String]) -> Result<Vec<String>, RedisError> {
+    /// Every indexed entry of these workflows (by root id): `(task id, stream id)`.
+    pub fn flow_entries(&mut self, roots: &[String]) -> Result<Vec<(String, String)>, RedisError> {
         let keys: Vec<String> = roots.iter().map(|r| self.layout.flow(r)).collect();
-        self.split_values(&keys)
-    }
-
-    fn split_values(&mut self, keys: &[String]) -> Result<Vec<String>, RedisError> {
         let mut out = BTreeSet::new();
         for chunk in keys.chunks(BATCH) {
             let values: Vec<Option<String>> = self.query(redis::cmd("MGET").arg(chunk))?;
             for v in values.into_iter().flatten() {
-                out.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+                out.extend(v.split(',').filter_map(|e| {
+                    let (task, id) = e.split_once(':')?;
+                    Some((task.to_string(), id.to_string()))
+                }));
             }
         }
         Ok(out.into_iter().collect())

@@ -1,7 +1,7 @@
 //! The recorder's side of the stream (layout in [`super::stream`]): pipelined XADDs with the
 //! index writes in the same pipeline, trimming, gap records, and the recorder's lock.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use redis::Pipeline;
@@ -19,8 +19,9 @@ const INDEX_MARGIN: Duration = Duration::from_secs(3600);
 const INDEX_TTL_BY_LENGTH: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Writes are retried this long (reconnecting) before the recorder gives up.
 const RETRY_FOR: Duration = Duration::from_secs(30);
-/// Tasks remembered as indexed; forgotten all at once past this (re-indexing is harmless).
-const SEEN_MAX: usize = 100_000;
+/// Tasks whose root is remembered; forgotten all at once past this (a task still running
+/// then is filed under its own id, which readers also look up).
+const ROOTS_MAX: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
@@ -58,8 +59,10 @@ pub struct Writer {
     layout: Layout,
     clock: IdClock,
     retention: Retention,
-    tasks_seen: HashSet<String>,
-    tasks_rooted: HashSet<String>,
+    /// Root of each recent task, learnt from its `task-sent`/`task-received`: later events of
+    /// the task (`task-started`, ...) do not name it.
+    roots: HashMap<String, String>,
+    flows_seen: HashSet<String>,
     hours_seen: HashSet<u64>,
     lock_value: String,
     /// Arrival time of the newest message written (for the lag shown).
@@ -105,8 +108,8 @@ impl Writer {
             layout,
             clock: IdClock::after(last),
             retention,
-            tasks_seen: HashSet::new(),
-            tasks_rooted: HashSet::new(),
+            roots: HashMap::new(),
+            flows_seen: HashSet::new(),
             hours_seen: HashSet::new(),
             lock_value,
             last_received: now,
@@ -255,11 +258,14 @@ impl Writer {
 
     fn pipeline_of(&mut self, entries: &[&Entry]) -> Pipeline {
         let ttl = self.retention.index_ttl().map(|d| d.as_millis() as u64);
-        if self.tasks_seen.len() > SEEN_MAX {
-            self.tasks_seen.clear();
-            self.tasks_rooted.clear();
+        if self.roots.len() > ROOTS_MAX {
+            self.roots.clear();
+            self.flows_seen.clear();
         }
         let mut pipe = redis::pipe();
+        // One APPEND per workflow per batch: a worker's task.multi batches carry several
+        // events of one task, and flows send bursts.
+        let mut appends: HashMap<String, String> = HashMap::new();
         for e in entries {
             let id = format!("{}-{}", e.id.0, e.id.1);
             pipe.cmd("XADD")
@@ -269,31 +275,40 @@ impl Writer {
                 .arg(&e.line.json)
                 .ignore();
             if let Some(task) = &e.line.task {
-                let key = self.layout.task(task);
-                pipe.cmd("APPEND").arg(&key).arg(format!("{id},")).ignore();
-                if self.tasks_seen.insert(task.clone()) {
-                    let hour = hour_of(e.id.0);
-                    let ids = self.layout.ids(hour);
-                    pipe.cmd("ZADD").arg(&ids).arg(0).arg(task).ignore();
-                    if let Some(ttl) = ttl {
-                        pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
-                        if self.hours_seen.insert(hour) {
+                let root = match (&e.line.root, self.roots.get(task)) {
+                    (_, Some(known)) => known.clone(),
+                    (Some(root), None) => {
+                        self.roots.insert(task.clone(), root.clone());
+                        let ids = self.layout.ids(hour_of(e.id.0));
+                        pipe.cmd("ZADD")
+                            .arg(&ids)
+                            .arg(0)
+                            .arg(format!("{task}:{root}"))
+                            .ignore();
+                        if let Some(ttl) = ttl
+                            && self.hours_seen.insert(hour_of(e.id.0))
+                        {
                             pipe.cmd("PEXPIRE").arg(&ids).arg(ttl).ignore();
                         }
+                        root.clone()
                     }
-                }
-                if let Some(root) = &e.line.root
-                    && self.tasks_rooted.insert(task.clone())
-                {
-                    let flow = self.layout.flow(root);
-                    pipe.cmd("APPEND")
-                        .arg(&flow)
-                        .arg(format!("{task},"))
-                        .ignore();
-                    if let Some(ttl) = ttl {
-                        pipe.cmd("PEXPIRE").arg(&flow).arg(ttl).ignore();
+                    (None, None) => {
+                        // Root unknown (recording began mid-task, or a backend write):
+                        // filed under the task's own id.
+                        self.roots.insert(task.clone(), task.clone());
+                        pipe.cmd("ZADD")
+                            .arg(self.layout.ids(hour_of(e.id.0)))
+                            .arg(0)
+                            .arg(format!("{task}:{task}"))
+                            .ignore();
+                        task.clone()
                     }
-                }
+                };
+                let value = appends.entry(root).or_default();
+                value.push_str(task);
+                value.push(':');
+                value.push_str(&id);
+                value.push(',');
             }
             if let Some(host) = &e.line.worker {
                 let workers = self.layout.workers();
@@ -309,6 +324,15 @@ impl Writer {
                         .arg(&e.line.json)
                         .ignore();
                 }
+            }
+        }
+        for (root, value) in appends {
+            let key = self.layout.flow(&root);
+            pipe.cmd("APPEND").arg(&key).arg(value).ignore();
+            if let Some(ttl) = ttl
+                && self.flows_seen.insert(root)
+            {
+                pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
             }
         }
         pipe
