@@ -152,6 +152,9 @@ fn task_messages(n: u64, t: f64) -> [(String, String); 3] {
         format!("\"{root}\"")
     };
     let w = "w1@bench";
+    // Each flow from its own producer process, as from a web server's many requests (one
+    // producer's burst of top-level tasks would look like a group).
+    let producer = format!("gen{}@bench", n / 4);
     let common = |ty: &str, dt: f64, host: &str| {
         format!(
             r#""hostname": "{host}", "utcoffset": 0.0, "pid": 4242, "clock": {n}, "uuid": "{id}", "timestamp": {:.6}, "type": "{ty}""#,
@@ -160,7 +163,7 @@ fn task_messages(n: u64, t: f64) -> [(String, String); 3] {
     };
     let sent = format!(
         r#"{{{}, "name": "bench.add", "args": "(2, 3)", "kwargs": "{{}}", "retries": 0, "eta": null, "expires": null, "root_id": "{root}", "parent_id": {parent}, "queue": "celery", "exchange": "", "routing_key": "celery"}}"#,
-        common("task-sent", 0.0, "gen4242@bench")
+        common("task-sent", 0.0, &producer)
     );
     let received = format!(
         r#"{{{}, "name": "bench.add", "args": "(2, 3)", "kwargs": "{{}}", "root_id": "{root}", "parent_id": {parent}, "retries": 0, "eta": null, "expires": null}}"#,

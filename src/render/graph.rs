@@ -143,8 +143,18 @@ pub fn tree(
             writeln!(out)?;
         }
         writeln!(out, "{}", line(state, flow, top, ctx))?;
+        let on_path = focus_path(flow);
+        let visible = |mut children: Vec<(NodeIndex, FlowEdge)>| {
+            keep_focus_visible(&mut children, &on_path, opts.all);
+            children
+        };
         // Iterative depth-first walk: a 10,000-step chain must not exhaust the stack.
-        let mut stack = vec![Frame::new(flow, flow.children(top), String::new(), 1)];
+        let mut stack = vec![Frame::new(
+            flow,
+            visible(flow.children(top)),
+            String::new(),
+            1,
+        )];
         while let Some(f) = stack.last_mut() {
             if f.next == 0 && opts.depth.is_some_and(|d| f.depth > d) {
                 let below: usize = f
@@ -212,11 +222,45 @@ pub fn tree(
                 )
             };
             let depth = f.depth + 1;
-            stack.push(Frame::new(flow, children, prefix, depth));
+            stack.push(Frame::new(flow, visible(children), prefix, depth));
         }
     }
     writeln!(out)?;
     write_summary(state, flow, ctx, out)
+}
+
+/// The asked-about task and the nodes above it: never summarised away.
+fn focus_path(flow: &Flow<'_>) -> std::collections::HashSet<NodeIndex> {
+    let mut path = std::collections::HashSet::new();
+    let mut n = flow.focus;
+    while path.insert(n) {
+        match flow
+            .graph
+            .neighbors_directed(n, petgraph::Direction::Incoming)
+            .next()
+        {
+            Some(parent) => n = parent,
+            None => break,
+        }
+    }
+    path
+}
+
+/// In a fan-out that will be summarised, moves the child on the focus path into view.
+fn keep_focus_visible(
+    children: &mut Vec<(NodeIndex, FlowEdge)>,
+    on_path: &std::collections::HashSet<NodeIndex>,
+    all: bool,
+) {
+    if all || children.len() <= FANOUT_SHOWN + 1 {
+        return;
+    }
+    if let Some(p) = children.iter().position(|(c, _)| on_path.contains(c))
+        && p >= FANOUT_SHOWN
+    {
+        let child = children.remove(p);
+        children.insert(FANOUT_SHOWN - 1, child);
+    }
 }
 
 fn muted_line(

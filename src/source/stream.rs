@@ -469,7 +469,6 @@ mod tests {
     #[test]
     fn keys_share_the_prefix() {
         let l = Layout::new("p");
-        assert_eq!(l.task("abc"), "p:t:abc");
         assert_eq!(l.flow("r"), "p:f:r");
         assert_eq!(l.ids(hour_of(7_200_000)), "p:ids:2");
     }

@@ -297,6 +297,24 @@ fn huge_fan_outs_are_summarised_unless_all() {
 }
 
 #[test]
+fn the_asked_about_task_is_never_summarised_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fan_out(40, dir.path());
+    let member = "00000000-0000-4000-8000-000000000033";
+    let tree = run(&["graph", member, "--events", &file]);
+    assert_eq!(tree.code, 0, "{}", tree.stderr);
+    let focus: Vec<&str> = tree
+        .stdout
+        .lines()
+        .filter(|l| l.contains("◀ this task"))
+        .collect();
+    assert_eq!(focus.len(), 1, "{}", tree.stdout);
+    assert!(focus[0].contains("00000000"), "{}", tree.stdout);
+    // Still one summary line for the rest.
+    assert!(tree.stdout.contains("30 more"), "{}", tree.stdout);
+}
+
+#[test]
 fn every_task_of_the_whole_run_has_a_flow_that_renders() {
     let file = fixture("redis/ALL.events.ndjson.gz");
     for id in task_ids(&file) {
