@@ -33,6 +33,9 @@ use base64::Engine as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_celtrace");
 
+/// A stream entry as XRANGE returns it: id and field/value pairs.
+type Entry = (String, Vec<(String, Vec<u8>)>);
+
 struct Args {
     rate: u64,
     secs: u64,
@@ -146,7 +149,7 @@ fn uuid(n: u64) -> String {
 fn task_messages(n: u64, t: f64) -> [(String, String); 3] {
     let id = uuid(n);
     let root = uuid(n - n % 4);
-    let parent = if n % 4 == 0 {
+    let parent = if n.is_multiple_of(4) {
         "null".to_string()
     } else {
         format!("\"{root}\"")
@@ -197,7 +200,8 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// `celtrace record` in the background.
+/// `celtrace record` in the background (stopped by [`stop`]).
+#[allow(clippy::zombie_processes)]
 fn start_recorder(server: &Server) -> Child {
     let child = Command::new(BIN)
         .args(["record", "--broker", &server.url(), "-q"])
@@ -321,7 +325,7 @@ fn ingest(a: &Args) {
                 break;
             }
             // Lag: how far the newest recorded entry (its id is its arrival time) is behind now.
-            let newest: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XREVRANGE")
+            let newest: Vec<Entry> = redis::cmd("XREVRANGE")
                 .arg("celtrace:events")
                 .arg("+")
                 .arg("-")
@@ -404,7 +408,7 @@ fn bare_scan(server: &Server) -> f64 {
     let t = Instant::now();
     let mut next = "-".to_string();
     loop {
-        let page: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        let page: Vec<Entry> = redis::cmd("XRANGE")
             .arg("celtrace:events")
             .arg(&next)
             .arg("+")
