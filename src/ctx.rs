@@ -263,9 +263,15 @@ impl Ctx {
             profile.result_backend.as_deref(),
             None,
         )
-        .map(|(u, o)| BrokerUrl::parse(&u).map(|u| (u, o)))
-        .transpose()
-        .map_err(|source| CliError::BrokerUrl { source })?;
+        .map(|(u, o)| BrokerUrl::parse(&u).map(|u| (u, o)).map_err(|e| (e, o)))
+        .transpose();
+        // Celery's own variable may name a backend celtrace does not read (rpc://,
+        // db+postgresql://, ...): that is no reason to refuse; a flag or profile saying so is.
+        let result_backend = match result_backend {
+            Ok(b) => b,
+            Err((_, Origin::CeleryEnv | Origin::CeltraceEnv)) => None,
+            Err((source, _)) => return Err(CliError::BrokerUrl { source }),
+        };
         Ok(Self {
             read_only: profile.read_only,
             profile: profile.clone(),

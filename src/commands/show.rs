@@ -4,6 +4,7 @@ use clap::Args;
 
 use crate::ctx::Ctx;
 use crate::error::CliError;
+use crate::graph::backend::TaskMeta;
 use crate::query::lineage::{ancestors, children};
 use crate::query::resolve_task;
 use crate::query::time::epoch;
@@ -61,7 +62,15 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
         let place = crate::graph::place(&f, f.focus);
         (f, place)
     });
+    let backend = match &ctx.result_backend {
+        Some((url, _)) => crate::source::backend::read_metas(url, std::slice::from_ref(id))?
+            .first()
+            .and_then(|m| TaskMeta::parse(m)),
+        None => None,
+    }
+    .or_else(|| TaskMeta::recorded(&state, id));
     let data = ShowData {
+        backend,
         view: TaskView::new(&state, record, horizon),
         flow,
         ancestors: ancestors(&state, record),

@@ -29,6 +29,24 @@ pub fn is_sensitive_key(key: &str) -> bool {
     SENSITIVE.iter().any(|s| k.contains(s))
 }
 
+/// Replaces the values of secret-looking keys, at any depth, in real JSON (the result
+/// backend's `args`, `kwargs` and `result` with `result_extended`).
+pub fn scrub_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if is_sensitive_key(k) {
+                    *v = serde_json::Value::String(FILTERED.to_string());
+                } else {
+                    scrub_json(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        _ => {}
+    }
+}
+
 /// Replaces the values of secret-looking keys in a Python repr with `'[Filtered]'`.
 ///
 /// Works on the text, without evaluating it: string literals are skipped whole, nesting is
@@ -143,6 +161,22 @@ pub fn effective_exception<'a>(
         }
         Some(e) => Some(e),
         None => last_line(),
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn json_secrets_are_filtered_at_any_depth() {
+        let mut v =
+            serde_json::json!([{"card": {"token": "tok_1", "n": 1}}, {"Password": "x"}, "token"]);
+        scrub_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!([{"card": {"token": FILTERED, "n": 1}}, {"Password": FILTERED}, "token"])
+        );
     }
 }
 

@@ -23,6 +23,8 @@ pub struct ShowData<'s> {
     /// Root first, direct parent last.
     pub ancestors: Vec<TaskId>,
     pub children: Vec<TaskView<'s>>,
+    /// The task's result-backend record (read with --result-backend, or recorded).
+    pub backend: Option<crate::graph::backend::TaskMeta>,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +77,9 @@ struct ShowDoc<'s, 'r> {
     children: Vec<RelativeJson<'s>>,
     flow: Option<FlowJson<'s>>,
     timeline: Vec<TimelineJson<'s>>,
+    /// The result backend's record of the task; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<crate::graph::backend::TaskMeta>,
     diagnostics: DiagnosticsJson<'r>,
 }
 
@@ -270,6 +275,10 @@ pub fn json(
                 note: entry_note(state, e, ctx.scrub),
             })
             .collect(),
+        backend: data
+            .backend
+            .clone()
+            .map(|m| if ctx.scrub { m.scrubbed() } else { m }),
         diagnostics: DiagnosticsJson::new(report),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -467,6 +476,10 @@ pub fn text(
         }
     }
 
+    if let Some(meta) = &data.backend {
+        backend_text(meta, ctx, out)?;
+    }
+
     if let Some((flow, place)) = &data.flow
         && place.tasks > 1
     {
@@ -525,6 +538,57 @@ pub fn text(
                 c.runtime().map_or(String::new(), duration)
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The result backend's record: real JSON where the events have truncated reprs.
+fn backend_text(
+    meta: &crate::graph::backend::TaskMeta,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let st = &ctx.styles;
+    let meta = if ctx.scrub {
+        meta.clone().scrubbed()
+    } else {
+        meta.clone()
+    };
+    let label = |s: &str| format!("{s:<10}").style(st.label).to_string();
+    writeln!(out, "\n{}", "Result backend".style(st.heading))?;
+    let status = meta.status.as_deref().unwrap_or("?");
+    let done = meta
+        .date_done
+        .as_deref()
+        .map_or(String::new(), |d| format!("  done {d}"));
+    writeln!(out, "  {}{status}{done}", label("status"))?;
+    if let Some(g) = &meta.group_id {
+        writeln!(out, "  {}{g}", label("group"))?;
+    }
+    let json = |v: &serde_json::Value| serde_json::to_string(v).unwrap_or_default();
+    if let Some(a) = &meta.args {
+        writeln!(out, "  {}{}", label("args"), json(a))?;
+    }
+    if let Some(k) = &meta.kwargs {
+        writeln!(out, "  {}{}", label("kwargs"), json(k))?;
+    }
+    if !meta.result.is_null() || meta.status.as_deref() == Some("SUCCESS") {
+        writeln!(out, "  {}{}", label("result"), json(&meta.result))?;
+    }
+    if !meta.children.is_empty() {
+        let short: Vec<&str> = meta
+            .children
+            .iter()
+            .map(|c| c.get(..8).unwrap_or(c))
+            .collect();
+        writeln!(out, "  {}{}", label("children"), short.join(", "))?;
+    }
+    if meta.args.is_none() && meta.kwargs.is_none() {
+        writeln!(
+            out,
+            "  {}",
+            "(no args: the app runs without result_extended = True)".style(st.muted)
+        )?;
     }
     Ok(())
 }
