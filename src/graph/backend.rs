@@ -54,18 +54,16 @@ pub struct TaskMeta {
 /// Children are result tuples `[[id, parent], null]` (or nested group results): every id.
 fn child_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Array(items) => {
-                // `[id, parent]`: the first string is the id.
-                if let Some(serde_json::Value::String(id)) = items.first() {
-                    if !out.contains(id) {
-                        out.push(id.clone());
-                    }
-                } else {
-                    items.iter().for_each(|i| walk(i, out));
-                }
+        let serde_json::Value::Array(items) = v else {
+            return;
+        };
+        // `[id, parent]`: the first string is the id.
+        if let Some(serde_json::Value::String(id)) = items.first() {
+            if !out.contains(id) {
+                out.push(id.clone());
             }
-            _ => {}
+        } else {
+            items.iter().for_each(|i| walk(i, out));
         }
     }
     let v = serde_json::Value::deserialize(d)?;
