@@ -117,7 +117,7 @@ pub enum CliError {
     #[diagnostic(
         code(celtrace::broker::unreachable),
         help(
-            "check that Redis runs there and the URL (--broker, CELTRACE_BROKER_URL, CELERY_BROKER_URL); rediss:// needs a certificate the system trusts"
+            "check that Redis runs there and the URL (--broker, CELTRACE_BROKER_URL, CELERY_BROKER_URL); rediss:// verifies the server's certificate against the system's roots (or the CA bundle in SSL_CERT_FILE)"
         )
     )]
     RedisUnreachable(RedisError),

@@ -21,9 +21,16 @@ fn live(args: &[&str]) -> Run {
 fn publish_capture(server: &RedisServer, capture: &str) -> usize {
     use std::io::Read;
     let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(fixture(capture)).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
+    let file = std::fs::File::open(fixture(capture)).unwrap();
+    if capture.ends_with(".gz") {
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .unwrap();
+    } else {
+        std::io::BufReader::new(file)
+            .read_to_string(&mut text)
+            .unwrap();
+    }
     let mut pipe = redis::pipe();
     let mut n = 0;
     for line in text.lines() {
@@ -168,6 +175,151 @@ fn broker_problems_are_diagnosed_without_the_password() {
     assert!(!out.stderr.contains("s3cret-pw"), "{}", out.stderr);
     let out = live(&["tail", "--broker", &wrong]);
     assert_eq!(out.code, 4, "{}", out.stderr);
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl.
+fn certificates(dir: &std::path::Path) -> bool {
+    let sh = |script: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=celtrace-test-ca \
+        && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost \
+        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > ext.cnf \
+        && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
+    )
+}
+
+#[test]
+fn rediss_verifies_certificates_and_unix_sockets_work() {
+    let dir = tempfile::tempdir().unwrap();
+    if !certificates(dir.path()) {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "CI=true but openssl could not make test certificates"
+        );
+        eprintln!("skipped: no openssl");
+        return;
+    }
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let socket = d("redis.sock");
+    let args: Vec<String> = [
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &d("server.pem"),
+        "--tls-key-file",
+        &d("server.key"),
+        "--tls-ca-cert-file",
+        &d("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+        "--unixsocket",
+        &socket,
+        "--unixsocketperm",
+        "700",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let Some(server) = RedisServer::start_args(&args) else {
+        return;
+    };
+    let tls = format!("rediss://127.0.0.1:{tls_port}/0");
+    // An unknown issuer is refused: the certificate is verified.
+    let out = live(&["tasks", "--broker", &tls]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("UnknownIssuer"), "{}", out.stderr);
+    // Trusting the test CA, the recorder records over TLS what is published in the clear.
+    let mut cmd = command(&["record", "--broker", &tls]);
+    cmd.env_remove("CELTRACE_NOW")
+        .env("SSL_CERT_FILE", d("ca.pem"))
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let mut conn = server.conn();
+    for _ in 0..200 {
+        let n: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut conn).unwrap();
+        if n >= 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    publish_capture(&server, "redis/ALL.raw.ndjson.gz");
+    let file = fixture("redis/ALL.events.ndjson.gz");
+    let from_file = json(&live(&["tasks", "--json", "--events", &file]));
+    let events = from_file["diagnostics"]["events"].as_u64().unwrap();
+    assert_eq!(
+        wait_for_len(&server, "celtrace:events", events + 1),
+        events + 1
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let mut cmd = command(&["tasks", "--json", "--broker", &tls]);
+    cmd.env_remove("CELTRACE_NOW")
+        .env("SSL_CERT_FILE", d("ca.pem"));
+    let over_tls = json(&run_cmd(cmd));
+    assert_eq!(tasks_of(&over_tls), tasks_of(&from_file));
+    // The same recording through the socket, in Celery's and kombu's spellings.
+    for url in [
+        format!("unix://{socket}"),
+        format!("redis+socket://{socket}"),
+    ] {
+        let doc = json(&live(&["tasks", "--json", "--broker", &url]));
+        assert_eq!(tasks_of(&doc), tasks_of(&from_file), "{url}");
+    }
+}
+
+#[test]
+fn a_dropped_subscription_is_a_recorded_gap() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url(0);
+    let rec = Recorder::start(&server, &[]);
+    let mut conn = server.conn();
+    // What Redis does to a subscriber that falls behind: it closes the connection.
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut conn)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gaps = loop {
+        let gaps: Vec<String> = redis::cmd("LRANGE")
+            .arg("celtrace:events:gaps")
+            .arg(0)
+            .arg(-1)
+            .query(&mut conn)
+            .unwrap();
+        if gaps.len() >= 2 || Instant::now() > deadline {
+            break gaps;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(gaps[0].contains("\"reason\":\"reconnect\""), "{gaps:?}");
+    // Recording goes on after the reconnect.
+    publish_capture(&server, "redis/success.raw.ndjson");
+    let out = live(&["tasks", "--json", "--broker", &url]);
+    let doc = json(&out);
+    assert_eq!(doc["count"], 1, "{doc:#}");
+    assert!(out.stderr.contains("gap (reconnect)"), "{}", out.stderr);
+    let (code, stderr) = rec.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("subscribed again"), "{stderr}");
 }
 
 #[test]

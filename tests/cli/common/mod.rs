@@ -191,6 +191,11 @@ impl RedisServer {
     }
 
     pub fn start_with(extra: &[&str]) -> Option<Self> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Self::start_args(&extra)
+    }
+
+    pub fn start_args(extra: &[String]) -> Option<Self> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
