@@ -175,6 +175,83 @@ fn broker_problems_are_diagnosed_without_the_password() {
     assert!(!out.stderr.contains("s3cret-pw"), "{}", out.stderr);
     let out = live(&["tail", "--broker", &wrong]);
     assert_eq!(out.code, 4, "{}", out.stderr);
+    // A named ACL user (redis://user:password@host) works, and is refused with a bad password.
+    let mut conn = redis::Client::open(right.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("reader")
+        .arg("on")
+        .arg(">reader-pw")
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all")
+        .query(&mut conn)
+        .unwrap();
+    let user = format!("redis://reader:reader-pw@127.0.0.1:{}/0", server.port);
+    let out = live(&["tasks", "--broker", &user]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    let bad_user = format!("redis://reader:nope-pw@127.0.0.1:{}/0", server.port);
+    let out = live(&["tasks", "--broker", &bad_user]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused the credentials"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("nope-pw"), "{}", out.stderr);
+}
+
+#[test]
+fn a_recorder_redis_drops_for_falling_behind_records_the_gap() {
+    // A tiny pub/sub output buffer: Redis drops a subscriber that stops reading.
+    let Some(server) =
+        RedisServer::start_with(&["--client-output-buffer-limit", "pubsub 256kb 128kb 1"])
+    else {
+        return;
+    };
+    let url = server.url(0);
+    let rec = Recorder::start(&server, &[]);
+    let pid = rec.pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    for _ in 0..10 {
+        publish_capture(&server, "redis/ALL.raw.ndjson.gz");
+    }
+    signal("-CONT");
+    let mut conn = server.conn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let gaps = loop {
+        let gaps: Vec<String> = redis::cmd("LRANGE")
+            .arg("celtrace:events:gaps")
+            .arg(0)
+            .arg(-1)
+            .query(&mut conn)
+            .unwrap();
+        if gaps.len() >= 2 || Instant::now() > deadline {
+            break gaps;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(
+        gaps[0].contains("\"reason\":\"reconnect\"") || gaps[0].contains("\"reason\":\"lagged\""),
+        "{gaps:?}"
+    );
+    let out = live(&["tasks", "--broker", &url, "-q", "--json"]);
+    assert_eq!(
+        json(&out)["diagnostics"]["gaps"].as_array().unwrap().len(),
+        1
+    );
+    let (code, _) = rec.stop();
+    assert_eq!(code, 0);
 }
 
 /// A CA and a server certificate for 127.0.0.1, made with openssl.

@@ -290,6 +290,10 @@ impl Recorder {
         panic!("the recorder did not subscribe");
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
     /// SIGTERM, then its exit status and stderr.
     pub fn stop(mut self) -> (i32, String) {
         let child = self.child.take().unwrap();
