@@ -309,7 +309,41 @@ impl Ctx {
     pub fn rereadable(&self) -> bool {
         match &self.source {
             EventSource::Recording(input) => matches!(input, Input::Path(_)),
-            EventSource::Broker(url, _) => url.kind == BrokerKind::Redis,
+            EventSource::Broker(..) => true,
+        }
+    }
+
+    /// The RabbitMQ stream queue of a recording: `--stream`, then the profile's
+    /// `queue_name`, then `celtrace.events`.
+    pub fn stream_queue(&self) -> String {
+        self.stream
+            .clone()
+            .or_else(|| self.profile.queue_name.clone())
+            .unwrap_or_else(|| crate::source::amqp::DEFAULT_QUEUE.to_string())
+    }
+
+    /// A read of the RabbitMQ stream queue from `since` (chunk-granular) to its end now.
+    pub fn amqp_reader(
+        &self,
+        url: &BrokerUrl,
+        since: Option<f64>,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<(crate::source::amqp::AmqpReader, String), CliError> {
+        use crate::source::amqp::{Amqp, AmqpError, Start};
+        let amqp = Amqp::new(url);
+        let queue = self.stream_queue();
+        let start = since.map_or(Start::First, Start::Time);
+        match amqp.reader(&queue, start) {
+            Ok(r) => Ok((
+                r.with_progress(progress.clone()),
+                format!("{} (stream queue {queue})", amqp.label),
+            )),
+            Err(AmqpError::NoQueue { .. }) => Err(CliError::NoRecording {
+                url: url.redacted(),
+                key: queue,
+                why: "does not exist or is empty",
+            }),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -339,6 +373,20 @@ impl Ctx {
         self.load(None, None, filter)
     }
 
+    /// [`Ctx::load_state_filtered`] from a time on (a stream queue is read from there).
+    pub fn load_filtered_since(
+        &self,
+        filter: Option<&LineFilter>,
+        since: Option<f64>,
+    ) -> Result<(State, LoadReport), CliError> {
+        self.load(since, None, filter)
+    }
+
+    /// Whether events come from RabbitMQ.
+    pub fn is_amqp(&self) -> bool {
+        matches!(&self.source, EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp)
+    }
+
     fn load(
         &self,
         since: Option<f64>,
@@ -347,6 +395,16 @@ impl Ctx {
     ) -> Result<(State, LoadReport), CliError> {
         let input = match &self.source {
             EventSource::Recording(input) => input,
+            EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp => {
+                let progress = self.ui.progress_entries("reading");
+                let (reader, label) = self.amqp_reader(url, since, &progress)?;
+                let mut state = State::new();
+                let result = file::load_reader_into(Box::new(reader), &label, &mut state, filter);
+                progress.finish_and_clear();
+                let report = result?;
+                self.report_problems(&report);
+                return Ok((state, report));
+            }
             EventSource::Broker(url, _) => {
                 let mut recorded = self.open_recorded(url)?;
                 let newest = recorded.bounds.last.0 as f64 / 1000.0;
@@ -386,6 +444,9 @@ impl Ctx {
         let EventSource::Broker(url, _) = &self.source else {
             return Ok(None);
         };
+        if url.kind != BrokerKind::Redis {
+            return Ok(None); // a stream queue has no index: `show` reads it in passes
+        }
         let mut recorded = self.open_recorded(url)?;
         let newest = recorded.bounds.last.0 as f64 / 1000.0;
         let (records, running) = recorded.gaps()?;

@@ -5,6 +5,7 @@ use miette::Diagnostic;
 
 use crate::exit;
 use crate::query::ResolveError;
+use crate::source::amqp::AmqpError;
 use crate::source::backend::BackendError;
 use crate::source::record::RecordError;
 use crate::source::redis::RedisError;
@@ -136,11 +137,54 @@ pub enum CliError {
     )]
     RedisCommand(RedisError),
 
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::unreachable),
+        help(
+            "check that RabbitMQ runs there and the URL (--broker, CELTRACE_BROKER_URL, CELERY_BROKER_URL); amqps:// verifies the server's certificate against the system's roots (or SSL_CERT_FILE)"
+        )
+    )]
+    AmqpUnreachable(AmqpError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::refused),
+        help(
+            "check the user and password in the URL (amqp://user:password@host:5672/vhost) and the user's permissions on the virtual host"
+        )
+    )]
+    AmqpRefused(AmqpError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::no_vhost),
+        help(
+            "the virtual host is the URL's path: amqp://host:5672/NAME (Celery's default `/` is written amqp://host:5672// or %2f); `rabbitmqctl list_vhosts` lists them"
+        )
+    )]
+    AmqpNoVhost(AmqpError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::no_events),
+        help(
+            "start a worker with events on (celery worker -E, or worker_send_task_events = True), or run `celtrace record`, which declares the exchange"
+        )
+    )]
+    AmqpNoExchange(AmqpError),
+
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::error),
+        help("RabbitMQ refused the operation; stream queues need RabbitMQ 3.9 or later")
+    )]
+    AmqpCommand(AmqpError),
+
     #[error("nothing is recorded at {url} (stream `{key}` {why})")]
     #[diagnostic(
         code(celtrace::record::missing),
         help(
-            "start the recorder and leave it running: `celtrace record --broker {url}`; history starts when it does (or read a file with --events FILE)"
+            "run `celtrace record --broker {url}` (on Redis it keeps running; on RabbitMQ it creates the stream queue once and the broker records); history starts then (or read a file with --events FILE)"
         )
     )]
     NoRecording {
@@ -200,6 +244,10 @@ impl CliError {
             | Self::RedisUnreachable(_)
             | Self::RedisRefused(_)
             | Self::RedisCommand(_)
+            | Self::AmqpUnreachable(_)
+            | Self::AmqpRefused(_)
+            | Self::AmqpNoVhost(_)
+            | Self::AmqpCommand(_)
             | Self::BackendUnreachable(_)
             | Self::BackendUnsupported(_) => exit::BROKER,
             Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => {
@@ -209,7 +257,8 @@ impl CliError {
             | Self::RecordRead(_)
             | Self::RecordVersion(_)
             | Self::NoEvents { .. }
-            | Self::NoRecording { .. } => exit::BAD_INPUT,
+            | Self::NoRecording { .. }
+            | Self::AmqpNoExchange(_) => exit::BAD_INPUT,
             Self::Write { .. } | Self::Otlp { .. } | Self::RecorderRunning(_) => exit::FAILURE,
             Self::Found { .. } => exit::FOUND,
         }
@@ -245,6 +294,23 @@ impl From<RedisError> for CliError {
             }
             RedisError::Refused { .. } => Self::RedisRefused(e),
             RedisError::Command { .. } => Self::RedisCommand(e),
+        }
+    }
+}
+
+impl From<AmqpError> for CliError {
+    fn from(e: AmqpError) -> Self {
+        match e {
+            AmqpError::Unreachable { .. } => Self::AmqpUnreachable(e),
+            AmqpError::Refused { .. } => Self::AmqpRefused(e),
+            AmqpError::NoVhost { .. } => Self::AmqpNoVhost(e),
+            AmqpError::NoExchange { .. } => Self::AmqpNoExchange(e),
+            AmqpError::NoQueue { ref url, ref queue } => Self::NoRecording {
+                url: url.clone(),
+                key: queue.clone(),
+                why: "does not exist",
+            },
+            AmqpError::NotAStream { .. } | AmqpError::Command { .. } => Self::AmqpCommand(e),
         }
     }
 }

@@ -128,6 +128,22 @@ impl Ui {
         let _ = writeln!(io::stderr().lock(), "{line}");
     }
 
+    /// Whether stdin is a terminal (a person who can answer a question).
+    pub fn stdin_is_tty(&self) -> bool {
+        io::stdin().is_terminal()
+    }
+
+    /// Asks a yes/no question on stderr and reads the answer from stdin; no by default.
+    pub fn confirm(&self, question: &str) -> bool {
+        let _ = write!(io::stderr().lock(), "{question} [y/N] ");
+        let _ = io::stderr().flush();
+        let mut answer = String::new();
+        if io::stdin().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, message: &str) {
         if self.quiet {

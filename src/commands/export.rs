@@ -185,6 +185,11 @@ fn ndjson(
             let progress = ctx.ui.progress("exporting");
             (file::open_input(input, &progress)?, input.label(), progress)
         }
+        EventSource::Broker(url, _) if url.kind == crate::source::url::BrokerKind::Amqp => {
+            let progress = ctx.ui.progress_entries("exporting");
+            let (reader, label) = ctx.amqp_reader(url, since, &progress)?;
+            (Box::new(reader), label, progress)
+        }
         EventSource::Broker(url, _) => {
             let progress = ctx.ui.progress_entries("exporting");
             let recorded = ctx.open_recorded(url)?;

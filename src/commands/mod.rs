@@ -7,6 +7,7 @@ pub mod export;
 pub mod graph;
 pub mod man;
 pub mod record;
+mod record_amqp;
 pub mod show;
 pub mod stats;
 pub mod tail;

@@ -18,9 +18,13 @@ use crate::source::stream::Store;
 use crate::source::url::BrokerKind;
 use crate::source::writer::{Retention, Writer};
 
-/// Record Celery's events into a Redis Stream (runs until stopped)
+/// Record Celery's events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue
 ///
-/// Subscribes to the workers' event channels (PSUBSCRIBE /{db}.celeryev/*), splits task.multi
+/// On RabbitMQ it declares a durable stream queue (--stream, default celtrace.events) bound
+/// to the celeryev exchange, prints what it holds and exits: from then on the broker records
+/// by itself. --retention sets x-max-age, --max-bytes x-max-length-bytes.
+///
+/// On Redis it subscribes to the workers' event channels (PSUBSCRIBE /{db}.celeryev/*), splits task.multi
 /// batches and appends every event to a Redis Stream (`--stream`, default `celtrace:events`) with an
 /// index, so `show` and `graph` find one task or one flow without reading the stream. With a
 /// Redis result backend it also records result writes (celery-task-meta-*), so group ids and
@@ -54,6 +58,37 @@ pub struct RecordArgs {
     /// Print what the stream holds now and exit
     #[arg(long)]
     pub status: bool,
+
+    /// RabbitMQ: cap the stream queue at about this many bytes (x-max-length-bytes, e.g. 2GB)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_bytes: Option<u64>,
+
+    /// RabbitMQ: delete the stream queue and everything in it (asks first; --yes skips)
+    #[arg(long, conflicts_with = "status")]
+    pub remove: bool,
+
+    /// Do not ask before --remove (needed when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let (num, mult) = [
+        ("TB", 1u64 << 40),
+        ("GB", 1 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|n| (n.trim().to_string(), *m)))
+    .unwrap_or((t.clone(), 1));
+    num.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| (n * mult as f64) as u64)
+        .ok_or_else(|| format!("`{s}` is not a size (examples: 500MB, 2GB, 1073741824)"))
 }
 
 fn parse_retention(s: &str) -> Result<Duration, String> {
@@ -103,11 +138,7 @@ impl ChannelArgs {
 pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
     let url = match &ctx.source {
         EventSource::Broker(url, _) if url.kind == BrokerKind::Redis => url.clone(),
-        EventSource::Broker(url, _) => {
-            return Err(CliError::BrokerUnsupported {
-                url: url.redacted(),
-            });
-        }
+        EventSource::Broker(url, _) => return super::record_amqp::run(ctx, url, args),
         EventSource::Recording(_) => {
             return Err(CliError::usage(
                 "`record` writes to a broker, not from a recording",
@@ -234,6 +265,7 @@ fn handle(
     match feed {
         Feed::Message { .. } => batch.push(feed),
         Feed::Failed(e) => return Err(e.into()),
+        Feed::AmqpFailed(e) => return Err(e.into()),
         Feed::Lost { at, reason } => status.log(&format!(
             "subscription lost at {at:.3}: {reason}; reconnecting"
         )),

@@ -128,7 +128,21 @@ fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
         return ctx.load_state();
     }
-    let (state, report) = ctx.load_state_filtered(Some(&LineFilter::mentions(&[typed])))?;
+    // A stream queue has no index: first look in the last hour alone (a timestamp offset),
+    // then, if the task is not there, in everything.
+    if ctx.is_amqp() {
+        let hour_ago = Some(crate::query::time::epoch(ctx.now) - 3600.0);
+        let (state, report) = passes(ctx, typed, hour_ago)?;
+        if resolve_task(&state, typed).is_ok() {
+            return Ok((state, report));
+        }
+    }
+    passes(ctx, typed, None)
+}
+
+/// The passes of [`load`] over the source from `since` (all of it when `None`).
+fn passes(ctx: &Ctx, typed: &str, since: Option<f64>) -> Result<(State, LoadReport), CliError> {
+    let (state, report) = ctx.load_filtered_since(Some(&LineFilter::mentions(&[typed])), since)?;
     let Ok(id) = resolve_task(&state, typed) else {
         // Not found or ambiguous: the first pass saw every candidate, so its answer stands.
         return Ok((state, report));
@@ -148,7 +162,7 @@ fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     let mut ids: Vec<String> = vec![id.to_string()];
     ids.extend(kids);
     let filter = LineFilter::mentions(&[root.as_str()]).and_ids(ids.iter().cloned());
-    let (state, report) = ctx.load_state_filtered(Some(&filter))?;
+    let (state, report) = ctx.load_filtered_since(Some(&filter), since)?;
     // Pass 2 saw every member of the flow (their `task-sent`/`task-received` name the root);
     // pass 3 reads all events of those not read whole yet: ancestors, siblings, their kin.
     let rest: Vec<String> = state
@@ -159,5 +173,5 @@ fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     if rest.is_empty() {
         return Ok((state, report));
     }
-    ctx.load_state_filtered(Some(&filter.and_ids(rest)))
+    ctx.load_filtered_since(Some(&filter.and_ids(rest)), since)
 }

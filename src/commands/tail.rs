@@ -165,9 +165,7 @@ pub fn run(ctx: &Ctx, args: &TailArgs) -> Result<(), CliError> {
         EventSource::Broker(url, _) if url.kind == BrokerKind::Redis => {
             live(ctx, url, args, &mut printer)
         }
-        EventSource::Broker(url, _) => Err(CliError::BrokerUnsupported {
-            url: url.redacted(),
-        }),
+        EventSource::Broker(url, _) => live_amqp(ctx, url, args, &mut printer),
     };
     match result {
         Err(CliError::Write { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -230,15 +228,26 @@ fn live(
         scope.spawn(move || {
             pubsub::subscribe(&sub_redis, &pattern, false, &tx, &sub_stop, Some(ready_tx));
         });
-        let result = follow(ctx, redis, args, printer, &rx, &ready_rx, &stop);
+        let key = ctx.stream_key();
+        let mut recent = |n: usize, filter: &TailFilter| -> Result<Option<Vec<String>>, CliError> {
+            let Some(recorded) = Recorded::open(redis.clone(), &key)? else {
+                return Ok(None);
+            };
+            let lines = recorded.newest_lines(LOOK_BACK, &mut |lines| shown(lines, filter) >= n)?;
+            Ok(Some(lines))
+        };
+        let result = follow(ctx, &mut recent, args, printer, &rx, &ready_rx, &stop);
         stop.store(true, Ordering::Relaxed);
         result
     })
 }
 
+/// The newest recorded lines, oldest first, enough to show `n` that pass the filters.
+type Recent<'a> = dyn FnMut(usize, &TailFilter) -> Result<Option<Vec<String>>, CliError> + 'a;
+
 fn follow(
     ctx: &Ctx,
-    redis: Redis,
+    recent: &mut Recent<'_>,
     args: &TailArgs,
     printer: &mut Printer<'_>,
     rx: &mpsc::Receiver<Feed>,
@@ -248,8 +257,10 @@ fn follow(
     // Subscribe first, then print the recorded tail: nothing falls between the two (an event
     // in both is printed twice rather than not at all).
     loop {
-        if let Ok(Feed::Failed(e)) = rx.try_recv() {
-            return Err(e.into());
+        match rx.try_recv() {
+            Ok(Feed::Failed(e)) => return Err(e.into()),
+            Ok(Feed::AmqpFailed(e)) => return Err(e.into()),
+            _ => {}
         }
         if ready.recv_timeout(Duration::from_millis(50)).is_ok() {
             break;
@@ -259,29 +270,18 @@ fn follow(
         }
     }
     if let Some(n) = args.lines {
-        match Recorded::open(redis, &ctx.stream_key())? {
-            Some(recorded) => {
-                let filter = printer.filter.clone();
-                let shown = |lines: &[String]| {
-                    let mut counter = Follower::default();
-                    let mut n = 0;
-                    for l in lines {
-                        decode_entry(l, &mut Vec::new(), &mut |ev| {
-                            n += usize::from(counter.follow(ev, &filter).is_some());
-                        });
-                    }
-                    n
-                };
-                let lines = recorded.newest_lines(LOOK_BACK, &mut |lines| shown(lines) >= n)?;
-                printer.skip = shown(&lines).saturating_sub(n);
+        let filter = printer.filter.clone();
+        match recent(n, &filter)? {
+            Some(lines) => {
+                printer.skip = shown(&lines, &filter).saturating_sub(n);
                 for line in &lines {
                     printer.line(line)?;
                 }
                 printer.skip = 0;
             }
             None => ctx.ui.warn(&format!(
-                "-n {n}: nothing is recorded in stream `{}` (run `celtrace record`); showing live events only",
-                ctx.stream_key()
+                "-n {n}: nothing is recorded in `{}` (run `celtrace record`); showing live events only",
+                if ctx.is_amqp() { ctx.stream_queue() } else { ctx.stream_key() }
             )),
         }
     }
@@ -308,7 +308,80 @@ fn follow(
                 at - since
             )),
             Feed::Failed(e) => return Err(e.into()),
+            Feed::AmqpFailed(e) => return Err(e.into()),
         }
     }
     Ok(())
+}
+
+/// How many of these recording lines the filter shows.
+fn shown(lines: &[String], filter: &TailFilter) -> usize {
+    let mut counter = Follower::default();
+    let mut n = 0;
+    for l in lines {
+        decode_entry(l, &mut Vec::new(), &mut |ev| {
+            n += usize::from(counter.follow(ev, filter).is_some());
+        });
+    }
+    n
+}
+
+/// RabbitMQ: an own exclusive queue bound to `celeryev` (never Celery's 5-second TTL), and
+/// `-n` from the stream queue.
+fn live_amqp(
+    ctx: &Ctx,
+    url: &crate::source::url::BrokerUrl,
+    args: &TailArgs,
+    printer: &mut Printer<'_>,
+) -> Result<(), CliError> {
+    use crate::source::amqp::{Amqp, AmqpError, Start};
+    let amqp = Amqp::new(url);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::from)?;
+    }
+    let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    let queue = ctx.stream_queue();
+    let mut recent = |n: usize, filter: &TailFilter| -> Result<Option<Vec<String>>, CliError> {
+        let info = match amqp.stream_info(&queue) {
+            Ok(Some(info)) => info,
+            Ok(None) | Err(AmqpError::NoQueue { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // Messages can be batches and filters hide some: read back further until enough.
+        let mut back = (n as i64).max(100) * 4;
+        loop {
+            let start = (info.last + 1 - back).max(info.first);
+            let mut reader = amqp.reader(&queue, Start::Offset(start))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut reader, &mut text)?;
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            if start == info.first || shown(&lines, filter) >= n || back > 1_000_000 {
+                return Ok(Some(lines));
+            }
+            back *= 4;
+        }
+    };
+    std::thread::scope(|scope| -> Result<(), CliError> {
+        let sub_stop = Arc::clone(&stop);
+        let follower = amqp.clone();
+        scope.spawn(move || {
+            let mut send = |_: &str, body: &[u8]| {
+                tx.send(Feed::Message {
+                    channel: String::new(),
+                    payload: body.to_vec(),
+                    received: crate::clock::wall_secs(),
+                    backend: false,
+                })
+                .is_ok()
+            };
+            if let Err(e) = follower.follow(ready_tx, &sub_stop, &mut send) {
+                let _ = tx.send(Feed::AmqpFailed(e));
+            }
+        });
+        let result = follow(ctx, &mut recent, args, printer, &rx, &ready_rx, &stop);
+        stop.store(true, Ordering::Relaxed);
+        result
+    })
 }

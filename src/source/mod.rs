@@ -2,6 +2,7 @@
 //! Recordings come from disk or stdin ([`file`]) or from a Redis Stream kept by `celtrace
 //! record` ([`stream`], written by [`writer`]); live events from Redis pub/sub ([`pubsub`]).
 
+pub mod amqp;
 pub mod backend;
 pub mod file;
 pub mod pubsub;

@@ -77,6 +77,8 @@ pub enum Feed {
     Back { since: f64, at: f64, lagged: bool },
     /// The first subscription failed for good.
     Failed(RedisError),
+    /// The AMQP consumer failed.
+    AmqpFailed(super::amqp::AmqpError),
 }
 
 /// Subscribes to `pattern` and sends every message to `tx` until `stop` is set or the
