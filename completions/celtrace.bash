@@ -661,7 +661,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__record)
-            opts="-b -q -v -h -V --retention --max-len --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-y -b -q -v -h -V --retention --max-len --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -684,6 +684,10 @@ _celtrace() {
                     return 0
                     ;;
                 --exchange)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

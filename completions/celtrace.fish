@@ -29,7 +29,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -l result-backend -d 'Re
 complete -c celtrace -n "__fish_celtrace_needs_command" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_needs_command" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_needs_command" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_needs_command" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -45,7 +45,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "export" -d 'Expor
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events into a Redis Stream (runs until stopped)'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tail" -d 'Follow events as they happen, one line each'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
@@ -73,7 +73,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l result-backe
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -93,7 +93,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l result-backen
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -115,7 +115,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l result-backe
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -147,7 +147,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l result-back
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -169,7 +169,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l result-bac
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -192,7 +192,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l result-backe
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -218,7 +218,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l result-b
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -233,18 +233,21 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l max-len -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l fanout-prefix -d 'kombu\'s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l exchange -d 'Celery\'s `event_exchange`, if the app changed it' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l max-bytes -d 'RabbitMQ: cap the stream queue at about this many bytes (x-max-length-bytes, e.g. 2GB)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-fanout-patterns -d 'kombu\'s `fanout_patterns` transport option was set to False by the app'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-backend -d 'Do not record result-backend writes even when --result-backend is Redis'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l status -d 'Print what the stream holds now and exit'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l remove -d 'RabbitMQ: delete the stream queue and everything in it (asks first; --yes skips)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s y -l yes -d 'Do not ask before --remove (needed when stdin is not a terminal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
@@ -265,7 +268,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l result-backen
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -283,7 +286,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -298,7 +301,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l result-backend
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
-complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l stream -d 'Redis Stream key of the recording that `celtrace record` keeps [default: the profile\'s `key_prefix`, or celtrace:events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
@@ -314,7 +317,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_s
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "record" -d 'Record Celery\'s events into a Redis Stream (runs until stopped)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'

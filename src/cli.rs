@@ -85,7 +85,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
-    /// Redis Stream key of the recording that `celtrace record` keeps [default: the profile's `key_prefix`, or celtrace:events]
+    /// The recording `celtrace record` keeps: Redis Stream key [default: profile's `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile's `queue_name`, or celtrace.events]
     #[arg(long, global = true, value_name = "KEY")]
     pub stream: Option<String>,
 

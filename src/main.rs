@@ -16,6 +16,8 @@ fn main() -> ExitCode {
             });
         }
     };
+    // Two TLS back ends link rustls with different crypto providers: pick one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let env = Env::capture();
     let tty = ui::stderr_is_tty();
     let color = cli

@@ -17,7 +17,11 @@ pub fn run(ctx: &Ctx, url: &BrokerUrl, args: &RecordArgs) -> Result<(), CliError
     }
     if !args.status {
         let max_age = (!args.retention.is_zero()).then_some(args.retention);
-        amqp.declare_stream(&queue, max_age, args.max_bytes)?;
+        if let Some(reason) = amqp.declare_stream(&queue, max_age, args.max_bytes)? {
+            ctx.ui.warn(&format!(
+                "`{queue}` already exists with other retention settings, kept as they are ({reason}); change them with a policy (rabbitmqctl set_policy ... '{{\"max-age\":\"7D\"}}' --apply-to queues) or --remove and record again"
+            ));
+        }
         ctx.ui.note(&format!(
             "stream queue `{queue}` is bound to celeryev with `#`: RabbitMQ records every event from now on, without celtrace running"
         ));

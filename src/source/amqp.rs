@@ -159,13 +159,15 @@ impl Amqp {
 
     /// Declares the durable stream queue bound to `celeryev` with `#` (idempotent), and
     /// the exchange itself as Celery declares it, so history starts before the first worker.
+    /// Returns `Some(reason)` when the queue already existed with other retention settings
+    /// (RabbitMQ keeps a queue's arguments; a policy changes them).
     pub fn declare_stream(
         &self,
         queue: &str,
         max_age: Option<Duration>,
         max_bytes: Option<u64>,
-    ) -> Result<(), AmqpError> {
-        self.with_channel(async |_, ch| {
+    ) -> Result<Option<String>, AmqpError> {
+        self.with_channel(async |conn, ch| {
             ch.exchange_declare(
                 EVENT_EXCHANGE.into(),
                 lapin::ExchangeKind::Topic,
@@ -191,35 +193,51 @@ impl Amqp {
                     AMQPValue::LongLongInt(bytes as i64),
                 );
             }
-            ch.queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                args,
-            )
-            .await
-            .map_err(|e| match self.fail(&e) {
-                AmqpError::Command { url, reason } if reason.contains("PRECONDITION_FAILED") => {
-                    AmqpError::NotAStream {
-                        url,
-                        queue: queue.to_string(),
-                        reason,
+            let declared = ch
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    args,
+                )
+                .await;
+            let mut differs = None;
+            let bind_on = match declared {
+                Ok(_) => ch.clone(),
+                Err(e) => {
+                    let reason = redact(&e.to_string());
+                    if !reason.contains("PRECONDITION_FAILED") || reason.contains("x-queue-type") {
+                        return Err(match self.fail(&e) {
+                            AmqpError::Command { url, reason }
+                                if reason.contains("PRECONDITION_FAILED") =>
+                            {
+                                AmqpError::NotAStream {
+                                    url,
+                                    queue: queue.to_string(),
+                                    reason,
+                                }
+                            }
+                            other => other,
+                        });
                     }
+                    // The stream queue exists with other retention: keep it as it is.
+                    differs = Some(reason);
+                    conn.create_channel().await.map_err(|e| self.fail(&e))?
                 }
-                other => other,
-            })?;
-            ch.queue_bind(
-                queue.into(),
-                EVENT_EXCHANGE.into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| self.fail(&e))?;
-            Ok(())
+            };
+            bind_on
+                .queue_bind(
+                    queue.into(),
+                    EVENT_EXCHANGE.into(),
+                    "#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| self.fail(&e))?;
+            Ok(differs)
         })
     }
 

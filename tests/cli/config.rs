@@ -45,13 +45,13 @@ impl Setup {
         e.extend_from_slice(env);
         let out = run_with_env(&a, &e);
         assert_eq!(out.code, 4, "{}", out.normalized());
-        // Redis URLs are tried (and fail: no such host); AMQP ones are not read by this build.
-        if let Some(start) = out.stderr.find("Redis at ") {
-            return out.stderr[start + 9..]
-                .split(": ")
-                .next()
-                .unwrap()
-                .to_string();
+        // Brokers are tried (and fail: no such host); the diagnostic names the URL.
+        for broker in ["Redis at ", "RabbitMQ at "] {
+            if let Some(start) = out.stderr.find(broker) {
+                let rest = &out.stderr[start + broker.len()..];
+                let url = rest.split_whitespace().next().unwrap();
+                return url.trim_end_matches(':').to_string();
+            }
         }
         let start = out.stderr.find("broker (").unwrap() + 8;
         out.stderr[start..].split(')').next().unwrap().to_string()

@@ -10,6 +10,7 @@
 
 mod common;
 
+mod amqp_record;
 mod anomalies;
 mod architecture;
 mod backend;

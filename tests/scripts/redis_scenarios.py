@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Drives a real Celery 5.7 worker on a test Redis for the end-to-end tests of `celtrace record`.
+"""Drives a real Celery 5.7 worker for the end-to-end tests of `celtrace record` (Redis, or
+RabbitMQ with --broker).
 
     target/celery-venv/bin/python tests/scripts/redis_scenarios.py --port 6390 --phase canvas
     target/celery-venv/bin/python tests/scripts/redis_scenarios.py --port 6390 --phase kill
@@ -162,7 +163,8 @@ def kill(app, m, tmp, env, hostname):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
+    ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
     ap.add_argument("--phase", choices=["canvas", "kill"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
@@ -170,7 +172,7 @@ def main():
         f.write(APP)
     env = dict(
         os.environ,
-        SCEN_BROKER=f"redis://127.0.0.1:{args.port}/0",
+        SCEN_BROKER=args.broker or f"redis://127.0.0.1:{args.port}/0",
         SCEN_BACKEND=f"redis://127.0.0.1:{args.port}/1",
     )
     os.environ.update(env)
