@@ -128,21 +128,22 @@ fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
         return ctx.load_state();
     }
-    // A stream queue has no index: first look in the last hour alone (a timestamp offset),
-    // then, if the task is not there, in everything.
+    // A stream queue has no index, and each read of it costs a drain: one whole read of the
+    // last hour alone (a timestamp offset), then, if the task is not there, of everything.
     if ctx.is_amqp() {
         let hour_ago = Some(crate::query::time::epoch(ctx.now) - 3600.0);
-        let (state, report) = passes(ctx, typed, hour_ago)?;
+        let (state, report) = ctx.load_filtered_since(None, hour_ago)?;
         if resolve_task(&state, typed).is_ok() {
             return Ok((state, report));
         }
+        return ctx.load_state();
     }
-    passes(ctx, typed, None)
+    passes(ctx, typed)
 }
 
-/// The passes of [`load`] over the source from `since` (all of it when `None`).
-fn passes(ctx: &Ctx, typed: &str, since: Option<f64>) -> Result<(State, LoadReport), CliError> {
-    let (state, report) = ctx.load_filtered_since(Some(&LineFilter::mentions(&[typed])), since)?;
+/// The filtered passes of [`load`].
+fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
+    let (state, report) = ctx.load_state_filtered(Some(&LineFilter::mentions(&[typed])))?;
     let Ok(id) = resolve_task(&state, typed) else {
         // Not found or ambiguous: the first pass saw every candidate, so its answer stands.
         return Ok((state, report));
@@ -162,7 +163,7 @@ fn passes(ctx: &Ctx, typed: &str, since: Option<f64>) -> Result<(State, LoadRepo
     let mut ids: Vec<String> = vec![id.to_string()];
     ids.extend(kids);
     let filter = LineFilter::mentions(&[root.as_str()]).and_ids(ids.iter().cloned());
-    let (state, report) = ctx.load_filtered_since(Some(&filter), since)?;
+    let (state, report) = ctx.load_state_filtered(Some(&filter))?;
     // Pass 2 saw every member of the flow (their `task-sent`/`task-received` name the root);
     // pass 3 reads all events of those not read whole yet: ancestors, siblings, their kin.
     let rest: Vec<String> = state
@@ -173,5 +174,5 @@ fn passes(ctx: &Ctx, typed: &str, since: Option<f64>) -> Result<(State, LoadRepo
     if rest.is_empty() {
         return Ok((state, report));
     }
-    ctx.load_filtered_since(Some(&filter.and_ids(rest)), since)
+    ctx.load_state_filtered(Some(&filter.and_ids(rest)))
 }

@@ -206,6 +206,72 @@ fn connection_problems_are_diagnosed_without_the_password() {
     );
 }
 
+#[test]
+fn amqps_verifies_the_brokers_certificate() {
+    let _serial = BROKER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(vhost) = Vhost::create("tls") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let have_tools = crate::common::certificates(dir.path())
+        && std::process::Command::new("socat")
+            .arg("-V")
+            .output()
+            .is_ok();
+    if !have_tools {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "CI=true but openssl or socat is missing"
+        );
+        eprintln!("skipped: no openssl or socat");
+        return;
+    }
+    // TLS in front of the broker: what an amqps:// endpoint is to a client.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let mut proxy = std::process::Command::new("socat")
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            d("server.pem"),
+            d("server.key")
+        ))
+        .arg("TCP:127.0.0.1:5672")
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("amqps://guest:guest@127.0.0.1:{port}/{}", vhost.name);
+    let out = live(&["record", "--broker", &url]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("celtrace::broker::unreachable"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        out.stderr
+    );
+    let mut cmd = command(&["record", "--broker", &url]);
+    cmd.env("SSL_CERT_FILE", d("ca.pem"));
+    let out = run_cmd(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("messages:     0"), "{}", out.stdout);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+}
+
 /// (name, state, retries, attempts) of every task, sorted: what must match across brokers.
 fn shapes(doc: &serde_json::Value) -> Vec<(String, String, u64, usize)> {
     let mut v: Vec<_> = doc["tasks"]

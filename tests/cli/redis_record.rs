@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    Recorder, RedisServer, Run, command, fixture, json, repo_path, run_cmd, venv_python,
+    Recorder, RedisServer, Run, certificates, command, fixture, json, repo_path, run_cmd,
+    venv_python,
 };
 
 /// celtrace with the real clock: recorded events are from just now.
@@ -252,24 +253,6 @@ fn a_recorder_redis_drops_for_falling_behind_records_the_gap() {
     );
     let (code, _) = rec.stop();
     assert_eq!(code, 0);
-}
-
-/// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn certificates(dir: &std::path::Path) -> bool {
-    let sh = |script: &str| {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(dir)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    sh(
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=celtrace-test-ca \
-        && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost \
-        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > ext.cnf \
-        && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
-    )
 }
 
 #[test]

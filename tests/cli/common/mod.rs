@@ -372,3 +372,21 @@ impl Drop for Vhost {
             .output();
     }
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl.
+pub fn certificates(dir: &std::path::Path) -> bool {
+    let sh = |script: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=celtrace-test-ca \
+        && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost \
+        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > ext.cnf \
+        && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
+    )
+}

@@ -1,0 +1,288 @@
+//! Reading a RabbitMQ stream queue: a bare consumer's drain against celtrace's full read and
+//! rebuild, a time-bounded read, and the stream's disk size.
+//!
+//!     cargo bench --bench amqp                  # 1,000,000 events
+//!     cargo bench --bench amqp -- --events 200000
+//!
+//! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest) and `rabbitmqctl` (run as a user that may
+//! use it): the bench makes a virtual host of its own, lets `celtrace record` declare the
+//! stream queue, publishes the events as Celery's workers do (per task a `task.sent`, a
+//! `task.multi` [received, started] and a `task.multi` [succeeded]; half of them, then two
+//! seconds later the other half), and then times whole `celtrace` processes.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods
+)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+const BIN: &str = env!("CARGO_BIN_EXE_celtrace");
+
+fn events_arg() -> u64 {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter()
+        .position(|a| a == "--events")
+        .and_then(|i| argv.get(i + 1)?.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+struct Vhost(String);
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.0])
+            .output();
+    }
+}
+
+fn uuid(n: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        n.wrapping_mul(2_654_435_761) & 0xffff_ffff,
+        n & 0xffff,
+        (n >> 16) & 0xfff,
+        (n >> 28) & 0xfff,
+        n
+    )
+}
+
+/// The three message bodies of task `n` (four events) and their routing keys.
+fn task_bodies(n: u64, t: f64) -> [(&'static str, String); 3] {
+    let id = uuid(n);
+    let common = |ty: &str, dt: f64, host: &str| {
+        format!(
+            r#""hostname": "{host}", "utcoffset": 0.0, "pid": 4242, "clock": {n}, "uuid": "{id}", "timestamp": {:.6}, "type": "{ty}""#,
+            t + dt
+        )
+    };
+    let producer = format!("gen{n}@bench");
+    let w = "w1@bench";
+    let sent = format!(
+        r#"{{{}, "name": "bench.add", "args": "(2, 3)", "kwargs": "{{}}", "retries": 0, "eta": null, "expires": null, "root_id": "{id}", "parent_id": null, "queue": "celery", "exchange": "", "routing_key": "celery"}}"#,
+        common("task-sent", 0.0, &producer)
+    );
+    let received = format!(
+        r#"{{{}, "name": "bench.add", "args": "(2, 3)", "kwargs": "{{}}", "root_id": "{id}", "parent_id": null, "retries": 0, "eta": null, "expires": null}}"#,
+        common("task-received", 0.001, w)
+    );
+    let started = format!("{{{}}}", common("task-started", 0.002, w));
+    let done = format!(
+        r#"{{{}, "result": "5", "runtime": 0.0012}}"#,
+        common("task-succeeded", 0.004, w)
+    );
+    [
+        ("task.sent", sent),
+        ("task.multi", format!("[{received}, {started}]")),
+        ("task.multi", format!("[{done}]")),
+    ]
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+async fn publish(uri: &str, first: u64, tasks: u64) -> u64 {
+    let conn = Connection::connect(uri, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_delivery_mode(1);
+    let mut bytes = 0;
+    let mut pending = Vec::new();
+    for n in first..first + tasks {
+        for (rk, body) in task_bodies(n, now()) {
+            bytes += body.len() as u64;
+            pending.push(
+                ch.basic_publish(
+                    "celeryev".into(),
+                    rk.into(),
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    props.clone(),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        if pending.len() >= 3000 {
+            pending.clear();
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    bytes
+}
+
+/// A bare consumer: from `first` to the last offset, acking in batches, no decoding.
+async fn drain(uri: &str, last: i64) -> (u64, u64) {
+    let conn = Connection::connect(uri, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_qos(2000, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-stream-offset".into(),
+        AMQPValue::LongString(LongString::from("first")),
+    );
+    let mut consumer = ch
+        .basic_consume(
+            "celtrace.events".into(),
+            "drain".into(),
+            BasicConsumeOptions::default(),
+            args,
+        )
+        .await
+        .unwrap();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while let Some(Ok(d)) = consumer.next().await {
+        n += 1;
+        bytes += d.data.len() as u64;
+        let offset = d
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| match h.inner().get("x-stream-offset") {
+                Some(AMQPValue::LongLongInt(o)) => Some(*o),
+                _ => None,
+            })
+            .unwrap_or(i64::MAX);
+        if n % 1000 == 0 || offset >= last {
+            let _ = d.acker.ack(BasicAckOptions { multiple: true }).await;
+        }
+        if offset >= last {
+            break;
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    (n, bytes)
+}
+
+fn celtrace(args: &[&str]) -> (f64, String) {
+    let t = Instant::now();
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        t.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn main() {
+    let events = events_arg();
+    let tasks = events / 4;
+    let name = format!("celtrace-bench-{}", std::process::id());
+    let ok = Command::new("rabbitmqctl")
+        .args(["add_vhost", &name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("rabbitmqctl")
+            .args(["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    assert!(ok, "needs RabbitMQ on 127.0.0.1:5672 and rabbitmqctl");
+    let vhost = Vhost(name);
+    let url = format!("amqp://guest:guest@127.0.0.1:5672/{}", vhost.0);
+    celtrace(&["record", "--broker", &url, "-q"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let mut bytes = rt.block_on(publish(&url, 0, tasks / 2));
+    std::thread::sleep(Duration::from_secs(3));
+    let half_at = now() - 1.0;
+    bytes += rt.block_on(publish(&url, tasks / 2, tasks - tasks / 2));
+    let published = t.elapsed().as_secs_f64() - 3.0;
+    std::thread::sleep(Duration::from_secs(2));
+    println!(
+        "published {events} events ({} messages, {:.0} MB of bodies) in {published:.1} s",
+        tasks * 3,
+        bytes as f64 / 1e6
+    );
+    let (_, status) = celtrace(&["record", "--status", "--broker", &url]);
+    let last: i64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("offsets:"))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .expect("offsets in record --status");
+    let t = Instant::now();
+    let (n, drained_bytes) = rt.block_on(drain(&url, last));
+    let bare = t.elapsed().as_secs_f64();
+    println!(
+        "bare consumer drain: {n} messages in {bare:.2} s = {:.0} events/s, {:.0} MB/s",
+        events as f64 / bare,
+        drained_bytes as f64 / bare / 1e6
+    );
+    let mut fulls = Vec::new();
+    for _ in 0..3 {
+        fulls.push(celtrace(&["tasks", "--limit", "1", "--broker", &url, "-q"]).0);
+    }
+    fulls.sort_by(f64::total_cmp);
+    let full = fulls[1];
+    println!(
+        "full read + rebuild (tasks --limit 1): {full:.2} s = {:.0} events/s, {:.0} MB/s; {:.2}x the bare drain",
+        events as f64 / full,
+        drained_bytes as f64 / full / 1e6,
+        full / bare
+    );
+    let since = chrono_like(half_at);
+    let (secs, out) = celtrace(&["tasks", "--since", &since, "--json", "--broker", &url, "-q"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    println!(
+        "tasks --since <the second half>: {secs:.2} s, read {} of {} messages (timestamp offset, chunk-granular)",
+        doc["diagnostics"]["entries"],
+        tasks * 3
+    );
+    let id = uuid(tasks - 10);
+    let (secs, _) = celtrace(&["show", &id[..8], "--broker", &url, "-q"]);
+    println!(
+        "show <prefix> of a task in the last hour: {secs:.2} s (three filtered passes over that hour)"
+    );
+    let du = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "du -sb /var/lib/rabbitmq/mnesia/*/stream/*{}* | cut -f1",
+            vhost.0
+        ))
+        .output()
+        .unwrap();
+    let disk: f64 = String::from_utf8_lossy(&du.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .sum();
+    println!(
+        "stream on disk: {:.0} MB = {:.0} MB per million events",
+        disk / 1e6,
+        disk / events as f64
+    );
+}
+
+/// RFC 3339 of an epoch time, for `--since`.
+fn chrono_like(t: f64) -> String {
+    let secs = t as i64;
+    let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+    dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
