@@ -371,7 +371,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__graph)
-            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --wait --timeout --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,6 +386,10 @@ _celtrace() {
                     return 0
                     ;;
                 --depth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -731,7 +735,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__show)
-            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --wait --timeout --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -743,6 +747,10 @@ _celtrace() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --broker)

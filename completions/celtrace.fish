@@ -88,6 +88,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s h -l help -d
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s f -l format -d 'Output format' -r -f -a "text\t'Header, timeline, arguments, result, traceback, lineage, children'
 json\t'One JSON document with the same content'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l timeout -d 'How long --wait waits (e.g. 90s, 10m)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -100,6 +101,7 @@ never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l no-scrub -d 'Show secret-looking argument values instead of [Filtered]'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l ascii -d 'Plain ASCII decoration'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l wait -d 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
@@ -110,6 +112,7 @@ dot\t'Graphviz DOT (deterministic; clusters for groups and chords)'
 mermaid\t'A Mermaid flowchart'
 json\t'One JSON document'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l depth -d 'Show the tree only this many levels deep' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l timeout -d 'How long --wait waits (e.g. 90s, 10m)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -123,6 +126,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l dot -d 'Shor
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l all -d 'Show every child of a large fan-out instead of a summary line'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l ascii -d 'Plain ASCII tree'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l wait -d 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'

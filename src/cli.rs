@@ -49,6 +49,7 @@ const fn const_format_help() -> &'static str {
         "  4    broker unreachable, refused, or not supported by this build\n",
         "  5    bad input: recording missing, unreadable, empty or too new\n",
         "  6    found what --fail-on / --wait was asked to fail on\n",
+        "  7    --wait timed out before the task or flow finished\n",
         "  130  interrupted (Ctrl-C)"
     )
 }

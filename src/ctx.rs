@@ -423,7 +423,8 @@ impl Ctx {
         let report = file::load_into_with_progress(input, &mut state, filter, &progress);
         progress.finish_and_clear();
         let report = report?;
-        if report.events == 0 && report.entries > 0 {
+        // Entries a filter skipped are not problems: fail only when what was read was unusable.
+        if report.events == 0 && report.entries > report.filtered {
             let first_problem = report
                 .issues
                 .first()

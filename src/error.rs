@@ -225,6 +225,22 @@ pub enum CliError {
         severity: &'static str,
     },
 
+    #[error("{what} finished in {state}")]
+    #[diagnostic(
+        code(celtrace::wait::failed),
+        help("the details are printed above; exit status 6 is what --wait gives for a failure")
+    )]
+    TaskFailed { what: String, state: String },
+
+    #[error("gave up waiting after {after}: not finished yet")]
+    #[diagnostic(
+        code(celtrace::wait::timeout),
+        help(
+            "wait longer with --timeout (e.g. --timeout 30m); `celtrace show` tells where it stands"
+        )
+    )]
+    WaitTimeout { after: String },
+
     #[error("cannot write the output")]
     #[diagnostic(
         code(celtrace::io::write),
@@ -260,7 +276,8 @@ impl CliError {
             | Self::NoRecording { .. }
             | Self::AmqpNoExchange(_) => exit::BAD_INPUT,
             Self::Write { .. } | Self::Otlp { .. } | Self::RecorderRunning(_) => exit::FAILURE,
-            Self::Found { .. } => exit::FOUND,
+            Self::Found { .. } | Self::TaskFailed { .. } => exit::FOUND,
+            Self::WaitTimeout { .. } => exit::TIMEOUT,
         }
     }
 
@@ -311,6 +328,15 @@ impl From<AmqpError> for CliError {
                 why: "does not exist",
             },
             AmqpError::NotAStream { .. } | AmqpError::Command { .. } => Self::AmqpCommand(e),
+        }
+    }
+}
+
+impl From<crate::source::live::LiveError> for CliError {
+    fn from(e: crate::source::live::LiveError) -> Self {
+        match e {
+            crate::source::live::LiveError::Redis(e) => e.into(),
+            crate::source::live::LiveError::Amqp(e) => e.into(),
         }
     }
 }

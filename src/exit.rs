@@ -14,6 +14,8 @@ pub const BROKER: u8 = 4;
 pub const BAD_INPUT: u8 = 5;
 /// Something was found that the caller asked to fail on (`anomalies --fail-on`, `--wait`).
 pub const FOUND: u8 = 6;
+/// `--wait` gave up: the task or flow had not finished within `--timeout`.
+pub const TIMEOUT: u8 = 7;
 /// Interrupted by Ctrl-C (SIGINT) during a bounded command.
 pub const INTERRUPTED: u8 = 130;
 
@@ -27,4 +29,5 @@ Exit status:
   4    broker unreachable, refused, or not supported by this build
   5    bad input: recording missing, unreadable, empty or too new
   6    found what --fail-on / --wait was asked to fail on
+  7    --wait timed out before the task or flow finished
   130  interrupted (Ctrl-C)";

@@ -50,6 +50,9 @@ pub struct GraphArgs {
     /// Plain ASCII tree
     #[arg(long)]
     pub ascii: bool,
+
+    #[command(flatten)]
+    pub wait: super::wait::WaitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,9 +68,30 @@ pub enum GraphFormat {
 }
 
 pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
-    let (state, report) = match ctx.load_flow(args.id.trim())? {
+    if args.wait.wait {
+        super::wait::broker(ctx)?;
+    }
+    let (mut state, report) = match ctx.load_flow(args.id.trim())? {
         Some(flow) => flow,
         None => ctx.load_state()?,
+    };
+    let failed = if args.wait.wait {
+        // A full id not seen yet is waited for too: the flow may not have started.
+        let typed = args.id.trim().to_ascii_lowercase();
+        let id = match resolve_task(&state, &typed) {
+            Ok(id) => id.clone(),
+            Err(crate::query::ResolveError::NotFound(_)) if typed.len() == 36 => {
+                crate::model::TaskId::parse(&typed)
+            }
+            Err(e) => {
+                return Err(CliError::from_resolve(e, &report.source, &|id| {
+                    id.to_string()
+                }));
+            }
+        };
+        Some(wait_for_flow(ctx, args, &mut state, &id)?)
+    } else {
+        None
     };
     let horizon = state.horizon(epoch(ctx.now));
     let id = resolve_task(&state, args.id.trim()).map_err(|e| {
@@ -116,7 +140,73 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     std::io::Write::flush(&mut out)?;
     drop(flow);
     state.discard();
-    Ok(())
+    match failed {
+        Some(true) => Err(CliError::TaskFailed {
+            what: format!("the flow of {}", args.id.trim()),
+            state: "a failure".to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `--wait`: follows the flow's live events (new members join by root or parent) until every
+/// task of it has finished and no new one came for a moment; whether any of them failed.
+fn wait_for_flow(
+    ctx: &Ctx,
+    args: &GraphArgs,
+    state: &mut crate::state::State,
+    id: &crate::model::TaskId,
+) -> Result<bool, CliError> {
+    let root = state
+        .task(id)
+        .map_or_else(|| id.to_string(), |r| state.root_id(r).to_string());
+    let mut members: std::collections::HashSet<String> = state
+        .tasks()
+        .filter(|t| state.root_id(t).to_string() == root)
+        .map(|t| t.id.to_string())
+        .collect();
+    members.insert(root.clone());
+    let now = epoch(ctx.now);
+    super::wait::follow(
+        ctx,
+        args.wait.timeout,
+        state,
+        // A chord's callback is sent just after its header finished.
+        std::time::Duration::from_millis(1500),
+        &mut |ev| {
+            if ev.kind.is_worker() {
+                return true;
+            }
+            let Some(uuid) = ev.uuid.as_deref() else {
+                return false;
+            };
+            if members.contains(uuid) {
+                return true;
+            }
+            let joins = ev.root_id.as_deref() == Some(root.as_str())
+                || ev.parent_id.as_deref().is_some_and(|p| members.contains(p));
+            if joins {
+                members.insert(uuid.to_string());
+            }
+            joins
+        },
+        &mut |st| {
+            let flow = crate::graph::build(st, id, &Backend::default(), st.horizon(now))?;
+            let views: Vec<_> = flow
+                .graph
+                .node_weights()
+                .filter_map(|n| n.view.as_ref())
+                .collect();
+            views
+                .iter()
+                .all(|v| super::wait::is_final(v.state))
+                .then(|| {
+                    views
+                        .iter()
+                        .any(|v| v.state != crate::model::TaskState::Success)
+                })
+        },
+    )
 }
 
 /// Tasks whose result records can change the picture: the flow's own, and the top-level tasks

@@ -12,6 +12,7 @@ pub mod show;
 pub mod stats;
 pub mod tail;
 pub mod tasks;
+pub mod wait;
 pub mod workers;
 
 use crate::cli::{Cli, Command};

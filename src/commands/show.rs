@@ -44,10 +44,21 @@ pub struct ShowArgs {
     /// Plain ASCII decoration
     #[arg(long)]
     pub ascii: bool,
+
+    #[command(flatten)]
+    pub wait: super::wait::WaitArgs,
 }
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
-    let (state, report) = load(ctx, args.id.trim())?;
+    if args.wait.wait {
+        super::wait::broker(ctx)?;
+    }
+    let (mut state, report) = load(ctx, args.id.trim())?;
+    let finished = if args.wait.wait {
+        Some(wait_for_task(ctx, args, &mut state)?)
+    } else {
+        None
+    };
     let horizon = state.horizon(epoch(ctx.now));
     let id = resolve_task(&state, &args.id).map_err(|e| {
         CliError::from_resolve(e, &report.source, &|id| describe(&state, id, horizon))
@@ -87,9 +98,49 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
         render::show::text(&state, &data, &rctx, horizon, &mut out)?;
     }
     std::io::Write::flush(&mut out)?;
+    let what = format!("task {}", data.view.record.id);
     drop(data);
     state.discard();
-    Ok(())
+    match finished {
+        Some(s) if s != crate::model::TaskState::Success => Err(CliError::TaskFailed {
+            what,
+            state: s.as_str().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `--wait`: follows the task's live events until it has finished; its final state.
+/// A full id not seen yet is waited for too (the task may not have been sent yet).
+fn wait_for_task(
+    ctx: &Ctx,
+    args: &ShowArgs,
+    state: &mut State,
+) -> Result<crate::model::TaskState, CliError> {
+    let typed = args.id.trim().to_ascii_lowercase();
+    let target = match resolve_task(state, &typed) {
+        Ok(id) => id.to_string(),
+        Err(crate::query::ResolveError::NotFound(_)) if typed.len() == 36 => typed,
+        Err(e) => {
+            return Err(CliError::from_resolve(e, "the recording", &|id| {
+                id.to_string()
+            }));
+        }
+    };
+    let id = crate::model::TaskId::parse(&target);
+    let now = epoch(ctx.now);
+    super::wait::follow(
+        ctx,
+        args.wait.timeout,
+        state,
+        std::time::Duration::ZERO,
+        &mut |ev| ev.kind.is_worker() || ev.uuid.as_deref() == Some(target.as_str()),
+        &mut |st| {
+            let rec = st.task(&id)?;
+            let v = TaskView::new(st, rec, st.horizon(now));
+            super::wait::is_final(v.state).then_some(v.state)
+        },
+    )
 }
 
 /// `<id>  <name>  <state>` for candidate lists.

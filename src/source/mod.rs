@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod backend;
 pub mod file;
+pub mod live;
 pub mod pubsub;
 pub mod record;
 pub mod recorded;

@@ -28,6 +28,7 @@ mod schema;
 mod show;
 mod stats;
 mod tasks;
+mod wait;
 mod workers;
 
 #[test]

@@ -161,11 +161,38 @@ def kill(app, m, tmp, env, hostname):
     return {"hostname": hostname, "killed_pid": pid, "early": early.id, "late": late.id}
 
 
+def wait_phase(app, m, tmp, env, hostname):
+    """Announces task ids first (one JSON line), then sends them: for `--wait` to follow."""
+    import uuid
+
+    from celery import chain
+
+    worker = Worker(tmp, env, hostname)
+    try:
+        wait(lambda: ready(app, hostname), 60, "the worker to answer")
+        ids = {k: str(uuid.uuid4()) for k in ("ok", "bad", "first", "last")}
+        print(json.dumps(ids), flush=True)
+        time.sleep(3)  # celtrace subscribes meanwhile
+        ok = m.add.apply_async((2, 3), task_id=ids["ok"])
+        bad = m.fail.apply_async(task_id=ids["bad"])
+        flow = chain(m.sleepy.si(1).set(task_id=ids["first"]), m.add.si(1, 1).set(task_id=ids["last"])).apply_async()
+        assert ok.get(timeout=30) == 5
+        try:
+            bad.get(timeout=30)
+        except ValueError:
+            pass
+        assert flow.get(timeout=30) == 2
+        time.sleep(2)
+    finally:
+        worker.stop()
+    return ids
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -188,6 +215,8 @@ def main():
             time.sleep(1.2)  # a heartbeat
         finally:
             worker.stop()
+    elif args.phase == "wait":
+        facts = wait_phase(m.app, m, tmp, env, hostname)
     else:
         facts = kill(m.app, m, tmp, env, hostname)
     facts["hostname"] = hostname

@@ -1,0 +1,90 @@
+//! `--wait` for `show` and `graph`: after reading what is recorded, follow the broker's live
+//! events (a subscription, not a loop of reads) and fold those of the task or flow into the
+//! same state until it has finished or `--timeout` passes.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::ctx::{Ctx, EventSource};
+use crate::error::CliError;
+use crate::model::decode::decode_entry;
+use crate::model::{Event, TaskState};
+use crate::source::live::Live;
+use crate::source::pubsub::ChannelOptions;
+use crate::state::State;
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits (e.g. 90s, 10m)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration, requires = "wait")]
+    pub timeout: Duration,
+}
+
+/// `--wait` needs a broker to follow: refused (before any read) for a recording on disk.
+pub fn broker(ctx: &Ctx) -> Result<&crate::source::url::BrokerUrl, CliError> {
+    match &ctx.source {
+        EventSource::Broker(url, _) => Ok(url),
+        EventSource::Recording(_) => Err(CliError::usage(
+            "--wait follows live events, and a recording on disk has none",
+            "give --broker (a Redis or RabbitMQ URL) instead of --events",
+        )),
+    }
+}
+
+/// Whether a task in this state has finished (a retry or a lost worker may still bring it
+/// back, so those are not finished).
+pub fn is_final(s: TaskState) -> bool {
+    matches!(
+        s,
+        TaskState::Success | TaskState::Failure | TaskState::Revoked | TaskState::Rejected
+    )
+}
+
+/// Follows live events into `state` until `done` says it is finished (returns its verdict).
+/// `relevant` chooses the events to fold in. `settle` is how long no new relevant event may
+/// come after `done` first says yes (a chord's callback is sent after its header finished).
+pub fn follow<T>(
+    ctx: &Ctx,
+    timeout: Duration,
+    state: &mut State,
+    settle: Duration,
+    relevant: &mut dyn FnMut(&Event<'_>) -> bool,
+    done: &mut dyn FnMut(&State) -> Option<T>,
+) -> Result<T, CliError> {
+    let url = broker(ctx)?;
+    let live = Live::start(url, &ChannelOptions::celery_defaults())?;
+    let deadline = Instant::now() + timeout;
+    let mut verdict = done(state);
+    let mut settled_at = verdict.as_ref().map(|_| Instant::now() + settle);
+    loop {
+        if settled_at.is_some_and(|at| Instant::now() >= at)
+            && let Some(v) = verdict.take()
+        {
+            return Ok(v);
+        }
+        let until = settled_at.map_or(deadline, |at| at.min(deadline));
+        if Instant::now() >= deadline {
+            return Err(CliError::WaitTimeout {
+                after: humantime::format_duration(timeout).to_string(),
+            });
+        }
+        let mut changed = false;
+        for line in live.lines_until(until)? {
+            decode_entry(&line, &mut Vec::new(), &mut |ev| {
+                if relevant(ev) {
+                    state.apply(ev);
+                    changed = true;
+                }
+            });
+        }
+        if changed {
+            verdict = done(state);
+            settled_at = verdict.as_ref().map(|_| Instant::now() + settle);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Live events from either broker as recording lines, for commands that wait on them
+//! (`show --wait`, `graph --wait`): a subscriber thread, lines handed over as they come.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::amqp::{Amqp, AmqpError};
+use super::pubsub::{self, ChannelOptions, Feed};
+use super::redis::{Redis, RedisError};
+use super::url::{BrokerKind, BrokerUrl};
+use crate::model::split::split_message;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error(transparent)]
+    Amqp(#[from] AmqpError),
+}
+
+/// A running subscription; stopped when dropped.
+pub struct Live {
+    rx: Receiver<Feed>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Live {
+    /// Subscribes and returns once the subscription is in place (events from then on are
+    /// seen), or with the broker's error.
+    pub fn start(url: &BrokerUrl, channels: &ChannelOptions) -> Result<Self, LiveError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let thread_stop = Arc::clone(&stop);
+        match url.kind {
+            BrokerKind::Redis => {
+                let redis = Redis::new(url)?;
+                let pattern = channels.pattern(redis.db());
+                std::thread::spawn(move || {
+                    pubsub::subscribe(&redis, &pattern, false, &tx, &thread_stop, Some(ready_tx));
+                });
+            }
+            BrokerKind::Amqp => {
+                let amqp = Amqp::new(url);
+                std::thread::spawn(move || {
+                    let mut send = |_: &str, body: &[u8]| {
+                        tx.send(Feed::Message {
+                            channel: String::new(),
+                            payload: body.to_vec(),
+                            received: crate::clock::wall_secs(),
+                            backend: false,
+                        })
+                        .is_ok()
+                    };
+                    if let Err(e) = amqp.follow(ready_tx, &thread_stop, &mut send) {
+                        let _ = tx.send(Feed::AmqpFailed(e));
+                    }
+                });
+            }
+        }
+        let live = Self { rx, stop };
+        loop {
+            match live.rx.try_recv() {
+                Ok(Feed::Failed(e)) => return Err(e.into()),
+                Ok(Feed::AmqpFailed(e)) => return Err(e.into()),
+                _ => {}
+            }
+            match ready_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(()) => return Ok(live),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The thread ended without being ready: its error is in the feed.
+                    return match live.rx.recv_timeout(Duration::from_millis(500)) {
+                        Ok(Feed::Failed(e)) => Err(e.into()),
+                        Ok(Feed::AmqpFailed(e)) => Err(e.into()),
+                        _ => Err(LiveError::Amqp(AmqpError::Command {
+                            url: url.redacted(),
+                            reason: "the subscription ended".to_string(),
+                        })),
+                    };
+                }
+            }
+        }
+    }
+
+    /// The recording lines of the events that arrive before `until` (at least one wait of
+    /// up to that long; then whatever else is already there). Empty at the deadline.
+    pub fn lines_until(&self, until: Instant) -> Result<Vec<String>, LiveError> {
+        let mut out = Vec::new();
+        let wait = until.saturating_duration_since(Instant::now());
+        let Ok(first) = self.rx.recv_timeout(wait) else {
+            return Ok(out);
+        };
+        for feed in std::iter::once(first).chain(std::iter::from_fn(|| self.rx.try_recv().ok())) {
+            match feed {
+                Feed::Message {
+                    payload, received, ..
+                } => {
+                    let text = String::from_utf8_lossy(&payload);
+                    out.extend(split_message(&text, received).0.into_iter().map(|l| l.json));
+                }
+                Feed::Failed(e) => return Err(e.into()),
+                Feed::AmqpFailed(e) => return Err(e.into()),
+                Feed::Lost { .. } | Feed::Back { .. } => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
