@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('anomalies', 'anomalies', [CompletionResultType]::ParameterValue, 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers')
             [CompletionResult]::new('record', 'record', [CompletionResultType]::ParameterValue, 'Record Celery''s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow events as they happen, one line each')
+            [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -329,6 +330,30 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;queues' {
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Also look at this queue (repeatable)')
+            [CompletionResult]::new('--global-keyprefix', '--global-keyprefix', [CompletionResultType]::ParameterName, 'kombu''s `global_keyprefix` transport option, if the app sets one (Redis)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII table borders')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the script into this directory (file name chosen per shell) instead of stdout')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
@@ -381,6 +406,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('anomalies', 'anomalies', [CompletionResultType]::ParameterValue, 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers')
             [CompletionResult]::new('record', 'record', [CompletionResultType]::ParameterValue, 'Record Celery''s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow events as they happen, one line each')
+            [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -411,6 +437,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;tail' {
+            break
+        }
+        'celtrace;help;queues' {
             break
         }
         'celtrace;help;completions' {

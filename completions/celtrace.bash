@@ -34,6 +34,9 @@ _celtrace() {
             celtrace,man)
                 cmd="celtrace__subcmd__man"
                 ;;
+            celtrace,queues)
+                cmd="celtrace__subcmd__queues"
+                ;;
             celtrace,record)
                 cmd="celtrace__subcmd__record"
                 ;;
@@ -70,6 +73,9 @@ _celtrace() {
             celtrace__subcmd__help,man)
                 cmd="celtrace__subcmd__help__subcmd__man"
                 ;;
+            celtrace__subcmd__help,queues)
+                cmd="celtrace__subcmd__help__subcmd__queues"
+                ;;
             celtrace__subcmd__help,record)
                 cmd="celtrace__subcmd__help__subcmd__record"
                 ;;
@@ -95,7 +101,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail queues completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,7 +439,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help)
-            opts="tasks show graph export workers stats anomalies record tail completions man help"
+            opts="tasks show graph export workers stats anomalies record tail queues completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -517,6 +523,20 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__help__subcmd__queues)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -622,6 +642,60 @@ _celtrace() {
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__queues)
+            opts="-b -q -v -h -V --queue --global-keyprefix --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --global-keyprefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

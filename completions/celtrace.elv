@@ -44,6 +44,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand anomalies 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
             cand record 'Record Celery''s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
             cand tail 'Follow events as they happen, one line each'
+            cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -316,6 +317,29 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;queues'= {
+            cand --queue 'Also look at this queue (repeatable)'
+            cand --global-keyprefix 'kombu''s `global_keyprefix` transport option, if the app sets one (Redis)'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --stream 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --json 'Print one JSON document'
+            cand --ascii 'Plain ASCII table borders'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -366,6 +390,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand anomalies 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
             cand record 'Record Celery''s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
             cand tail 'Follow events as they happen, one line each'
+            cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -387,6 +412,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;record'= {
         }
         &'celtrace;help;tail'= {
+        }
+        &'celtrace;help;queues'= {
         }
         &'celtrace;help;completions'= {
         }

@@ -47,6 +47,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "stats" -d 'Per ta
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tail" -d 'Follow events as they happen, one line each'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -284,6 +285,24 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s q -l quiet -d
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l queue -d 'Also look at this queue (repeatable)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one (Redis)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l json -d 'Print one JSON document'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l ascii -d 'Plain ASCII table borders'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l dir -d 'Write the script into this directory (file name chosen per shell) instead of stdout' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -314,15 +333,16 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
-    man::ManArgs, record::RecordArgs, show::ShowArgs, stats::StatsArgs, tail::TailArgs,
-    tasks::TasksArgs, workers::WorkersArgs,
+    man::ManArgs, queues::QueuesArgs, record::RecordArgs, show::ShowArgs, stats::StatsArgs,
+    tail::TailArgs, tasks::TasksArgs, workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -118,6 +118,7 @@ pub enum Command {
     Anomalies(AnomaliesArgs),
     Record(RecordArgs),
     Tail(TailArgs),
+    Queues(QueuesArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

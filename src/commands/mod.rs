@@ -6,6 +6,7 @@ pub mod completions;
 pub mod export;
 pub mod graph;
 pub mod man;
+pub mod queues;
 pub mod record;
 mod record_amqp;
 pub mod show;
@@ -36,6 +37,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Record(args) => record::run(&ctx, args),
         Command::Tail(args) => tail::run(&ctx, args),
+        Command::Queues(args) => queues::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -263,6 +263,39 @@ impl Amqp {
         })
     }
 
+    /// `(ready messages, consumers)` of each queue, `None` for a missing one: one passive
+    /// declare per queue, each on a channel of its own (a missing queue closes its channel).
+    pub fn passive_declares(&self, names: &[String]) -> Result<Vec<Option<(u64, u64)>>, AmqpError> {
+        self.with_channel(async |conn, _| {
+            let mut out = Vec::new();
+            for name in names {
+                let ch = conn.create_channel().await.map_err(|e| self.fail(&e))?;
+                match ch
+                    .queue_declare(
+                        name.as_str().into(),
+                        QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+                {
+                    Ok(q) => {
+                        out.push(Some((
+                            u64::from(q.message_count()),
+                            u64::from(q.consumer_count()),
+                        )));
+                        let _ = ch.close(200, "ok".into()).await;
+                    }
+                    Err(e) if e.to_string().contains("NOT_FOUND") => out.push(None),
+                    Err(e) => return Err(self.fail(&e)),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// A passive declare on a channel of its own (a missing queue closes the channel).
     async fn check_queue(&self, conn: &Connection, queue: &str) -> Result<(), AmqpError> {
         let ch = conn.create_channel().await.map_err(|e| self.fail(&e))?;

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod file;
 pub mod live;
 pub mod pubsub;
+pub mod queues;
 pub mod record;
 pub mod recorded;
 pub mod redis;

@@ -15,6 +15,7 @@ fn help_of_every_command() {
         vec!["stats", "--help"],
         vec!["record", "--help"],
         vec!["tail", "--help"],
+        vec!["queues", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {

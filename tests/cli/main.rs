@@ -23,6 +23,7 @@ mod graph;
 mod help;
 mod live_workers;
 mod otlp;
+mod queues;
 mod redis_record;
 mod schema;
 mod show;
