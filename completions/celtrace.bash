@@ -1117,7 +1117,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__workers)
-            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --inspect --timeout --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1140,6 +1140,10 @@ _celtrace() {
                     return 0
                     ;;
                 --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

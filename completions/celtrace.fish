@@ -169,6 +169,7 @@ lost\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l lost-after -d 'Call a worker lost after this many heartbeat intervals without a heartbeat' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l since -d 'Only workers with a sign of life at or after this time: a duration back from now (15m, 2h) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l until -d 'Only workers with a sign of life at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l timeout -d 'How long --inspect collects replies' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -181,6 +182,7 @@ never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l history -d 'List every session (start, end, how it ended) instead of one row per worker'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l json -d 'Print one JSON document (sessions included)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l ascii -d 'Plain ASCII table borders'
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l inspect -d 'Also ask the workers now (remote control): pool, prefetch, queues, active, reserved, scheduled and registered tasks; a worker that does not answer is reported'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'

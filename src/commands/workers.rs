@@ -55,6 +55,15 @@ pub struct WorkersArgs {
     /// Plain ASCII table borders
     #[arg(long)]
     pub ascii: bool,
+
+    /// Also ask the workers now (remote control): pool, prefetch, queues, active, reserved,
+    /// scheduled and registered tasks; a worker that does not answer is reported
+    #[arg(long)]
+    pub inspect: bool,
+
+    /// How long --inspect collects replies
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, requires = "inspect")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,20 +100,85 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
         since: super::tasks::bound("since", args.since.as_deref(), ctx)?,
         until: super::tasks::bound("until", args.until.as_deref(), ctx)?,
     };
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = match ctx.load_state() {
+        // Nothing recorded yet: --inspect still asks the workers themselves.
+        Err(CliError::NoRecording { .. }) if args.inspect => (
+            crate::state::State::new(),
+            crate::source::file::LoadReport::default(),
+        ),
+        other => other?,
+    };
     let horizon = state.horizon(epoch(ctx.now));
     let rows = workers(&state, &query, horizon);
     let rctx = ctx.render_ctx(true, args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
+    let live = if args.inspect {
+        Some(inspect(ctx, args, &rows)?)
+    } else {
+        None
+    };
     if args.json {
-        render::workers::json(&state, &rows, horizon, &report, &query, &rctx, &mut out)?;
+        let doc = live.as_ref().map(|(replies, silent, reached)| {
+            serde_json::json!({
+                "timeout": args.timeout.as_secs_f64(),
+                "reached": reached,
+                "workers": replies,
+                "silent": silent,
+            })
+        });
+        render::workers::json(
+            &state,
+            &rows,
+            horizon,
+            &report,
+            &query,
+            doc.as_ref(),
+            &rctx,
+            &mut out,
+        )?;
     } else if args.history {
         render::workers::history(&rows, &rctx, &mut out)?;
     } else {
         render::workers::table(&state, &rows, horizon, &rctx, &mut out)?;
+        if let Some((replies, silent, _)) = &live {
+            let timeout = humantime::format_duration(args.timeout).to_string();
+            render::workers::inspect_text(replies, silent, &timeout, &rctx, &mut out)?;
+        }
     }
     std::io::Write::flush(&mut out)?;
     drop(rows);
     state.discard();
     Ok(())
+}
+
+/// Broadcasts the inspect requests; the replies, the online workers that stayed silent, and
+/// how many mailboxes the broadcast reached (Redis).
+fn inspect(
+    ctx: &Ctx,
+    args: &WorkersArgs,
+    rows: &[crate::query::workers::WorkerRow<'_>],
+) -> Result<(crate::source::control::Replies, Vec<String>, Option<u64>), CliError> {
+    use crate::source::url::BrokerKind;
+    let url = super::wait::broker(ctx).map_err(|_| {
+        CliError::usage(
+            "--inspect asks the workers over the broker, and a recording on disk has none",
+            "give --broker (a Redis or RabbitMQ URL) instead of --events",
+        )
+    })?;
+    let found = match url.kind {
+        BrokerKind::Redis => {
+            let redis = crate::source::redis::Redis::new(url)?;
+            crate::source::control::inspect_redis(&redis, "", args.timeout)?
+        }
+        BrokerKind::Amqp => {
+            let amqp = crate::source::amqp::Amqp::new(url);
+            crate::source::control::inspect_amqp(&amqp, args.timeout)?
+        }
+    };
+    let silent = rows
+        .iter()
+        .filter(|w| w.status() == Liveness::Online && !found.replies.contains_key(w.hostname))
+        .map(|w| w.hostname.to_string())
+        .collect();
+    Ok((found.replies, silent, found.reached))
 }

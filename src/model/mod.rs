@@ -1,5 +1,6 @@
 //! Celery's domain types and decoding. Pure: no I/O, no clock, no terminal.
 
+pub mod control;
 pub mod decode;
 pub mod encode;
 pub mod event;

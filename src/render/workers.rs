@@ -244,6 +244,9 @@ struct WorkersDoc<'r> {
     lost_after_intervals: f64,
     count: usize,
     workers: Vec<WorkerJson<'r>>,
+    /// `--inspect`: the workers' live answers (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inspect: Option<&'r serde_json::Value>,
     diagnostics: DiagnosticsJson<'r>,
 }
 
@@ -312,12 +315,14 @@ fn session_json<'r>(state: &'r State, s: &SessionRow<'r>) -> SessionJson<'r> {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one renderer, each argument a different fact
 pub fn json(
     state: &State,
     rows: &[WorkerRow<'_>],
     horizon: f64,
     report: &LoadReport,
     query: &WorkerQuery,
+    inspect: Option<&serde_json::Value>,
     ctx: &RenderCtx,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -352,8 +357,109 @@ pub fn json(
         lost_after_intervals: query.lost_factor,
         count: workers.len(),
         workers,
+        inspect,
         diagnostics: DiagnosticsJson::new(report),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// `--inspect`'s live answers, after the table: pool, prefetch, queues, what is running,
+/// reserved and scheduled, registered tasks; and the workers that did not answer.
+pub fn inspect_text(
+    replies: &crate::source::control::Replies,
+    silent: &[String],
+    timeout: &str,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use serde_json::Value;
+    let st = &ctx.styles;
+    writeln!(
+        out,
+        "\n{}",
+        format!("Live (inspect, replies within {timeout}):").style(st.heading)
+    )?;
+    if replies.is_empty() && silent.is_empty() {
+        writeln!(out, "  no worker answered")?;
+    }
+    let len = |v: Option<&Value>| v.and_then(Value::as_array).map_or(0, Vec::len);
+    for (node, r) in replies {
+        let stats = r.get("stats");
+        let pool = stats.and_then(|s| s.get("pool"));
+        let implementation = pool
+            .and_then(|p| p.get("implementation"))
+            .and_then(Value::as_str)
+            .map_or("?", |i| i.rsplit([':', '.']).nth(1).unwrap_or(i));
+        let concurrency = pool
+            .and_then(|p| p.get("max-concurrency"))
+            .map_or_else(|| "?".to_string(), Value::to_string);
+        let prefetch = stats
+            .and_then(|s| s.get("prefetch_count"))
+            .map_or_else(|| "?".to_string(), Value::to_string);
+        let queues: Vec<&str> = r
+            .get("active_queues")
+            .and_then(Value::as_array)
+            .map(|qs| qs.iter().filter_map(|q| q.get("name")?.as_str()).collect())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {}  pool {implementation} ×{concurrency}, prefetch {prefetch}, queues {}",
+            node.style(st.label),
+            if queues.is_empty() {
+                "?".to_string()
+            } else {
+                queues.join(", ")
+            }
+        )?;
+        let running: Vec<String> = r
+            .get("active")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|t| {
+                        let id = t.get("id").and_then(Value::as_str).unwrap_or("?");
+                        let name = t.get("name").and_then(Value::as_str).unwrap_or("?");
+                        format!("{} {name}", id.get(..8).unwrap_or(id))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:width$}  active {}{}; reserved {}; scheduled {}",
+            "",
+            running.len(),
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", running.join(", "))
+            },
+            len(r.get("reserved")),
+            len(r.get("scheduled")),
+            width = node.chars().count()
+        )?;
+        let registered: Vec<&str> = r
+            .get("registered")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:width$}  registered {}: {}",
+            "",
+            registered.len(),
+            registered.join(", "),
+            width = node.chars().count()
+        )?;
+    }
+    for node in silent {
+        writeln!(
+            out,
+            "  {}  {}",
+            node.style(st.label),
+            format!("did not answer within {timeout}").style(st.state_failure)
+        )?;
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod backend;
+pub mod control;
 pub mod file;
 pub mod live;
 pub mod pubsub;

@@ -21,6 +21,7 @@ mod export;
 mod generated;
 mod graph;
 mod help;
+mod inspect;
 mod live_workers;
 mod otlp;
 mod queues;

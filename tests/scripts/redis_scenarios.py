@@ -188,11 +188,26 @@ def wait_phase(app, m, tmp, env, hostname):
     return ids
 
 
+def serve(app, m, tmp, env, hostname):
+    """A worker busy with one long task, until stdin closes: for `workers --inspect`."""
+    worker = Worker(tmp, env, hostname)
+    try:
+        wait(lambda: ready(app, hostname), 60, "the worker to answer")
+        busy = m.sleepy.delay(60)
+        wait(lambda: busy.state == "STARTED", 30, "the long task to start")
+        print(json.dumps({"hostname": hostname, "busy": busy.id}), flush=True)
+        sys.stdin.read()
+        app.control.revoke(busy.id, terminate=True)
+    finally:
+        worker.stop()
+    return {"hostname": hostname}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill", "wait"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -215,6 +230,8 @@ def main():
             time.sleep(1.2)  # a heartbeat
         finally:
             worker.stop()
+    elif args.phase == "serve":
+        facts = serve(m.app, m, tmp, env, hostname)
     elif args.phase == "wait":
         facts = wait_phase(m.app, m, tmp, env, hostname)
     else:
