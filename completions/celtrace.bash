@@ -685,7 +685,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__queues)
-            opts="-b -q -v -h -V --queue --global-keyprefix --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --queue --global-keyprefix --management-url --inspect --timeout --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -696,6 +696,14 @@ _celtrace() {
                     return 0
                     ;;
                 --global-keyprefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --management-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

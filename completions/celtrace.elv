@@ -322,6 +322,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;queues'= {
             cand --queue 'Also look at this queue (repeatable)'
             cand --global-keyprefix 'kombu''s `global_keyprefix` transport option, if the app sets one (Redis)'
+            cand --management-url 'RabbitMQ: also read the management API (in-flight counts, every queue of the vhost), e.g. http://user:password@localhost:15672'
+            cand --timeout 'How long --inspect collects replies'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
             cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
             cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
@@ -330,6 +332,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
             cand --stream 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]'
             cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --inspect 'Also ask the workers which queues they consume (remote control): finds queues and, on Redis, counts consumers'
             cand --json 'Print one JSON document'
             cand --ascii 'Plain ASCII table borders'
             cand --utc 'Show times in UTC instead of local time'

@@ -289,6 +289,8 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s h -l help -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l queue -d 'Also look at this queue (repeatable)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one (Redis)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l management-url -d 'RabbitMQ: also read the management API (in-flight counts, every queue of the vhost), e.g. http://user:password@localhost:15672' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l timeout -d 'How long --inspect collects replies' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -298,6 +300,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l stream -d '
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l inspect -d 'Also ask the workers which queues they consume (remote control): finds queues and, on Redis, counts consumers'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l json -d 'Print one JSON document'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l ascii -d 'Plain ASCII table borders'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l utc -d 'Show times in UTC instead of local time'

@@ -225,6 +225,15 @@ pub enum CliError {
         severity: &'static str,
     },
 
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::management),
+        help(
+            "check --management-url (e.g. http://user:password@localhost:15672) and that the rabbitmq_management plugin is enabled"
+        )
+    )]
+    Management(#[from] crate::source::queues::ManagementError),
+
     #[error("{what} finished in {state}")]
     #[diagnostic(
         code(celtrace::wait::failed),
@@ -264,6 +273,7 @@ impl CliError {
             | Self::AmqpRefused(_)
             | Self::AmqpNoVhost(_)
             | Self::AmqpCommand(_)
+            | Self::Management(_)
             | Self::BackendUnreachable(_)
             | Self::BackendUnsupported(_) => exit::BROKER,
             Self::NotFound { .. } | Self::Ambiguous { .. } | Self::IdTooShort { .. } => {

@@ -41,6 +41,20 @@ pub struct QueuesArgs {
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub global_keyprefix: String,
 
+    /// RabbitMQ: also read the management API (in-flight counts, every queue of the vhost),
+    /// e.g. http://user:password@localhost:15672
+    #[arg(long, value_name = "URL")]
+    pub management_url: Option<String>,
+
+    /// Also ask the workers which queues they consume (remote control): finds queues and,
+    /// on Redis, counts consumers
+    #[arg(long)]
+    pub inspect: bool,
+
+    /// How long --inspect collects replies
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, requires = "inspect")]
+    pub timeout: std::time::Duration,
+
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
@@ -109,20 +123,75 @@ pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
             }
         }
     }
-    let depths = match url.kind {
+    // Workers' own word on what they consume: queue -> consuming workers.
+    let mut consumed_by: std::collections::BTreeMap<String, u64> =
+        std::collections::BTreeMap::new();
+    if args.inspect {
+        let found_live = match url.kind {
+            BrokerKind::Redis => crate::source::control::inspect_redis(
+                &Redis::new(url)?,
+                &args.global_keyprefix,
+                args.timeout,
+            )?,
+            BrokerKind::Amqp => {
+                crate::source::control::inspect_amqp(&Amqp::new(url), args.timeout)?
+            }
+        };
+        for replies in found_live.replies.values() {
+            let names = replies
+                .get("active_queues")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|q| q.get("name")?.as_str());
+            for name in names {
+                found.entry(name.to_string()).or_default().insert("inspect");
+                *consumed_by.entry(name.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut depths = match url.kind {
         BrokerKind::Redis => {
             let redis = Redis::new(url)?;
             for q in queues::redis_bound_queues(&redis, &args.global_keyprefix)? {
                 found.entry(q).or_default().insert("bindings");
             }
             let names: Vec<String> = found.keys().cloned().collect();
-            queues::redis_depths(&redis, &args.global_keyprefix, &names)?
+            let mut d = queues::redis_depths(&redis, &args.global_keyprefix, &names)?;
+            if args.inspect {
+                for q in &mut d {
+                    q.consumers = Some(consumed_by.get(&q.name).copied().unwrap_or(0));
+                }
+            }
+            d
         }
         BrokerKind::Amqp => {
+            let amqp = Amqp::new(url);
+            let managed = match &args.management_url {
+                Some(m) => queues::management_queues(m, &amqp.vhost)?,
+                None => Vec::new(),
+            };
+            let stream = ctx.stream_queue();
+            for q in managed
+                .iter()
+                .filter(|q| !queues::is_plumbing(&q.name, &stream))
+            {
+                found
+                    .entry(q.name.clone())
+                    .or_default()
+                    .insert("management");
+            }
             let names: Vec<String> = found.keys().cloned().collect();
-            queues::amqp_depths(&Amqp::new(url), &names)?
+            let mut d = queues::amqp_depths(&amqp, &names)?;
+            for q in &mut d {
+                if let Some(m) = managed.iter().find(|m| m.name == q.name) {
+                    q.in_flight = m.messages_unacknowledged;
+                }
+            }
+            d
         }
     };
+    depths.sort_by(|a, b| a.name.cmp(&b.name));
     let now = epoch(ctx.now);
     // The oldest of the peeked messages (one per priority list), dated by its task-sent.
     let oldest_of = |d: &'_ Depth| -> (Option<String>, Option<f64>) {

@@ -83,7 +83,7 @@ pub enum Start {
 pub struct Amqp {
     url: BrokerUrl,
     pub label: String,
-    vhost: String,
+    pub vhost: String,
 }
 
 fn runtime() -> io::Result<tokio::runtime::Runtime> {

@@ -197,6 +197,79 @@ pub fn amqp_depths(amqp: &Amqp, names: &[String]) -> Result<Vec<Depth>, AmqpErro
     Ok(out)
 }
 
+/// One queue as RabbitMQ's management API reports it (numbers lag by its stats interval).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ManagedQueue {
+    pub name: String,
+    #[serde(default)]
+    pub messages_ready: Option<u64>,
+    #[serde(default)]
+    pub messages_unacknowledged: Option<u64>,
+    #[serde(default)]
+    pub consumers: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the RabbitMQ management API at {url} did not answer: {reason}")]
+pub struct ManagementError {
+    pub url: String,
+    pub reason: String,
+}
+
+/// Every queue of a virtual host, from the management API (`--management-url`, e.g.
+/// `http://user:password@host:15672`).
+pub fn management_queues(base: &str, vhost: &str) -> Result<Vec<ManagedQueue>, ManagementError> {
+    use base64::Engine as _;
+    let fail = |reason: String| ManagementError {
+        url: super::url::redact(base),
+        reason: super::url::redact(&reason),
+    };
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| fail("not an http(s) URL".into()))?;
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some((auth, host)) => (Some(auth), host),
+        None => (None, rest),
+    };
+    let vhost = if vhost.is_empty() { "/" } else { vhost };
+    let encoded: String = vhost
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = format!(
+        "{scheme}://{}/api/queues/{encoded}",
+        host.trim_end_matches('/')
+    );
+    let mut req = ureq::get(&url);
+    let credentials = auth.unwrap_or("guest:guest");
+    req = req.header(
+        "Authorization",
+        &format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        ),
+    );
+    let mut response = req.call().map_err(|e| fail(e.to_string()))?;
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| fail(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| fail(format!("unexpected answer: {e}")))
+}
+
+/// Queues of celtrace's or Celery's own plumbing, not task queues.
+pub fn is_plumbing(name: &str, stream_queue: &str) -> bool {
+    name == stream_queue
+        || name.starts_with("celeryev.")
+        || name.starts_with("amq.gen-")
+        || name.ends_with(".celery.pidbox")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,32 @@ fn inspect_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: boo
     assert!(text.stdout.contains("active 1: "), "{}", text.stdout);
     assert!(text.stdout.contains("scenapp.sleepy"), "{}", text.stdout);
 
+    // `queues --inspect` learns from the workers what they consume.
+    let doc = json(&live(&[
+        "queues",
+        "--inspect",
+        "--timeout",
+        "2s",
+        "--json",
+        "--broker",
+        broker,
+    ]));
+    let celery = doc["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "celery")
+        .unwrap();
+    assert!(
+        celery["found_in"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "inspect"),
+        "{doc:#}"
+    );
+    assert_eq!(celery["consumers"], 1, "{doc:#}");
+
     drop(serve.stdin.take());
     assert!(serve.wait().unwrap().success());
     // Nobody left to answer.

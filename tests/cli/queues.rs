@@ -100,4 +100,47 @@ fn rabbitmq_backlog_and_consumers() {
     assert_eq!(emails["waiting"], 4, "{doc:#}");
     assert_eq!(emails["consumers"], 0);
     assert_eq!(queue(&doc, "missing")["exists"], false);
+    // The management API finds every queue of the vhost (not celtrace's or Celery's own)
+    // and adds in-flight counts.
+    send(&py, &url, &["reports:1"]);
+    let mgmt = "http://guest:guest@127.0.0.1:15672";
+    let doc = json(&live(&[
+        "queues",
+        "--json",
+        "--broker",
+        &url,
+        "--management-url",
+        mgmt,
+    ]));
+    let reports = queue(&doc, "reports");
+    assert_eq!(reports["waiting"], 1, "{doc:#}");
+    assert!(
+        reports["found_in"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "management"),
+        "{doc:#}"
+    );
+    assert!(
+        doc["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["name"] != "celtrace.events")
+    );
+    let bad = live(&[
+        "queues",
+        "--broker",
+        &url,
+        "--management-url",
+        "http://guest:wrong-pw@127.0.0.1:15672",
+    ]);
+    assert_eq!(bad.code, 4, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("celtrace::broker::management"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("wrong-pw"), "{}", bad.stderr);
 }
