@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::GlobalArgs;
 use crate::config;
 use crate::error::CliError;
+use crate::query::time::epoch;
 use crate::render::{RenderCtx, Styles, Zone};
 use crate::source::file::{self, Input, LineFilter, LoadReport};
 use crate::source::recorded::{Recorded, overlapping_gaps};
@@ -402,6 +403,11 @@ impl Ctx {
                 let result = file::load_reader_into(Box::new(reader), &label, &mut state, filter);
                 progress.finish_and_clear();
                 let report = result?;
+                // The broker records all the time: what is read is complete up to now, so
+                // a worker that went quiet is judged at now, not at its last heartbeat.
+                if until.is_none() {
+                    state.observe_time(epoch(self.now));
+                }
                 self.report_problems(&report);
                 return Ok((state, report));
             }
@@ -412,8 +418,12 @@ impl Ctx {
                 let progress = self.ui.progress_entries("reading");
                 let result = recorded.load_range(since, until, filter, &progress);
                 progress.finish_and_clear();
-                let (state, mut report) = result.map_err(CliError::from)?;
+                let (mut state, mut report) = result.map_err(CliError::from)?;
                 report.gaps = overlapping_gaps(&records, running, newest, since, until);
+                // While a recorder runs, the recording is complete up to now.
+                if running && until.is_none() {
+                    state.observe_time(epoch(self.now));
+                }
                 self.report_problems(&report);
                 return Ok((state, report));
             }
@@ -451,7 +461,10 @@ impl Ctx {
         let mut recorded = self.open_recorded(url)?;
         let newest = recorded.bounds.last.0 as f64 / 1000.0;
         let (records, running) = recorded.gaps()?;
-        let (state, mut report) = recorded.load_flow(typed).map_err(CliError::from)?;
+        let (mut state, mut report) = recorded.load_flow(typed).map_err(CliError::from)?;
+        if running {
+            state.observe_time(epoch(self.now));
+        }
         let span = state.tasks().filter_map(|t| t.first_time()).fold(
             None,
             |acc: Option<(f64, f64)>, t| {

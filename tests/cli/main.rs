@@ -23,6 +23,7 @@ mod graph;
 mod help;
 mod inspect;
 mod live_workers;
+mod lost_workers;
 mod otlp;
 mod queues;
 mod redis_record;

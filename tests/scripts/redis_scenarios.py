@@ -203,11 +203,25 @@ def serve(app, m, tmp, env, hostname):
     return {"hostname": hostname}
 
 
+def lost(app, m, tmp, env, hostname):
+    """An unregistered task name, then the worker SIGKILLed mid-task and not restarted."""
+    worker = Worker(tmp, env, hostname)
+    wait(lambda: ready(app, hostname), 60, "the worker to answer")
+    unknown = app.send_task("scenapp.does_not_exist", args=(1,))
+    wait(lambda: unknown.state == "FAILURE", 30, "the unregistered task to fail")
+    early = m.sleepy.delay(120)
+    wait(lambda: early.state == "STARTED", 30, "the long task to start")
+    time.sleep(0.5)
+    worker.kill()
+    time.sleep(3.5)  # past twice the 1 s heartbeat interval: lost, not just late
+    return {"early": early.id, "unregistered": unknown.id}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "lost"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -230,6 +244,8 @@ def main():
             time.sleep(1.2)  # a heartbeat
         finally:
             worker.stop()
+    elif args.phase == "lost":
+        facts = lost(m.app, m, tmp, env, hostname)
     elif args.phase == "serve":
         facts = serve(m.app, m, tmp, env, hostname)
     elif args.phase == "wait":
