@@ -45,6 +45,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand record 'Record Celery''s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
             cand tail 'Follow events as they happen, one line each'
             cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
+            cand retry 'Run tasks again: each is published under a new id, its parent the original'
+            cand revoke 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -345,6 +347,72 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;retry'= {
+            cand --state 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)'
+            cand --name 'Only tasks whose name matches this glob (e.g. ''shop.*'')'
+            cand --worker 'Only tasks that ran on a worker matching this glob (e.g. ''w1@*'')'
+            cand --queue 'Only tasks sent to a queue matching this glob'
+            cand --root 'Only tasks of the workflow with this root id (full id or unique prefix)'
+            cand --parent 'Only direct children of this task (full id or unique prefix)'
+            cand --since 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339'
+            cand --until 'Only tasks with activity at or before this time: a duration back from now or RFC 3339'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --stream 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand -y 'Do it without asking (needed when stdin is not a terminal)'
+            cand --yes 'Do it without asking (needed when stdin is not a terminal)'
+            cand --dry-run 'Print what would be sent, and send nothing'
+            cand --json 'Print the new ids as JSON'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'celtrace;revoke'= {
+            cand --state 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)'
+            cand --name 'Only tasks whose name matches this glob (e.g. ''shop.*'')'
+            cand --worker 'Only tasks that ran on a worker matching this glob (e.g. ''w1@*'')'
+            cand --queue 'Only tasks sent to a queue matching this glob'
+            cand --root 'Only tasks of the workflow with this root id (full id or unique prefix)'
+            cand --parent 'Only direct children of this task (full id or unique prefix)'
+            cand --since 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339'
+            cand --until 'Only tasks with activity at or before this time: a duration back from now or RFC 3339'
+            cand --signal 'The signal for --terminate: TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, ABRT'
+            cand --timeout 'How long --wait-reply collects answers'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --stream 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --terminate 'Also kill a task that is running now (its pool process gets --signal)'
+            cand --wait-reply 'Collect the workers'' answers for --timeout'
+            cand -y 'Do it without asking (needed when stdin is not a terminal)'
+            cand --yes 'Do it without asking (needed when stdin is not a terminal)'
+            cand --dry-run 'Print what would be sent, and send nothing'
+            cand --json 'Print the outcome as JSON'
+            cand --utc 'Show times in UTC instead of local time'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -396,6 +464,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand record 'Record Celery''s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
             cand tail 'Follow events as they happen, one line each'
             cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
+            cand retry 'Run tasks again: each is published under a new id, its parent the original'
+            cand revoke 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -419,6 +489,10 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;tail'= {
         }
         &'celtrace;help;queues'= {
+        }
+        &'celtrace;help;retry'= {
+        }
+        &'celtrace;help;revoke'= {
         }
         &'celtrace;help;completions'= {
         }

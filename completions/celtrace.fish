@@ -48,6 +48,8 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Fi
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tail" -d 'Follow events as they happen, one line each'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "retry" -d 'Run tasks again: each is published under a new id, its parent the original'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "revoke" -d 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "completions" -d 'Print or write shell completion scripts'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -308,6 +310,60 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s q -l quiet 
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l queue -d 'Only tasks sent to a queue matching this glob' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l root -d 'Only tasks of the workflow with this root id (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l dry-run -d 'Print what would be sent, and send nothing'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l json -d 'Print the new ids as JSON'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l queue -d 'Only tasks sent to a queue matching this glob' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l root -d 'Only tasks of the workflow with this root id (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l signal -d 'The signal for --terminate: TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, ABRT' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l timeout -d 'How long --wait-reply collects answers' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l terminate -d 'Also kill a task that is running now (its pool process gets --signal)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l wait-reply -d 'Collect the workers\' answers for --timeout'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l dry-run -d 'Print what would be sent, and send nothing'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l json -d 'Print the outcome as JSON'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l dir -d 'Write the script into this directory (file name chosen per shell) instead of stdout' -r -F
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -338,16 +394,18 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "retry" -d 'Run tasks again: each is published under a new id, its parent the original'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "revoke" -d 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
-    man::ManArgs, queues::QueuesArgs, record::RecordArgs, show::ShowArgs, stats::StatsArgs,
-    tail::TailArgs, tasks::TasksArgs, workers::WorkersArgs,
+    man::ManArgs, queues::QueuesArgs, record::RecordArgs, retry::RetryArgs, revoke::RevokeArgs,
+    show::ShowArgs, stats::StatsArgs, tail::TailArgs, tasks::TasksArgs, workers::WorkersArgs,
 };
 use crate::ui::ColorChoice;
 
@@ -38,6 +38,7 @@ const fn const_format_help() -> &'static str {
         "Environment:\n",
         "  CELTRACE_BROKER_URL      broker URL when --broker is not given (then CELERY_BROKER_URL)\n",
         "  CELTRACE_RESULT_BACKEND  result backend when --result-backend is not given (then CELERY_RESULT_BACKEND)\n",
+        "  CELTRACE_READ_ONLY       1: retry and revoke refuse (exit 8)\n",
         "  NO_COLOR                 disables colour with --color auto\n",
         "  TZ                       time zone of times shown in tables (use --utc for UTC)\n",
         "\n",
@@ -50,6 +51,7 @@ const fn const_format_help() -> &'static str {
         "  5    bad input: recording missing, unreadable, empty or too new\n",
         "  6    found what --fail-on / --wait was asked to fail on\n",
         "  7    --wait timed out before the task or flow finished\n",
+        "  8    refused: read-only mode (CELTRACE_READ_ONLY=1 or the profile) forbids retry and revoke\n",
         "  130  interrupted (Ctrl-C)"
     )
 }
@@ -119,6 +121,8 @@ pub enum Command {
     Record(RecordArgs),
     Tail(TailArgs),
     Queues(QueuesArgs),
+    Retry(RetryArgs),
+    Revoke(RevokeArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

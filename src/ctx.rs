@@ -25,6 +25,7 @@ pub struct Env {
     pub celtrace_backend: Option<String>,
     pub celery_backend: Option<String>,
     pub no_color: bool,
+    pub read_only: bool,
     pub dumb_term: bool,
     pub columns: Option<u16>,
     pub profile: Option<String>,
@@ -42,6 +43,8 @@ impl Env {
             celtrace_backend: var("CELTRACE_RESULT_BACKEND"),
             celery_backend: var("CELERY_RESULT_BACKEND"),
             no_color: var("NO_COLOR").is_some(),
+            read_only: var("CELTRACE_READ_ONLY")
+                .is_some_and(|v| !matches!(v.trim(), "0" | "false" | "no")),
             dumb_term: var("TERM").is_some_and(|t| t == "dumb"),
             columns: var("COLUMNS").and_then(|c| c.trim().parse().ok()),
             profile: var("CELTRACE_PROFILE"),
@@ -274,7 +277,7 @@ impl Ctx {
             Err((source, _)) => return Err(CliError::BrokerUrl { source }),
         };
         Ok(Self {
-            read_only: profile.read_only,
+            read_only: profile.read_only || env.read_only,
             profile: profile.clone(),
             ui,
             now,

@@ -234,6 +234,23 @@ pub enum CliError {
     )]
     Management(#[from] crate::source::queues::ManagementError),
 
+    #[error("read-only mode is on: `{command}` changes what workers do and is refused")]
+    #[diagnostic(
+        code(celtrace::control::read_only),
+        help(
+            "read-only comes from CELTRACE_READ_ONLY=1 or the profile's `read_only = true`; unset it to allow retry and revoke"
+        )
+    )]
+    ReadOnly { command: &'static str },
+
+    #[error("refused to {what}: {reason}")]
+    #[diagnostic(code(celtrace::control::refused), help("{help}"))]
+    Refused {
+        what: String,
+        reason: String,
+        help: String,
+    },
+
     #[error("{what} finished in {state}")]
     #[diagnostic(
         code(celtrace::wait::failed),
@@ -288,6 +305,8 @@ impl CliError {
             Self::Write { .. } | Self::Otlp { .. } | Self::RecorderRunning(_) => exit::FAILURE,
             Self::Found { .. } | Self::TaskFailed { .. } => exit::FOUND,
             Self::WaitTimeout { .. } => exit::TIMEOUT,
+            Self::ReadOnly { .. } => exit::READ_ONLY,
+            Self::Refused { .. } => exit::USAGE,
         }
     }
 

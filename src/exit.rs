@@ -16,6 +16,8 @@ pub const BAD_INPUT: u8 = 5;
 pub const FOUND: u8 = 6;
 /// `--wait` gave up: the task or flow had not finished within `--timeout`.
 pub const TIMEOUT: u8 = 7;
+/// `retry`/`revoke` refused: read-only mode is on (CELTRACE_READ_ONLY or the profile).
+pub const READ_ONLY: u8 = 8;
 /// Interrupted by Ctrl-C (SIGINT) during a bounded command.
 pub const INTERRUPTED: u8 = 130;
 
@@ -30,4 +32,5 @@ Exit status:
   5    bad input: recording missing, unreadable, empty or too new
   6    found what --fail-on / --wait was asked to fail on
   7    --wait timed out before the task or flow finished
+  8    refused: read-only mode (CELTRACE_READ_ONLY=1 or the profile) forbids retry and revoke
   130  interrupted (Ctrl-C)";

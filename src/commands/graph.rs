@@ -68,14 +68,16 @@ pub enum GraphFormat {
 }
 
 pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
-    if args.wait.wait {
-        super::wait::broker(ctx)?;
-    }
+    let live = if args.wait.wait {
+        Some(super::wait::subscribe(ctx)?)
+    } else {
+        None
+    };
     let (mut state, report) = match ctx.load_flow(args.id.trim())? {
         Some(flow) => flow,
         None => ctx.load_state()?,
     };
-    let failed = if args.wait.wait {
+    let failed = if let Some(live) = &live {
         // A full id not seen yet is waited for too: the flow may not have started.
         let typed = args.id.trim().to_ascii_lowercase();
         let id = match resolve_task(&state, &typed) {
@@ -89,7 +91,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
                 }));
             }
         };
-        Some(wait_for_flow(ctx, args, &mut state, &id)?)
+        Some(wait_for_flow(ctx, live, args, &mut state, &id)?)
     } else {
         None
     };
@@ -153,6 +155,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
 /// task of it has finished and no new one came for a moment; whether any of them failed.
 fn wait_for_flow(
     ctx: &Ctx,
+    live: &crate::source::live::Live,
     args: &GraphArgs,
     state: &mut crate::state::State,
     id: &crate::model::TaskId,
@@ -168,7 +171,7 @@ fn wait_for_flow(
     members.insert(root.clone());
     let now = epoch(ctx.now);
     super::wait::follow(
-        ctx,
+        live,
         args.wait.timeout,
         state,
         // A chord's callback is sent just after its header finished.

@@ -5,10 +5,13 @@ pub mod anomalies;
 pub mod completions;
 pub mod export;
 pub mod graph;
+pub mod guard;
 pub mod man;
 pub mod queues;
 pub mod record;
 mod record_amqp;
+pub mod retry;
+pub mod revoke;
 pub mod show;
 pub mod stats;
 pub mod tail;
@@ -38,6 +41,8 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Record(args) => record::run(&ctx, args),
         Command::Tail(args) => tail::run(&ctx, args),
         Command::Queues(args) => queues::run(&ctx, args),
+        Command::Retry(args) => retry::run(&ctx, args),
+        Command::Revoke(args) => revoke::run(&ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -50,14 +50,15 @@ pub struct ShowArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
-    if args.wait.wait {
-        super::wait::broker(ctx)?;
-    }
-    let (mut state, report) = load(ctx, args.id.trim())?;
-    let finished = if args.wait.wait {
-        Some(wait_for_task(ctx, args, &mut state)?)
+    let live = if args.wait.wait {
+        Some(super::wait::subscribe(ctx)?)
     } else {
         None
+    };
+    let (mut state, report) = load(ctx, args.id.trim())?;
+    let finished = match &live {
+        Some(live) => Some(wait_for_task(ctx, live, args, &mut state)?),
+        None => None,
     };
     let horizon = state.horizon(epoch(ctx.now));
     let id = resolve_task(&state, &args.id).map_err(|e| {
@@ -114,6 +115,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
 /// A full id not seen yet is waited for too (the task may not have been sent yet).
 fn wait_for_task(
     ctx: &Ctx,
+    live: &crate::source::live::Live,
     args: &ShowArgs,
     state: &mut State,
 ) -> Result<crate::model::TaskState, CliError> {
@@ -130,7 +132,7 @@ fn wait_for_task(
     let id = crate::model::TaskId::parse(&target);
     let now = epoch(ctx.now);
     super::wait::follow(
-        ctx,
+        live,
         args.wait.timeout,
         state,
         std::time::Duration::ZERO,

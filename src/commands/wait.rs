@@ -45,19 +45,26 @@ pub fn is_final(s: TaskState) -> bool {
     )
 }
 
+/// Subscribes to live events; called before the recording is read, so nothing that happens
+/// meanwhile falls between the read and the subscription.
+pub fn subscribe(ctx: &Ctx) -> Result<Live, CliError> {
+    Ok(Live::start(
+        broker(ctx)?,
+        &ChannelOptions::celery_defaults(),
+    )?)
+}
+
 /// Follows live events into `state` until `done` says it is finished (returns its verdict).
 /// `relevant` chooses the events to fold in. `settle` is how long no new relevant event may
 /// come after `done` first says yes (a chord's callback is sent after its header finished).
 pub fn follow<T>(
-    ctx: &Ctx,
+    live: &Live,
     timeout: Duration,
     state: &mut State,
     settle: Duration,
     relevant: &mut dyn FnMut(&Event<'_>) -> bool,
     done: &mut dyn FnMut(&State) -> Option<T>,
 ) -> Result<T, CliError> {
-    let url = broker(ctx)?;
-    let live = Live::start(url, &ChannelOptions::celery_defaults())?;
     let deadline = Instant::now() + timeout;
     let mut verdict = done(state);
     let mut settled_at = verdict.as_ref().map(|_| Instant::now() + settle);

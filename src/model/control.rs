@@ -175,7 +175,12 @@ impl TaskMessage {
 /// a malformed one crashes the worker that takes it and comes back to crash the next
 /// (PROTOCOL.md §6.2, trap 13).
 pub fn validate(headers: &Value, body: &Value) -> Result<(), String> {
-    let text = |k: &str| headers.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let text = |k: &str| {
+        headers
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     text("task").ok_or("headers.task (the task name) is missing")?;
     text("id").ok_or("headers.id (the task id) is missing")?;
     let parts = body.as_array().ok_or("the body is not a list")?;
@@ -211,11 +216,15 @@ pub fn validate_redis_envelope(env: &Value) -> Result<(), String> {
         .pointer("/delivery_info/routing_key")
         .and_then(Value::as_str)
         .ok_or("properties.delivery_info is missing")?;
-    let b64 = env.get("body").and_then(Value::as_str).ok_or("body is missing")?;
+    let b64 = env
+        .get("body")
+        .and_then(Value::as_str)
+        .ok_or("body is missing")?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("body is not base64: {e}"))?;
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| format!("body is not JSON: {e}"))?;
+    let body: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("body is not JSON: {e}"))?;
     validate(env.get("headers").unwrap_or(&Value::Null), &body)
 }
 
@@ -327,7 +336,10 @@ mod message_tests {
     fn reprs_read_like_python() {
         assert_eq!(python_repr(&json!([2, "it's"]), true), "(2, 'it\\'s')");
         assert_eq!(python_repr(&json!([1]), true), "(1,)");
-        assert_eq!(python_repr(&json!({"a": [true, null]}), false), "{'a': [True, None]}");
+        assert_eq!(
+            python_repr(&json!({"a": [true, null]}), false),
+            "{'a': [True, None]}"
+        );
         assert_eq!(signal_name("kill").as_deref(), Some("SIGKILL"));
         assert_eq!(signal_name("SIGTERM").as_deref(), Some("SIGTERM"));
         assert_eq!(signal_name("SIGFOO"), None);

@@ -566,6 +566,37 @@ impl Amqp {
         })
     }
 
+    /// Puts a task message on its queue: the default exchange, routing key = queue name.
+    pub fn publish_task(&self, msg: &crate::model::control::TaskMessage) -> Result<(), AmqpError> {
+        use lapin::options::BasicPublishOptions;
+        self.with_channel(async |_, ch| {
+            let headers = match json_to_amqp(&msg.headers()) {
+                AMQPValue::FieldTable(t) => t,
+                _ => FieldTable::default(),
+            };
+            let props = lapin::BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_content_encoding("utf-8".into())
+                .with_delivery_mode(2)
+                .with_priority(0)
+                .with_correlation_id(msg.id.as_str().into())
+                .with_reply_to("".into())
+                .with_headers(headers);
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    msg.queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    msg.body().to_string().as_bytes(),
+                    props,
+                )
+                .await
+                .map_err(|e| self.fail(&e))?;
+            let _ = confirm.await;
+            Ok(())
+        })
+    }
+
     /// Live events for `tail`: an own exclusive, auto-delete queue bound to `celeryev` with
     /// `#` (never Celery's 5-second TTL). Calls `on_message(routing key, body)` until it
     /// returns false or `stop` says so.
@@ -635,6 +666,30 @@ impl Amqp {
             }
             Ok(())
         })
+    }
+}
+
+/// JSON as an AMQP field value (task message headers are an AMQP table).
+pub fn json_to_amqp(v: &serde_json::Value) -> AMQPValue {
+    use serde_json::Value;
+    match v {
+        Value::Null => AMQPValue::Void,
+        Value::Bool(b) => AMQPValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => AMQPValue::LongLongInt(i),
+            None => AMQPValue::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => long_string(s),
+        Value::Array(items) => {
+            AMQPValue::FieldArray(items.iter().map(json_to_amqp).collect::<Vec<_>>().into())
+        }
+        Value::Object(map) => {
+            let mut t = FieldTable::default();
+            for (k, v) in map {
+                t.insert(k.as_str().into(), json_to_amqp(v));
+            }
+            AMQPValue::FieldTable(t)
+        }
     }
 }
 

@@ -166,3 +166,124 @@ pub fn inspect_amqp(amqp: &Amqp, timeout: Duration) -> Result<Inspection, AmqpEr
         replies,
     })
 }
+
+/// Builds a pidbox request; given `(ticket, reply key)` when replies are wanted.
+pub type BuildRequest<'a> = dyn Fn(Option<(&str, &str)>) -> Value + 'a;
+
+/// What a revoke broadcast reached: Redis's subscriber count, and the answers when asked for.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub reached: Option<u64>,
+    pub replies: BTreeMap<String, Value>,
+}
+
+/// Broadcasts one pidbox request over Redis; with `wait`, collects the replies meanwhile.
+pub fn broadcast_redis(
+    redis: &Redis,
+    keyprefix: &str,
+    build: &BuildRequest<'_>,
+    wait: Option<Duration>,
+) -> Result<Sent, RedisError> {
+    let mut conn = redis.connect()?;
+    let fail = |e: redis::RedisError| redis.fail(&e);
+    let channel = ChannelOptions {
+        global_keyprefix: keyprefix.to_string(),
+        fanout_prefix: None,
+        fanout_patterns: false,
+        exchange: PIDBOX_EXCHANGE.to_string(),
+    }
+    .pattern(redis.db());
+    let reply_key = unique_id();
+    let ticket = unique_id();
+    let queue = format!("{reply_key}.reply.celery.pidbox");
+    let binding_set = format!("{keyprefix}_kombu.binding.{REPLY_EXCHANGE}");
+    let member = format!("{reply_key}\x06\x16\x06\x16{queue}");
+    if wait.is_some() {
+        redis::cmd("SADD")
+            .arg(&binding_set)
+            .arg(&member)
+            .query::<()>(&mut conn)
+            .map_err(fail)?;
+    }
+    let body = build(wait.map(|_| (ticket.as_str(), reply_key.as_str())));
+    let timeout = wait.unwrap_or(Duration::from_secs(1));
+    let env = control::redis_envelope(
+        &body,
+        1,
+        crate::clock::wall_secs() + timeout.as_secs_f64(),
+        &unique_id(),
+    );
+    let reached: u64 = redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg(env)
+        .query(&mut conn)
+        .map_err(fail)?;
+    let mut replies = BTreeMap::new();
+    if let Some(wait) = wait {
+        let deadline = Instant::now() + wait;
+        while (replies.len() as u64) < reached {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let popped: Option<(String, String)> = redis::cmd("BRPOP")
+                .arg(&queue)
+                .arg(left.as_secs_f64().max(0.01))
+                .query(&mut conn)
+                .map_err(fail)?;
+            let Some((_, payload)) = popped else { break };
+            if let Some((t, node, v)) = control::parse_reply(&payload, None)
+                && t == ticket
+            {
+                replies.insert(node, v);
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("SREM").arg(&binding_set).arg(&member).ignore();
+        pipe.cmd("DEL").arg(&queue).ignore();
+        pipe.query::<()>(&mut conn).map_err(fail)?;
+    }
+    Ok(Sent {
+        reached: Some(reached),
+        replies,
+    })
+}
+
+/// Broadcasts one pidbox request over RabbitMQ; with `wait`, collects the replies.
+pub fn broadcast_amqp(
+    amqp: &Amqp,
+    build: &BuildRequest<'_>,
+    wait: Option<Duration>,
+) -> Result<Sent, AmqpError> {
+    let reply_key = unique_id();
+    let ticket = unique_id();
+    let body = build(wait.map(|_| (ticket.as_str(), reply_key.as_str())));
+    let got = amqp.broadcast_and_collect(&reply_key, &[body], wait.unwrap_or_default())?;
+    let mut replies = BTreeMap::new();
+    for (t, payload) in got {
+        if let Some((t, node, v)) = control::parse_reply(&payload, t.as_deref())
+            && t == ticket
+        {
+            replies.insert(node, v);
+        }
+    }
+    Ok(Sent {
+        reached: None,
+        replies,
+    })
+}
+
+/// Puts a task message on its queue over Redis (LPUSH to the queue's list, as kombu does).
+pub fn publish_task_redis(
+    redis: &Redis,
+    keyprefix: &str,
+    msg: &control::TaskMessage,
+) -> Result<(), RedisError> {
+    let mut conn = redis.connect()?;
+    let env = msg.redis_envelope(&unique_id());
+    redis::cmd("LPUSH")
+        .arg(format!("{keyprefix}{}", msg.queue))
+        .arg(env.to_string())
+        .query::<()>(&mut conn)
+        .map_err(|e| redis.fail(&e))
+}

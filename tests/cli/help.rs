@@ -16,6 +16,8 @@ fn help_of_every_command() {
         vec!["record", "--help"],
         vec!["tail", "--help"],
         vec!["queues", "--help"],
+        vec!["revoke", "--help"],
+        vec!["retry", "--help"],
         vec!["completions", "--help"],
         vec!["man", "--help"],
     ] {

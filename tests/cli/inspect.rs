@@ -23,8 +23,8 @@ fn inspect_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: boo
     if amqp {
         serve.args(["--broker", broker]);
     }
-    let mut serve = serve.spawn().unwrap();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let mut serve = crate::common::Reaped(serve.spawn().unwrap());
+    let mut lines = BufReader::new(serve.0.stdout.take().unwrap()).lines();
     let facts: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let host = facts["hostname"].as_str().unwrap();
 
@@ -39,7 +39,7 @@ fn inspect_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: boo
     ]));
     let w = &doc["inspect"]["workers"][host];
     assert!(w.is_object(), "{doc:#}");
-    assert_eq!(w["stats"]["pool"]["max-concurrency"], 2, "{w:#}");
+    assert_eq!(w["stats"]["pool"]["max-concurrency"], 1, "{w:#}");
     let active = w["active"].as_array().unwrap();
     assert_eq!(active.len(), 1, "{w:#}");
     assert_eq!(active[0]["id"], facts["busy"]);
@@ -86,8 +86,8 @@ fn inspect_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: boo
     );
     assert_eq!(celery["consumers"], 1, "{doc:#}");
 
-    drop(serve.stdin.take());
-    assert!(serve.wait().unwrap().success());
+    drop(serve.0.stdin.take());
+    assert!(serve.0.wait().unwrap().success());
     // Nobody left to answer.
     let doc = json(&live(&[
         "workers",

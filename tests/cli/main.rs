@@ -15,6 +15,7 @@ mod anomalies;
 mod architecture;
 mod backend;
 mod config;
+mod control;
 mod errors;
 mod example;
 mod export;

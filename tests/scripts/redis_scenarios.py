@@ -68,6 +68,13 @@ APP = textwrap.dedent(
         time.sleep(seconds)
         return seconds
 
+    @app.task
+    def check(flag):
+        # Fails until the flag file exists: the test flips it, then retries the task.
+        if not os.path.exists(flag):
+            raise ValueError("flag not set: " + flag)
+        return "flag found"
+
     @app.task(acks_late=True)
     def late_once(marker):
         # The first delivery hangs (and is killed); the redelivery finishes at once.
@@ -89,10 +96,10 @@ def wait(cond, timeout, what):
 
 
 class Worker:
-    def __init__(self, tmp, env, hostname):
+    def __init__(self, tmp, env, hostname, concurrency=2):
         self.log = open(os.path.join(tmp, "worker.log"), "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "scenapp", "worker", "-E", "-l", "WARNING", "-c", "2",
+            [sys.executable, "-m", "celery", "-A", "scenapp", "worker", "-E", "-l", "WARNING", "-c", str(concurrency),
              "-n", hostname, "--without-gossip", "--without-mingle", "--heartbeat-interval", "1"],
             cwd=tmp, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log,
         )
@@ -188,16 +195,29 @@ def wait_phase(app, m, tmp, env, hostname):
     return ids
 
 
-def serve(app, m, tmp, env, hostname):
-    """A worker busy with one long task, until stdin closes: for `workers --inspect`."""
-    worker = Worker(tmp, env, hostname)
+def serve(app, m, tmp, env, hostname, busy=True):
+    """A single-process worker busy with one long task (unless `busy` is false); then it
+    takes commands on stdin, one per line, and answers each with a JSON line: `sleepy
+    SECONDS`, `check FLAG_PATH`. Stops when stdin closes. For `workers --inspect`, `revoke`
+    and `retry`."""
+    worker = Worker(tmp, env, hostname, concurrency=1)
     try:
         wait(lambda: ready(app, hostname), 60, "the worker to answer")
-        busy = m.sleepy.delay(60)
-        wait(lambda: busy.state == "STARTED", 30, "the long task to start")
-        print(json.dumps({"hostname": hostname, "busy": busy.id}), flush=True)
-        sys.stdin.read()
-        app.control.revoke(busy.id, terminate=True)
+        busy = m.sleepy.delay(60) if busy else None
+        if busy is not None:
+            wait(lambda: busy.state == "STARTED", 30, "the long task to start")
+        print(json.dumps({"hostname": hostname, "busy": busy.id if busy else None}), flush=True)
+        for line in sys.stdin:
+            cmd, *rest = line.split()
+            if cmd == "sleepy":
+                r = m.sleepy.delay(float(rest[0]))
+            elif cmd == "check":
+                r = m.check.delay(rest[0])
+            else:
+                continue
+            print(json.dumps({"id": r.id}), flush=True)
+        if busy is not None:
+            app.control.revoke(busy.id, terminate=True)
     finally:
         worker.stop()
     return {"hostname": hostname}
@@ -221,7 +241,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "lost"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -248,6 +268,8 @@ def main():
         facts = lost(m.app, m, tmp, env, hostname)
     elif args.phase == "serve":
         facts = serve(m.app, m, tmp, env, hostname)
+    elif args.phase == "serve-idle":
+        facts = serve(m.app, m, tmp, env, hostname, busy=False)
     elif args.phase == "wait":
         facts = wait_phase(m.app, m, tmp, env, hostname)
     else:

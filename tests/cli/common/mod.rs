@@ -390,3 +390,22 @@ pub fn certificates(dir: &std::path::Path) -> bool {
         && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf",
     )
 }
+
+/// A child process killed (with its process group's worker, by the driver's own cleanup)
+/// when the test ends, even by a failed assertion: a left-over driver would hold the output
+/// pipe and a Celery worker.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SIGTERM first: the driver stops its worker in its `finally`.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
