@@ -57,15 +57,17 @@ fn example_recorder_reproduces_the_shipped_example() {
     let Some(py) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fresh.ndjson");
-    let status = std::process::Command::new(py)
+    let run_out = std::process::Command::new(py)
         .arg(repo_path("tests/scripts/record_example.py"))
         .arg("--out")
         .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "record_example.py failed");
+    assert!(
+        run_out.status.success(),
+        "record_example.py failed: {}",
+        String::from_utf8_lossy(&run_out.stderr)
+    );
     let fresh = out.display().to_string();
     let shipped = repo_path("tests/data/example.ndjson").display().to_string();
     assert_eq!(shape(&fresh), shape(&shipped));
