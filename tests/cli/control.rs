@@ -248,3 +248,65 @@ fn revoke_and_retry_on_rabbitmq() {
     control_on(&py, &redis, &url, true);
     retry_on(&py, &redis, &url, true);
 }
+
+#[test]
+fn refusals_send_nothing_to_the_broker() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url(0);
+    let rec = Recorder::start(&server, &[]);
+    crate::redis_record::publish_capture(&server, "redis/ALL.raw.ndjson.gz");
+    // Two tasks whose ids share a prefix.
+    for n in 1..=2 {
+        let ev = format!(
+            r#"{{"type": "task-sent", "uuid": "abcd000{n}-0000-4000-8000-000000000000", "name": "x.y", "queue": "celery", "hostname": "gen1@h", "timestamp": 1795333620.0}}"#
+        );
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("/0.celeryev/task.sent")
+            .arg(ev)
+            .query(&mut server.conn())
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // A listener on the pidbox channel and the task queue: anything sent would show here.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut sub = client.get_connection().unwrap();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.psubscribe("*celery.pidbox*").unwrap();
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["revoke", "abcd", "--yes"], 3, "celtrace::task::ambiguous"),
+        (&["retry", "abcd", "--yes"], 3, "celtrace::task::ambiguous"),
+        (
+            &["revoke", "ffff0000", "--yes"],
+            3,
+            "celtrace::task::not_found",
+        ),
+        (&["revoke", "5863"], 2, "needs a confirmation"),
+        (&["retry", "5863", "--yes"], 2, "result_extended"),
+        (&["retry"], 2, "no task given"),
+    ];
+    for (args, code, says) in cases {
+        let mut a = args.to_vec();
+        a.extend(["--broker", url.as_str()]);
+        let out = live(&a);
+        assert_eq!(out.code, code, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+    let out = live_env(
+        &["revoke", "5863", "--yes", "--broker", &url],
+        &[("CELTRACE_READ_ONLY", "1")],
+    );
+    assert_eq!(out.code, 8, "{}", out.stderr);
+    assert!(
+        pubsub.get_message().is_err(),
+        "a refusal published to the pidbox"
+    );
+    drop(pubsub);
+    let queued: u64 = redis::cmd("LLEN").arg("celery").query(&mut sub).unwrap();
+    assert_eq!(queued, 0, "a refusal queued a task");
+    let _ = rec.stop();
+}

@@ -19,7 +19,7 @@ fn live(args: &[&str]) -> Run {
 }
 
 /// PUBLISHes every captured envelope (PROTOCOL.md §1.4) on DB 0's channels, as a worker would.
-fn publish_capture(server: &RedisServer, capture: &str) -> usize {
+pub(crate) fn publish_capture(server: &RedisServer, capture: &str) -> usize {
     use std::io::Read;
     let mut text = String::new();
     let file = std::fs::File::open(fixture(capture)).unwrap();
