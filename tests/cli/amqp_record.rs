@@ -9,17 +9,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::common::{
-    RedisServer, Run, Vhost, command, fixture, json, repo_path, run_cmd, venv_python,
+    RedisServer, Vhost, command, fixture, json, live, repo_path, run_cmd, venv_python,
 };
 
 /// The broker-restart test stops the whole node: the others wait for it.
 static BROKER: Mutex<()> = Mutex::new(());
-
-fn live(args: &[&str]) -> Run {
-    let mut cmd = command(args);
-    cmd.env_remove("CELTRACE_NOW");
-    run_cmd(cmd)
-}
 
 fn publish(py: &std::path::Path, vhost: &Vhost, capture: &str) -> usize {
     let out = std::process::Command::new(py)

@@ -7,14 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
 use crate::common::{
-    Recorder, RedisServer, Run, Vhost, command, json, repo_path, run_cmd, venv_python,
+    Recorder, RedisServer, Run, Vhost, command, json, live, repo_path, run_cmd, venv_python,
 };
-
-fn live(args: &[&str]) -> Run {
-    let mut cmd = command(args);
-    cmd.env_remove("CELTRACE_NOW");
-    run_cmd(cmd)
-}
 
 fn live_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = command(args);

@@ -5,13 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::common::{RedisServer, Run, Vhost, command, json, repo_path, run_cmd, venv_python};
-
-fn live(args: &[&str]) -> Run {
-    let mut cmd = command(args);
-    cmd.env_remove("CELTRACE_NOW");
-    run_cmd(cmd)
-}
+use crate::common::{RedisServer, Vhost, json, live, repo_path, venv_python};
 
 fn inspect_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: bool) {
     let mut serve = std::process::Command::new(py);

@@ -2,15 +2,7 @@
 //! `workers` shows it lost with the task it dropped, and `anomalies --fail-on error` names
 //! that task and an unregistered task name (exit 6).
 
-use crate::common::{
-    Recorder, RedisServer, Run, Vhost, command, json, repo_path, run_cmd, venv_python,
-};
-
-fn live(args: &[&str]) -> Run {
-    let mut cmd = command(args);
-    cmd.env_remove("CELTRACE_NOW");
-    run_cmd(cmd)
-}
+use crate::common::{Recorder, RedisServer, Vhost, json, live, repo_path, venv_python};
 
 fn lost_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: bool) {
     let mut cmd = std::process::Command::new(py);

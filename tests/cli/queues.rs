@@ -2,15 +2,7 @@
 //! consumes: waiting counts (Redis priority lists included), consumers, and the age of the
 //! oldest waiting message dated from the recording.
 
-use crate::common::{
-    Recorder, RedisServer, Run, Vhost, command, json, repo_path, run_cmd, venv_python,
-};
-
-fn live(args: &[&str]) -> Run {
-    let mut cmd = command(args);
-    cmd.env_remove("CELTRACE_NOW");
-    run_cmd(cmd)
-}
+use crate::common::{Recorder, RedisServer, Vhost, json, live, repo_path, venv_python};
 
 fn send(py: &std::path::Path, broker: &str, specs: &[&str]) -> serde_json::Value {
     let out = std::process::Command::new(py)

@@ -7,16 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    Recorder, RedisServer, Run, certificates, command, fixture, json, repo_path, run_cmd,
+    Recorder, RedisServer, certificates, command, fixture, json, live, repo_path, run_cmd,
     venv_python,
 };
-
-/// celtrace with the real clock: recorded events are from just now.
-fn live(args: &[&str]) -> Run {
-    let mut cmd = command(args);
-    cmd.env_remove("CELTRACE_NOW");
-    run_cmd(cmd)
-}
 
 /// PUBLISHes every captured envelope (PROTOCOL.md §1.4) on DB 0's channels, as a worker would.
 pub(crate) fn publish_capture(server: &RedisServer, capture: &str) -> usize {

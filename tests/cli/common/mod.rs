@@ -409,3 +409,10 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// celtrace with the real clock, for tests against live brokers (their events are from now).
+pub fn live(args: &[&str]) -> Run {
+    let mut cmd = command(args);
+    cmd.env_remove("CELTRACE_NOW");
+    run_cmd(cmd)
+}
