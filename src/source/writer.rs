@@ -47,7 +47,7 @@ pub enum WriterError {
     Locked { key: String, holder: String },
 }
 
-/// One entry ready to write: its id, its line, and the hour it arrived.
+/// One entry ready to write: its stream id and its line.
 struct Entry {
     id: (u64, u64),
     line: Line,
