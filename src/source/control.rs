@@ -71,76 +71,134 @@ fn file(
     }
 }
 
-/// `inspect` over Redis: PUBLISH to `/{db}.celery.pidbox`, replies LPUSHed by the workers
-/// to our own reply list through kombu's binding set, collected with BRPOP until `timeout`.
+/// A reply address on Redis (PROTOCOL.md §5.2): workers LPUSH replies to our own list,
+/// which they find through kombu's binding set for `reply.celery.pidbox`.
+struct RedisMailbox<'r> {
+    redis: &'r Redis,
+    conn: redis::Connection,
+    channel: String,
+    reply_key: String,
+    queue: String,
+    binding_set: String,
+    member: String,
+    bound: bool,
+}
+
+impl<'r> RedisMailbox<'r> {
+    fn open(redis: &'r Redis, keyprefix: &str) -> Result<Self, RedisError> {
+        let reply_key = unique_id();
+        let queue = format!("{reply_key}.reply.celery.pidbox");
+        Ok(Self {
+            conn: redis.connect()?,
+            channel: ChannelOptions {
+                global_keyprefix: keyprefix.to_string(),
+                fanout_prefix: None,
+                fanout_patterns: false,
+                exchange: PIDBOX_EXCHANGE.to_string(),
+            }
+            .pattern(redis.db()),
+            binding_set: format!("{keyprefix}_kombu.binding.{REPLY_EXCHANGE}"),
+            member: format!("{reply_key}\x06\x16\x06\x16{queue}"),
+            reply_key,
+            queue,
+            redis,
+            bound: false,
+        })
+    }
+
+    /// Registers the reply list, so the workers' replies reach it.
+    fn bind(&mut self) -> Result<(), RedisError> {
+        redis::cmd("SADD")
+            .arg(&self.binding_set)
+            .arg(&self.member)
+            .query::<()>(&mut self.conn)
+            .map_err(|e| self.redis.fail(&e))?;
+        self.bound = true;
+        Ok(())
+    }
+
+    /// PUBLISHes a request; the number of worker mailboxes that got it.
+    fn publish(&mut self, body: &Value, clock: u64, expires: f64) -> Result<u64, RedisError> {
+        let env = control::redis_envelope(body, clock, expires, &unique_id());
+        redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(env)
+            .query(&mut self.conn)
+            .map_err(|e| self.redis.fail(&e))
+    }
+
+    /// Hands every reply `(ticket, node, result)` to `take` until `deadline`, or until
+    /// `take` has counted `wanted` of them.
+    fn collect(
+        &mut self,
+        deadline: Instant,
+        wanted: usize,
+        take: &mut dyn FnMut(String, String, Value) -> bool,
+    ) -> Result<(), RedisError> {
+        let mut got = 0;
+        while got < wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let popped: Option<(String, String)> = redis::cmd("BRPOP")
+                .arg(&self.queue)
+                .arg(left.as_secs_f64().max(0.01))
+                .query(&mut self.conn)
+                .map_err(|e| self.redis.fail(&e))?;
+            let Some((_, payload)) = popped else { break };
+            if let Some((t, node, v)) = control::parse_reply(&payload, None)
+                && take(t, node, v)
+            {
+                got += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the reply list and its binding.
+    fn close(mut self) -> Result<(), RedisError> {
+        if !self.bound {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("SREM")
+            .arg(&self.binding_set)
+            .arg(&self.member)
+            .ignore();
+        pipe.cmd("DEL").arg(&self.queue).ignore();
+        pipe.query::<()>(&mut self.conn)
+            .map_err(|e| self.redis.fail(&e))
+    }
+}
+
+/// `inspect` over Redis: the requests PUBLISHed to `/{db}.celery.pidbox`, replies collected
+/// from our own reply list until `timeout`.
 pub fn inspect_redis(
     redis: &Redis,
     keyprefix: &str,
     timeout: Duration,
 ) -> Result<Inspection, RedisError> {
-    let mut conn = redis.connect()?;
-    let fail = |e: redis::RedisError| redis.fail(&e);
-    let reply_key = unique_id();
-    let queue = format!("{reply_key}.reply.celery.pidbox");
-    let binding_set = format!("{keyprefix}_kombu.binding.{REPLY_EXCHANGE}");
-    let member = format!("{reply_key}\x06\x16\x06\x16{queue}");
-    let channel = ChannelOptions {
-        global_keyprefix: keyprefix.to_string(),
-        fanout_prefix: None,
-        fanout_patterns: false,
-        exchange: PIDBOX_EXCHANGE.to_string(),
-    }
-    .pattern(redis.db());
-    redis::cmd("SADD")
-        .arg(&binding_set)
-        .arg(&member)
-        .query::<()>(&mut conn)
-        .map_err(fail)?;
-    let now = crate::clock::wall_secs();
-    let reqs = requests(&reply_key);
+    let mut mailbox = RedisMailbox::open(redis, keyprefix)?;
+    mailbox.bind()?;
+    let reqs = requests(&mailbox.reply_key);
     let tickets: BTreeMap<String, String> = reqs
         .iter()
         .map(|(m, t, _)| (t.clone(), m.clone()))
         .collect();
+    let expires = crate::clock::wall_secs() + timeout.as_secs_f64();
     let mut reached = None;
     for (i, (_, _, body)) in reqs.iter().enumerate() {
-        let env = control::redis_envelope(
-            body,
-            i as u64 + 1,
-            now + timeout.as_secs_f64(),
-            &unique_id(),
-        );
-        let n: u64 = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(env)
-            .query(&mut conn)
-            .map_err(fail)?;
+        let n = mailbox.publish(body, i as u64 + 1, expires)?;
         reached = Some(reached.map_or(n, |r: u64| r.max(n)));
     }
     let mut replies = Replies::new();
-    let deadline = Instant::now() + timeout;
     let wanted = reached.unwrap_or(0) as usize * reqs.len();
-    let mut got = 0;
-    while got < wanted {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let popped: Option<(String, String)> = redis::cmd("BRPOP")
-            .arg(&queue)
-            .arg(left.as_secs_f64().max(0.01))
-            .query(&mut conn)
-            .map_err(fail)?;
-        let Some((_, payload)) = popped else { break };
-        if let Some((t, node, v)) = control::parse_reply(&payload, None) {
-            file(&mut replies, &tickets, t, node, v);
-            got += 1;
-        }
-    }
-    let mut pipe = redis::pipe();
-    pipe.cmd("SREM").arg(&binding_set).arg(&member).ignore();
-    pipe.cmd("DEL").arg(&queue).ignore();
-    pipe.query::<()>(&mut conn).map_err(fail)?;
+    mailbox.collect(Instant::now() + timeout, wanted, &mut |t, node, v| {
+        file(&mut replies, &tickets, t, node, v);
+        true
+    })?;
+    mailbox.close()?;
     Ok(Inspection { reached, replies })
 }
 
@@ -184,65 +242,29 @@ pub fn broadcast_redis(
     build: &BuildRequest<'_>,
     wait: Option<Duration>,
 ) -> Result<Sent, RedisError> {
-    let mut conn = redis.connect()?;
-    let fail = |e: redis::RedisError| redis.fail(&e);
-    let channel = ChannelOptions {
-        global_keyprefix: keyprefix.to_string(),
-        fanout_prefix: None,
-        fanout_patterns: false,
-        exchange: PIDBOX_EXCHANGE.to_string(),
-    }
-    .pattern(redis.db());
-    let reply_key = unique_id();
+    let mut mailbox = RedisMailbox::open(redis, keyprefix)?;
     let ticket = unique_id();
-    let queue = format!("{reply_key}.reply.celery.pidbox");
-    let binding_set = format!("{keyprefix}_kombu.binding.{REPLY_EXCHANGE}");
-    let member = format!("{reply_key}\x06\x16\x06\x16{queue}");
     if wait.is_some() {
-        redis::cmd("SADD")
-            .arg(&binding_set)
-            .arg(&member)
-            .query::<()>(&mut conn)
-            .map_err(fail)?;
+        mailbox.bind()?;
     }
-    let body = build(wait.map(|_| (ticket.as_str(), reply_key.as_str())));
+    let body = build(wait.map(|_| (ticket.as_str(), mailbox.reply_key.as_str())));
     let timeout = wait.unwrap_or(Duration::from_secs(1));
-    let env = control::redis_envelope(
-        &body,
-        1,
-        crate::clock::wall_secs() + timeout.as_secs_f64(),
-        &unique_id(),
-    );
-    let reached: u64 = redis::cmd("PUBLISH")
-        .arg(&channel)
-        .arg(env)
-        .query(&mut conn)
-        .map_err(fail)?;
+    let reached = mailbox.publish(&body, 1, crate::clock::wall_secs() + timeout.as_secs_f64())?;
     let mut replies = BTreeMap::new();
     if let Some(wait) = wait {
-        let deadline = Instant::now() + wait;
-        while (replies.len() as u64) < reached {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let popped: Option<(String, String)> = redis::cmd("BRPOP")
-                .arg(&queue)
-                .arg(left.as_secs_f64().max(0.01))
-                .query(&mut conn)
-                .map_err(fail)?;
-            let Some((_, payload)) = popped else { break };
-            if let Some((t, node, v)) = control::parse_reply(&payload, None)
-                && t == ticket
-            {
-                replies.insert(node, v);
-            }
-        }
-        let mut pipe = redis::pipe();
-        pipe.cmd("SREM").arg(&binding_set).arg(&member).ignore();
-        pipe.cmd("DEL").arg(&queue).ignore();
-        pipe.query::<()>(&mut conn).map_err(fail)?;
+        mailbox.collect(
+            Instant::now() + wait,
+            reached as usize,
+            &mut |t, node, v| {
+                let ours = t == ticket;
+                if ours {
+                    replies.insert(node, v);
+                }
+                ours
+            },
+        )?;
     }
+    mailbox.close()?;
     Ok(Sent {
         reached: Some(reached),
         replies,
