@@ -1,92 +1,30 @@
 //! `--result-backend`: point reads of a real Redis (its own redis-server on a free port),
 //! seeded with the result-backend writes captured from a real Celery 5.7 run.
 
-use crate::common::{fixture, json, run};
+use crate::common::{RedisServer, fixture, json, run};
 
-/// A private redis-server for one test, stopped on drop.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let dir = tempfile::tempdir().ok()?;
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v != "true"),
-                "CI=true but redis-server is missing"
-            );
-            eprintln!("skipped: no redis-server");
-            return None;
-        };
-        let redis = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(redis);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn url(&self, db: u8) -> String {
-        format!("redis://127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// Stores the newest captured value of every `celery-task-meta-*` key.
-    fn seed(&self, db: u8) {
-        let client = redis::Client::open(self.url(db)).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        let text = std::fs::read_to_string(fixture("redis/backend.ndjson")).unwrap();
-        for line in text.lines() {
-            let rec: serde_json::Value = serde_json::from_str(line).unwrap();
-            let (key, value) = (rec["key"].as_str().unwrap(), rec["value"].to_string());
-            let () = redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .query(&mut conn)
-                .unwrap();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Stores the newest captured value of every `celery-task-meta-*` key in database `db`.
+fn seed(redis: &RedisServer, db: u8) {
+    let client = redis::Client::open(redis.url(db)).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let text = std::fs::read_to_string(fixture("redis/backend.ndjson")).unwrap();
+    for line in text.lines() {
+        let rec: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (key, value) = (rec["key"].as_str().unwrap(), rec["value"].to_string());
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query(&mut conn)
+            .unwrap();
     }
 }
 
 #[test]
 fn point_reads_make_chords_and_client_groups_exact() {
-    let Some(redis) = Redis::start() else { return };
-    redis.seed(2);
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    seed(&redis, 2);
     let chord = json(&run(&[
         "graph",
         "5863",

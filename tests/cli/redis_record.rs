@@ -52,6 +52,24 @@ fn wait_for_len(server: &RedisServer, key: &str, len: u64) -> u64 {
     }
 }
 
+/// The recorder's gap records, newest first, once there are `n` (or at the deadline).
+fn wait_for_gaps(server: &RedisServer, n: usize, within: Duration) -> Vec<String> {
+    let mut conn = server.conn();
+    let deadline = Instant::now() + within;
+    loop {
+        let gaps: Vec<String> = redis::cmd("LRANGE")
+            .arg("celtrace:events:gaps")
+            .arg(0)
+            .arg(-1)
+            .query(&mut conn)
+            .unwrap();
+        if gaps.len() >= n || Instant::now() > deadline {
+            return gaps;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn tasks_of(doc: &serde_json::Value) -> serde_json::Value {
     doc["tasks"].clone()
 }
@@ -220,20 +238,7 @@ fn a_recorder_redis_drops_for_falling_behind_records_the_gap() {
         publish_capture(&server, "redis/ALL.raw.ndjson.gz");
     }
     signal("-CONT");
-    let mut conn = server.conn();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let gaps = loop {
-        let gaps: Vec<String> = redis::cmd("LRANGE")
-            .arg("celtrace:events:gaps")
-            .arg(0)
-            .arg(-1)
-            .query(&mut conn)
-            .unwrap();
-        if gaps.len() >= 2 || Instant::now() > deadline {
-            break gaps;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let gaps = wait_for_gaps(&server, 2, Duration::from_secs(15));
     assert_eq!(gaps.len(), 2, "{gaps:?}");
     assert!(
         gaps[0].contains("\"reason\":\"reconnect\"") || gaps[0].contains("\"reason\":\"lagged\""),
@@ -252,18 +257,10 @@ fn a_recorder_redis_drops_for_falling_behind_records_the_gap() {
 fn rediss_verifies_certificates_and_unix_sockets_work() {
     let dir = tempfile::tempdir().unwrap();
     if !certificates(dir.path()) {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "CI=true but openssl could not make test certificates"
-        );
-        eprintln!("skipped: no openssl");
+        crate::common::skip("openssl could not make test certificates");
         return;
     }
-    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tls_port = crate::common::free_port();
     let d = |f: &str| dir.path().join(f).display().to_string();
     let socket = d("redis.sock");
     let args: Vec<String> = [
@@ -299,14 +296,7 @@ fn rediss_verifies_certificates_and_unix_sockets_work() {
         .env("SSL_CERT_FILE", d("ca.pem"))
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
-    let mut conn = server.conn();
-    for _ in 0..200 {
-        let n: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut conn).unwrap();
-        if n >= 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    crate::common::wait_for_patterns(&server, 1);
     publish_capture(&server, "redis/ALL.raw.ndjson.gz");
     let file = fixture("redis/ALL.events.ndjson.gz");
     let from_file = json(&live(&["tasks", "--json", "--events", &file]));
@@ -350,19 +340,7 @@ fn a_dropped_subscription_is_a_recorded_gap() {
         .arg("pubsub")
         .query(&mut conn)
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let gaps = loop {
-        let gaps: Vec<String> = redis::cmd("LRANGE")
-            .arg("celtrace:events:gaps")
-            .arg(0)
-            .arg(-1)
-            .query(&mut conn)
-            .unwrap();
-        if gaps.len() >= 2 || Instant::now() > deadline {
-            break gaps;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let gaps = wait_for_gaps(&server, 2, Duration::from_secs(10));
     assert!(gaps[0].contains("\"reason\":\"reconnect\""), "{gaps:?}");
     // Recording goes on after the reconnect.
     publish_capture(&server, "redis/success.raw.ndjson");
@@ -390,14 +368,7 @@ fn tail_follows_live_events_and_stops_on_sigint() {
     ]);
     cmd.env_remove("CELTRACE_NOW").stdout(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let mut conn = server.conn();
-    for _ in 0..200 {
-        let n: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut conn).unwrap();
-        if n >= 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    crate::common::wait_for_patterns(&server, 1);
     publish_capture(&server, "redis/ALL.raw.ndjson.gz");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();

@@ -169,11 +169,7 @@ pub fn venv_python() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    assert!(
-        std::env::var_os("CI").is_none_or(|v| v != "true"),
-        "CI=true but no test venv: run tests/scripts/setup_venv.sh"
-    );
-    eprintln!("skipped: no test venv (run tests/scripts/setup_venv.sh)");
+    skip("no test venv (run tests/scripts/setup_venv.sh)");
     None
 }
 
@@ -201,20 +197,12 @@ impl RedisServer {
             .output()
             .is_err()
         {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v != "true"),
-                "CI=true but redis-server is not installed"
-            );
-            eprintln!("skipped: redis-server is not installed");
+            skip("redis-server is not installed");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             let mut child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
@@ -279,15 +267,8 @@ impl Recorder {
         } else {
             1
         };
-        let mut conn = server.conn();
-        for _ in 0..200 {
-            let n: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut conn).unwrap();
-            if n >= patterns {
-                return rec;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        panic!("the recorder did not subscribe");
+        wait_for_patterns(server, patterns);
+        rec
     }
 
     pub fn pid(&self) -> u32 {
@@ -341,11 +322,7 @@ impl Vhost {
         };
         let reachable = std::net::TcpStream::connect(("127.0.0.1", 5672)).is_ok();
         if !reachable || !ctl(&["add_vhost", &name]) {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v != "true"),
-                "CI=true but RabbitMQ is not reachable on 127.0.0.1:5672 (or rabbitmqctl failed)"
-            );
-            eprintln!("skipped: no RabbitMQ");
+            skip("RabbitMQ is not reachable on 127.0.0.1:5672 (or rabbitmqctl failed)");
             return None;
         }
         assert!(ctl(&[
@@ -415,4 +392,36 @@ pub fn live(args: &[&str]) -> Run {
     let mut cmd = command(args);
     cmd.env_remove("CELTRACE_NOW");
     run_cmd(cmd)
+}
+
+/// Skips the calling test for a missing tool or service, except under CI=true, where a
+/// missing piece of the test setup is a failure.
+pub fn skip(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v != "true"),
+        "CI=true but {what}"
+    );
+    eprintln!("skipped: {what}");
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until the Redis server has `n` pattern subscriptions (a subscriber is ready).
+pub fn wait_for_patterns(server: &RedisServer, n: i64) {
+    let mut conn = server.conn();
+    for _ in 0..200 {
+        let got: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut conn).unwrap();
+        if got >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("nothing subscribed to {n} pattern(s)");
 }
