@@ -502,8 +502,18 @@ impl Ctx {
                 t.and_then(crate::render::fmt::rfc3339)
                     .unwrap_or_else(|| open.to_string())
             };
+            let missing = match g.events {
+                Some(1) => "1 received event is missing".to_string(),
+                Some(n) => format!("{n} received events are missing"),
+                None => "events in it are missing".to_string(),
+            };
+            let cause = g
+                .cause
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
             self.ui.warn(&format!(
-                "the recording has a gap ({}) from {} to {}: events in it are missing",
+                "the recording has a gap ({}) from {} to {}: {missing}{cause}",
                 g.reason,
                 when(g.from, "its beginning"),
                 when(g.to, "now"),

@@ -130,12 +130,9 @@ pub enum CliError {
     )]
     RedisRefused(RedisError),
 
-    #[error(transparent)]
-    #[diagnostic(
-        code(celtrace::broker::error),
-        help("the server is Redis but refused the command; celtrace needs Redis 6.2 or later")
-    )]
-    RedisCommand(RedisError),
+    #[error("{source}")]
+    #[diagnostic(code(celtrace::broker::error), help("{help}"))]
+    RedisCommand { source: RedisError, help: String },
 
     #[error(transparent)]
     #[diagnostic(
@@ -201,6 +198,31 @@ pub enum CliError {
         )
     )]
     RecorderRunning(WriterError),
+
+    #[error("{events} received events (from {from} to {to}) could not be written: {reason}")]
+    #[diagnostic(
+        code(celtrace::record::unwritten),
+        help(
+            "Redis refused or dropped the writes until the stop's bound passed; check that Redis runs, its maxmemory and the recorder's --retention, then start the recorder again"
+        )
+    )]
+    Unwritten {
+        events: u64,
+        from: String,
+        to: String,
+        reason: String,
+    },
+
+    #[error("{what}: {source}")]
+    #[diagnostic(
+        code(celtrace::system),
+        help("the operating system refused it; the message says why")
+    )]
+    System {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -285,7 +307,7 @@ impl CliError {
             Self::BrokerUnsupported { .. }
             | Self::RedisUnreachable(_)
             | Self::RedisRefused(_)
-            | Self::RedisCommand(_)
+            | Self::RedisCommand { .. }
             | Self::AmqpUnreachable(_)
             | Self::AmqpRefused(_)
             | Self::AmqpNoVhost(_)
@@ -302,11 +324,23 @@ impl CliError {
             | Self::NoEvents { .. }
             | Self::NoRecording { .. }
             | Self::AmqpNoExchange(_) => exit::BAD_INPUT,
-            Self::Write { .. } | Self::Otlp { .. } | Self::RecorderRunning(_) => exit::FAILURE,
+            Self::Write { .. }
+            | Self::Otlp { .. }
+            | Self::RecorderRunning(_)
+            | Self::System { .. } => exit::FAILURE,
+            Self::Unwritten { .. } => exit::BROKER,
             Self::Found { .. } | Self::TaskFailed { .. } => exit::FOUND,
             Self::WaitTimeout { .. } => exit::TIMEOUT,
             Self::ReadOnly { .. } => exit::READ_ONLY,
             Self::Refused { .. } => exit::USAGE,
+        }
+    }
+
+    /// An operating-system call failed (not an output write): says which.
+    pub fn system(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::System {
+            what: what.into(),
+            source,
         }
     }
 
@@ -339,7 +373,10 @@ impl From<RedisError> for CliError {
                 Self::RedisUnreachable(e)
             }
             RedisError::Refused { .. } => Self::RedisRefused(e),
-            RedisError::Command { .. } => Self::RedisCommand(e),
+            RedisError::Command { ref reason, .. } => Self::RedisCommand {
+                help: redis_command_help(reason).to_string(),
+                source: e,
+            },
         }
     }
 }
@@ -422,5 +459,20 @@ impl CliError {
             },
             ResolveError::TooShort(typed) => Self::IdTooShort { typed },
         }
+    }
+}
+
+/// What to do about an error reply from Redis, by what it says.
+fn redis_command_help(reason: &str) -> &'static str {
+    if reason.contains("OOM") || reason.contains("maxmemory") {
+        "Redis is at its maxmemory and refuses writes: raise maxmemory, or keep less history (record --retention, --max-len)"
+    } else if reason.contains("READONLY") {
+        "this Redis is a read-only replica: point --broker at the primary"
+    } else if reason.contains("unknown command") || reason.contains("syntax error") {
+        "the server refused a command celtrace needs: it needs Redis 6.2 or later"
+    } else if reason.contains("WRONGTYPE") {
+        "a key celtrace uses holds another type: give celtrace its own --stream prefix"
+    } else {
+        "the server is Redis but refused the command; the message above says why"
     }
 }

@@ -110,11 +110,17 @@ impl Ui {
     /// A structured log line on stderr (logfmt: `ts=... level=info key=value ...`), for
     /// long-running commands whose stderr is a log, not a terminal.
     pub fn log_line(&self, fields: &[(&str, &str)]) {
-        if self.quiet {
+        self.log_line_at("info", fields);
+    }
+
+    /// A logfmt line at `level` (`info`, `warn`, `error`); warnings and errors are never
+    /// silenced by `--quiet`.
+    pub fn log_line_at(&self, level: &str, fields: &[(&str, &str)]) {
+        if self.quiet && level == "info" {
             return;
         }
         let mut line = format!(
-            "ts={} level=info",
+            "ts={} level={level}",
             crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         );
         for (k, v) in fields {

@@ -1,8 +1,8 @@
 //! `celtrace record`: keeps Celery's events in a Redis Stream on the user's own Redis, so
 //! every query can read history that pub/sub alone forgets.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,12 +11,13 @@ use clap::Args;
 use crate::clock::wall_secs;
 use crate::ctx::{Ctx, EventSource};
 use crate::error::CliError;
-use crate::model::split::{GapReason, gap_line};
-use crate::source::pubsub::{self, BACKEND_PATTERN, ChannelOptions, Feed};
+use crate::model::split::{GapReason, counted_gap_line, gap_line};
+use crate::source::backlog::{Backlog, human_bytes};
+use crate::source::pubsub::{self, BACKEND_PATTERN, ChannelOptions, Feed, Subscription};
 use crate::source::redis::Redis;
 use crate::source::stream::Store;
 use crate::source::url::BrokerKind;
-use crate::source::writer::{Retention, Writer};
+use crate::source::writer::{Abandoned, Failing, Retention, Writer};
 
 /// Record Celery's events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue
 ///
@@ -31,7 +32,10 @@ use crate::source::writer::{Retention, Writer};
 /// real JSON arguments are in the history. Every gap (start, stop, reconnect) is written as a
 /// `celtrace.gap` record and reported by the queries that read across it.
 ///
-/// SIGINT and SIGTERM flush what was received and exit 0. Run one recorder per stream.
+/// SIGINT and SIGTERM write everything received (for at most 30 s; a second signal cuts it
+/// short), record what could not be written as a counted gap, and exit 0. While Redis
+/// refuses writes, events wait in a backlog bounded by --max-backlog; what arrives beyond it
+/// is dropped and counted in a `lagged` gap. Run one recorder per stream.
 ///
 /// Examples:
 ///   celtrace record --broker redis://localhost:6379/0
@@ -47,6 +51,11 @@ pub struct RecordArgs {
     /// Also cap the stream at about this many entries (trimmed in whole blocks, so a little more)
     #[arg(long, value_name = "N")]
     pub max_len: Option<u64>,
+
+    /// Received events that may wait for Redis (bytes; e.g. 64MB). Beyond it, arrivals are
+    /// dropped and counted in a `lagged` gap record
+    #[arg(long, value_name = "SIZE", default_value = "64MB", value_parser = parse_size)]
+    pub max_backlog: u64,
 
     #[command(flatten)]
     pub channels: ChannelArgs,
@@ -161,15 +170,11 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
         max_len: args.max_len,
     };
     let mut writer = Writer::start(Redis::new(&url)?, &key, retention)?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::from)?;
-    }
-    // Room for a few seconds of a busy deployment: if the writer falls behind that far the
-    // subscriber waits, and Redis (not celtrace) decides when a slow subscriber is dropped.
-    let (tx, rx) = mpsc::sync_channel::<Feed>(200_000);
-    let subscribed = std::thread::scope(|scope| -> Result<(), CliError> {
+    let backlog = Backlog::new(args.max_backlog);
+    let signals = Signals::watch()?;
+    let (tx, rx) = mpsc::channel::<Feed>();
+    let status = Status::new(ctx, &pattern, &key, backend.is_some());
+    let result = std::thread::scope(|scope| -> Result<(), CliError> {
         let mut readies = Vec::new();
         for (redis, pattern, is_backend) in [
             Some((&broker, pattern.as_str(), false)),
@@ -181,112 +186,311 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             readies.push(ready_rx);
             let tx = tx.clone();
-            let stop = Arc::clone(&stop);
-            scope.spawn(move || {
-                pubsub::subscribe(redis, pattern, is_backend, &tx, &stop, Some(ready_tx));
-            });
+            let sub = Subscription {
+                redis,
+                pattern,
+                backend: is_backend,
+                stop: &signals.stop,
+                ready: Some(ready_tx),
+                backlog: Some(&backlog),
+            };
+            scope.spawn(move || pubsub::subscribe_with(sub, &mut |feed| tx.send(feed).is_ok()));
         }
         drop(tx);
-        let status = Status::new(ctx, &pattern, &key, backend.is_some());
-        let result = pump(&rx, &readies, &mut writer, &stop, &status);
-        stop.store(true, Ordering::Relaxed);
-        status.finish();
-        result
+        let pumped = Pump {
+            rx: &rx,
+            writer: &mut writer,
+            backlog: &backlog,
+            signals: &signals,
+            status: &status,
+        }
+        .run(&readies);
+        // Whatever ended the pump, the subscribers end too.
+        signals.stop.store(true, Ordering::Relaxed);
+        pumped
     });
-    let outcome = writer.stop(wall_secs());
-    subscribed?;
-    outcome?;
-    Ok(())
+    let stopped = finish(&mut writer, &status, result.is_ok());
+    status.finish(writer.written);
+    result?;
+    stopped
 }
 
-/// Moves messages from the subscribers to the writer until stopped.
-fn pump(
-    rx: &Receiver<Feed>,
-    readies: &[Receiver<()>],
-    writer: &mut Writer,
-    stop: &AtomicBool,
-    status: &Status<'_>,
-) -> Result<(), CliError> {
-    let mut batch = Vec::with_capacity(1024);
-    let mut waiting = readies.len();
-    let mut last_tick = Instant::now();
-    loop {
-        for r in readies {
-            if r.try_recv().is_ok() {
-                waiting -= 1;
-                if waiting == 0 {
-                    status.subscribed();
-                }
+/// How long a stop may spend writing what was received before counting the rest as an
+/// `unwritten` gap (documented in the README).
+pub const STOP_WITHIN: Duration = Duration::from_secs(30);
+/// The same bound when Redis already refuses writes as the stop begins.
+const STOP_WITHIN_FAILING: Duration = Duration::from_secs(5);
+
+/// SIGINT and SIGTERM: the first asks for a clean stop, a second one cuts it short.
+struct Signals {
+    stop: AtomicBool,
+    count: Arc<AtomicUsize>,
+}
+
+impl Signals {
+    fn watch() -> Result<Self, CliError> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| CliError::system("cannot watch for SIGINT and SIGTERM", e))?;
+        let seen = Arc::clone(&count);
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                seen.fetch_add(1, Ordering::SeqCst);
             }
-        }
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(feed) => {
-                handle(feed, &mut batch, writer, status)?;
-                // Take what is already waiting, up to a pipeline's worth.
-                while batch.len() < 1024 {
-                    match rx.try_recv() {
-                        Ok(feed) => handle(feed, &mut batch, writer, status)?,
-                        Err(_) => break,
+        });
+        Ok(Self {
+            stop: AtomicBool::new(false),
+            count,
+        })
+    }
+
+    fn received(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// Moves messages from the subscribers to the writer, and the writer's results to the
+/// backlog and the status, until a stop has written everything (or its bound has passed).
+struct Pump<'a, 'c> {
+    rx: &'a Receiver<Feed>,
+    writer: &'a mut Writer,
+    backlog: &'a Backlog,
+    signals: &'a Signals,
+    status: &'a Status<'c>,
+}
+
+impl Pump<'_, '_> {
+    fn run(mut self, readies: &[Receiver<()>]) -> Result<(), CliError> {
+        let mut waiting = readies.len();
+        let mut last_tick = Instant::now();
+        let mut stopping: Option<(Instant, Duration)> = None;
+        let mut drained = false;
+        loop {
+            for r in readies {
+                if r.try_recv().is_ok() {
+                    waiting -= 1;
+                    if waiting == 0 {
+                        self.status.subscribed();
                     }
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if !batch.is_empty() {
-            let n = writer.write(&mut batch)?;
-            status.wrote(n, writer.last_received);
-        }
-        if last_tick.elapsed() >= Duration::from_secs(1) {
-            last_tick = Instant::now();
-            writer.tick(wall_secs())?;
-            status.tick();
-        }
-        if stop.load(Ordering::Relaxed) {
-            // Drain what arrived before the signal, then stop.
-            while let Ok(feed) = rx.try_recv() {
-                handle(feed, &mut batch, writer, status)?;
+            if !drained {
+                drained = self.receive()?;
             }
-            if !batch.is_empty() {
-                writer.write(&mut batch)?;
+            self.record_drops(stopping.is_some());
+            let settled = self.writer.flush(Duration::from_millis(200));
+            self.backlog.release(settled.messages, settled.bytes);
+            self.status.wrote(settled.events, self.writer.last_received);
+            self.status.writes(self.writer.failing(), self.backlog);
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
+                self.writer.tick(wall_secs());
+                self.status.tick(self.backlog, self.writer.pending());
             }
-            break;
+            if stopping.is_none() && self.signals.received() > 0 {
+                let bound = if self.writer.failing().is_some() {
+                    STOP_WITHIN_FAILING
+                } else {
+                    STOP_WITHIN
+                };
+                stopping = Some((Instant::now(), bound));
+                self.signals.stop.store(true, Ordering::Relaxed);
+                self.status.stopping(self.writer.pending(), bound);
+            }
+            let Some((since, bound)) = stopping else {
+                if drained {
+                    // Every subscriber ended on its own: nothing more will come.
+                    return Ok(());
+                }
+                continue;
+            };
+            if drained && self.writer.pending() == 0 && !self.backlog.has_dropped() {
+                return Ok(());
+            }
+            if since.elapsed() >= bound || self.signals.received() > 1 {
+                self.give_up();
+                return Ok(());
+            }
         }
     }
-    Ok(())
+
+    /// Takes what the subscribers handed on; true once they have all ended.
+    fn receive(&mut self) -> Result<bool, CliError> {
+        // Wait for news only when there is nothing to write.
+        let wait = if self.writer.pending() > 0 && self.writer.failing().is_none() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(100)
+        };
+        let first = match self.rx.recv_timeout(wait) {
+            Ok(feed) => feed,
+            Err(RecvTimeoutError::Timeout) => return Ok(false),
+            Err(RecvTimeoutError::Disconnected) => return Ok(true),
+        };
+        self.take(first)?;
+        // What already waits, up to a few pipelines' worth per round.
+        for _ in 0..4096 {
+            match self.rx.try_recv() {
+                Ok(feed) => self.take(feed)?,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
+    fn take(&mut self, feed: Feed) -> Result<(), CliError> {
+        match feed {
+            Feed::Message { .. } => {
+                let settled = self.writer.push_message(feed);
+                self.backlog.release(settled.messages, settled.bytes);
+            }
+            Feed::Failed(e) => return Err(e.into()),
+            Feed::AmqpFailed(e) => return Err(e.into()),
+            Feed::Lost { at, reason } => self.status.warn(&format!(
+                "subscription lost at {}: {reason}; reconnecting",
+                clock_text(at)
+            )),
+            Feed::Back { since, at, lagged } => {
+                let reason = if lagged {
+                    GapReason::Lagged
+                } else {
+                    GapReason::Reconnect
+                };
+                self.writer
+                    .push_gap(&gap_line(reason, Some(since), Some(at), at), at);
+                self.status.log(&format!(
+                    "subscribed again after {:.1}s ({}); the gap is recorded",
+                    at - since,
+                    reason.as_str()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages dropped at the backlog's bound become one `lagged` gap, once the backlog has
+    /// room again (or at the stop), so a long overload is one record, not thousands.
+    fn record_drops(&mut self, stopping: bool) {
+        let (bytes, _) = self.backlog.level();
+        if !(stopping || bytes <= self.backlog.limit() / 2) {
+            return;
+        }
+        let Some(d) = self.backlog.take_dropped() else {
+            return;
+        };
+        let cause = match self.writer.failing() {
+            Some(f) => format!(
+                "backlog full ({}) while Redis refused writes: {}",
+                human_bytes(self.backlog.limit()),
+                f.error
+            ),
+            None => format!(
+                "backlog full ({}): Redis took writes slower than events arrived",
+                human_bytes(self.backlog.limit())
+            ),
+        };
+        let now = wall_secs();
+        let line = counted_gap_line(GapReason::Lagged, (d.from, d.to), now, d.events, &cause);
+        self.writer.push_gap(&line, now);
+        self.status.warn(&format!(
+            "dropped {} events ({}) received from {} to {}: {cause}; the gap is recorded",
+            d.events,
+            human_bytes(d.bytes),
+            clock_text(d.from),
+            clock_text(d.to)
+        ));
+    }
+
+    /// The stop's bound has passed: what is still unwritten (in the writer or still in the
+    /// channel) becomes one counted `unwritten` gap.
+    fn give_up(&mut self) {
+        while let Ok(feed) = self.rx.try_recv() {
+            if let Feed::Message { .. } = feed {
+                let settled = self.writer.push_message(feed);
+                self.backlog.release(settled.messages, settled.bytes);
+            }
+        }
+        self.record_drops(true);
+        let Some(a) = self.writer.abandon() else {
+            return;
+        };
+        self.backlog.release(a.messages, a.bytes);
+        let cause = match self.writer.failing() {
+            Some(f) => format!("stopped while Redis refused writes: {}", f.error),
+            None => "stopped before Redis took them all".to_string(),
+        };
+        let now = wall_secs();
+        let line = counted_gap_line(GapReason::Unwritten, (a.from, a.to), now, a.events, &cause);
+        self.writer.push_gap(&line, now);
+        self.status.warn(&format!(
+            "{} received events from {} to {} were not written ({cause}); the gap is recorded",
+            a.events,
+            clock_text(a.from),
+            clock_text(a.to)
+        ));
+        self.status.abandoned(a);
+    }
 }
 
-fn handle(
-    feed: Feed,
-    batch: &mut Vec<Feed>,
-    writer: &mut Writer,
-    status: &Status<'_>,
-) -> Result<(), CliError> {
-    match feed {
-        Feed::Message { .. } => batch.push(feed),
-        Feed::Failed(e) => return Err(e.into()),
-        Feed::AmqpFailed(e) => return Err(e.into()),
-        Feed::Lost { at, reason } => status.log(&format!(
-            "subscription lost at {at:.3}: {reason}; reconnecting"
-        )),
-        Feed::Back { since, at, lagged } => {
-            if !batch.is_empty() {
-                writer.write(batch)?;
-            }
-            let reason = if lagged {
-                GapReason::Lagged
-            } else {
-                GapReason::Reconnect
-            };
-            writer.gap(&gap_line(reason, Some(since), Some(at), at), at)?;
-            status.log(&format!(
-                "subscribed again after {:.1}s ({}); the gap is recorded",
-                at - since,
-                reason.as_str()
-            ));
+/// The stop: its gap record, one last try at whatever still waits, the lock released.
+/// Fails (exit 4) only when received events, or the record of their loss, could not be
+/// written.
+fn finish(writer: &mut Writer, status: &Status<'_>, clean: bool) -> Result<(), CliError> {
+    let now = wall_secs();
+    writer.push_gap(&gap_line(GapReason::Stop, Some(now), None, now), now);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while writer.pending() > 0 && Instant::now() < deadline {
+        writer.retry_now();
+        writer.flush(Duration::from_millis(500));
+        if writer.pending() > 0 {
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
-    Ok(())
+    if writer.pending() == 0 {
+        writer.release_lock();
+        return Ok(());
+    }
+    let unwritten = writer.abandon();
+    let reason = writer.failing().map_or_else(
+        || "Redis did not answer".to_string(),
+        |f| f.error.to_string(),
+    );
+    match (unwritten, status.abandoned_total()) {
+        (None, None) if clean => {
+            status.warn(&format!(
+                "the stop record could not be written ({reason}); readers will see the recorder as not running once its lock expires"
+            ));
+            Ok(())
+        }
+        (None, None) => Ok(()),
+        (a, b) => {
+            let (events, from, to) = merge_lost(a, b);
+            Err(CliError::Unwritten {
+                events,
+                from: clock_text(from),
+                to: clock_text(to),
+                reason,
+            })
+        }
+    }
+}
+
+fn merge_lost(a: Option<Abandoned>, b: Option<Abandoned>) -> (u64, f64, f64) {
+    [a, b]
+        .into_iter()
+        .flatten()
+        .fold((0, f64::INFINITY, f64::NEG_INFINITY), |(n, lo, hi), x| {
+            (n + x.events, lo.min(x.from), hi.max(x.to))
+        })
+}
+
+fn clock_text(t: f64) -> String {
+    crate::query::time::from_epoch(t).map_or_else(
+        || format!("{t:.3}"),
+        |d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
 }
 
 /// The status line on a terminal, structured log lines otherwise.
@@ -303,6 +507,9 @@ struct Counters {
     window_start: Instant,
     lag: f64,
     last_log: Instant,
+    /// When writes began to fail, and when that was last said.
+    failing_said: Option<Instant>,
+    abandoned: Option<Abandoned>,
 }
 
 impl<'c> Status<'c> {
@@ -320,6 +527,8 @@ impl<'c> Status<'c> {
                 window_start: Instant::now(),
                 lag: 0.0,
                 last_log: Instant::now(),
+                failing_said: None,
+                abandoned: None,
             }),
             what,
         }
@@ -330,6 +539,9 @@ impl<'c> Status<'c> {
     }
 
     fn wrote(&self, n: u64, last_received: f64) {
+        if n == 0 {
+            return;
+        }
         if let Ok(mut c) = self.inner.lock() {
             c.total += n;
             c.window += n;
@@ -337,17 +549,63 @@ impl<'c> Status<'c> {
         }
     }
 
-    fn tick(&self) {
+    /// Says when writes start failing (then every 10 s) and when they work again.
+    fn writes(&self, failing: Option<&Failing>, backlog: &Backlog) {
+        let Ok(mut c) = self.inner.lock() else { return };
+        match (failing, c.failing_said) {
+            (Some(f), said) if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) => {
+                c.failing_said = Some(Instant::now());
+                drop(c);
+                let (bytes, messages) = backlog.level();
+                self.error(&format!(
+                    "cannot write to Redis since {}: {}; retrying (backlog {messages} messages, {} of {}; beyond that events are dropped and counted in a gap)",
+                    clock_text(f.since),
+                    f.error,
+                    human_bytes(bytes),
+                    human_bytes(backlog.limit())
+                ));
+            }
+            (None, Some(_)) => {
+                c.failing_said = None;
+                drop(c);
+                self.log("writing to Redis again");
+            }
+            _ => {}
+        }
+    }
+
+    fn stopping(&self, pending: usize, bound: Duration) {
+        if pending > 0 {
+            self.log(&format!(
+                "stopping: writing the {pending} entries received (at most {}s; a second signal stops at once)",
+                bound.as_secs()
+            ));
+        }
+    }
+
+    fn abandoned(&self, a: Abandoned) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.abandoned = Some(a);
+        }
+    }
+
+    fn abandoned_total(&self) -> Option<Abandoned> {
+        self.inner.lock().ok().and_then(|c| c.abandoned.clone())
+    }
+
+    fn tick(&self, backlog: &Backlog, pending: usize) {
         let Ok(mut c) = self.inner.lock() else { return };
         let secs = c.window_start.elapsed().as_secs_f64().max(1e-3);
         let rate = c.window as f64 / secs;
         c.window = 0;
         c.window_start = Instant::now();
+        let (bytes, messages) = backlog.level();
         let line = format!(
-            "{:.0} events/s, {} total, lag {:.0} ms",
+            "{:.0} events/s, {} total, lag {:.0} ms, backlog {messages} messages ({})",
             rate,
             c.total,
-            c.lag * 1000.0
+            c.lag * 1000.0,
+            human_bytes(bytes)
         );
         if !self.bar.is_hidden() {
             self.bar
@@ -360,6 +618,9 @@ impl<'c> Status<'c> {
                 ("events_per_sec", &format!("{rate:.0}")),
                 ("total", &c.total.to_string()),
                 ("lag_ms", &format!("{:.0}", c.lag * 1000.0)),
+                ("backlog_messages", &messages.to_string()),
+                ("backlog_bytes", &bytes.to_string()),
+                ("pending_entries", &pending.to_string()),
             ]);
         }
     }
@@ -372,10 +633,25 @@ impl<'c> Status<'c> {
         }
     }
 
-    fn finish(&self) {
+    fn warn(&self, message: &str) {
+        self.leveled("warn", message);
+    }
+
+    fn error(&self, message: &str) {
+        self.leveled("error", message);
+    }
+
+    fn leveled(&self, level: &str, message: &str) {
+        if self.bar.is_hidden() {
+            self.ctx.ui.log_line_at(level, &[("msg", message)]);
+        } else {
+            self.bar.println(format!("{level}: {message}"));
+        }
+    }
+
+    fn finish(&self, written: u64) {
         self.bar.finish_and_clear();
-        let total = self.inner.lock().map_or(0, |c| c.total);
-        self.log(&format!("stopped; {total} events recorded"));
+        self.log(&format!("stopped; {written} events recorded"));
     }
 }
 

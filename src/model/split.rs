@@ -59,20 +59,29 @@ pub fn split_message(payload: &str, received: f64) -> (Vec<Line>, Option<DecodeI
         let Ok(elements) = serde_json::from_str::<Vec<&RawValue>>(body) else {
             return (vec![kept(payload, received)], None);
         };
-        let lines = elements
-            .iter()
-            .map(|e| event_line(e.get(), received))
-            .collect();
+        // Elements that are not events (no `type`) are kept together as one line: a batch of
+        // garbage must not become one stream entry per element.
+        let mut lines = Vec::with_capacity(elements.len());
+        let mut not_events: Vec<&str> = Vec::new();
+        for e in &elements {
+            match event_line(e.get(), received) {
+                Some(line) => lines.push(line),
+                None => not_events.push(e.get()),
+            }
+        }
+        if !not_events.is_empty() {
+            lines.push(kept(&format!("[{}]", not_events.join(", ")), received));
+        }
         return (lines, None);
     }
-    (vec![event_line(body, received)], None)
+    let line = event_line(body, received).unwrap_or_else(|| kept(body, received));
+    (vec![line], None)
 }
 
-fn event_line(event: &str, received: f64) -> Line {
-    let Ok(keys) = serde_json::from_str::<Keys<'_>>(event) else {
-        return kept(event, received);
-    };
-    let type_name = keys.type_name.as_deref().unwrap_or("");
+/// The line of one event dict; `None` when it is not one (not an object, or no `type`).
+fn event_line(event: &str, received: f64) -> Option<Line> {
+    let keys = serde_json::from_str::<Keys<'_>>(event).ok()?;
+    let type_name = keys.type_name.as_deref()?;
     let kind = if type_name.starts_with("task-") {
         LineKind::Task
     } else if type_name.starts_with("worker-") {
@@ -80,7 +89,7 @@ fn event_line(event: &str, received: f64) -> Line {
     } else {
         LineKind::Other
     };
-    Line {
+    Some(Line {
         json: stamp(event, received),
         task: (kind == LineKind::Task)
             .then(|| keys.uuid.map(Cow::into_owned))
@@ -92,7 +101,7 @@ fn event_line(event: &str, received: f64) -> Line {
             .then(|| keys.hostname.map(Cow::into_owned))
             .flatten(),
         kind,
-    }
+    })
 }
 
 fn kept(text: &str, received: f64) -> Line {
@@ -179,8 +188,11 @@ pub enum GapReason {
     Stop,
     /// The connection to Redis broke and was made again.
     Reconnect,
-    /// Redis disconnected the recorder for falling behind (pub/sub output buffer limit).
+    /// The recorder fell behind: Redis disconnected it (pub/sub output buffer limit), or its
+    /// own backlog was full and it dropped what arrived (the record counts those events).
     Lagged,
+    /// The recorder stopped (or gave up) with received events it could not write (counted).
+    Unwritten,
 }
 
 impl GapReason {
@@ -190,6 +202,7 @@ impl GapReason {
             Self::Stop => "stop",
             Self::Reconnect => "reconnect",
             Self::Lagged => "lagged",
+            Self::Unwritten => "unwritten",
         }
     }
 }
@@ -197,6 +210,24 @@ impl GapReason {
 /// A `celtrace.gap` record: events between `from` and `to` (epoch seconds; `None` = unknown
 /// or still open) were not recorded.
 pub fn gap_line(reason: GapReason, from: Option<f64>, to: Option<f64>, now: f64) -> String {
+    gap_json(reason, from, to, now).to_string()
+}
+
+/// A gap record that also says how many received events it misses and why.
+pub fn counted_gap_line(
+    reason: GapReason,
+    (from, to): (f64, f64),
+    now: f64,
+    events: u64,
+    cause: &str,
+) -> String {
+    let mut v = gap_json(reason, Some(from), Some(to), now);
+    v["events"] = events.into();
+    v["cause"] = cause.into();
+    v.to_string()
+}
+
+fn gap_json(reason: GapReason, from: Option<f64>, to: Option<f64>, now: f64) -> serde_json::Value {
     serde_json::json!({
         "type": "celtrace.gap",
         "reason": reason.as_str(),
@@ -205,7 +236,19 @@ pub fn gap_line(reason: GapReason, from: Option<f64>, to: Option<f64>, now: f64)
         "to": to,
         "producer": concat!("celtrace ", env!("CARGO_PKG_VERSION")),
     })
-    .to_string()
+}
+
+/// How many events a message holds (a `task.multi` list counts its elements, an empty list
+/// none), without splitting it: the tally of what the recorder had to drop.
+pub fn count_events(payload: &str) -> u64 {
+    let Ok(body) = unwrap_envelope_text(payload) else {
+        return 1;
+    };
+    let body = body.trim();
+    if body.starts_with('[') {
+        return serde_json::from_str::<Vec<&RawValue>>(body).map_or(1, |v| v.len() as u64);
+    }
+    1
 }
 
 #[cfg(test)]
@@ -311,11 +354,54 @@ mod tests {
         assert_eq!(&*evs[0].type_name, "celtrace.gap");
     }
 
+    #[test]
+    fn an_empty_batch_is_no_event_and_counts_none() {
+        for payload in ["[]", &envelope("[]"), &envelope(" [ ] ")] {
+            let (lines, issue) = split_message(payload, 1.0);
+            assert!(lines.is_empty() && issue.is_none(), "{payload}");
+            assert_eq!(count_events(payload), 0);
+        }
+        let body =
+            r#"[{"type": "task-started", "uuid": "a"}, {"type": "task-started", "uuid": "b"}]"#;
+        assert_eq!(count_events(&envelope(body)), 2);
+        assert_eq!(count_events("garbage"), 1);
+    }
+
+    #[test]
+    fn a_batch_of_garbage_is_one_kept_line_beside_its_events() {
+        let garbage = vec!["1", "{}", "\"x\"", "null"].repeat(250).join(", ");
+        let body = format!(r#"[{garbage}, {{"type": "task-started", "uuid": "a"}}]"#);
+        let (lines, _) = split_message(&envelope(&body), 1.0);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].task.as_deref(), Some("a"));
+        assert_eq!(lines[1].kind, LineKind::Kept);
+        assert!(lines[1].json.starts_with("[1, {}, \"x\", null, 1"));
+    }
+
+    #[test]
+    fn counted_gaps_say_how_many_events_and_why() {
+        let line = counted_gap_line(GapReason::Lagged, (1.0, 2.0), 3.0, 42, "backlog full");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["reason"], "lagged");
+        assert_eq!(v["events"], 42);
+        assert_eq!(v["cause"], "backlog full");
+        assert_eq!(decodes(&line).len(), 1);
+    }
+
     proptest::proptest! {
         #[test]
-        fn any_payload_gives_at_least_one_line_and_never_panics(s in ".{0,200}") {
+        fn split_and_count_agree(n in 0usize..20) {
+            let body = serde_json::Value::Array(
+                (0..n).map(|i| serde_json::json!({"type": "task-started", "uuid": i.to_string()})).collect(),
+            ).to_string();
+            let (lines, _) = split_message(&envelope(&body), 1.0);
+            proptest::prop_assert_eq!(lines.len() as u64, count_events(&envelope(&body)));
+        }
+
+        #[test]
+        fn any_payload_gives_a_line_unless_it_holds_no_event(s in ".{0,200}") {
             let (lines, _) = split_message(&s, 1.0);
-            proptest::prop_assert!(!lines.is_empty());
+            proptest::prop_assert_eq!(lines.is_empty(), count_events(&s) == 0);
             for l in lines {
                 proptest::prop_assert!(!l.json.contains('\n'));
             }

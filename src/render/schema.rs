@@ -125,6 +125,12 @@ pub struct GapJson<'r> {
     pub from: Option<String>,
     /// RFC 3339; null = still open (nothing recorded since).
     pub to: Option<String>,
+    /// Received events the gap misses, when the recorder counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
+    /// Why, in the recorder's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'r str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,6 +169,8 @@ impl<'r> DiagnosticsJson<'r> {
                     reason: &g.reason,
                     from: g.from.and_then(rfc3339),
                     to: g.to.and_then(rfc3339),
+                    events: g.events,
+                    cause: g.cause.as_deref(),
                 })
                 .collect(),
         }

@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod backend;
+pub mod backlog;
 pub mod control;
 pub mod file;
 pub mod live;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
+use super::backlog::Backlog;
 use super::redis::{Redis, RedisError};
 use crate::clock::wall_secs;
 
@@ -82,8 +83,7 @@ pub enum Feed {
 }
 
 /// Subscribes to `pattern` and sends every message to `tx` until `stop` is set or the
-/// receiver is gone. The first connection's failure is reported as [`Feed::Failed`]; later
-/// ones are retried with backoff (100 ms doubling to 5 s).
+/// receiver is gone (a full channel makes the subscriber wait). See [`subscribe_with`].
 pub fn subscribe(
     redis: &Redis,
     pattern: &str,
@@ -92,7 +92,47 @@ pub fn subscribe(
     stop: &Arc<AtomicBool>,
     ready: Option<SyncSender<()>>,
 ) {
-    let mut ready = ready;
+    let sub = Subscription {
+        redis,
+        pattern,
+        backend,
+        stop,
+        ready,
+        backlog: None,
+    };
+    subscribe_with(sub, &mut |feed| tx.send(feed).is_ok());
+}
+
+/// One subscriber's settings.
+pub struct Subscription<'a> {
+    pub redis: &'a Redis,
+    pub pattern: &'a str,
+    /// Messages are result-backend writes (`celery-task-meta-*`).
+    pub backend: bool,
+    pub stop: &'a AtomicBool,
+    /// Told once the first subscription is in place.
+    pub ready: Option<SyncSender<()>>,
+    /// The recorder's bound: a message that does not fit is dropped and tallied there
+    /// instead of handed on, so the subscriber never waits and never falls behind Redis.
+    pub backlog: Option<&'a Backlog>,
+}
+
+/// Hands every message to `send` (which returns false when nobody listens any more) with
+/// the time it arrived. The first connection's failure is reported as [`Feed::Failed`];
+/// later ones are retried with backoff (100 ms doubling to 5 s) and reported as
+/// [`Feed::Lost`] and [`Feed::Back`].
+///
+/// On `stop` it unsubscribes and hands on every message Redis delivered before confirming
+/// (read after PUNSUBSCRIBE, they are still received events): a clean stop loses nothing.
+pub fn subscribe_with(sub: Subscription<'_>, send: &mut dyn FnMut(Feed) -> bool) {
+    let Subscription {
+        redis,
+        pattern,
+        backend,
+        stop,
+        mut ready,
+        backlog,
+    } = sub;
     let mut lost_at: Option<f64> = None;
     let mut backoff = Duration::from_millis(100);
     // Redis's count of dropped slow subscribers while we were subscribed: a rise across a
@@ -103,7 +143,7 @@ pub fn subscribe(
             Ok(c) => c,
             Err(e) => {
                 if lost_at.is_none() && ready.is_some() {
-                    let _ = tx.send(Feed::Failed(e));
+                    send(Feed::Failed(e));
                     return;
                 }
                 std::thread::sleep(backoff);
@@ -118,16 +158,20 @@ pub fn subscribe(
                 .is_err()
         {
             std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
             continue;
         }
         backoff = Duration::from_millis(100);
         let dropped_now = lagged_count(redis);
         if let Some(since) = lost_at.take() {
-            let _ = tx.send(Feed::Back {
+            let back = Feed::Back {
                 since,
                 at: wall_secs(),
                 lagged: matches!((dropped_before, dropped_now), (Some(b), Some(n)) if n > b),
-            });
+            };
+            if !send(back) {
+                return;
+            }
         }
         dropped_before = dropped_now;
         if let Some(r) = ready.take() {
@@ -135,17 +179,20 @@ pub fn subscribe(
         }
         loop {
             if stop.load(Ordering::Relaxed) {
+                // Messages that arrive before the confirmation are queued by the client;
+                // after it, nothing more comes and the read times out.
+                if pubsub.punsubscribe(pattern).is_ok() {
+                    while let Ok(msg) = pubsub.get_message() {
+                        if !pass(msg, backend, backlog, send) {
+                            return;
+                        }
+                    }
+                }
                 return;
             }
             match pubsub.get_message() {
                 Ok(msg) => {
-                    let feed = Feed::Message {
-                        channel: msg.get_channel_name().to_string(),
-                        payload: msg.get_payload_bytes().to_vec(),
-                        received: wall_secs(),
-                        backend,
-                    };
-                    if tx.send(feed).is_err() {
+                    if !pass(msg, backend, backlog, send) {
                         return;
                     }
                 }
@@ -153,15 +200,43 @@ pub fn subscribe(
                 Err(e) => {
                     let at = wall_secs();
                     lost_at = Some(at);
-                    let _ = tx.send(Feed::Lost {
+                    let lost = Feed::Lost {
                         at,
                         reason: super::url::redact(&e.to_string()),
-                    });
+                    };
+                    if !send(lost) {
+                        return;
+                    }
                     break;
                 }
             }
         }
     }
+}
+
+/// Hands one message on, unless the backlog is full (then it is tallied there).
+fn pass(
+    msg: redis::Msg,
+    backend: bool,
+    backlog: Option<&Backlog>,
+    send: &mut dyn FnMut(Feed) -> bool,
+) -> bool {
+    let payload = msg.get_payload_bytes().to_vec();
+    let received = wall_secs();
+    if let Some(b) = backlog {
+        let admitted = b.admit(payload.len() as u64, received, || {
+            crate::model::split::count_events(&String::from_utf8_lossy(&payload))
+        });
+        if !admitted {
+            return true;
+        }
+    }
+    send(Feed::Message {
+        channel: msg.get_channel_name().to_string(),
+        payload,
+        received,
+        backend,
+    })
 }
 
 /// Redis's count of clients it dropped for output buffer limits (INFO stats), if it says.

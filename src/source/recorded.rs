@@ -262,6 +262,11 @@ pub struct Gap {
     pub from: Option<f64>,
     /// End; `None` = still open (no recorder since).
     pub to: Option<f64>,
+    /// How many received events it misses, when the recorder counted them (`lagged` drops,
+    /// `unwritten` at a stop); `None` when nobody could count (nothing was received).
+    pub events: Option<u64>,
+    /// Why, in the recorder's words, when it said.
+    pub cause: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +274,8 @@ struct GapRecord {
     reason: Option<String>,
     from: Option<f64>,
     to: Option<f64>,
+    events: Option<u64>,
+    cause: Option<String>,
 }
 
 /// The gaps that overlap `[since, until]`, from the recorder's gap records (oldest first),
@@ -297,11 +304,15 @@ pub fn overlapping_gaps(
                 reason,
                 from: g.from,
                 to: None,
+                events: None,
+                cause: None,
             },
             _ => Gap {
                 reason,
                 from: g.from,
                 to: g.to,
+                events: g.events,
+                cause: g.cause.clone(),
             },
         };
         gaps.push(gap);
@@ -315,6 +326,8 @@ pub fn overlapping_gaps(
             reason: "recorder not running".to_string(),
             from: Some(newest),
             to: None,
+            events: None,
+            cause: None,
         });
     }
     let lo = since.unwrap_or(f64::NEG_INFINITY);
@@ -364,6 +377,25 @@ mod tests {
         assert_eq!(gaps[0].reason, "recorder not running");
         assert_eq!(gaps[0].from, Some(70.0));
         assert!(overlapping_gaps(&died, true, 70.0, None, None).is_empty());
+    }
+
+    #[test]
+    fn counted_gaps_keep_their_count_and_cause() {
+        let line = crate::model::split::counted_gap_line(
+            crate::model::split::GapReason::Unwritten,
+            (5.0, 6.0),
+            7.0,
+            12,
+            "stopped while Redis refused writes",
+        );
+        let gaps = overlapping_gaps(&[line], true, 10.0, None, None);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].reason, "unwritten");
+        assert_eq!(gaps[0].events, Some(12));
+        assert_eq!(
+            gaps[0].cause.as_deref(),
+            Some("stopped while Redis refused writes")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::url::{BrokerKind, BrokerUrl, redact};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RedisError {
     #[error("cannot reach Redis at {url}: {reason}")]
     Unreachable { url: String, reason: String },

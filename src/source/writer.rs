@@ -1,8 +1,8 @@
 //! The recorder's side of the stream (layout in [`super::stream`]): pipelined XADDs with the
 //! index writes in the same pipeline, trimming, gap records, and the recorder's lock.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use redis::Pipeline;
 
@@ -17,8 +17,6 @@ const LOCK_MS: u64 = 15_000;
 const INDEX_MARGIN: Duration = Duration::from_secs(3600);
 /// Index lifetime when only `--max-len` bounds the stream.
 const INDEX_TTL_BY_LENGTH: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Writes are retried this long (reconnecting) before the recorder gives up.
-const RETRY_FOR: Duration = Duration::from_secs(30);
 /// Tasks whose root is remembered; forgotten all at once past this (a task still running
 /// then is filed under its own id, which readers also look up).
 const ROOTS_MAX: usize = 100_000;
@@ -47,15 +45,67 @@ pub enum WriterError {
     Locked { key: String, holder: String },
 }
 
-/// One entry ready to write: its stream id and its line.
+/// One entry waiting to be written: its stream id, its line, and what writing it settles.
 struct Entry {
     id: (u64, u64),
     line: Line,
+    /// A `celtrace.gap` record (also pushed to the gap list; not counted as an event).
+    gap: bool,
+    /// Arrival time of the message it came from.
+    received: f64,
+    /// Backlog released once written: the message's bytes ride on its first entry.
+    messages: u64,
+    bytes: u64,
 }
 
+/// What a write settled: events written and the backlog they release.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub events: u64,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+impl Settled {
+    fn add(&mut self, e: &Entry) {
+        self.events += u64::from(!e.gap);
+        self.messages += e.messages;
+        self.bytes += e.bytes;
+    }
+}
+
+/// Received events the recorder gave up on: what an `unwritten` gap record says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abandoned {
+    pub events: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub from: f64,
+    pub to: f64,
+}
+
+/// Redis refuses or cannot take writes: since when, why, and when to try again.
+#[derive(Debug)]
+pub struct Failing {
+    pub since: f64,
+    pub error: RedisError,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+/// Entries per pipeline: big enough to amortise round trips, small enough that one failed
+/// write costs little to retry and no pipeline is ever a burst Redis stalls on.
+const CHUNK: usize = 1000;
+/// First and longest wait between attempts while Redis refuses writes.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Writes the recording. Nothing here blocks for longer than one pipeline: entries wait in
+/// order until Redis takes them, and a failure only schedules the next attempt, so the
+/// recorder keeps receiving, keeps its backlog bounded and stays stoppable meanwhile.
 pub struct Writer {
     redis: Redis,
-    conn: redis::Connection,
+    conn: Option<redis::Connection>,
     layout: Layout,
     clock: IdClock,
     retention: Retention,
@@ -65,10 +115,14 @@ pub struct Writer {
     flows_seen: HashSet<String>,
     hours_seen: HashSet<u64>,
     lock_value: String,
-    /// Arrival time of the newest message written (for the lag shown).
+    pending: VecDeque<Entry>,
+    failing: Option<Failing>,
+    /// Arrival time of the newest message taken (for the lag shown).
     pub last_received: f64,
     /// Events the split could not take apart (kept whole; the reader reports them).
     pub kept_whole: u64,
+    /// Events written so far (gap records not counted).
+    pub written: u64,
 }
 
 impl Writer {
@@ -104,7 +158,7 @@ impl Writer {
         let last = last_id(&redis, &mut conn, &layout)?;
         let mut w = Self {
             redis,
-            conn,
+            conn: Some(conn),
             layout,
             clock: IdClock::after(last),
             retention,
@@ -112,82 +166,201 @@ impl Writer {
             flows_seen: HashSet::new(),
             hours_seen: HashSet::new(),
             lock_value,
+            pending: VecDeque::new(),
+            failing: None,
             last_received: now,
             kept_whole: 0,
+            written: 0,
         };
         let from = last.map(|(ms, _)| ms as f64 / 1000.0);
-        w.gap(&gap_line(GapReason::Start, from, Some(now), now), now)?;
+        w.push_gap(&gap_line(GapReason::Start, from, Some(now), now), now);
+        w.flush(Duration::from_secs(1));
+        if let Some(f) = w.failing.take() {
+            return Err(f.error.into());
+        }
         Ok(w)
     }
 
-    /// Splits and writes a batch of messages (emptied); returns the events written.
-    pub fn write(&mut self, batch: &mut Vec<Feed>) -> Result<u64, WriterError> {
-        let mut entries = Vec::with_capacity(batch.len() * 2);
-        for feed in batch.drain(..) {
-            let Feed::Message {
-                channel,
-                payload,
+    /// Splits one received message into entries that wait to be written. Returns what to
+    /// release from the backlog at once (a message that holds no event, such as `[]`).
+    pub fn push_message(&mut self, feed: Feed) -> Settled {
+        let Feed::Message {
+            channel,
+            payload,
+            received,
+            backend,
+        } = feed
+        else {
+            return Settled::default();
+        };
+        self.last_received = received;
+        let ms = (received * 1000.0) as u64;
+        let text = String::from_utf8_lossy(&payload);
+        let lines = if backend {
+            vec![split::backend_line(&channel, &text, received)]
+        } else {
+            split::split_message(&text, received).0
+        };
+        let mut bytes = payload.len() as u64;
+        let mut messages = 1;
+        for line in lines {
+            if line.kind == LineKind::Kept {
+                self.kept_whole += 1;
+            }
+            let id = self.clock.next(ms);
+            self.pending.push_back(Entry {
+                id: parse_id(&id).unwrap_or((ms, 0)),
+                line,
+                gap: false,
                 received,
-                backend,
-            } = feed
-            else {
-                continue;
-            };
-            self.last_received = received;
-            let ms = (received * 1000.0) as u64;
-            let text = String::from_utf8_lossy(&payload);
-            let lines = if backend {
-                vec![split::backend_line(&channel, &text, received)]
-            } else {
-                split::split_message(&text, received).0
-            };
-            for line in lines {
-                if line.kind == LineKind::Kept {
-                    self.kept_whole += 1;
+                messages: std::mem::take(&mut messages),
+                bytes: std::mem::take(&mut bytes),
+            });
+        }
+        Settled {
+            events: 0,
+            messages,
+            bytes,
+        }
+    }
+
+    /// Queues a gap record, in order after everything received before it.
+    pub fn push_gap(&mut self, json: &str, at: f64) {
+        let id = self.clock.next((at * 1000.0) as u64);
+        let ms = (at * 1000.0) as u64;
+        self.pending.push_back(Entry {
+            id: parse_id(&id).unwrap_or((ms, 0)),
+            line: Line {
+                json: json.to_string(),
+                task: None,
+                root: None,
+                worker: None,
+                kind: LineKind::Other,
+            },
+            gap: true,
+            received: at,
+            messages: 0,
+            bytes: 0,
+        });
+    }
+
+    /// Entries waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Why writes fail now, if they do.
+    pub fn failing(&self) -> Option<&Failing> {
+        self.failing.as_ref()
+    }
+
+    /// Writes what waits, in order, for about `budget` at most. A failure is remembered and
+    /// retried later (reconnecting first); it never loses or reorders an entry.
+    pub fn flush(&mut self, budget: Duration) -> Settled {
+        let started = Instant::now();
+        let mut settled = Settled::default();
+        if self.pending.is_empty() {
+            return settled;
+        }
+        if self
+            .failing
+            .as_ref()
+            .is_some_and(|f| Instant::now() < f.retry_at)
+        {
+            return settled;
+        }
+        if self.conn.is_none() {
+            match self.reconnect() {
+                Ok(s) => settled = s,
+                Err(e) => {
+                    self.fail(e);
+                    return settled;
                 }
-                let id = self.clock.next(ms);
-                entries.push(Entry {
-                    id: parse_id(&id).unwrap_or((ms, 0)),
-                    line,
-                });
             }
         }
-        let n = entries.len() as u64;
-        self.write_entries(&entries)?;
-        Ok(n)
+        while !self.pending.is_empty() && started.elapsed() < budget {
+            let n = self.pending.len().min(CHUNK);
+            let pipe = self.pipeline(n);
+            let Some(conn) = self.conn.as_mut() else {
+                break;
+            };
+            match pipe.query::<()>(conn) {
+                Ok(()) => {
+                    for e in self.pending.drain(..n) {
+                        settled.add(&e);
+                    }
+                }
+                Err(e) => {
+                    let e = self.redis.fail(&e);
+                    self.fail(e);
+                    break;
+                }
+            }
+        }
+        if settled.events > 0 || settled.bytes > 0 {
+            self.failing = None;
+        }
+        self.written += settled.events;
+        settled
     }
 
-    /// Writes a gap record to the stream and to the gap list.
-    pub fn gap(&mut self, line: &str, at: f64) -> Result<(), WriterError> {
-        let id = self.clock.next((at * 1000.0) as u64);
-        let mut pipe = redis::pipe();
-        pipe.cmd("XADD")
-            .arg(&self.layout.stream)
-            .arg(&id)
-            .arg("e")
-            .arg(line)
-            .ignore()
-            .cmd("LPUSH")
-            .arg(self.layout.gaps())
-            .arg(line)
-            .ignore()
-            .cmd("LTRIM")
-            .arg(self.layout.gaps())
-            .arg(0)
-            .arg(GAPS_KEPT - 1)
-            .ignore();
-        self.run(&pipe)
+    /// Forces the next [`Self::flush`] to try at once (the stop's last attempt).
+    pub fn retry_now(&mut self) {
+        if let Some(f) = self.failing.as_mut() {
+            f.retry_at = Instant::now();
+        }
     }
 
-    /// Once a second: refresh the lock, trim by age and length.
-    pub fn tick(&mut self, now: f64) -> Result<(), WriterError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
+    /// Gives up on every received event still waiting (gap records stay queued) and says
+    /// what they were, for the `unwritten` gap that replaces them.
+    pub fn abandon(&mut self) -> Option<Abandoned> {
+        let mut out: Option<Abandoned> = None;
+        self.pending.retain(|e| {
+            if e.gap {
+                return true;
+            }
+            let a = out.get_or_insert(Abandoned {
+                events: 0,
+                messages: 0,
+                bytes: 0,
+                from: e.received,
+                to: e.received,
+            });
+            a.events += 1;
+            a.messages += e.messages;
+            a.bytes += e.bytes;
+            a.from = a.from.min(e.received);
+            a.to = a.to.max(e.received);
+            false
+        });
+        out
+    }
+
+    /// Once a second: keep the lock alive, trim by age and length. Skipped while writes fail
+    /// (the next successful write resumes it); a failure here is handled like a write's.
+    pub fn tick(&mut self, now: f64) {
+        if self.failing.is_some() {
+            return;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        // PEXPIRE, unlike SET, is allowed when Redis is out of memory: the lock outlives a
+        // `maxmemory` stall, so nobody takes the stream from a recorder that still runs.
+        let kept: Result<i64, _> = redis::cmd("PEXPIRE")
             .arg(self.layout.recorder())
-            .arg(&self.lock_value)
-            .arg("PX")
             .arg(LOCK_MS)
-            .ignore();
+            .query(conn);
+        let mut pipe = redis::pipe();
+        if matches!(kept, Ok(0)) {
+            // The key is gone (Redis restarted, or it expired): take it again.
+            pipe.cmd("SET")
+                .arg(self.layout.recorder())
+                .arg(&self.lock_value)
+                .arg("PX")
+                .arg(LOCK_MS)
+                .ignore();
+        }
         if let Some(age) = self.retention.max_age {
             let min_ms = ((now - age.as_secs_f64()) * 1000.0).max(0.0) as u64;
             pipe.cmd("XTRIM")
@@ -213,50 +386,62 @@ impl Writer {
                     .ignore();
             }
         }
-        self.run(&pipe)
-    }
-
-    /// Records the stop gap and releases the lock.
-    pub fn stop(mut self, now: f64) -> Result<(), WriterError> {
-        self.gap(&gap_line(GapReason::Stop, Some(now), None, now), now)?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(self.layout.recorder()).ignore();
-        self.run(&pipe)
-    }
-
-    fn write_entries(&mut self, entries: &[Entry]) -> Result<(), WriterError> {
-        let mut pipe = self.pipeline(entries);
-        let started = std::time::Instant::now();
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match pipe.query::<()>(&mut self.conn) {
-                Ok(()) => return Ok(()),
-                Err(e) if started.elapsed() < RETRY_FOR => {
-                    let _ = e;
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    let Ok(mut conn) = self.redis.connect() else {
-                        continue;
-                    };
-                    // Entries up to the stream's newest id went in before the break.
-                    let Ok(last) = last_id(&self.redis, &mut conn, &self.layout) else {
-                        continue;
-                    };
-                    self.conn = conn;
-                    let rest: Vec<&Entry> = entries.iter().filter(|e| Some(e.id) > last).collect();
-                    pipe = self.pipeline_of(&rest);
-                }
-                Err(e) => return Err(self.redis.fail(&e).into()),
-            }
+        let result = match kept {
+            Err(e) => Err(e),
+            Ok(_) => pipe.query::<()>(conn),
+        };
+        if let Err(e) = result {
+            let e = self.redis.fail(&e);
+            self.fail(e);
         }
     }
 
-    fn pipeline(&mut self, entries: &[Entry]) -> Pipeline {
-        let refs: Vec<&Entry> = entries.iter().collect();
-        self.pipeline_of(&refs)
+    /// Releases the lock (the stop gap is queued and flushed by the caller first).
+    pub fn release_lock(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = redis::cmd("DEL")
+                .arg(self.layout.recorder())
+                .query::<()>(conn);
+        }
     }
 
-    fn pipeline_of(&mut self, entries: &[&Entry]) -> Pipeline {
+    fn fail(&mut self, error: RedisError) {
+        self.conn = None;
+        let now = Instant::now();
+        let f = self.failing.get_or_insert(Failing {
+            since: crate::clock::wall_secs(),
+            error: error.clone(),
+            retry_at: now,
+            backoff: BACKOFF_FIRST / 2,
+        });
+        f.error = error;
+        f.backoff = (f.backoff * 2).min(BACKOFF_MAX);
+        f.retry_at = now + f.backoff;
+    }
+
+    /// A new connection, and the entries that went in before the old one broke settled:
+    /// the stream's newest id says how far the last pipeline got.
+    fn reconnect(&mut self) -> Result<Settled, RedisError> {
+        let mut conn = self.redis.connect()?;
+        let last = last_id(&self.redis, &mut conn, &self.layout)?;
+        let mut settled = Settled::default();
+        while let Some(front) = self.pending.front() {
+            if Some(front.id) > last {
+                break;
+            }
+            if let Some(e) = self.pending.pop_front() {
+                settled.add(&e);
+            }
+        }
+        // Redis may have restarted empty: index keys get their expiry again.
+        self.flows_seen.clear();
+        self.hours_seen.clear();
+        self.conn = Some(conn);
+        Ok(settled)
+    }
+
+    /// The pipeline of the first `n` waiting entries (never empty: `n` ≥ 1).
+    fn pipeline(&mut self, n: usize) -> Pipeline {
         let ttl = self.retention.index_ttl().map(|d| d.as_millis() as u64);
         if self.roots.len() > ROOTS_MAX {
             self.roots.clear();
@@ -266,7 +451,7 @@ impl Writer {
         // One APPEND per workflow per batch: a worker's task.multi batches carry several
         // events of one task, and flows send bursts.
         let mut appends: HashMap<String, String> = HashMap::new();
-        for e in entries {
+        for e in self.pending.iter().take(n) {
             let id = format!("{}-{}", e.id.0, e.id.1);
             pipe.cmd("XADD")
                 .arg(&self.layout.stream)
@@ -274,6 +459,17 @@ impl Writer {
                 .arg("e")
                 .arg(&e.line.json)
                 .ignore();
+            if e.gap {
+                pipe.cmd("LPUSH")
+                    .arg(self.layout.gaps())
+                    .arg(&e.line.json)
+                    .ignore()
+                    .cmd("LTRIM")
+                    .arg(self.layout.gaps())
+                    .arg(0)
+                    .arg(GAPS_KEPT - 1)
+                    .ignore();
+            }
             if let Some(task) = &e.line.task {
                 let root = match (&e.line.root, self.roots.get(task)) {
                     (_, Some(known)) => known.clone(),
@@ -336,11 +532,6 @@ impl Writer {
             }
         }
         pipe
-    }
-
-    fn run(&mut self, pipe: &Pipeline) -> Result<(), WriterError> {
-        pipe.query::<()>(&mut self.conn)
-            .map_err(|e| self.redis.fail(&e).into())
     }
 }
 
