@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_batch_of_garbage_is_one_kept_line_beside_its_events() {
-        let garbage = vec!["1", "{}", "\"x\"", "null"].repeat(250).join(", ");
+        let garbage = ["1", "{}", "\"x\"", "null"].repeat(250).join(", ");
         let body = format!(r#"[{garbage}, {{"type": "task-started", "uuid": "a"}}]"#);
         let (lines, _) = split_message(&envelope(&body), 1.0);
         assert_eq!(lines.len(), 2);
