@@ -203,6 +203,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
             backlog: &backlog,
             signals: &signals,
             status: &status,
+            refused: None,
         }
         .run(&readies);
         // Whatever ended the pump, the subscribers end too.
@@ -258,6 +259,8 @@ struct Pump<'a, 'c> {
     backlog: &'a Backlog,
     signals: &'a Signals,
     status: &'a Status<'c>,
+    /// The newest write error since the last drop record: why the backlog filled.
+    refused: Option<String>,
 }
 
 impl Pump<'_, '_> {
@@ -281,6 +284,9 @@ impl Pump<'_, '_> {
             self.record_drops(stopping.is_some());
             let settled = self.writer.flush(Duration::from_millis(200));
             self.backlog.release(settled.messages, settled.bytes);
+            if let Some(f) = self.writer.failing() {
+                self.refused = Some(f.error.to_string());
+            }
             self.status.wrote(settled.events, self.writer.last_received);
             self.status.writes(self.writer.failing(), self.backlog);
             if last_tick.elapsed() >= Duration::from_secs(1) {
@@ -380,11 +386,10 @@ impl Pump<'_, '_> {
         let Some(d) = self.backlog.take_dropped() else {
             return;
         };
-        let cause = match self.writer.failing() {
-            Some(f) => format!(
-                "backlog full ({}) while Redis refused writes: {}",
+        let cause = match self.refused.take() {
+            Some(error) => format!(
+                "backlog full ({}) while Redis refused writes: {error}",
                 human_bytes(self.backlog.limit()),
-                f.error
             ),
             None => format!(
                 "backlog full ({}): Redis took writes slower than events arrived",

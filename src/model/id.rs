@@ -176,9 +176,35 @@ pub fn unique_prefix_len(sorted: &[String], index: usize) -> usize {
     (before.max(after) + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))
 }
 
+/// The first `n` bytes of `s`, widened to the end of the character they cut into: ids come
+/// from events and may be any UTF-8, and a byte slice inside a character would panic.
+pub fn prefix_bytes(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end += 1;
+    }
+    &s[..end]
+}
+
+/// The short form of an id shown in tables and trees (8 bytes, whole characters).
+pub fn short_id(id: &str) -> &str {
+    prefix_bytes(id, 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_never_cut_a_character() {
+        assert_eq!(short_id(A), "ed705c4a");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id("日本語タスク"), "日本語");
+        assert_eq!(prefix_bytes("aé", 2), "aé");
+        let ids = vec!["日本語タスク".to_string(), "日本語タスケ".to_string()];
+        let n = unique_prefix_len(&ids, 0);
+        assert_eq!(prefix_bytes(&ids[0], n), "日本語タスク");
+    }
 
     const A: &str = "ed705c4a-b44d-4d5e-8f68-0758520c8bb9";
 

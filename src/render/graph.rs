@@ -25,7 +25,7 @@ pub struct TreeOptions {
 }
 
 fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
+    crate::model::id::short_id(id)
 }
 
 fn name<'s>(state: &'s State, n: &FlowNode<'s>) -> &'s str {

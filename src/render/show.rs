@@ -382,7 +382,7 @@ pub fn text(
             .iter()
             .map(|a| {
                 let r = relative_json(state, a, horizon);
-                let short = &r.id[..r.id.len().min(8)];
+                let short = crate::model::id::short_id(&r.id);
                 format!(
                     "{} {}",
                     r.name.unwrap_or("(not in events)"),
@@ -393,7 +393,7 @@ pub fn text(
         crumbs.push(format!(
             "{} {}",
             name.style(st.heading),
-            &id[..id.len().min(8)]
+            crate::model::id::short_id(&id)
         ));
         writeln!(out, "  {}", crumbs.join(&format!(" {arrow} ")))?;
     }
@@ -483,7 +483,7 @@ pub fn text(
     if let Some((flow, place)) = &data.flow
         && place.tasks > 1
     {
-        let short = &id[..id.len().min(8)];
+        let short = crate::model::id::short_id(&id);
         writeln!(
             out,
             "\n{}  {}",
@@ -501,7 +501,7 @@ pub fn text(
                     format!(
                         "{} {} {}",
                         v.record.name().map_or("?", |s| state.sym(s)),
-                        &sid[..sid.len().min(8)],
+                        crate::model::id::short_id(&sid),
                         v.state.as_str().style(st.state(v.state))
                     )
                 })
@@ -532,7 +532,7 @@ pub fn text(
             writeln!(
                 out,
                 "  {}  {:<28} {:<9} {}",
-                &cid[..cid.len().min(8)],
+                crate::model::id::short_id(&cid),
                 c.record.name().map_or("?", |s| state.sym(s)),
                 c.state.as_str().style(st.state(c.state)),
                 c.runtime().map_or(String::new(), duration)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::RenderCtx;
 use super::fmt::{clock_time, duration, ellipsize, relative, rfc3339};
 use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
-use crate::model::id::unique_prefix_len;
+use crate::model::id::{prefix_bytes, unique_prefix_len};
 use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
 use crate::state::State;
@@ -42,13 +42,9 @@ pub fn table(
         let v = TaskView::new(state, rec, horizon);
         let id = v.record.id.to_string();
         let pos = ids.binary_search(&id).unwrap_or(0);
-        let unique = unique_prefix_len(&ids, pos).min(id.len());
-        let shown = SHORT_ID.max(unique).min(id.len());
-        let id_cell = format!(
-            "{}{}",
-            (&id[..unique]).style(st.id_prefix),
-            &id[unique..shown]
-        );
+        let unique = prefix_bytes(&id, unique_prefix_len(&ids, pos));
+        let shown = prefix_bytes(&id, SHORT_ID.max(unique.len()));
+        let id_cell = format!("{}{}", unique.style(st.id_prefix), &shown[unique.len()..]);
         let mut state_text = v.state.as_str().style(st.state(v.state)).to_string();
         if v.lost.is_some() {
             state_text.push_str(&" (lost)".style(st.state_failure).to_string());

@@ -23,7 +23,7 @@ pub enum RedisError {
 impl RedisError {
     /// Classifies a client error; `url` is already redacted.
     pub fn from_client(url: &str, e: &redis::RedisError) -> Self {
-        let reason = redact(&e.to_string());
+        let reason = summarize(&redact(&e.to_string()));
         let url = url.to_string();
         let auth = e.kind() == redis::ErrorKind::AuthenticationFailed
             || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
@@ -38,6 +38,29 @@ impl RedisError {
         } else {
             Self::Command { url, reason }
         }
+    }
+}
+
+/// A failed pipeline reports one error per command (thousands, all alike): the first one
+/// and how many there were is what a person needs.
+fn summarize(reason: &str) -> String {
+    const ENTRY: &str = "(Index ";
+    let Some(list) = reason.strip_prefix("Pipeline failures: [") else {
+        return reason.to_string();
+    };
+    let count = list.matches(ENTRY).count();
+    let first = list
+        .split(ENTRY)
+        .nth(1)
+        .and_then(|e| e.split_once("error: "))
+        .map(|(_, msg)| msg.trim_end_matches([']', ')', ',', ' ']))
+        .map_or_else(
+            || list.to_string(),
+            |m| m.split("), ").next().unwrap_or(m).to_string(),
+        );
+    match count {
+        0 | 1 => first,
+        n => format!("{first} (and {} more commands of the pipeline)", n - 1),
     }
 }
 
@@ -88,5 +111,26 @@ fn client_url(url: &BrokerUrl) -> String {
     match raw.split_once("://") {
         Some(("redis+socket", rest)) => format!("unix://{rest}"),
         _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_of_failures_reads_as_one() {
+        let many = format!(
+            "Pipeline failures: [{}]",
+            (0..3)
+                .map(|i| format!("(Index {i}, error: \"OOM\": command not allowed when used memory > 'maxmemory'.)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert_eq!(
+            summarize(&many),
+            "\"OOM\": command not allowed when used memory > 'maxmemory'. (and 2 more commands of the pipeline)"
+        );
+        assert_eq!(summarize("plain"), "plain");
     }
 }

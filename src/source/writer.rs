@@ -259,9 +259,6 @@ impl Writer {
     pub fn flush(&mut self, budget: Duration) -> Settled {
         let started = Instant::now();
         let mut settled = Settled::default();
-        if self.pending.is_empty() {
-            return settled;
-        }
         if self
             .failing
             .as_ref()
@@ -269,6 +266,7 @@ impl Writer {
         {
             return settled;
         }
+        // Reconnect even with nothing to write: the lock and trimming need the connection.
         if self.conn.is_none() {
             match self.reconnect() {
                 Ok(s) => settled = s,
@@ -276,6 +274,9 @@ impl Writer {
                     self.fail(e);
                     return settled;
                 }
+            }
+            if self.pending.is_empty() {
+                self.failing = None;
             }
         }
         while !self.pending.is_empty() && started.elapsed() < budget {
@@ -353,10 +354,12 @@ impl Writer {
             .query(conn);
         let mut pipe = redis::pipe();
         if matches!(kept, Ok(0)) {
-            // The key is gone (Redis restarted, or it expired): take it again.
+            // The key is gone (Redis restarted empty, or it expired): take it again, unless
+            // another recorder took it meanwhile.
             pipe.cmd("SET")
                 .arg(self.layout.recorder())
                 .arg(&self.lock_value)
+                .arg("NX")
                 .arg("PX")
                 .arg(LOCK_MS)
                 .ignore();

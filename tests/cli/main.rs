@@ -14,6 +14,7 @@ mod amqp_record;
 mod anomalies;
 mod architecture;
 mod backend;
+mod chaos;
 mod config;
 mod control;
 mod errors;

@@ -178,7 +178,8 @@ pub fn venv_python() -> Option<PathBuf> {
 pub struct RedisServer {
     child: std::process::Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -217,7 +218,8 @@ impl RedisServer {
                     return Some(Self {
                         child,
                         port,
-                        _dir: dir,
+                        dir,
+                        extra: extra.to_vec(),
                     });
                 }
                 if child.try_wait().unwrap().is_some() {
@@ -232,6 +234,32 @@ impl RedisServer {
 
     pub fn url(&self, db: u8) -> String {
         format!("redis://127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Shuts the server down (`SHUTDOWN NOSAVE`: every key is gone) and starts it again on
+    /// the same port after `down`.
+    pub fn restart(&mut self, down: std::time::Duration) {
+        let _: redis::RedisResult<()> =
+            redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut self.conn());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server did not start again on port {}", self.port);
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -249,9 +277,13 @@ impl Drop for RedisServer {
     }
 }
 
-/// `celtrace record` running in the background until stopped (SIGTERM) or dropped.
+/// `celtrace record` running in the background until stopped (SIGTERM) or dropped. Its
+/// stderr is read as it comes (a full pipe would stall it), so a test can look at its log
+/// while it runs.
 pub struct Recorder {
     child: Option<std::process::Child>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Recorder {
@@ -259,8 +291,23 @@ impl Recorder {
     pub fn start(server: &RedisServer, args: &[&str]) -> Self {
         let mut cmd = command(&["record", "--broker", &server.url(0)]);
         cmd.args(args).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = std::sync::Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
         let rec = Self {
-            child: Some(cmd.spawn().unwrap()),
+            child: Some(child),
+            stderr,
+            reader: Some(reader),
         };
         let patterns = if args.contains(&"--result-backend") {
             2
@@ -275,18 +322,60 @@ impl Recorder {
         self.child.as_ref().map_or(0, std::process::Child::id)
     }
 
-    /// SIGTERM, then its exit status and stderr.
-    pub fn stop(mut self) -> (i32, String) {
-        let child = self.child.take().unwrap();
+    /// What it has logged so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends a signal (`-INT`, `-TERM`, `-KILL`).
+    pub fn signal(&self, sig: &str) {
         Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([sig, &self.pid().to_string()])
             .status()
             .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    }
+
+    /// SIGTERM, then its exit status and stderr.
+    pub fn stop(self) -> (i32, String) {
+        let (code, stderr, _) = self.stop_with("-TERM", std::time::Duration::from_secs(60));
+        (code, stderr)
+    }
+
+    /// Sends `sig` and waits at most `within` for the exit (killing it and failing after
+    /// that): exit status, stderr and how long the stop took.
+    pub fn stop_with(
+        mut self,
+        sig: &str,
+        within: std::time::Duration,
+    ) -> (i32, String, std::time::Duration) {
+        let started = std::time::Instant::now();
+        self.signal(sig);
+        let code = self.wait_within(within);
+        (code, self.stderr_so_far(), started.elapsed())
+    }
+
+    /// Waits at most `within` for it to exit on its own; its exit status.
+    pub fn wait_within(&mut self, within: std::time::Duration) -> i32 {
+        let started = std::time::Instant::now();
+        let mut child = self.child.take().unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > within {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the recorder did not exit within {within:?}; its log:\n{}",
+                    self.stderr_so_far()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        status.code().unwrap_or(-1)
     }
 }
 
