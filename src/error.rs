@@ -177,6 +177,15 @@ pub enum CliError {
     )]
     AmqpCommand(AmqpError),
 
+    #[error(transparent)]
+    #[diagnostic(
+        code(celtrace::broker::closed),
+        help(
+            "the broker ended the connection (an operator's close_connection, a restart, a policy): run the command again; `tail` reconnects by itself"
+        )
+    )]
+    AmqpClosed(AmqpError),
+
     #[error("nothing is recorded at {url} (stream `{key}` {why})")]
     #[diagnostic(
         code(celtrace::record::missing),
@@ -312,6 +321,7 @@ impl CliError {
             | Self::AmqpRefused(_)
             | Self::AmqpNoVhost(_)
             | Self::AmqpCommand(_)
+            | Self::AmqpClosed(_)
             | Self::Management(_)
             | Self::BackendUnreachable(_)
             | Self::BackendUnsupported(_) => exit::BROKER,
@@ -394,6 +404,7 @@ impl From<AmqpError> for CliError {
                 why: "does not exist",
             },
             AmqpError::NotAStream { .. } | AmqpError::Command { .. } => Self::AmqpCommand(e),
+            AmqpError::Closed { .. } => Self::AmqpClosed(e),
         }
     }
 }
@@ -429,7 +440,14 @@ impl From<RecordError> for CliError {
     fn from(e: RecordError) -> Self {
         match e {
             RecordError::Open { .. } => Self::RecordOpen(e),
-            RecordError::Read { .. } => Self::RecordRead(e),
+            // A broker that fails mid-read is the broker's error, not a damaged recording.
+            RecordError::Read { ref source, .. } => match source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<AmqpError>())
+            {
+                Some(amqp) => amqp.clone().into(),
+                None => Self::RecordRead(e),
+            },
             RecordError::Version { .. } => Self::RecordVersion(e),
         }
     }

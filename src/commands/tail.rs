@@ -376,12 +376,55 @@ fn live_amqp(
                 })
                 .is_ok()
             };
-            if let Err(e) = follower.follow(ready_tx, &sub_stop, &mut send) {
-                let _ = tx.send(Feed::AmqpFailed(e));
-            }
+            follow_resuming(&follower, &tx, ready_tx, &sub_stop, &mut send);
         });
         let result = follow(ctx, &mut recent, args, printer, &rx, &ready_rx, &stop);
         stop.store(true, Ordering::Relaxed);
         result
     })
+}
+
+/// Follows the live events over AMQP and, once it has followed them, resumes after the
+/// broker closes the connection (an operator, a restart): the lost stretch is reported as
+/// [`Feed::Lost`] and [`Feed::Back`]. A failure before the first subscription is final.
+fn follow_resuming(
+    amqp: &crate::source::amqp::Amqp,
+    tx: &mpsc::SyncSender<Feed>,
+    ready: mpsc::SyncSender<()>,
+    stop: &AtomicBool,
+    send: &mut dyn FnMut(&str, &[u8]) -> bool,
+) {
+    let mut ready = Some(ready);
+    let mut lost_at: Option<f64> = None;
+    let mut backoff = Duration::from_millis(100);
+    while !stop.load(Ordering::Relaxed) {
+        let mut on_ready = || {
+            if let Some(r) = ready.take() {
+                let _ = r.send(());
+            }
+            if let Some(since) = lost_at.take() {
+                let _ = tx.send(Feed::Back {
+                    since,
+                    at: crate::clock::wall_secs(),
+                    lagged: false,
+                });
+            }
+        };
+        let outcome = amqp.follow(&mut on_ready, stop, send);
+        let Err(e) = outcome else { return };
+        if ready.is_some() {
+            let _ = tx.send(Feed::AmqpFailed(e));
+            return;
+        }
+        if lost_at.is_none() {
+            lost_at = Some(crate::clock::wall_secs());
+            let _ = tx.send(Feed::Lost {
+                at: crate::clock::wall_secs(),
+                reason: e.to_string(),
+            });
+            backoff = Duration::from_millis(100);
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
 }

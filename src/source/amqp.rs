@@ -32,7 +32,7 @@ const PROBE_IDLE: Duration = Duration::from_millis(200);
 /// Lines per block handed from the consumer thread to the reader.
 const BLOCK: usize = 1000;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AmqpError {
     #[error("cannot reach RabbitMQ at {url}: {reason}")]
     Unreachable { url: String, reason: String },
@@ -54,6 +54,8 @@ pub enum AmqpError {
     },
     #[error("RabbitMQ at {url} answered with an error: {reason}")]
     Command { url: String, reason: String },
+    #[error("RabbitMQ at {url} closed the connection: {reason}")]
+    Closed { url: String, reason: String },
 }
 
 /// What the stream queue holds.
@@ -147,6 +149,12 @@ impl Amqp {
                 url,
                 vhost: self.vhost.clone(),
             }
+        } else if upper.contains("CONNECTION_FORCED")
+            || upper.contains("CONNECTION-FORCED")
+            || matches!(e.kind(), lapin::ErrorKind::InvalidConnectionState(_))
+        {
+            // An operator (`rabbitmqctl close_connection`), a broker shutdown or a policy.
+            AmqpError::Closed { url, reason }
         } else if matches!(e.kind(), lapin::ErrorKind::IOError(_))
             || upper.contains("CONNECTION REFUSED")
             || upper.contains("INVALID PEER CERTIFICATE")
@@ -380,13 +388,13 @@ impl Amqp {
                 queue: queue.to_string(),
             });
         };
-        let (tx, rx) = sync_channel::<Result<Vec<u8>, String>>(8);
+        let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
         let this = self.clone();
         let queue = queue.to_string();
         std::thread::spawn(move || {
             let result = this.consume_into(&queue, start, info.last, &tx);
             if let Err(e) = result {
-                let _ = tx.send(Err(e.to_string()));
+                let _ = tx.send(Err(e));
             }
         });
         Ok(AmqpReader {
@@ -404,7 +412,7 @@ impl Amqp {
         queue: &str,
         start: Start,
         last: i64,
-        tx: &SyncSender<Result<Vec<u8>, String>>,
+        tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
     ) -> Result<(), AmqpError> {
         self.with_channel(async |_, ch| {
             ch.basic_qos(PREFETCH, BasicQosOptions::default())
@@ -600,9 +608,12 @@ impl Amqp {
     /// Live events for `tail`: an own exclusive, auto-delete queue bound to `celeryev` with
     /// `#` (never Celery's 5-second TTL). Calls `on_message(routing key, body)` until it
     /// returns false or `stop` says so.
+    ///
+    /// Returns `Ok` when stopped or told to, and an error when the connection ends any
+    /// other way (the broker closing it included): the caller decides whether to resume.
     pub fn follow(
         &self,
-        ready: SyncSender<()>,
+        on_ready: &mut dyn FnMut(),
         stop: &std::sync::atomic::AtomicBool,
         on_message: &mut dyn FnMut(&str, &[u8]) -> bool,
     ) -> Result<(), AmqpError> {
@@ -648,7 +659,7 @@ impl Amqp {
                 )
                 .await
                 .map_err(|e| self.fail(&e))?;
-            let _ = ready.send(());
+            on_ready();
             loop {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
@@ -658,7 +669,12 @@ impl Amqp {
                 else {
                     continue;
                 };
-                let Some(delivery) = next else { break };
+                let Some(delivery) = next else {
+                    return Err(AmqpError::Closed {
+                        url: self.label.clone(),
+                        reason: "the consumer was cancelled".to_string(),
+                    });
+                };
                 let delivery = delivery.map_err(|e| self.fail(&e))?;
                 if !on_message(delivery.routing_key.as_str(), &delivery.data) {
                     break;
@@ -761,7 +777,7 @@ pub fn is_amqp(url: &BrokerUrl) -> bool {
 
 /// Lines of a stream queue read, fed by a consumer thread.
 pub struct AmqpReader {
-    rx: Receiver<Result<Vec<u8>, String>>,
+    rx: Receiver<Result<Vec<u8>, AmqpError>>,
     buf: Vec<u8>,
     pos: usize,
     pub info: StreamInfo,
@@ -790,6 +806,7 @@ impl Read for AmqpReader {
                     self.buf = block;
                     self.pos = 0;
                 }
+                // The broker's own error rides inside: the caller reports it as the broker's.
                 Ok(Err(e)) => return Err(io::Error::other(e)),
                 Err(_) => self.done = true,
             }

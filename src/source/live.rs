@@ -54,7 +54,10 @@ impl Live {
                         })
                         .is_ok()
                     };
-                    if let Err(e) = amqp.follow(ready_tx, &thread_stop, &mut send) {
+                    let mut on_ready = || {
+                        let _ = ready_tx.send(());
+                    };
+                    if let Err(e) = amqp.follow(&mut on_ready, &thread_stop, &mut send) {
                         let _ = tx.send(Feed::AmqpFailed(e));
                     }
                 });

@@ -400,3 +400,135 @@ fn poison_batches_never_wedge_the_recorder() {
     let len: u64 = redis::cmd("XLEN").arg(STREAM).query(&mut conn).unwrap();
     assert!(len < 1100, "{len} entries");
 }
+
+/// Publishes a RabbitMQ capture `repeat` times to the vhost's `celeryev` exchange.
+fn amqp_publish(py: &std::path::Path, vhost: &crate::common::Vhost, capture: &str, repeat: usize) {
+    let out = std::process::Command::new(py)
+        .arg(crate::common::repo_path("tests/scripts/amqp_publish.py"))
+        .args([&vhost.name, &crate::common::fixture(capture)])
+        .args(["--repeat", &repeat.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn close_connections(vhost: &crate::common::Vhost) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "close_all_connections",
+            "--vhost",
+            &vhost.name,
+            "celtrace chaos test",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tail_on_rabbitmq_resumes_after_the_broker_closes_its_connection() {
+    use std::io::BufRead;
+    let Some(vhost) = crate::common::Vhost::create("chaos-tail") else {
+        return;
+    };
+    let Some(py) = crate::common::venv_python() else {
+        return;
+    };
+    assert_eq!(live(&["record", "--broker", &vhost.url()]).code, 0);
+    let mut cmd = crate::common::command(&["tail", "--broker", &vhost.url(), "--format", "ndjson"]);
+    cmd.env_remove("CELTRACE_NOW")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = crate::common::Reaped(cmd.spawn().unwrap());
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (out, err) = (
+        child.0.stdout.take().unwrap(),
+        child.0.stderr.take().unwrap(),
+    );
+    let sink = std::sync::Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let sink = std::sync::Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(l + "\n"));
+        }
+    });
+    let wait_until = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {}",
+                stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Once its queue exists, what is published is shown.
+    std::thread::sleep(Duration::from_millis(1500));
+    amqp_publish(&py, &vhost, "amqp/failure.raw.ndjson", 1);
+    wait_until("the first events", &|| !lines.lock().unwrap().is_empty());
+    let before = {
+        std::thread::sleep(Duration::from_millis(500));
+        lines.lock().unwrap().len()
+    };
+    close_connections(&vhost);
+    wait_until("subscribed again", &|| {
+        stderr.lock().unwrap().contains("subscribed again")
+    });
+    assert!(stderr.lock().unwrap().contains("CONNECTION_FORCED"));
+    amqp_publish(&py, &vhost, "amqp/failure.raw.ndjson", 1);
+    wait_until("the same events again", &|| {
+        lines.lock().unwrap().len() >= 2 * before
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines.lock().unwrap().len(), 2 * before);
+    crate::common::Recorder::kill_int(child.0.id());
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr.lock().unwrap());
+}
+
+#[test]
+fn a_query_on_rabbitmq_whose_connection_is_closed_says_so() {
+    let Some(vhost) = crate::common::Vhost::create("chaos-query") else {
+        return;
+    };
+    let Some(py) = crate::common::venv_python() else {
+        return;
+    };
+    assert_eq!(live(&["record", "--broker", &vhost.url()]).code, 0);
+    // About 100k messages: a full read takes seconds, time enough to close it mid-read.
+    amqp_publish(&py, &vhost, "amqp/ALL.raw.ndjson.gz", 500);
+    let mut cmd = crate::common::command(&["tasks", "--broker", &vhost.url(), "--json"]);
+    cmd.env_remove("CELTRACE_NOW")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    close_connections(&vhost);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "the read ended before the close"
+    );
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("celtrace::broker::closed"), "{stderr}");
+    assert!(stderr.contains("CONNECTION_FORCED"), "{stderr}");
+    assert!(!stderr.contains("guest:guest"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no half answer on stdout");
+}

@@ -2,9 +2,10 @@
 """Publishes captured AMQP event deliveries (tests/fixtures/celery-5.7/amqp/*.raw.ndjson[.gz])
 to the celeryev exchange of a virtual host, as Celery's workers publish them (PROTOCOL.md §2.1).
 
-    target/celery-venv/bin/python tests/scripts/amqp_publish.py VHOST CAPTURE [--declare]
+    target/celery-venv/bin/python tests/scripts/amqp_publish.py VHOST CAPTURE [--declare] [--repeat N]
 
---declare declares the exchange first (topic, durable), as a worker would. Prints the count.
+--declare declares the exchange first (topic, durable), as a worker would; --repeat publishes
+the capture N times (a big stream for the chaos tests). Prints the count.
 """
 import argparse
 import gzip
@@ -16,6 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("vhost")
 ap.add_argument("capture")
 ap.add_argument("--declare", action="store_true")
+ap.add_argument("--repeat", type=int, default=1)
 args = ap.parse_args()
 conn = amqp.Connection("127.0.0.1:5672", userid="guest", password="guest", virtual_host=args.vhost)
 conn.connect()
@@ -23,10 +25,11 @@ ch = conn.channel()
 if args.declare:
     ch.exchange_declare("celeryev", "topic", durable=True, auto_delete=False)
 opener = gzip.open if args.capture.endswith(".gz") else open
-n = 0
 with opener(args.capture, "rt") as f:
-    for line in f:
-        d = json.loads(line)
+    deliveries = [json.loads(line) for line in f]
+n = 0
+for _ in range(args.repeat):
+    for d in deliveries:
         props = d.get("properties", {})
         ch.basic_publish(
             amqp.Message(d["body"], content_type=props.get("content_type", "application/json"),

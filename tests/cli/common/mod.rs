@@ -327,6 +327,14 @@ impl Recorder {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// SIGINT to any process.
+    pub fn kill_int(pid: u32) {
+        Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+
     /// Sends a signal (`-INT`, `-TERM`, `-KILL`).
     pub fn signal(&self, sig: &str) {
         Command::new("kill")
