@@ -436,6 +436,7 @@ impl Ctx {
         let report = file::load_into_with_progress(input, &mut state, filter, &progress);
         progress.finish_and_clear();
         let report = report?;
+        CliError::refuse_empty(&report)?;
         // Entries a filter skipped are not problems: fail only when what was read was unusable.
         if report.events == 0 && report.entries > report.filtered {
             let first_problem = report

@@ -83,6 +83,15 @@ pub enum CliError {
     )]
     RecordVersion(RecordError),
 
+    #[error("{source_label} is empty: it holds no entry at all")]
+    #[diagnostic(
+        code(celtrace::record::empty),
+        help(
+            "nothing was recorded into it; `celtrace export` or `tail --format ndjson` write recordings, and `record --status` says whether a recorder runs"
+        )
+    )]
+    EmptyRecording { source_label: String },
+
     #[error("{source_label} holds no usable Celery event ({entries} entries, all unreadable)")]
     #[diagnostic(
         code(celtrace::record::no_events),
@@ -332,6 +341,7 @@ impl CliError {
             | Self::RecordRead(_)
             | Self::RecordVersion(_)
             | Self::NoEvents { .. }
+            | Self::EmptyRecording { .. }
             | Self::NoRecording { .. }
             | Self::AmqpNoExchange(_) => exit::BAD_INPUT,
             Self::Write { .. }
@@ -344,6 +354,17 @@ impl CliError {
             Self::ReadOnly { .. } => exit::READ_ONLY,
             Self::Refused { .. } => exit::USAGE,
         }
+    }
+
+    /// An empty recording is bad input (exit 5), as the exit codes say: an answer of "no
+    /// tasks" from a file that holds nothing would hide a recorder that never ran.
+    pub fn refuse_empty(report: &crate::source::file::LoadReport) -> Result<(), Self> {
+        if report.entries == 0 {
+            return Err(Self::EmptyRecording {
+                source_label: report.source.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// An operating-system call failed (not an output write): says which.

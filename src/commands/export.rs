@@ -112,15 +112,14 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
             let rctx = ctx.render_ctx(!args.no_scrub, false);
             match (args.format, &args.otlp_endpoint) {
                 (ExportFormat::Otlp, Some(url)) => {
-                    let sent = post_otlp(url, render::otlp::spans(&state, &rows, horizon))?;
+                    let sent = post_otlp(url, &state, &rows, horizon)?;
                     ctx.ui.note(&format!(
                         "posted {sent} spans to {}",
                         crate::source::url::redact(url)
                     ));
                 }
                 (ExportFormat::Otlp, None) => {
-                    let doc = render::otlp::request(render::otlp::spans(&state, &rows, horizon));
-                    serde_json::to_writer(&mut out, &doc).map_err(std::io::Error::from)?;
+                    render::otlp::write_request(&state, &rows, horizon, &mut out)?;
                     writeln!(out)?;
                 }
                 (ExportFormat::Json, _) => {
@@ -137,8 +136,14 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
 /// Spans per OTLP request.
 const OTLP_BATCH: usize = 1000;
 
-/// Posts spans in batches to `{url}/v1/traces`; returns how many were accepted.
-fn post_otlp(url: &str, spans: Vec<serde_json::Value>) -> Result<usize, CliError> {
+/// Posts spans in batches to `{url}/v1/traces` as they are built (one batch in memory at a
+/// time); returns how many were accepted.
+fn post_otlp(
+    url: &str,
+    state: &crate::state::State,
+    rows: &[&crate::state::task::TaskRecord],
+    horizon: f64,
+) -> Result<usize, CliError> {
     let endpoint = if url.trim_end_matches('/').ends_with("/v1/traces") {
         url.to_string()
     } else {
@@ -148,10 +153,7 @@ fn post_otlp(url: &str, spans: Vec<serde_json::Value>) -> Result<usize, CliError
         url: crate::source::url::redact(&endpoint),
         reason,
     };
-    let mut sent = 0;
-    let mut spans = spans.into_iter().peekable();
-    while spans.peek().is_some() {
-        let batch: Vec<serde_json::Value> = spans.by_ref().take(OTLP_BATCH).collect();
+    let post = |batch: Vec<serde_json::Value>| -> Result<usize, CliError> {
         let n = batch.len();
         let body =
             serde_json::to_vec(&render::otlp::request(batch)).map_err(|e| fail(e.to_string()))?;
@@ -165,7 +167,29 @@ fn post_otlp(url: &str, spans: Vec<serde_json::Value>) -> Result<usize, CliError
                 response.status()
             )));
         }
-        sent += n;
+        Ok(n)
+    };
+    let mut sent = 0;
+    let mut batch = Vec::with_capacity(OTLP_BATCH);
+    let mut failed: Option<CliError> = None;
+    let _ = render::otlp::for_each_span(state, rows, horizon, &mut |span| {
+        batch.push(span);
+        if batch.len() >= OTLP_BATCH {
+            match post(std::mem::take(&mut batch)) {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    failed = Some(e);
+                    return Err(std::io::Error::other("stopped"));
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if !batch.is_empty() {
+        sent += post(batch)?;
     }
     Ok(sent)
 }
@@ -245,6 +269,7 @@ fn ndjson(
         return Err(CliError::Write { source: e });
     }
     let report = report?;
+    CliError::refuse_empty(&report)?;
     if report.events == 0 && report.entries > 0 && report.lost() > 0 {
         return Err(CliError::NoEvents {
             source_label: report.source.clone(),

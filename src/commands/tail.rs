@@ -197,6 +197,7 @@ fn from_recording(
         printer.event(ev, None)?;
     }
     printer.out.flush()?;
+    CliError::refuse_empty(&report)?;
     if report.events == 0 && report.entries > 0 {
         return Err(CliError::NoEvents {
             source_label: report.source,

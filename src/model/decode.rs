@@ -41,6 +41,8 @@ pub enum IssueKind {
     Truncated,
     /// The entry is larger than celtrace decodes.
     TooLarge,
+    /// The file is damaged (a cut or corrupt gzip stream): what follows could not be read.
+    Damaged,
 }
 
 impl IssueKind {
@@ -53,6 +55,7 @@ impl IssueKind {
             Self::WrongType => "wrong_type",
             Self::Truncated => "truncated",
             Self::TooLarge => "too_large",
+            Self::Damaged => "damaged",
         }
     }
 
@@ -429,10 +432,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 Field::SwVer => ev.sw_ver = text(&mut map, "sw_ver", bad)?,
                 Field::SwSys => ev.sw_sys = text(&mut map, "sw_sys", bad)?,
                 Field::Utcoffset => ev.utcoffset = number(&mut map, "utcoffset", bad)?,
-                Field::Timestamp => ev.timestamp = number(&mut map, "timestamp", bad)?,
-                Field::Runtime => ev.runtime = number(&mut map, "runtime", bad)?,
+                Field::Timestamp => ev.timestamp = instant(&mut map, "timestamp", bad)?,
+                Field::Runtime => ev.runtime = span(&mut map, "runtime", bad)?,
                 Field::Freq => ev.freq = number(&mut map, "freq", bad)?,
-                Field::Received => entry.received = number(&mut map, "local_received", bad)?,
+                Field::Received => entry.received = instant(&mut map, "local_received", bad)?,
                 Field::Pid => ev.pid = count(&mut map, "pid", bad)?,
                 Field::Clock => ev.clock = count(&mut map, "clock", bad)?,
                 Field::Retries => ev.retries = count(&mut map, "retries", bad)?,
@@ -613,6 +616,48 @@ fn number<'de, A: MapAccess<'de>>(
             None
         }
     })
+}
+
+/// Epoch seconds RFC 3339 can write (years 1970 to 9999): anything else is a clock or a
+/// producer gone wrong, reported and ignored rather than printed as `+10000-…` or null.
+pub fn time_in_range(t: f64) -> bool {
+    (0.0..253_402_300_800.0).contains(&t)
+}
+
+fn instant<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    field: &str,
+    bad: &mut Vec<String>,
+) -> Result<Option<f64>, A::Error> {
+    let t = number(map, field, bad)?;
+    Ok(t.filter(|&t| {
+        let ok = time_in_range(t);
+        if !ok {
+            let shown = if t.abs() < 1e15 {
+                t.to_string()
+            } else {
+                format!("{t:e}")
+            };
+            bad.push(format!(
+                "`{field}` is {shown}, outside the years 1970 to 9999 (ignored)"
+            ));
+        }
+        ok
+    }))
+}
+
+fn span<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    field: &str,
+    bad: &mut Vec<String>,
+) -> Result<Option<f64>, A::Error> {
+    let d = number(map, field, bad)?;
+    Ok(d.filter(|&d| {
+        if d < 0.0 {
+            bad.push(format!("`{field}` is negative ({d}; ignored)"));
+        }
+        d >= 0.0
+    }))
 }
 
 fn count<'de, A: MapAccess<'de>>(

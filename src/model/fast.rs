@@ -400,6 +400,18 @@ fn set<'a>(entry: &mut Entry<'a>, field: Field, val: Val<'a>) -> Option<()> {
         Val::Null => Some(None),
         _ => None,
     };
+    // Times outside what RFC 3339 can write, and negative runtimes, go to the full decoder,
+    // which reports them.
+    let time = |v: Val<'a>| match v {
+        Val::Num(n) if super::decode::time_in_range(n) => Some(Some(n)),
+        Val::Null => Some(None),
+        _ => None,
+    };
+    let span = |v: Val<'a>| match v {
+        Val::Num(n) if n >= 0.0 => Some(Some(n)),
+        Val::Null => Some(None),
+        _ => None,
+    };
     let count = |v: Val<'a>| match v {
         Val::Num(n) if n >= 0.0 && n.fract() == 0.0 && n < 1.8e19 => Some(Some(n as u64)),
         Val::Null => Some(None),
@@ -439,10 +451,10 @@ fn set<'a>(entry: &mut Entry<'a>, field: Field, val: Val<'a>) -> Option<()> {
         Field::SwVer => str_field(&mut ev.sw_ver, "sw_ver", bad, val)?,
         Field::SwSys => str_field(&mut ev.sw_sys, "sw_sys", bad, val)?,
         Field::Utcoffset => ev.utcoffset = num(val)?,
-        Field::Timestamp => ev.timestamp = num(val)?,
-        Field::Runtime => ev.runtime = num(val)?,
+        Field::Timestamp => ev.timestamp = time(val)?,
+        Field::Runtime => ev.runtime = span(val)?,
         Field::Freq => ev.freq = num(val)?,
-        Field::Received => entry.received = num(val)?,
+        Field::Received => entry.received = time(val)?,
         Field::Pid => ev.pid = count(val)?,
         Field::Clock => ev.clock = count(val)?,
         Field::Retries => ev.retries = count(val)?,

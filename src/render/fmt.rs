@@ -118,6 +118,26 @@ pub fn relative(secs: f64, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Text from events made safe for a terminal: control characters (C0 and C1, ESC and BEL
+/// among them) are shown escaped (`\u{1b}`), so data never drives the terminal. Line breaks
+/// and tabs become `\n` and `\t`.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Cuts a one-line value to `max` characters with an ellipsis.
 pub fn ellipsize(s: &str, max: usize) -> String {
     let one_line: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
@@ -132,6 +152,13 @@ pub fn ellipsize(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(printable("a\u{1b}[2Jb\u{7}"), "a\\u{1b}[2Jb\\u{7}");
+        assert_eq!(printable("x\u{9b}y\nz"), "x\\u{9b}y\\nz");
+    }
 
     #[test]
     fn durations_pick_a_readable_unit() {

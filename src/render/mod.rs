@@ -33,6 +33,21 @@ pub struct RenderCtx {
     pub ascii: bool,
 }
 
+impl RenderCtx {
+    /// No colour, UTC, a fixed clock and width: for renderer tests.
+    #[cfg(test)]
+    pub fn plain_for_tests(width: u16) -> Self {
+        Self {
+            styles: Styles::plain(),
+            zone: Zone::Utc,
+            now: DateTime::<Utc>::from_timestamp(1_795_333_620, 0).unwrap_or_default(),
+            width: Some(width),
+            scrub: true,
+            ascii: false,
+        }
+    }
+}
+
 /// Output formats of list-like commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ListFormat {

@@ -68,6 +68,20 @@ fn sending_attempt(parent: &TaskView<'_>, sent: Option<f64>) -> usize {
 /// Spans of the given tasks' attempts.
 pub fn spans(state: &State, tasks: &[&TaskRecord], horizon: f64) -> Vec<Value> {
     let mut out = Vec::new();
+    let _ = for_each_span(state, tasks, horizon, &mut |span| {
+        out.push(span);
+        Ok(())
+    });
+    out
+}
+
+/// Hands each span to `f` as it is built: a 100k-task export never holds them all.
+pub fn for_each_span(
+    state: &State,
+    tasks: &[&TaskRecord],
+    horizon: f64,
+    f: &mut dyn FnMut(Value) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     for rec in tasks {
         let v = TaskView::new(state, rec, horizon);
         let root = state.root_id(rec);
@@ -136,10 +150,33 @@ pub fn spans(state: &State, tasks: &[&TaskRecord], horizon: f64) -> Vec<Value> {
             if let Some(p) = &parent_span {
                 span["parentSpanId"] = json!(p);
             }
-            out.push(span);
+            f(span)?;
         }
     }
-    out
+    Ok(())
+}
+
+/// Writes one `ExportTraceServiceRequest` of the given tasks' spans, a span at a time: the
+/// same document as [`request`] of [`spans`], in constant memory.
+pub fn write_request(
+    state: &State,
+    tasks: &[&TaskRecord],
+    horizon: f64,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let empty = request(Vec::new()).to_string();
+    let (head, tail) = empty
+        .split_once("\"spans\":[]")
+        .unwrap_or((empty.as_str(), ""));
+    write!(out, "{head}\"spans\":[")?;
+    let mut first = true;
+    for_each_span(state, tasks, horizon, &mut |span| {
+        if !std::mem::take(&mut first) {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &span).map_err(std::io::Error::from)
+    })?;
+    write!(out, "]{tail}")
 }
 
 /// One `ExportTraceServiceRequest` holding `spans`.

@@ -83,7 +83,7 @@ pub fn table(
             .success_rate
             .map_or_else(|| "-".into(), |x| format!("{:.1}", x * 100.0));
         let mut cells = vec![
-            Cell::new(&r.key),
+            super::table::text(&r.key),
             Cell::new(r.count),
             Cell::new(rate),
             Cell::new(if failed > 0 {

@@ -63,9 +63,9 @@ pub fn table(
         let runtime = v.runtime().map_or_else(|| "-".into(), duration);
         t.add_row(vec![
             Cell::new(id_cell),
-            Cell::new(v.record.name().map_or("?", |s| state.sym(s))),
+            super::table::text(v.record.name().map_or("?", |s| state.sym(s))),
             Cell::new(state_text),
-            Cell::new(v.worker().map_or("-", |s| state.sym(s))),
+            super::table::text(v.worker().map_or("-", |s| state.sym(s))),
             Cell::new(received),
             Cell::new(runtime),
             Cell::new(v.retries()),

@@ -85,12 +85,12 @@ pub fn table(
         );
         let dropped = w.interrupted().filter(|i| !i.came_back).count();
         t.add_row(vec![
-            Cell::new(w.hostname),
+            super::table::text(w.hostname),
             Cell::new(liveness_str(status).style(liveness_style(ctx, status))),
             Cell::new(s.pid),
             Cell::new(clock_time(since, ctx.zone, ctx.now)),
             Cell::new(w.restarts()),
-            Cell::new(opt(s.sw_ver.as_deref())),
+            super::table::text(&opt(s.sw_ver.as_deref())),
             Cell::new(opt(s.processed)),
             Cell::new(opt(s.active)),
             Cell::new(load),
@@ -217,7 +217,7 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
             let end = s.ended_at();
             let lasted = end.unwrap_or(s.session.last_seen) - start;
             t.add_row(vec![
-                Cell::new(w.hostname),
+                super::table::text(w.hostname),
                 Cell::new(s.session.pid),
                 Cell::new(clock_time(start, ctx.zone, ctx.now)),
                 Cell::new(end.map_or_else(|| "-".into(), |e| clock_time(e, ctx.zone, ctx.now))),

@@ -132,6 +132,8 @@ pub struct LineFilter {
     mentions: Vec<memchr::memmem::Finder<'static>>,
     /// Keep task events whose `uuid` is one of these.
     ids: rustc_hash::FxHashSet<String>,
+    /// A needle JSON may write escaped (`\u65e5` for `日`): lines with escapes are decoded.
+    escapable: bool,
 }
 
 impl Default for LineFilter {
@@ -141,6 +143,7 @@ impl Default for LineFilter {
             timestamp_key: memchr::memmem::Finder::new(b"\"timestamp\":").into_owned(),
             mentions: Vec::new(),
             ids: rustc_hash::FxHashSet::default(),
+            escapable: false,
         }
     }
 }
@@ -151,6 +154,11 @@ impl LineFilter {
     }
 
     pub fn and_mentions<S: AsRef<str>>(mut self, needles: &[S]) -> Self {
+        self.escapable |= needles.iter().any(|n| {
+            n.as_ref()
+                .chars()
+                .any(|c| !c.is_ascii() || c.is_control() || c == '"' || c == '\\')
+        });
         self.mentions.extend(
             needles
                 .iter()
@@ -185,6 +193,9 @@ impl LineFilter {
             return true;
         };
         if self.mentions.iter().any(|n| n.find(line).is_some()) {
+            return true;
+        }
+        if self.escapable && memchr::memchr(b'\\', line).is_some() {
             return true;
         }
         if self.ids.is_empty() {
@@ -283,11 +294,36 @@ fn maybe_gunzip(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>
     let mut reader = io::BufReader::with_capacity(CHUNK_BYTES, reader);
     let head = io::BufRead::fill_buf(&mut reader)?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
+        Ok(Box::new(Gunzip(flate2::bufread::MultiGzDecoder::new(
+            reader,
+        ))))
     } else {
         Ok(Box::new(reader))
     }
 }
+
+/// A gzip stream whose decompression errors are marked as [`Damaged`]: the lines before
+/// the damage are read and the damage is reported, instead of refusing the whole file.
+struct Gunzip<R>(R);
+
+impl<R: Read> Read for Gunzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                e
+            } else {
+                io::Error::new(e.kind(), Damaged(e.to_string()))
+            }
+        })
+    }
+}
+
+/// The gzip stream ended in damage (cut short, corrupt data, a bad checksum).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the gzip stream is damaged ({0}): the lines before the damage were read, nothing after it"
+)]
+pub struct Damaged(String);
 
 /// [`read_with`] over any byte stream.
 pub fn read_from<T: Send, L>(
@@ -387,10 +423,21 @@ pub fn read_from<T: Send, L>(
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
         outcome?;
-        cut.map_err(|e| RecordError::Read {
-            path: label.to_string(),
-            source: e,
-        })
+        match cut {
+            Err(e) if e.get_ref().is_some_and(|i| i.is::<Damaged>()) => {
+                report.add(LineIssue {
+                    line: line_base,
+                    kind: IssueKind::Damaged,
+                    message: e.get_ref().map(ToString::to_string).unwrap_or_default(),
+                    excerpt: String::new(),
+                });
+                Ok(())
+            }
+            other => other.map_err(|e| RecordError::Read {
+                path: label.to_string(),
+                source: e,
+            }),
+        }
     })?;
     Ok(report)
 }
@@ -419,6 +466,7 @@ fn cut_chunks(
     let mut carry: Vec<u8> = Vec::new();
     let mut skipping: Option<usize> = None; // bytes of an over-long line skipped so far
     let mut first = true;
+    let mut damage: Option<io::Error> = None;
     loop {
         let mut buf = spare.try_recv().unwrap_or_default();
         buf.clear();
@@ -433,10 +481,15 @@ fn cut_chunks(
             {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // What was read before the damage is in `buf`: cut it as the last chunk.
+                Err(e) if e.get_ref().is_some_and(|i| i.is::<Damaged>()) => {
+                    damage = Some(e);
+                    break buf.len() - start;
+                }
                 Err(e) => return Err(e),
             }
         };
-        if n == 0 {
+        if n == 0 || damage.is_some() {
             carry = buf;
             break;
         }
@@ -488,7 +541,7 @@ fn cut_chunks(
     } else if !carry.is_empty() {
         send(carry, None);
     }
-    Ok(())
+    damage.map_or(Ok(()), Err)
 }
 
 fn too_large(line: u64, bytes: usize) -> LineIssue {

@@ -347,6 +347,6 @@ impl TaskRecord {
 
     /// Earliest event time known for the task.
     pub fn first_time(&self) -> Option<f64> {
-        self.marks.first().map(|m| m.time)
+        self.marks.iter().map(|m| m.time).find(|t| *t > 0.0)
     }
 }

@@ -99,6 +99,7 @@ impl<'s> Attempt<'s> {
             .iter()
             .flatten()
             .map(|m| m.time)
+            .filter(|t| *t > 0.0)
             .reduce(f64::min)
     }
 
@@ -235,6 +236,8 @@ impl<'s> TaskView<'s> {
             .iter()
             .filter_map(f)
             .map(|m| m.time)
+            // 0 is "no time": the event carried none (or one out of range).
+            .filter(|t| *t > 0.0)
             .reduce(f64::min)
     }
 
@@ -242,6 +245,7 @@ impl<'s> TaskView<'s> {
         self.first(|a| a.sent)
             .into_iter()
             .chain(self.unmatched_sends.iter().map(|m| m.time))
+            .filter(|t| *t > 0.0)
             .reduce(f64::min)
     }
 
@@ -264,6 +268,7 @@ impl<'s> TaskView<'s> {
             .find(|a| a.state() == self.state)?
             .finished
             .map(|m| m.time)
+            .filter(|t| *t > 0.0)
     }
 
     /// Runtime of the attempt that decided the final state.
