@@ -271,6 +271,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
         'celtrace;record' {
             [CompletionResult]::new('--retention', '--retention', [CompletionResultType]::ParameterName, 'Keep this much history (trimmed by time); `0` keeps everything')
             [CompletionResult]::new('--max-len', '--max-len', [CompletionResultType]::ParameterName, 'Also cap the stream at about this many entries (trimmed in whole blocks, so a little more)')
+            [CompletionResult]::new('--max-backlog', '--max-backlog', [CompletionResultType]::ParameterName, 'Received events that may wait for Redis (bytes; e.g. 64MB). Beyond it, arrivals are dropped and counted in a `lagged` gap record')
             [CompletionResult]::new('--global-keyprefix', '--global-keyprefix', [CompletionResultType]::ParameterName, 'kombu''s `global_keyprefix` transport option, if the app sets one')
             [CompletionResult]::new('--fanout-prefix', '--fanout-prefix', [CompletionResultType]::ParameterName, 'kombu''s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix')
             [CompletionResult]::new('--exchange', '--exchange', [CompletionResultType]::ParameterName, 'Celery''s `event_exchange`, if the app changed it')

@@ -787,7 +787,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__record)
-            opts="-y -b -q -v -h -V --retention --max-len --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-y -b -q -v -h -V --retention --max-len --max-backlog --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +798,10 @@ _celtrace() {
                     return 0
                     ;;
                 --max-len)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-backlog)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

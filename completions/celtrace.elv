@@ -260,6 +260,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;record'= {
             cand --retention 'Keep this much history (trimmed by time); `0` keeps everything'
             cand --max-len 'Also cap the stream at about this many entries (trimmed in whole blocks, so a little more)'
+            cand --max-backlog 'Received events that may wait for Redis (bytes; e.g. 64MB). Beyond it, arrivals are dropped and counted in a `lagged` gap record'
             cand --global-keyprefix 'kombu''s `global_keyprefix` transport option, if the app sets one'
             cand --fanout-prefix 'kombu''s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix'
             cand --exchange 'Celery''s `event_exchange`, if the app changed it'

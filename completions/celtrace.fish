@@ -239,6 +239,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s h -l hel
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l retention -d 'Keep this much history (trimmed by time); `0` keeps everything' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l max-len -d 'Also cap the stream at about this many entries (trimmed in whole blocks, so a little more)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l max-backlog -d 'Received events that may wait for Redis (bytes; e.g. 64MB). Beyond it, arrivals are dropped and counted in a `lagged` gap record' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l fanout-prefix -d 'kombu\'s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l exchange -d 'Celery\'s `event_exchange`, if the app changed it' -r

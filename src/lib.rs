@@ -17,6 +17,7 @@ pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod exit;
+pub mod fuzz;
 pub mod graph;
 pub mod model;
 pub mod query;

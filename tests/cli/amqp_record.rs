@@ -297,7 +297,7 @@ fn celery_worker_on_rabbitmq_matches_redis_and_survives_a_broker_restart() {
         if let Some(b) = broker {
             cmd.args(["--broker", b]);
         }
-        let out = cmd.output().unwrap();
+        let out = crate::common::Reaped::output(&mut cmd);
         assert!(
             out.status.success(),
             "{}",

@@ -447,7 +447,7 @@ fn tail_on_rabbitmq_resumes_after_the_broker_closes_its_connection() {
     cmd.env_remove("CELTRACE_NOW")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = crate::common::Reaped(cmd.spawn().unwrap());
+    let mut child = crate::common::Reaped::spawn(&mut cmd);
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (out, err) = (

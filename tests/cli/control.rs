@@ -25,11 +25,30 @@ fn task_count(broker: &str) -> usize {
         .unwrap() as usize
 }
 
+/// Waits (at most 20 s) until the recording on `broker` holds task `id`.
+fn wait_recorded(broker: &str, id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = live(&["show", id, "--json", "--broker", broker, "-q"]);
+        if out.code == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never recorded: {}",
+            out.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 fn control_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: bool) {
     let (facts, mut ask, _serve) = serve(py, redis, broker, amqp, "serve");
     let busy = facts["busy"].as_str().unwrap().to_string();
     let queued = ask("sleepy 30");
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // The recording must hold both before any query: a fixed sleep raced the broker.
+    wait_recorded(broker, &busy);
+    wait_recorded(broker, &queued);
 
     // Refusals first: each with its code, and nothing sent.
     let before = task_count(broker);
@@ -137,7 +156,7 @@ fn serve(
     if amqp {
         cmd.args(["--broker", broker]);
     }
-    let mut child = crate::common::Reaped(cmd.spawn().unwrap());
+    let mut child = crate::common::Reaped::spawn(&mut cmd);
     let mut stdin = child.0.stdin.take().unwrap();
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let facts: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();

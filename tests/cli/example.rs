@@ -57,12 +57,12 @@ fn example_recorder_reproduces_the_shipped_example() {
     let Some(py) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fresh.ndjson");
-    let run_out = std::process::Command::new(py)
-        .arg(repo_path("tests/scripts/record_example.py"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run_out = crate::common::Reaped::output(
+        std::process::Command::new(py)
+            .arg(repo_path("tests/scripts/record_example.py"))
+            .arg("--out")
+            .arg(&out),
+    );
     assert!(
         run_out.status.success(),
         "record_example.py failed: {}",

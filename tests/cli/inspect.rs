@@ -17,7 +17,7 @@ fn inspect_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: boo
     if amqp {
         serve.args(["--broker", broker]);
     }
-    let mut serve = crate::common::Reaped(serve.spawn().unwrap());
+    let mut serve = crate::common::Reaped::spawn(&mut serve);
     let mut lines = BufReader::new(serve.0.stdout.take().unwrap()).lines();
     let facts: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let host = facts["hostname"].as_str().unwrap();

@@ -17,12 +17,12 @@ fn sigkilled_worker_is_lost_with_its_running_tasks() {
     let Some(py) = venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("kill.ndjson");
-    let out = std::process::Command::new(&py)
-        .arg(repo_path("tests/scripts/record_worker_kill.py"))
-        .arg("--out")
-        .arg(&rec)
-        .output()
-        .unwrap();
+    let out = crate::common::Reaped::output(
+        std::process::Command::new(&py)
+            .arg(repo_path("tests/scripts/record_worker_kill.py"))
+            .arg("--out")
+            .arg(&rec),
+    );
     assert!(
         out.status.success(),
         "{}",

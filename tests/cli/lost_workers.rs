@@ -11,7 +11,7 @@ fn lost_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: bool) 
     if amqp {
         cmd.args(["--broker", broker]);
     }
-    let out = cmd.output().unwrap();
+    let out = crate::common::Reaped::output(&mut cmd);
     assert!(
         out.status.success(),
         "{}",

@@ -116,9 +116,9 @@ fn posted_to_a_local_collector_and_refusal_is_reported() {
         if refuse {
             cmd.arg("--refuse");
         }
-        let mut receiver = cmd.spawn().unwrap();
+        let mut receiver = crate::common::Reaped::spawn(&mut cmd);
         let mut port = String::new();
-        std::io::BufReader::new(receiver.stdout.as_mut().unwrap())
+        std::io::BufReader::new(receiver.0.stdout.as_mut().unwrap())
             .read_line(&mut port)
             .unwrap();
         let url = format!("http://127.0.0.1:{}", port.trim());
@@ -132,8 +132,7 @@ fn posted_to_a_local_collector_and_refusal_is_reported() {
             "--events",
             &file,
         ]);
-        let _ = receiver.kill();
-        let _ = receiver.wait();
+        drop(receiver);
         if refuse {
             assert_eq!(out.code, 1, "{}", out.normalized());
             assert!(

@@ -5,12 +5,12 @@
 use crate::common::{Recorder, RedisServer, Vhost, json, live, repo_path, venv_python};
 
 fn send(py: &std::path::Path, broker: &str, specs: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(py)
-        .arg(repo_path("tests/scripts/send_tasks.py"))
-        .arg(broker)
-        .args(specs)
-        .output()
-        .unwrap();
+    let out = crate::common::Reaped::output(
+        std::process::Command::new(py)
+            .arg(repo_path("tests/scripts/send_tasks.py"))
+            .arg(broker)
+            .args(specs),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -93,7 +93,14 @@ fn rabbitmq_backlog_and_consumers() {
     assert_eq!(emails["consumers"], 0);
     assert_eq!(queue(&doc, "missing")["exists"], false);
     // The management API finds every queue of the vhost (not celtrace's or Celery's own)
-    // and adds in-flight counts.
+    // and adds in-flight counts. A plain RabbitMQ has the plugin off: tests/scripts/test.sh
+    // enables it where it can; otherwise this part is skipped (a failure under CI=true).
+    if std::net::TcpStream::connect(("127.0.0.1", 15672)).is_err() {
+        crate::common::skip(
+            "the RabbitMQ management plugin is off (rabbitmq-plugins enable rabbitmq_management)",
+        );
+        return;
+    }
     send(&py, &url, &["reports:1"]);
     let mgmt = "http://guest:guest@127.0.0.1:15672";
     let doc = json(&live(&[

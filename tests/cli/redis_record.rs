@@ -400,11 +400,11 @@ fn celery_worker_recorded_across_a_recorder_restart() {
     let url = server.url(0);
     let backend = server.url(1);
     let scenarios = |phase: &str| -> serde_json::Value {
-        let out = std::process::Command::new(&py)
-            .arg(repo_path("tests/scripts/redis_scenarios.py"))
-            .args(["--port", &server.port.to_string(), "--phase", phase])
-            .output()
-            .unwrap();
+        let out = crate::common::Reaped::output(
+            std::process::Command::new(&py)
+                .arg(repo_path("tests/scripts/redis_scenarios.py"))
+                .args(["--port", &server.port.to_string(), "--phase", phase]),
+        );
         assert!(
             out.status.success(),
             "{}",

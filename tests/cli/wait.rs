@@ -34,8 +34,8 @@ fn waits_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: bool)
     if amqp {
         driver.args(["--broker", broker]);
     }
-    let mut driver = driver.spawn().unwrap();
-    let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let mut driver = crate::common::Reaped::spawn(&mut driver);
+    let mut lines = BufReader::new(driver.0.stdout.take().unwrap()).lines();
     let ids: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
     let ok = spawn(&[
@@ -92,7 +92,7 @@ fn waits_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: bool)
     let (code, _, err) = finish(late);
     assert_eq!(code, 7, "{err}");
     assert!(err.contains("celtrace::wait::timeout"), "{err}");
-    assert!(driver.wait().unwrap().success());
+    assert!(driver.0.wait().unwrap().success());
 }
 
 #[test]

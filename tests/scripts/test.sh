@@ -8,4 +8,15 @@ if ! command -v redis-server >/dev/null; then
   exit 1
 fi
 tests/scripts/setup_venv.sh >/dev/null
+# `queues --management-url` is tested against RabbitMQ's management API, off in a plain
+# install: enable it where this user may (otherwise that part of the test is skipped).
+if command -v rabbitmq-plugins >/dev/null \
+  && ! (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null; then
+  rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 \
+    || echo "note: could not enable rabbitmq_management; its test part is skipped" >&2
+  for _ in $(seq 1 20); do
+    (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break
+    sleep 0.5
+  done
+fi
 cargo test --locked "$@"

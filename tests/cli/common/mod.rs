@@ -465,22 +465,96 @@ pub fn certificates(dir: &std::path::Path) -> bool {
     )
 }
 
-/// A child process killed (with its process group's worker, by the driver's own cleanup)
-/// when the test ends, even by a failed assertion: a left-over driver would hold the output
-/// pipe and a Celery worker.
-pub struct Reaped(pub std::process::Child);
+/// A child process and everything it starts (a Celery worker in its own session, its pool
+/// children), killed when the test ends, even by a failed assertion. The tree is found by an
+/// environment marker every descendant inherits, so a worker that left the process group
+/// or ignores SIGTERM is still found.
+pub struct Reaped(pub std::process::Child, String);
+
+impl Reaped {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        use std::os::unix::process::CommandExt;
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let marker = format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        cmd.env("CELTRACE_TEST_TREE", &marker).process_group(0);
+        Self(cmd.spawn().unwrap(), marker)
+    }
+
+    /// Runs `cmd` to its end like `Command::output`, then kills whatever it left running.
+    pub fn output(cmd: &mut Command) -> std::process::Output {
+        use std::io::Read;
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut me = Self::spawn(cmd);
+        let mut out = me.0.stdout.take().unwrap();
+        let mut err = me.0.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err.read_to_end(&mut v);
+            v
+        });
+        let mut stdout = Vec::new();
+        let _ = out.read_to_end(&mut stdout);
+        let stderr = reader.join().unwrap_or_default();
+        let status = me.0.wait().unwrap();
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The pids of every live process that carries this tree's marker.
+    fn tree(&self) -> Vec<u32> {
+        let needle = format!("CELTRACE_TEST_TREE={}\0", self.1);
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            })
+            .collect()
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        let kill = |sig: &str, pids: &[u32]| {
+            if !pids.is_empty() {
+                let _ = Command::new("kill")
+                    .arg(sig)
+                    .args(pids.iter().map(u32::to_string))
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        };
         if let Ok(None) = self.0.try_wait() {
-            // SIGTERM first: the driver stops its worker in its `finally`.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            std::thread::sleep(std::time::Duration::from_millis(1500));
+            // SIGTERM first: a driver stops its worker in its `finally`.
+            kill("-TERM", &[self.0.id()]);
+            for _ in 0..30 {
+                if matches!(self.0.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             let _ = self.0.kill();
         }
         let _ = self.0.wait();
+        // Whatever of the tree is left (a worker, its pool) goes now.
+        for _ in 0..3 {
+            let left = self.tree();
+            if left.is_empty() {
+                break;
+            }
+            kill("-KILL", &left);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 
