@@ -23,6 +23,7 @@ mod export;
 mod generated;
 mod graph;
 mod help;
+mod hostile;
 mod inspect;
 mod live_workers;
 mod lost_workers;
