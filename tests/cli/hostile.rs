@@ -23,15 +23,9 @@ fn ids_that_are_not_ascii_never_panic() {
         &dir,
         "utf8.ndjson",
         &[
-            ev(
-                serde_json::json!({"type": "task-received", "uuid": id, "name": "t.a", "hostname": "w@h", "timestamp": 1795333600.0}),
-            ),
-            ev(
-                serde_json::json!({"type": "task-started", "uuid": id, "hostname": "w@h", "timestamp": 1795333600.5}),
-            ),
-            ev(
-                serde_json::json!({"type": "task-received", "uuid": "日本語タスケ", "name": "t.a", "hostname": "w@h", "timestamp": 1795333601.0}),
-            ),
+            serde_json::json!({"type": "task-received", "uuid": id, "name": "t.a", "hostname": "w@h", "timestamp": 1795333600.0}),
+            serde_json::json!({"type": "task-started", "uuid": id, "hostname": "w@h", "timestamp": 1795333600.5}),
+            serde_json::json!({"type": "task-received", "uuid": "日本語タスケ", "name": "t.a", "hostname": "w@h", "timestamp": 1795333601.0}),
         ],
     );
     for args in [
