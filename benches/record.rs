@@ -3,6 +3,12 @@
 //!     cargo bench --bench record                       # 70,000 events/s for 60 s, then 1M events
 //!     cargo bench --bench record -- --rate 100000 --secs 30 --events 1000000
 //!     cargo bench --bench record -- --ingest-only      (or --queries-only)
+//!     cargo bench --bench record -- --stop-under-load 2 --rate 80000 --events 1000000 --pad 900
+//!
+//! `--stop-under-load S` sends SIGINT S seconds after the load ends, whatever the recorder
+//! still holds, and accounts for every published event: recorded, or counted in a gap
+//! record (`lagged`, `unwritten`); anything else is reported as lost. `--pad N` adds N bytes
+//! of arguments to each `task.sent` (real reprs are often ~1 KB).
 //!
 //! 1. **Ingest**: publishes Celery's own envelopes (kombu JSON, base64 bodies; per task a
 //!    `task.sent`, a `task.multi` [received, started] and a `task.multi` [succeeded], like a
@@ -40,6 +46,8 @@ struct Args {
     rate: u64,
     secs: u64,
     events: u64,
+    pad: usize,
+    stop_under_load: Option<f64>,
 }
 
 fn args() -> Args {
@@ -47,6 +55,8 @@ fn args() -> Args {
         rate: 70_000,
         secs: 60,
         events: 1_000_000,
+        pad: 0,
+        stop_under_load: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -56,6 +66,10 @@ fn args() -> Args {
             "--rate" => a.rate = value().expect("--rate N"),
             "--secs" => a.secs = value().expect("--secs N"),
             "--events" => a.events = value().expect("--events N"),
+            "--pad" => a.pad = value().expect("--pad N") as usize,
+            "--stop-under-load" => {
+                a.stop_under_load = argv.get(i + 1).and_then(|v| v.parse().ok());
+            }
             _ => {}
         }
         i += 1;
@@ -146,8 +160,17 @@ fn uuid(n: u64) -> String {
 
 /// The three messages of task `n` (4 events); tasks come in flows of four: a root and three
 /// children, so `graph` has something to draw.
+/// Bytes of padding in each `task.sent`'s arguments (`--pad`).
+static PAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn task_messages(n: u64, t: f64) -> [(String, String); 3] {
     let id = uuid(n);
+    let pad = "x".repeat(PAD.load(std::sync::atomic::Ordering::Relaxed));
+    let args = if pad.is_empty() {
+        "(2, 3)".to_string()
+    } else {
+        format!("(2, 3, '{pad}')")
+    };
     let root = uuid(n - n % 4);
     let parent = if n.is_multiple_of(4) {
         "null".to_string()
@@ -165,7 +188,7 @@ fn task_messages(n: u64, t: f64) -> [(String, String); 3] {
         )
     };
     let sent = format!(
-        r#"{{{}, "name": "bench.add", "args": "(2, 3)", "kwargs": "{{}}", "retries": 0, "eta": null, "expires": null, "root_id": "{root}", "parent_id": {parent}, "queue": "celery", "exchange": "", "routing_key": "celery"}}"#,
+        r#"{{{}, "name": "bench.add", "args": "{args}", "kwargs": "{{}}", "retries": 0, "eta": null, "expires": null, "root_id": "{root}", "parent_id": {parent}, "queue": "celery", "exchange": "", "routing_key": "celery"}}"#,
         common("task-sent", 0.0, &producer)
     );
     let received = format!(
@@ -505,9 +528,76 @@ fn queries(a: &Args) {
     );
 }
 
+/// SIGINT while the recorder still holds a backlog: every published event must be recorded
+/// or counted in a gap record.
+fn stop_under_load(a: &Args, after: f64) {
+    let server = Server::start();
+    let rec = start_recorder(&server);
+    let pid = rec.id();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let peak = std::sync::Arc::clone(&peak);
+        std::thread::spawn(move || {
+            loop {
+                let (rss, _) = proc_figures(pid);
+                if rss == 0 {
+                    break;
+                }
+                peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    PAD.store(a.pad, std::sync::atomic::Ordering::Relaxed);
+    let t = Instant::now();
+    let published = publish(&server, 0, a.rate, 0, a.events);
+    let secs = t.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs_f64(after));
+    let in_stream_at_signal = recorded_events(&server);
+    let signalled = Instant::now();
+    let mut rec = rec;
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = rec.wait().unwrap();
+    let stop_took = signalled.elapsed().as_secs_f64();
+    let _ = sampler.join();
+    let recorded = recorded_events(&server);
+    let mut conn = server.conn();
+    let gaps: Vec<String> = redis::cmd("LRANGE")
+        .arg("celtrace:events:gaps")
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
+    let counted: u64 = gaps
+        .iter()
+        .filter_map(|g| serde_json::from_str::<serde_json::Value>(g).ok())
+        .filter_map(|g| g["events"].as_u64())
+        .sum();
+    println!(
+        "stop under load: published {published} events in {secs:.1} s ({:.0} events/s); {in_stream_at_signal} in the stream when SIGINT came {after} s later",
+        published as f64 / secs
+    );
+    println!(
+        "stop under load: exit {:?} after {stop_took:.1} s; recorded {recorded}, counted in gap records {counted}, unaccounted {}",
+        status.code(),
+        published as i64 - recorded as i64 - counted as i64
+    );
+    println!(
+        "stop under load: recorder peak RSS {} MB",
+        peak.load(std::sync::atomic::Ordering::Relaxed) / 1024
+    );
+}
+
 fn main() {
     let a = args();
     let flag = |f: &str| std::env::args().any(|x| x == f);
+    if let Some(after) = a.stop_under_load {
+        stop_under_load(&a, after);
+        return;
+    }
     if !flag("--queries-only") {
         ingest(&a);
     }
