@@ -165,3 +165,46 @@ fn posted_to_a_local_collector_and_refusal_is_reported() {
     ]);
     assert_eq!(unreachable.code, 1);
 }
+
+/// OTLP export writes each span as it is built: a 60,000-step chain fits in 700 MB of address
+/// space (holding every span as a JSON value took about 27 KB each, 1.6 GB here).
+#[test]
+fn a_long_chain_exports_in_bounded_memory() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.ndjson");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..60_000u32 {
+        let t = 1_795_333_600.0 + f64::from(i) * 0.01;
+        let parent = if i == 0 {
+            "null".to_string()
+        } else {
+            format!("\"c-{}\"", i - 1)
+        };
+        writeln!(f, r#"{{"type": "task-received", "uuid": "c-{i}", "name": "chain.step", "root_id": "c-0", "parent_id": {parent}, "hostname": "w@h", "timestamp": {t}}}"#).unwrap();
+        writeln!(f, r#"{{"type": "task-succeeded", "uuid": "c-{i}", "hostname": "w@h", "timestamp": {}, "runtime": 0.004}}"#, t + 0.005).unwrap();
+    }
+    drop(f);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 700000 && exec {} export --events {} --format otlp -o {}",
+            env!("CARGO_BIN_EXE_celtrace"),
+            path.display(),
+            dir.path().join("out.json").display()
+        ))
+        .env("CELTRACE_NOW", crate::common::NOW)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    let spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .unwrap();
+    assert_eq!(spans.len(), 60_000);
+}
