@@ -331,15 +331,26 @@ fn gap_rule(state: &State, out: &mut Vec<Anomaly>) {
         .iter()
         .filter(|r| &*r.type_name == "celtrace.gap")
     {
-        let reason = r.fields.iter().find(|(k, _)| &**k == "reason").map_or_else(
+        let field = |name: &str| {
+            r.fields
+                .iter()
+                .find(|(k, _)| &**k == name)
+                .map(|(_, v)| v.get())
+        };
+        let reason = field("reason").map_or_else(
             || "unknown".to_string(),
-            |(_, v)| v.get().trim_matches('"').to_string(),
+            |v| v.trim_matches('"').to_string(),
         );
+        let missing = match field("events").and_then(|v| v.parse::<u64>().ok()) {
+            Some(1) => "1 received event is missing".to_string(),
+            Some(n) => format!("{n} received events are missing"),
+            None => "events in it are missing".to_string(),
+        };
         out.push(Anomaly {
             at: r.time,
             ..anomaly(
                 "recording_gap",
-                format!("the recording has a gap ({reason}): events in it are missing"),
+                format!("the recording has a gap ({reason}): {missing}"),
                 "answers about that time are incomplete; keep the recorder running (celtrace record) to avoid gaps",
             )
         });
@@ -506,6 +517,16 @@ mod tests {
     #[test]
     fn gaps_in_the_recording_are_reported() {
         let s = state_of(r#"{"type": "celtrace.gap", "reason": "restart", "local_received": 5.0}"#);
+        let counted = state_of(
+            r#"{"type": "celtrace.gap", "reason": "lagged", "events": 42, "local_received": 5.0}"#,
+        );
+        let found = detect(&counted, &Thresholds::default(), 10.0);
+        assert!(
+            found
+                .iter()
+                .any(|a| a.summary.contains("42 received events are missing")),
+            "{found:?}"
+        );
         let found = detect(&s, &Thresholds::default(), 10.0);
         assert_eq!(rules(&found), ["recording_gap"]);
         assert!(found[0].summary.contains("restart"));
