@@ -94,9 +94,10 @@ pub enum ConfigError {
 
 /// Parses a configuration file's text; `path` names it in diagnostics.
 pub fn parse(text: &str, path: &str) -> Result<ConfigFile, ConfigError> {
+    // The quoted file and the parser's message may hold a broker URL: never its password.
     toml::from_str(text).map_err(|e| ConfigError::Parse {
-        message: e.message().to_string(),
-        src: NamedSource::new(path, text.to_string()),
+        message: crate::source::url::mask_credentials(e.message()),
+        src: NamedSource::new(path, crate::source::url::mask_credentials(text)),
         span: e.span().map(|r| SourceSpan::new(r.start.into(), r.len())),
     })
 }

@@ -71,6 +71,30 @@ impl fmt::Debug for BrokerUrl {
     }
 }
 
+/// Hides the password of every `scheme://user:password@host` in a text (a configuration
+/// file quoted in a diagnostic), keeping every byte offset: each byte of a password becomes
+/// `*`, so a diagnostic's span still points at the right place.
+pub fn mask_credentials(text: &str) -> String {
+    let mut out = text.as_bytes().to_vec();
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| {
+                c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c.is_whitespace()
+            })
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            out[start + colon + 1..start + at].fill(b'*');
+        }
+        from = start;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| "****".to_string())
+}
+
 /// Hides the password of `scheme://user:password@host` and of `?password=` query values.
 pub fn redact(url: &str) -> String {
     let mut out = url.to_string();
@@ -124,6 +148,19 @@ mod tests {
             redact("redis://localhost:6379/0"),
             "redis://localhost:6379/0"
         );
+    }
+
+    #[test]
+    fn credentials_in_a_text_are_masked_in_place() {
+        let text = "[profiles.a]\nbroker = \"redis://:hunter2@h:6379/0\"\nresult_backend = 'amqp://u:pässwörd@x//'\nnote = \"see https://example.com\"\n";
+        let masked = mask_credentials(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(
+            !masked.contains("hunter2") && !masked.contains("pässwörd"),
+            "{masked}"
+        );
+        assert!(masked.contains("redis://:*******@h:6379/0"), "{masked}");
+        assert!(masked.contains("https://example.com"));
     }
 
     #[test]

@@ -16,9 +16,20 @@ use crate::common::{
 static BROKER: Mutex<()> = Mutex::new(());
 
 fn publish(py: &std::path::Path, vhost: &Vhost, capture: &str) -> usize {
+    publish_repeated(py, vhost, capture, 1)
+}
+
+/// Publishes a capture `repeat` times to the vhost's `celeryev` exchange; the messages sent.
+pub(crate) fn publish_repeated(
+    py: &std::path::Path,
+    vhost: &Vhost,
+    capture: &str,
+    repeat: usize,
+) -> usize {
     let out = std::process::Command::new(py)
         .arg(repo_path("tests/scripts/amqp_publish.py"))
         .args([&vhost.name, &fixture(capture)])
+        .args(["--repeat", &repeat.to_string()])
         .output()
         .unwrap();
     assert!(

@@ -109,6 +109,16 @@ fn wait_recorded(server: &RedisServer, tag: &str, n: usize, within: Duration) ->
     }
 }
 
+/// Publishes `n` events and waits until every one is in the stream.
+fn publish_recorded(server: &RedisServer, tag: &str, n: usize, per: usize, pad: usize) {
+    publish(server, tag, 0, n, per, pad);
+    assert_eq!(
+        wait_recorded(server, tag, n, Duration::from_secs(15)).len(),
+        n,
+        "not all {n} `{tag}` events were recorded"
+    );
+}
+
 fn gaps_of<'g>(gaps: &'g [serde_json::Value], reason: &str) -> Vec<&'g serde_json::Value> {
     gaps.iter().filter(|g| g["reason"] == reason).collect()
 }
@@ -152,11 +162,7 @@ fn a_redis_restart_mid_record_is_a_gap_and_recording_goes_on() {
         return;
     };
     let rec = Recorder::start(&server, &[]);
-    publish(&server, "before", 0, 1000, 10, 100);
-    assert_eq!(
-        wait_recorded(&server, "before", 1000, Duration::from_secs(10)).len(),
-        1000
-    );
+    publish_recorded(&server, "before", 1000, 10, 100);
     // Down for 1.5 s: every key is gone, the recorder must reconnect both its connections.
     server.restart(Duration::from_millis(1500));
     wait_for_patterns(&server, 1);
@@ -190,11 +196,7 @@ fn a_killed_subscription_reconnects_and_loses_nothing_published_after() {
         return;
     };
     let rec = Recorder::start(&server, &[]);
-    publish(&server, "a", 0, 2000, 20, 200);
-    assert_eq!(
-        wait_recorded(&server, "a", 2000, Duration::from_secs(10)).len(),
-        2000
-    );
+    publish_recorded(&server, "a", 2000, 20, 200);
     let _: redis::Value = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")
@@ -202,11 +204,7 @@ fn a_killed_subscription_reconnects_and_loses_nothing_published_after() {
         .query(&mut server.conn())
         .unwrap();
     wait_for_patterns(&server, 1);
-    publish(&server, "b", 0, 2000, 20, 200);
-    assert_eq!(
-        wait_recorded(&server, "b", 2000, Duration::from_secs(10)).len(),
-        2000
-    );
+    publish_recorded(&server, "b", 2000, 20, 200);
     let (code, stderr) = rec.stop();
     assert_eq!(code, 0, "{stderr}");
     let (_, gaps) = recorded(&server, "b");
@@ -310,11 +308,7 @@ fn a_sigkilled_recorder_is_replaced_once_its_lock_expires() {
         return;
     };
     let rec = Recorder::start(&server, &[]);
-    publish(&server, "first", 0, 500, 10, 100);
-    assert_eq!(
-        wait_recorded(&server, "first", 500, Duration::from_secs(10)).len(),
-        500
-    );
+    publish_recorded(&server, "first", 500, 10, 100);
     rec.signal("-KILL");
     // Readers see that nobody records any more once the lock is gone; a new recorder is
     // refused until then.
@@ -342,11 +336,7 @@ fn a_sigkilled_recorder_is_replaced_once_its_lock_expires() {
         assert!(Instant::now() < deadline, "the lock never expired");
         std::thread::sleep(Duration::from_millis(250));
     };
-    publish(&server, "second", 0, 500, 10, 100);
-    assert_eq!(
-        wait_recorded(&server, "second", 500, Duration::from_secs(10)).len(),
-        500
-    );
+    publish_recorded(&server, "second", 500, 10, 100);
     let (code, stderr) = started.stop();
     assert_eq!(code, 0, "{stderr}");
     let (_, gaps) = recorded(&server, "second");
@@ -399,21 +389,6 @@ fn poison_batches_never_wedge_the_recorder() {
     // A batch of 100k non-events is one kept entry, not 100k.
     let len: u64 = redis::cmd("XLEN").arg(STREAM).query(&mut conn).unwrap();
     assert!(len < 1100, "{len} entries");
-}
-
-/// Publishes a RabbitMQ capture `repeat` times to the vhost's `celeryev` exchange.
-fn amqp_publish(py: &std::path::Path, vhost: &crate::common::Vhost, capture: &str, repeat: usize) {
-    let out = std::process::Command::new(py)
-        .arg(crate::common::repo_path("tests/scripts/amqp_publish.py"))
-        .args([&vhost.name, &crate::common::fixture(capture)])
-        .args(["--repeat", &repeat.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn close_connections(vhost: &crate::common::Vhost) {
@@ -479,7 +454,7 @@ fn tail_on_rabbitmq_resumes_after_the_broker_closes_its_connection() {
     };
     // Once its queue exists, what is published is shown.
     std::thread::sleep(Duration::from_millis(1500));
-    amqp_publish(&py, &vhost, "amqp/failure.raw.ndjson", 1);
+    crate::amqp_record::publish_repeated(&py, &vhost, "amqp/failure.raw.ndjson", 1);
     wait_until("the first events", &|| !lines.lock().unwrap().is_empty());
     let before = {
         std::thread::sleep(Duration::from_millis(500));
@@ -490,7 +465,7 @@ fn tail_on_rabbitmq_resumes_after_the_broker_closes_its_connection() {
         stderr.lock().unwrap().contains("subscribed again")
     });
     assert!(stderr.lock().unwrap().contains("CONNECTION_FORCED"));
-    amqp_publish(&py, &vhost, "amqp/failure.raw.ndjson", 1);
+    crate::amqp_record::publish_repeated(&py, &vhost, "amqp/failure.raw.ndjson", 1);
     wait_until("the same events again", &|| {
         lines.lock().unwrap().len() >= 2 * before
     });
@@ -511,7 +486,7 @@ fn a_query_on_rabbitmq_whose_connection_is_closed_says_so() {
     };
     assert_eq!(live(&["record", "--broker", &vhost.url()]).code, 0);
     // About 100k messages: a full read takes seconds, time enough to close it mid-read.
-    amqp_publish(&py, &vhost, "amqp/ALL.raw.ndjson.gz", 500);
+    crate::amqp_record::publish_repeated(&py, &vhost, "amqp/ALL.raw.ndjson.gz", 500);
     let mut cmd = crate::common::command(&["tasks", "--broker", &vhost.url(), "--json"]);
     cmd.env_remove("CELTRACE_NOW")
         .stdout(std::process::Stdio::piped())

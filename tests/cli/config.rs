@@ -228,3 +228,27 @@ fn prefixes_and_thresholds_are_read_and_checked() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("stuck_in_queue"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_bad_file_never_shows_the_broker_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    for text in [
+        // An unknown key, a wrong type, an unterminated string: each beside a password.
+        "[profiles.a]\nbroker = \"redis://:hunter2@h:6379/0\"\nbrokr = 1\n",
+        "[profiles.a]\nbroker = \"redis://:hunter2@h:6379/0\"\nread_only = \"yes\"\n",
+        "[profiles.a]\nbroker = \"redis://:hunter2@h:6379/0\n",
+        "[profiles.a]\nbroker = 5\nresult_backend = \"amqp://u:hunter2@h//\"\n",
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let out = run_with_env(&["tasks", "--config", path.to_str().unwrap()], &[]);
+        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("celtrace::config::parse"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("hunter2"), "{text}: {}", out.stderr);
+        assert!(out.stderr.contains("*******"), "{text}: {}", out.stderr);
+    }
+}
