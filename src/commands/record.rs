@@ -210,6 +210,13 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
         signals.stop.store(true, Ordering::Relaxed);
         pumped
     });
+    // Messages a subscriber handed on after the pump stopped (a second signal cut the stop
+    // short while it still drained) are received events too: written now, or counted.
+    while let Ok(feed) = rx.try_recv() {
+        if let Feed::Message { .. } = feed {
+            writer.push_message(feed);
+        }
+    }
     let stopped = finish(&mut writer, &status, result.is_ok());
     status.finish(writer.written);
     result?;
