@@ -485,8 +485,8 @@ fn a_query_on_rabbitmq_whose_connection_is_closed_says_so() {
         return;
     };
     assert_eq!(live(&["record", "--broker", &vhost.url()]).code, 0);
-    // About 100k messages: a full read takes seconds, time enough to close it mid-read.
-    crate::amqp_record::publish_repeated(&py, &vhost, "amqp/ALL.raw.ndjson.gz", 500);
+    // About 160k messages: a full read takes seconds, time enough to close it mid-read.
+    crate::amqp_record::publish_repeated(&py, &vhost, "amqp/ALL.raw.ndjson.gz", 800);
     let mut cmd = crate::common::command(&["tasks", "--broker", &vhost.url(), "--json"]);
     cmd.env_remove("CELTRACE_NOW")
         .stdout(std::process::Stdio::piped())
