@@ -294,7 +294,8 @@ fn celery_worker_on_rabbitmq_matches_redis_and_survives_a_broker_restart() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(py) = venv_python() else { return };
-    let Some(vhost) = Vhost::create("celery") else {
+    // It restarts the broker: no other RabbitMQ test may run meanwhile.
+    let Some(vhost) = Vhost::create_exclusive("celery") else {
         return;
     };
     let Some(redis) = RedisServer::start() else {

@@ -401,10 +401,40 @@ impl Drop for Recorder {
 /// except under CI=true, where it fails.
 pub struct Vhost {
     pub name: String,
+    _hold: Hold,
+}
+
+/// Tests on RabbitMQ share the broker; the one that restarts it has it to itself.
+static RABBITMQ: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+enum Hold {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
 }
 
 impl Vhost {
+    /// A virtual host on the shared broker (held until it is dropped).
     pub fn create(tag: &str) -> Option<Self> {
+        let hold = Hold::Shared(
+            RABBITMQ
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        Self::create_holding(tag, hold)
+    }
+
+    /// A virtual host for a test that restarts the broker: no other RabbitMQ test runs
+    /// meanwhile.
+    pub fn create_exclusive(tag: &str) -> Option<Self> {
+        let hold = Hold::Exclusive(
+            RABBITMQ
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        Self::create_holding(tag, hold)
+    }
+
+    fn create_holding(tag: &str, hold: Hold) -> Option<Self> {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name = format!(
             "celtrace-test-{tag}-{}-{}",
@@ -431,7 +461,7 @@ impl Vhost {
             ".*",
             ".*"
         ]));
-        Some(Self { name })
+        Some(Self { name, _hold: hold })
     }
 
     pub fn url(&self) -> String {
