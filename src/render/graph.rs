@@ -8,7 +8,7 @@ use petgraph::stable_graph::NodeIndex;
 use serde::Serialize;
 
 use super::RenderCtx;
-use super::fmt::{clock_time, duration, rfc3339};
+use super::fmt::{clock_time, duration, printable, rfc3339};
 use super::schema::SCHEMA_VERSION;
 use crate::graph::{EdgeKind, Flow, FlowEdge, FlowNode, GroupSource, NodeKind};
 use crate::model::TaskState;
@@ -49,7 +49,8 @@ fn line(state: &State, flow: &Flow<'_>, idx: NodeIndex, ctx: &RenderCtx) -> Stri
     let n = &flow.graph[idx];
     let mut s = String::new();
     let critical = flow.on_critical_path(idx);
-    let label = name(state, n);
+    // Names and hostnames come from events: never let them drive the terminal.
+    let label = printable(name(state, n));
     let _ = write!(
         s,
         "{}",
@@ -74,7 +75,7 @@ fn line(state: &State, flow: &Flow<'_>, idx: NodeIndex, ctx: &RenderCtx) -> Stri
                 let _ = write!(s, " {}{retries}", if ctx.ascii { "retries=" } else { "↻" });
             }
             if let Some(w) = v.worker() {
-                let _ = write!(s, " {}", state.sym(w).style(st.muted));
+                let _ = write!(s, " {}", printable(state.sym(w)).style(st.muted));
             }
             if v.lost.is_some() {
                 let _ = write!(s, " {}", "(interrupted)".style(st.state_failure));
@@ -356,7 +357,12 @@ fn summarise(
                 .iter()
                 .map(|(s, k)| format!("{} {s}", thousands(*k)))
                 .collect();
-            format!("{} {name} ({})", thousands(total), detail.join(", "))
+            format!(
+                "{} {} ({})",
+                thousands(total),
+                printable(name),
+                detail.join(", ")
+            )
         })
         .collect();
     format!(
@@ -400,7 +406,7 @@ fn write_summary(
     let step = |n: &NodeIndex| {
         format!(
             "{} {}",
-            name(state, &flow.graph[*n]),
+            printable(name(state, &flow.graph[*n])),
             short(&flow.graph[*n].id)
         )
     };
@@ -461,7 +467,7 @@ fn node_label(state: &State, n: &FlowNode<'_>) -> String {
         Some(v) => {
             let mut l = format!(
                 "{}\n{} · {}",
-                name(state, n),
+                printable(name(state, n)),
                 short(&n.id),
                 v.state.as_str()
             );
@@ -475,7 +481,7 @@ fn node_label(state: &State, n: &FlowNode<'_>) -> String {
         }
         None => format!(
             "{} ×{} · {}{}",
-            name(state, n),
+            printable(name(state, n)),
             n.members,
             state_text(n),
             if n.inferred { " (inferred)" } else { "" }

@@ -6,7 +6,7 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use super::RenderCtx;
-use super::fmt::{duration, ellipsize, full_time, rfc3339, time_of_day};
+use super::fmt::{duration, ellipsize, full_time, printable, rfc3339, time_of_day};
 use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
 use crate::model::TaskId;
 use crate::model::repr::{effective_exception, scrub};
@@ -296,8 +296,15 @@ pub fn text(
     let v = &data.view;
     let rec = v.record;
     let id = rec.id.to_string();
-    let name = rec.name().map_or("(name unknown)", |s| state.sym(s));
-    writeln!(out, "{} {}", name.style(st.heading), id.style(st.id_prefix))?;
+    // Everything below that came from events goes through `printable`: data never drives
+    // the terminal (ESC, BEL and the other control characters are shown escaped).
+    let name = printable(rec.name().map_or("(name unknown)", |s| state.sym(s)));
+    writeln!(
+        out,
+        "{} {}",
+        name.style(st.heading),
+        printable(&id).style(st.id_prefix)
+    )?;
 
     let label = |s: &str| format!("{s:<10}").style(st.label).to_string();
     let mut state_line = v.state.as_str().style(st.state(v.state)).to_string();
@@ -318,15 +325,15 @@ pub fn text(
     }
     writeln!(out, "  {}{state_line}", label("State"))?;
     if let Some(w) = v.worker() {
-        writeln!(out, "  {}{}", label("Worker"), state.sym(w))?;
+        writeln!(out, "  {}{}", label("Worker"), printable(state.sym(w)))?;
     }
     if let Some(q) = rec.queue() {
         let ex = rec
             .exchange()
             .map_or(String::new(), |e| format!("exchange {:?}", state.sym(e)));
-        let rk = rec
-            .routing_key()
-            .map_or(String::new(), |r| format!("routing key {}", state.sym(r)));
+        let rk = rec.routing_key().map_or(String::new(), |r| {
+            format!("routing key {}", printable(state.sym(r)))
+        });
         let extra = [ex, rk]
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -336,7 +343,7 @@ pub fn text(
             out,
             "  {}{}{}",
             label("Queue"),
-            state.sym(q),
+            printable(state.sym(q)),
             if extra.is_empty() {
                 String::new()
             } else {
@@ -368,10 +375,10 @@ pub fn text(
         writeln!(out, "  {}{}", label("Duration"), times.join(", "))?;
     }
     if let Some(eta) = v.eta() {
-        writeln!(out, "  {}{eta}", label("ETA"))?;
+        writeln!(out, "  {}{}", label("ETA"), printable(eta))?;
     }
     if let Some(exp) = v.expires() {
-        writeln!(out, "  {}{exp}", label("Expires"))?;
+        writeln!(out, "  {}{}", label("Expires"), printable(exp))?;
     }
 
     if !data.ancestors.is_empty() {
@@ -385,7 +392,7 @@ pub fn text(
                 let short = crate::model::id::short_id(&r.id);
                 format!(
                     "{} {}",
-                    r.name.unwrap_or("(not in events)"),
+                    printable(r.name.unwrap_or("(not in events)")),
                     short.style(st.muted)
                 )
             })
@@ -406,9 +413,9 @@ pub fn text(
         let attempt = e.attempt.map_or("  ".to_string(), |n| format!("#{n}"));
         let host = match e.mark.kind {
             MarkKind::Sent => String::new(),
-            _ => state.sym(state.host(e.mark)).to_string(),
+            _ => printable(state.sym(state.host(e.mark))).into_owned(),
         };
-        let kind = event_name(state, e.mark);
+        let kind = printable(event_name(state, e.mark));
         let kind_styled = match e.mark.kind {
             MarkKind::Failed | MarkKind::Rejected => kind.style(st.state_failure).to_string(),
             MarkKind::Succeeded => kind.style(st.state_success).to_string(),
@@ -423,7 +430,7 @@ pub fn text(
             offset,
             " ".repeat(pad),
             host,
-            entry_note(state, e, ctx.scrub)
+            printable(&entry_note(state, e, ctx.scrub))
         );
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -451,28 +458,28 @@ pub fn text(
     if args.is_some() || kwargs.is_some() {
         writeln!(out, "\n{}", "Arguments".style(st.heading))?;
         if let Some(a) = args {
-            writeln!(out, "  {}{a}", label("args"))?;
+            writeln!(out, "  {}{}", label("args"), printable(&a))?;
         }
         if let Some(k) = kwargs {
-            writeln!(out, "  {}{k}", label("kwargs"))?;
+            writeln!(out, "  {}{}", label("kwargs"), printable(&k))?;
         }
     }
     if let Some(r) = v.result() {
         let r = if ctx.scrub { scrub(r) } else { r.into() };
-        writeln!(out, "\n{}\n  {r}", "Result".style(st.heading))?;
+        writeln!(out, "\n{}\n  {}", "Result".style(st.heading), printable(&r))?;
     }
     if let Some(e) = effective_exception(v.exception(), v.traceback()) {
         writeln!(
             out,
             "\n{}\n  {}",
             "Exception".style(st.heading),
-            e.style(st.error)
+            printable(e).style(st.error)
         )?;
     }
     if let Some(tb) = v.traceback() {
         writeln!(out, "\n{}", "Traceback".style(st.heading))?;
         for line in tb.trim_end().lines() {
-            writeln!(out, "  {line}")?;
+            writeln!(out, "  {}", printable(line))?;
         }
     }
 
@@ -500,7 +507,7 @@ pub fn text(
                     let sid = v.record.id.to_string();
                     format!(
                         "{} {} {}",
-                        v.record.name().map_or("?", |s| state.sym(s)),
+                        printable(v.record.name().map_or("?", |s| state.sym(s))),
                         crate::model::id::short_id(&sid),
                         v.state.as_str().style(st.state(v.state))
                     )
@@ -533,7 +540,7 @@ pub fn text(
                 out,
                 "  {}  {:<28} {:<9} {}",
                 crate::model::id::short_id(&cid),
-                c.record.name().map_or("?", |s| state.sym(s)),
+                printable(c.record.name().map_or("?", |s| state.sym(s))),
                 c.state.as_str().style(st.state(c.state)),
                 c.runtime().map_or(String::new(), duration)
             )?;

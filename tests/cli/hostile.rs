@@ -93,10 +93,18 @@ fn control_characters_from_events_never_reach_the_terminal() {
         &[
             serde_json::json!({"type": "worker-online", "hostname": "w@\u{1b}]0;pwned\u{7}", "timestamp": 1795333600.0, "freq": 2.0}),
             serde_json::json!({"type": "task-received", "uuid": "u1", "name": "t.\u{1b}[2Jx", "hostname": "w@\u{1b}]0;pwned\u{7}", "timestamp": 1795333600.0}),
+            serde_json::json!({"type": "task-received", "uuid": "u2", "name": "t.y", "hostname": "w@h", "parent_id": "u1", "root_id": "u1",
+                "args": "('\u{1b}[31m',)", "kwargs": "{'k': '\u{7}'}", "eta": "\u{1b}]2;t\u{7}", "timestamp": 1795333601.0}),
+            serde_json::json!({"type": "task-failed", "uuid": "u2", "hostname": "w@h", "exception": "ValueError('\u{1b}[2J')",
+                "traceback": "Traceback:\n  \u{1b}]0;x\u{7}\nValueError", "timestamp": 1795333602.0}),
         ],
     );
-    for cmd in ["tasks", "workers", "stats"] {
-        let out = run(&[cmd, "--events", &file, "--color", "never"]);
+    for cmd in [
+        "tasks", "workers", "stats", "show u1", "graph u1", "show u2", "graph u2",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.extend(["--events", &file, "--color", "never"]);
+        let out = run(&args);
         assert_eq!(out.code, 0, "{cmd}: {}", out.stderr);
         assert!(
             !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'),
@@ -104,6 +112,10 @@ fn control_characters_from_events_never_reach_the_terminal() {
             out.stdout
         );
         assert!(out.stdout.contains("\\u{1b}"), "{cmd}: {}", out.stdout);
+        // Tracebacks keep their lines.
+        if cmd == "show u2" {
+            assert!(out.stdout.contains("\n  ValueError"), "{}", out.stdout);
+        }
     }
 }
 
