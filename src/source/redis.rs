@@ -45,7 +45,10 @@ impl RedisError {
 /// and how many there were is what a person needs.
 fn summarize(reason: &str) -> String {
     const ENTRY: &str = "(Index ";
-    let Some(list) = reason.strip_prefix("Pipeline failures: [") else {
+    let Some(list) = ["Pipeline failures: [", "Transaction aborted: ["]
+        .iter()
+        .find_map(|p| reason.strip_prefix(p))
+    else {
         return reason.to_string();
     };
     let count = list.matches(ENTRY).count();
@@ -132,5 +135,7 @@ mod tests {
             "\"OOM\": command not allowed when used memory > 'maxmemory'. (and 2 more commands of the pipeline)"
         );
         assert_eq!(summarize("plain"), "plain");
+        let aborted = many.replace("Pipeline failures", "Transaction aborted");
+        assert!(summarize(&aborted).ends_with("(and 2 more commands of the pipeline)"));
     }
 }

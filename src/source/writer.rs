@@ -290,6 +290,7 @@ impl Writer {
                     for e in self.pending.drain(..n) {
                         settled.add(&e);
                     }
+                    self.failing = None;
                 }
                 Err(e) => {
                     let e = self.redis.fail(&e);
@@ -297,9 +298,6 @@ impl Writer {
                     break;
                 }
             }
-        }
-        if settled.events > 0 || settled.bytes > 0 {
-            self.failing = None;
         }
         self.written += settled.events;
         settled
@@ -391,6 +389,8 @@ impl Writer {
         }
         let result = match kept {
             Err(e) => Err(e),
+            // Nothing to trim and the lock still held: no pipeline (an empty one is an error).
+            Ok(_) if pipe.is_empty() => Ok(()),
             Ok(_) => pipe.query::<()>(conn),
         };
         if let Err(e) = result {
@@ -451,6 +451,10 @@ impl Writer {
             self.flows_seen.clear();
         }
         let mut pipe = redis::pipe();
+        // MULTI/EXEC: a chunk goes in whole or not at all. Without it, a `maxmemory` refusal
+        // can reject one XADD and accept the next (Redis frees our query buffer as it goes),
+        // and the rejected entry could never be written behind a newer id.
+        pipe.atomic();
         // One APPEND per workflow per batch: a worker's task.multi batches carry several
         // events of one task, and flows send bursts.
         let mut appends: HashMap<String, String> = HashMap::new();

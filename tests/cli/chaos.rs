@@ -288,18 +288,28 @@ fn a_stop_while_redis_refuses_writes_is_quick_and_counts_what_it_could_not_write
         std::thread::sleep(Duration::from_millis(100));
     }
     let (code, stderr, took) = rec.stop_with("-INT", Duration::from_secs(30));
-    // Redis still refuses: neither the events nor their gap can be written. The recorder
-    // says how many events it could not write, and exits 4.
+    // Redis still refuses the events. The stop gives up after its short bound, and what it
+    // could not write is counted: in an `unwritten` gap record when Redis takes that small
+    // write (exit 0), or on stderr when not even that goes in (exit 4).
     assert!(took < Duration::from_secs(12), "{took:?}");
-    assert_eq!(code, 4, "{stderr}");
-    let (seen, _) = recorded(&server, "stuck");
-    let missing = 6000 - seen.len();
+    let (seen, gaps) = recorded(&server, "stuck");
+    let missing = 6000 - seen.len() as u64;
     assert!(missing > 0);
+    match code {
+        0 => assert_eq!(counted(&gaps, "unwritten"), missing, "{gaps:?}"),
+        4 => {
+            assert!(
+                stderr.contains(&format!("{missing} received events")),
+                "{missing} missing; {stderr}"
+            );
+            assert!(stderr.contains("celtrace::record::unwritten"), "{stderr}");
+        }
+        other => panic!("exit {other}: {stderr}"),
+    }
     assert!(
-        stderr.contains(&format!("{missing} received events")),
-        "{missing} missing; {stderr}"
+        stderr.contains(&format!("{missing} received events from")),
+        "the log says it too: {stderr}"
     );
-    assert!(stderr.contains("celtrace::record::unwritten"), "{stderr}");
 }
 
 #[test]
