@@ -418,11 +418,10 @@ impl Pump<'_, '_> {
     /// The stop's bound has passed: what is still unwritten (in the writer or still in the
     /// channel) becomes one counted `unwritten` gap.
     fn give_up(&mut self) {
+        // Everything still in the channel, reconnect gaps included; a subscriber's failure
+        // no longer matters at this point.
         while let Ok(feed) = self.rx.try_recv() {
-            if let Feed::Message { .. } = feed {
-                let settled = self.writer.push_message(feed);
-                self.backlog.release(settled.messages, settled.bytes);
-            }
+            let _ = self.take(feed);
         }
         self.record_drops(true);
         let Some(a) = self.writer.abandon() else {
