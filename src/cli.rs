@@ -100,6 +100,19 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub utc: bool,
 
+    /// Show secret values as recorded instead of [Filtered] (says so on stderr)
+    ///
+    /// By default the values of secret-looking keys (password, token, api_key, ...; see
+    /// `docs/secrets.md`) and credentials in URLs, Bearer tokens and card numbers are shown as
+    /// [Filtered] in every output.
+    #[arg(long, global = true)]
+    pub no_scrub: bool,
+
+    /// Also filter the values of keys containing KEY (repeatable; adds to the profile's
+    /// `scrub_keys`)
+    #[arg(long, global = true, value_name = "KEY")]
+    pub scrub_key: Vec<String>,
+
     /// Print no warnings or notes on stderr
     #[arg(short, long, global = true)]
     pub quiet: bool,

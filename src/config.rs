@@ -49,6 +49,12 @@ pub struct Profile {
     /// Default anomaly thresholds by rule (e.g. `stuck_in_queue = "10m"`); durations.
     #[serde(default)]
     pub thresholds: BTreeMap<String, String>,
+    /// Keys whose values are filtered besides the default list (matched inside keys).
+    #[serde(default)]
+    pub scrub_keys: Vec<String>,
+    /// Keys never filtered by key (e.g. `token_count`); shaped secrets in them still are.
+    #[serde(default)]
+    pub safe_keys: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -57,7 +63,7 @@ pub enum ConfigError {
     #[diagnostic(
         code(celtrace::config::parse),
         help(
-            "profiles are tables `[profiles.NAME]` with keys broker, result_backend, broker_password_env, broker_password_file, result_backend_password_env, result_backend_password_file, read_only, color, key_prefix, queue_name, and a `thresholds` table"
+            "profiles are tables `[profiles.NAME]` with keys broker, result_backend, broker_password_env, broker_password_file, result_backend_password_env, result_backend_password_file, read_only, color, key_prefix, queue_name, scrub_keys, safe_keys, and a `thresholds` table"
         )
     )]
     Parse {

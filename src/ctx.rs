@@ -1,6 +1,8 @@
 //! Resolved globals: the environment is read here once, turned into plain values, and handed
 //! to commands. Also the broker URL precedence of ARCHITECTURE.md §5.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::cli::GlobalArgs;
@@ -8,6 +10,7 @@ use crate::config;
 use crate::error::CliError;
 use crate::query::time::epoch;
 use crate::render::{RenderCtx, Styles, Zone};
+use crate::scrub::Policy;
 use crate::source::file::{self, Input, LineFilter, LoadReport};
 use crate::source::recorded::{Recorded, overlapping_gaps};
 use crate::source::url::{BrokerKind, BrokerUrl};
@@ -81,6 +84,10 @@ pub struct ProfileSettings {
     pub queue_name: Option<String>,
     /// Anomaly thresholds by rule, checked to be durations.
     pub thresholds: std::collections::BTreeMap<String, std::time::Duration>,
+    /// Keys whose values are filtered, besides the default ones.
+    pub scrub_keys: Vec<String>,
+    /// Keys whose values are never filtered by key.
+    pub safe_keys: Vec<String>,
 }
 
 /// Loads the configuration file (`--config`, or the default place if a file is there) and the
@@ -163,6 +170,8 @@ pub fn load_profile(g: &GlobalArgs, env: &Env) -> Result<ProfileSettings, CliErr
         thresholds.insert(rule.clone(), d);
     }
     Ok(ProfileSettings {
+        scrub_keys: p.scrub_keys.clone(),
+        safe_keys: p.safe_keys.clone(),
         key_prefix: p.key_prefix.clone(),
         queue_name: p.queue_name.clone(),
         thresholds,
@@ -231,6 +240,11 @@ pub struct Ctx {
     pub profile: ProfileSettings,
     /// `--stream`: the Redis Stream key of a recording.
     pub stream: Option<String>,
+    /// What is filtered out of what celtrace prints (`--no-scrub` turns it off).
+    pub scrub: Arc<Policy>,
+    /// What is filtered out of events as they are loaded: `scrub`, except for `retry`, which
+    /// must re-send the real arguments (and scrubs what it prints itself).
+    pub ingest: Arc<Policy>,
 }
 
 impl Ctx {
@@ -276,7 +290,22 @@ impl Ctx {
             Err((_, Origin::CeleryEnv | Origin::CeltraceEnv)) => None,
             Err((source, _)) => return Err(CliError::BrokerUrl { source }),
         };
+        let scrub = if g.no_scrub {
+            ui.warn_always("--no-scrub: secret values are shown as they were recorded");
+            Policy::off()
+        } else {
+            let extra: Vec<String> = profile
+                .scrub_keys
+                .iter()
+                .chain(&g.scrub_key)
+                .cloned()
+                .collect();
+            Policy::new(&extra, &profile.safe_keys)
+        };
+        let scrub = Arc::new(scrub);
         Ok(Self {
+            ingest: scrub.clone(),
+            scrub,
             read_only: profile.read_only || env.read_only,
             profile: profile.clone(),
             ui,
@@ -288,8 +317,22 @@ impl Ctx {
         })
     }
 
+    /// Result-backend records of these tasks, as JSON texts with their secrets filtered by the
+    /// loading policy (so `retry` gets the real arguments, every other command scrubbed ones).
+    pub fn backend_metas(
+        &self,
+        url: &BrokerUrl,
+        ids: &[crate::model::TaskId],
+    ) -> Result<Vec<String>, CliError> {
+        let metas = crate::source::backend::read_metas(url, ids)?;
+        Ok(metas
+            .into_iter()
+            .map(|m| self.ingest.json_text(&m).into_owned())
+            .collect())
+    }
+
     /// Render settings for stdout.
-    pub fn render_ctx(&self, scrub: bool, ascii: bool) -> RenderCtx {
+    pub fn render_ctx(&self, ascii: bool) -> RenderCtx {
         RenderCtx {
             styles: if self.ui.stdout_color {
                 Styles::colorized()
@@ -299,7 +342,6 @@ impl Ctx {
             zone: self.zone,
             now: self.now,
             width: self.ui.width,
-            scrub,
             ascii,
         }
     }
@@ -402,7 +444,7 @@ impl Ctx {
             EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp => {
                 let progress = self.ui.progress_entries("reading");
                 let (reader, label) = self.amqp_reader(url, since, &progress)?;
-                let mut state = State::new();
+                let mut state = State::scrubbed_by(self.ingest.clone());
                 let result = file::load_reader_into(Box::new(reader), &label, &mut state, filter);
                 progress.finish_and_clear();
                 let report = result?;
@@ -431,7 +473,7 @@ impl Ctx {
                 return Ok((state, report));
             }
         };
-        let mut state = State::new();
+        let mut state = State::scrubbed_by(self.ingest.clone());
         let progress = self.ui.progress("reading");
         let report = file::load_into_with_progress(input, &mut state, filter, &progress);
         progress.finish_and_clear();
@@ -490,11 +532,13 @@ impl Ctx {
         }
         let key = self.stream_key();
         let redis = crate::source::redis::Redis::new(url)?;
-        Recorded::open(redis, &key)?.ok_or_else(|| CliError::NoRecording {
+        let mut recorded = Recorded::open(redis, &key)?.ok_or_else(|| CliError::NoRecording {
             url: url.redacted(),
             key,
             why: "is missing or empty",
-        })
+        })?;
+        recorded.scrub = self.ingest.clone();
+        Ok(recorded)
     }
 
     fn report_problems(&self, report: &LoadReport) {

@@ -228,13 +228,13 @@ fn feed(kind: Kind, input: &[u8], state: &mut State) {
             }
         }
         Kind::Repr => {
-            let _ = crate::model::repr::scrub(&text);
+            let _ = crate::scrub::Policy::default().text(&text);
         }
         Kind::Backend => {
             let line = backend_line("celery-task-meta-fuzz", &text, 1_795_333_620.0);
             decode_entry(&line.json, &mut issues, &mut |ev| state.apply(ev));
             if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) {
-                crate::model::repr::scrub_json(&mut v);
+                crate::scrub::Policy::default().json(&mut v);
             }
         }
     }
@@ -250,7 +250,6 @@ fn render_all(state: &State) {
         zone: crate::render::fmt::Zone::Utc,
         now: chrono::DateTime::<chrono::Utc>::from_timestamp(1_795_400_000, 0).unwrap_or_default(),
         width: Some(80),
-        scrub: true,
         ascii: false,
     };
     let rows =

@@ -22,6 +22,7 @@ pub mod graph;
 pub mod model;
 pub mod query;
 pub mod render;
+pub mod scrub;
 pub mod source;
 pub mod state;
 pub mod ui;

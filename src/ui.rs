@@ -152,9 +152,13 @@ impl Ui {
 
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, message: &str) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            self.warn_always(message);
         }
+    }
+
+    /// A warning `--quiet` does not silence (secrets about to be shown).
+    pub fn warn_always(&self, message: &str) {
         let label = if self.stderr_color {
             use owo_colors::OwoColorize;
             "warning:".yellow().bold().to_string()

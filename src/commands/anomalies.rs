@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
     if !args.rule.is_empty() {
         found.retain(|a| args.rule.iter().any(|r| r == a.rule));
     }
-    let rctx = ctx.render_ctx(true, false);
+    let rctx = ctx.render_ctx(false);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     if args.json {
         render::anomalies::json(&found, horizon, &thresholds, &report, &rctx, &mut out)?;

@@ -39,10 +39,6 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub filters: super::tasks::TaskFilters,
 
-    /// Show secret-looking argument values instead of [Filtered] (json, csv)
-    #[arg(long)]
-    pub no_scrub: bool,
-
     /// Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
@@ -109,7 +105,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
                     .resolve(query, &state, &report.source, horizon)?
             };
             let rows = select(&state, &query, horizon);
-            let rctx = ctx.render_ctx(!args.no_scrub, false);
+            let rctx = ctx.render_ctx(false);
             match (args.format, &args.otlp_endpoint) {
                 (ExportFormat::Otlp, Some(url)) => {
                     let sent = post_otlp(url, &state, &rows, horizon)?;
@@ -125,7 +121,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
                 (ExportFormat::Json, _) => {
                     render::tasks::json(&state, &rows, horizon, &report, &rctx, &mut out)?;
                 }
-                _ => render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?,
+                _ => render::tasks::csv(&state, &rows, horizon, &mut out)?,
             }
         }
     }
@@ -226,6 +222,7 @@ fn ndjson(
         }
     };
     writeln!(out, "{}", record::header_line(&created))?;
+    let scrub = ctx.scrub.clone();
     let report = file::read_from(
         reader,
         &label,
@@ -243,8 +240,10 @@ fn ndjson(
             {
                 return Ok(None);
             }
+            let mut scrubbed = ev.clone();
+            scrub.event(&mut scrubbed);
             let mut line = Vec::with_capacity(512);
-            write_event(ev, &mut line).map_err(|e| RecordError::Read {
+            write_event(&scrubbed, &mut line).map_err(|e| RecordError::Read {
                 path: label.clone(),
                 source: e.into(),
             })?;

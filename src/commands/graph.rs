@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     })?;
     let mut backend = Backend::from_records(&state);
     if let Some((url, _)) = &ctx.result_backend {
-        for meta in crate::source::backend::read_metas(url, &backend_candidates(&state, id))? {
+        for meta in ctx.backend_metas(url, &backend_candidates(&state, id))? {
             backend.add_meta(&meta);
         }
     }
@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     } else {
         args.format
     };
-    let rctx = ctx.render_ctx(true, args.ascii);
+    let rctx = ctx.render_ctx(args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     match format {
         GraphFormat::Tree => {

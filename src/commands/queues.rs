@@ -259,7 +259,7 @@ fn print_table(
     rows: &[QueueJson<'_>],
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let rctx = ctx.render_ctx(true, args.ascii);
+    let rctx = ctx.render_ctx(args.ascii);
     let mut t = table::new(
         &rctx,
         &[

@@ -92,7 +92,8 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        let doc = serde_json::json!({"dry_run": true, "messages": docs});
+        let mut doc = serde_json::json!({"dry_run": true, "messages": docs});
+        ctx.scrub.json(&mut doc);
         writeln!(
             out,
             "{}",
@@ -173,7 +174,7 @@ fn backend_records(
 ) -> Result<std::collections::HashMap<TaskId, TaskMeta>, CliError> {
     let mut out = std::collections::HashMap::new();
     if let Some((url, _)) = &ctx.result_backend {
-        for raw in crate::source::backend::read_metas(url, ids)? {
+        for raw in ctx.backend_metas(url, ids)? {
             if let Some(meta) = TaskMeta::parse(&raw)
                 && let Some(id) = meta.task_id.as_deref()
             {

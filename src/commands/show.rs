@@ -37,10 +37,6 @@ pub struct ShowArgs {
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
-    /// Show secret-looking argument values instead of [Filtered]
-    #[arg(long)]
-    pub no_scrub: bool,
-
     /// Plain ASCII decoration
     #[arg(long)]
     pub ascii: bool,
@@ -75,7 +71,8 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
         (f, place)
     });
     let backend = match &ctx.result_backend {
-        Some((url, _)) => crate::source::backend::read_metas(url, std::slice::from_ref(id))?
+        Some((url, _)) => ctx
+            .backend_metas(url, std::slice::from_ref(id))?
             .first()
             .and_then(|m| TaskMeta::parse(m)),
         None => None,
@@ -91,7 +88,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
             .map(|c| TaskView::new(&state, c, horizon))
             .collect(),
     };
-    let rctx = ctx.render_ctx(!args.no_scrub, args.ascii);
+    let rctx = ctx.render_ctx(args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     if args.json || args.format == ShowFormat::Json {
         render::show::json(&state, &data, &report, &rctx, horizon, &mut out)?;

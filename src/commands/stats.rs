@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
             "use a wider --bucket or a narrower --since/--until",
         ));
     }
-    let rctx = ctx.render_ctx(true, args.ascii);
+    let rctx = ctx.render_ctx(args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     let label = match args.by {
         By::Name => "name",

@@ -104,11 +104,23 @@ struct Printer<'a> {
     out: Box<dyn Write + 'a>,
     /// Lines to leave out before printing (`-n`: only the last N that pass the filter).
     skip: usize,
+    scrub: std::sync::Arc<crate::scrub::Policy>,
 }
 
 impl Printer<'_> {
     /// One event; `raw` is its recording line when it came as one. Errors are write errors.
     fn event(&mut self, ev: &Event<'_>, raw: Option<&str>) -> std::io::Result<()> {
+        // Scrubbed events are written re-encoded, never as their raw line: a raw line may be a
+        // kombu envelope whose base64 body holds the unscrubbed event.
+        let scrubbed;
+        let (ev, raw) = if self.scrub.enabled() {
+            let mut owned = ev.clone();
+            self.scrub.event(&mut owned);
+            scrubbed = owned;
+            (&scrubbed, None)
+        } else {
+            (ev, raw)
+        };
         let Some(line) = self.follower.follow(ev, &self.filter) else {
             return Ok(());
         };
@@ -156,9 +168,10 @@ pub fn run(ctx: &Ctx, args: &TailArgs) -> Result<(), CliError> {
         follower: Follower::default(),
         filter,
         format: args.format,
-        rctx: ctx.render_ctx(true, args.ascii),
+        rctx: ctx.render_ctx(args.ascii),
         out: Box::new(std::io::LineWriter::new(ctx.ui.stdout())),
         skip: 0,
+        scrub: ctx.scrub.clone(),
     };
     let result = match &ctx.source {
         EventSource::Recording(input) => from_recording(input, args.lines, &mut printer),

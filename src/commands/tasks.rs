@@ -46,10 +46,6 @@ pub struct TasksArgs {
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
-    /// Show secret-looking argument values instead of [Filtered]
-    #[arg(long)]
-    pub no_scrub: bool,
-
     /// Plain ASCII table borders
     #[arg(long)]
     pub ascii: bool,
@@ -212,7 +208,7 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     } else {
         args.format
     };
-    let rctx = ctx.render_ctx(!args.no_scrub, args.ascii);
+    let rctx = ctx.render_ctx(args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     match format {
         ListFormat::Table => render::tasks::table(&state, &rows, horizon, &rctx, &mut out)?,
@@ -220,7 +216,7 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
         ListFormat::Ndjson => {
             render::tasks::ndjson(&state, &rows, horizon, &report, &rctx, &mut out)?;
         }
-        ListFormat::Csv => render::tasks::csv(&state, &rows, horizon, &rctx, &mut out)?,
+        ListFormat::Csv => render::tasks::csv(&state, &rows, horizon, &mut out)?,
     }
     std::io::Write::flush(&mut out)?;
     drop(rows);

@@ -110,7 +110,7 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
     };
     let horizon = state.horizon(epoch(ctx.now));
     let rows = workers(&state, &query, horizon);
-    let rctx = ctx.render_ctx(true, args.ascii);
+    let rctx = ctx.render_ctx(args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     let live = if args.inspect {
         Some(inspect(ctx, args, &rows)?)
@@ -165,7 +165,7 @@ fn inspect(
             "give --broker (a Redis or RabbitMQ URL) instead of --events",
         )
     })?;
-    let found = match url.kind {
+    let mut found = match url.kind {
         BrokerKind::Redis => {
             let redis = crate::source::redis::Redis::new(url)?;
             crate::source::control::inspect_redis(&redis, "", args.timeout)?
@@ -175,6 +175,12 @@ fn inspect(
             crate::source::control::inspect_amqp(&amqp, args.timeout)?
         }
     };
+    // Running and reserved tasks come with their arguments.
+    for answers in found.replies.values_mut() {
+        answers.values_mut().for_each(|v| {
+            ctx.scrub.json(v);
+        });
+    }
     let silent = rows
         .iter()
         .filter(|w| w.status() == Liveness::Online && !found.replies.contains_key(w.hostname))

@@ -27,8 +27,6 @@ pub struct RenderCtx {
     pub now: DateTime<Utc>,
     /// Table width; `None` lets tables take what they need.
     pub width: Option<u16>,
-    /// Show secret-looking argument values as `[Filtered]`.
-    pub scrub: bool,
     /// `--ascii`: no box-drawing or other non-ASCII decoration.
     pub ascii: bool,
 }
@@ -42,7 +40,6 @@ impl RenderCtx {
             zone: Zone::Utc,
             now: DateTime::<Utc>::from_timestamp(1_795_333_620, 0).unwrap_or_default(),
             width: Some(width),
-            scrub: true,
             ascii: false,
         }
     }

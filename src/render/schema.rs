@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::fmt::rfc3339;
-use crate::model::repr::{effective_exception, scrub};
+use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
 use crate::state::State;
 use crate::state::task::{Mark, MarkKind};
@@ -190,22 +190,12 @@ fn at(m: Option<&Mark>) -> Option<String> {
     m.and_then(|m| rfc3339(m.time))
 }
 
-fn scrubbed(s: Option<&str>, scrub_secrets: bool) -> Option<Cow<'_, str>> {
-    s.map(|s| {
-        if scrub_secrets {
-            scrub(s)
-        } else {
-            Cow::Borrowed(s)
-        }
-    })
+/// Payload text as the state keeps it: already scrubbed when it was loaded (`crate::scrub`).
+fn text(s: Option<&str>) -> Option<Cow<'_, str>> {
+    s.map(Cow::Borrowed)
 }
 
-pub fn attempt_json<'s>(
-    state: &'s State,
-    n: usize,
-    a: &Attempt<'s>,
-    scrub_secrets: bool,
-) -> AttemptJson<'s> {
+pub fn attempt_json<'s>(state: &'s State, n: usize, a: &Attempt<'s>) -> AttemptJson<'s> {
     let fin = a.finished;
     let detail = |kinds: &[MarkKind]| {
         fin.filter(|m| kinds.contains(&m.kind))
@@ -223,10 +213,7 @@ pub fn attempt_json<'s>(
         started_at: at(a.started),
         finished_at: at(fin),
         runtime: a.runtime(),
-        result: scrubbed(
-            detail(&[MarkKind::Succeeded]).and_then(|d| d.text.as_deref()),
-            scrub_secrets,
-        ),
+        result: text(detail(&[MarkKind::Succeeded]).and_then(|d| d.text.as_deref())),
         exception: effective_exception(
             failure.and_then(|d| d.text.as_deref()),
             failure.and_then(|d| d.traceback()),
@@ -266,12 +253,7 @@ pub fn progress_json<'s>(state: &'s State, m: &'s Mark) -> ProgressJson<'s> {
 }
 
 /// Builds the contract's task object. `children` are the ids of tasks whose parent is this one.
-pub fn task_json<'s>(
-    state: &'s State,
-    v: &TaskView<'s>,
-    children: Vec<String>,
-    scrub_secrets: bool,
-) -> TaskJson<'s> {
+pub fn task_json<'s>(state: &'s State, v: &TaskView<'s>, children: Vec<String>) -> TaskJson<'s> {
     let rec = v.record;
     let sym = |s: Option<crate::state::intern::Sym>| s.map(|s| state.sym(s));
     TaskJson {
@@ -287,9 +269,9 @@ pub fn task_json<'s>(
         exchange: sym(rec.exchange()),
         routing_key: sym(rec.routing_key()),
         retries: v.retries(),
-        args: scrubbed(rec.args(), scrub_secrets),
-        kwargs: scrubbed(rec.kwargs(), scrub_secrets),
-        result: scrubbed(v.result(), scrub_secrets),
+        args: text(rec.args()),
+        kwargs: text(rec.kwargs()),
+        result: text(v.result()),
         exception: effective_exception(v.exception(), v.traceback()),
         traceback: v.traceback(),
         eta: v.eta(),
@@ -305,7 +287,7 @@ pub fn task_json<'s>(
             .attempts
             .iter()
             .enumerate()
-            .map(|(i, a)| attempt_json(state, i + 1, a, scrub_secrets))
+            .map(|(i, a)| attempt_json(state, i + 1, a))
             .collect(),
         progress: v
             .progress()

@@ -9,7 +9,7 @@ use super::RenderCtx;
 use super::fmt::{duration, ellipsize, full_time, printable, rfc3339, time_of_day};
 use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
 use crate::model::TaskId;
-use crate::model::repr::{effective_exception, scrub};
+use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
 use crate::state::State;
 use crate::state::task::{Mark, MarkKind};
@@ -139,7 +139,7 @@ fn event_name<'s>(state: &'s State, m: &'s Mark) -> &'s str {
     }
 }
 
-fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
+fn note(state: &State, m: &Mark) -> String {
     let d = state.detail(m);
     let mut parts: Vec<String> = Vec::new();
     match m.kind {
@@ -159,8 +159,7 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
                 parts.push(format!("runtime {}", duration(rt)));
             }
             if let Some(r) = d.and_then(|d| d.text.as_deref()) {
-                let r = if scrub_secrets { scrub(r) } else { r.into() };
-                parts.push(format!("→ {}", ellipsize(&r, 60)));
+                parts.push(format!("→ {}", ellipsize(r, 60)));
             }
         }
         MarkKind::Failed | MarkKind::Retried => {
@@ -210,8 +209,8 @@ fn note(state: &State, m: &Mark, scrub_secrets: bool) -> String {
 }
 
 /// A terminal event that no attempt took repeats one that did (hard time limits send two).
-fn entry_note(state: &State, e: &Entry<'_>, scrub_secrets: bool) -> String {
-    let n = note(state, e.mark, scrub_secrets);
+fn entry_note(state: &State, e: &Entry<'_>) -> String {
+    let n = note(state, e.mark);
     let terminal = !matches!(
         e.mark.kind,
         MarkKind::Sent | MarkKind::Received | MarkKind::Started | MarkKind::Custom
@@ -252,7 +251,7 @@ pub fn json(
         version: SCHEMA_VERSION,
         kind: "task",
         generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
-        task: task_json(state, v, children, ctx.scrub),
+        task: task_json(state, v, children),
         lineage: data
             .ancestors
             .iter()
@@ -272,13 +271,10 @@ pub fn json(
                 attempt: e.attempt,
                 host: state.sym(state.host(e.mark)),
                 pid: state.pid(e.mark),
-                note: entry_note(state, e, ctx.scrub),
+                note: entry_note(state, e),
             })
             .collect(),
-        backend: data
-            .backend
-            .clone()
-            .map(|m| if ctx.scrub { m.scrubbed() } else { m }),
+        backend: data.backend.clone(),
         diagnostics: DiagnosticsJson::new(report),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -430,7 +426,7 @@ pub fn text(
             offset,
             " ".repeat(pad),
             host,
-            printable(&entry_note(state, e, ctx.scrub))
+            printable(&entry_note(state, e))
         );
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -449,24 +445,18 @@ pub fn text(
         }
     }
 
-    let args = rec
-        .args()
-        .map(|a| if ctx.scrub { scrub(a) } else { a.into() });
-    let kwargs = rec
-        .kwargs()
-        .map(|a| if ctx.scrub { scrub(a) } else { a.into() });
+    let (args, kwargs) = (rec.args(), rec.kwargs());
     if args.is_some() || kwargs.is_some() {
         writeln!(out, "\n{}", "Arguments".style(st.heading))?;
         if let Some(a) = args {
-            writeln!(out, "  {}{}", label("args"), printable(&a))?;
+            writeln!(out, "  {}{}", label("args"), printable(a))?;
         }
         if let Some(k) = kwargs {
-            writeln!(out, "  {}{}", label("kwargs"), printable(&k))?;
+            writeln!(out, "  {}{}", label("kwargs"), printable(k))?;
         }
     }
     if let Some(r) = v.result() {
-        let r = if ctx.scrub { scrub(r) } else { r.into() };
-        writeln!(out, "\n{}\n  {}", "Result".style(st.heading), printable(&r))?;
+        writeln!(out, "\n{}\n  {}", "Result".style(st.heading), printable(r))?;
     }
     if let Some(e) = effective_exception(v.exception(), v.traceback()) {
         writeln!(
@@ -556,11 +546,6 @@ fn backend_text(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let st = &ctx.styles;
-    let meta = if ctx.scrub {
-        meta.clone().scrubbed()
-    } else {
-        meta.clone()
-    };
     let label = |s: &str| format!("{s:<10}").style(st.label).to_string();
     writeln!(out, "\n{}", "Result backend".style(st.heading))?;
     let status = meta.status.as_deref().unwrap_or("?");

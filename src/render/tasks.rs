@@ -89,7 +89,6 @@ fn task_objects<'s>(
     state: &'s State,
     rows: &[&'s TaskRecord],
     horizon: f64,
-    ctx: &RenderCtx,
 ) -> impl Iterator<Item = TaskJson<'s>> {
     // Children of the printed rows only: one pass, memory in proportion to the output.
     let wanted: rustc_hash::FxHashMap<&crate::model::TaskId, usize> =
@@ -100,7 +99,6 @@ fn task_objects<'s>(
             children[i].push(t);
         }
     }
-    let scrub = ctx.scrub;
     rows.iter()
         .copied()
         .zip(children)
@@ -112,7 +110,7 @@ fn task_objects<'s>(
                     .then(a.id.cmp(&b.id))
             });
             let kids = kids.iter().map(|t| t.id.to_string()).collect();
-            task_json(state, &TaskView::new(state, rec, horizon), kids, scrub)
+            task_json(state, &TaskView::new(state, rec, horizon), kids)
         })
 }
 
@@ -140,7 +138,7 @@ pub fn json(
         generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
         count: rows.len(),
         tasks: Streamed(std::cell::RefCell::new(Some(task_objects(
-            state, rows, horizon, ctx,
+            state, rows, horizon,
         )))),
         diagnostics: DiagnosticsJson::new(report),
     };
@@ -176,7 +174,7 @@ pub fn ndjson(
         },
     )?;
     writeln!(out)?;
-    for task in task_objects(state, rows, horizon, ctx) {
+    for task in task_objects(state, rows, horizon) {
         serde_json::to_writer(
             &mut *out,
             &Line {
@@ -226,13 +224,12 @@ pub fn csv(
     state: &State,
     rows: &[&TaskRecord],
     horizon: f64,
-    ctx: &RenderCtx,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS)?;
     let num = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
-    for t in task_objects(state, rows, horizon, ctx) {
+    for t in task_objects(state, rows, horizon) {
         let s = |x: Option<&str>| x.unwrap_or_default().to_string();
         w.write_record([
             t.id.clone(),

@@ -605,7 +605,7 @@ fn decode_chunk<T, L>(
             issues.push(LineIssue {
                 line: i as u64 + 1,
                 kind,
-                message,
+                message: crate::scrub::diagnostics().text(&message).into_owned(),
                 excerpt: excerpt(line),
             });
         }
@@ -622,9 +622,15 @@ fn decode_chunk<T, L>(
     }
 }
 
-/// The start of a line, printable, for diagnostics.
+/// The start of a line, printable and scrubbed, for diagnostics.
 pub fn excerpt(line: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&line[..line.len().min(EXCERPT_CHARS * 4)]);
+    let cut = line.len().min(EXCERPT_CHARS * 4);
+    let mut text = String::from_utf8_lossy(&line[..cut]).into_owned();
+    if cut < line.len() {
+        // Marked as cut the way Celery marks its reprs, so a secret cut short is masked whole.
+        text.push_str("...");
+    }
+    let text = crate::scrub::diagnostics().text(&text).into_owned();
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
@@ -656,6 +662,7 @@ pub fn load_reader_into(
     filter: Option<&LineFilter>,
 ) -> Result<LoadReport, RecordError> {
     let shared = Mutex::new(std::mem::take(&mut state.interner));
+    let scrub = state.scrub.clone();
     let result = read_from(
         reader,
         label,
@@ -663,7 +670,7 @@ pub fn load_reader_into(
         &|| LocalSyms::new(&shared),
         &|syms, ev| {
             record::check_header(ev)?;
-            Ok(prepare(ev, syms))
+            Ok(prepare(ev, syms, &scrub))
         },
         &mut |p: Result<Prepared, RecordError>| {
             state.apply_prepared(p?);

@@ -26,6 +26,8 @@ const SIBLING_ENTRIES: usize = 5_000;
 pub struct Recorded {
     store: Store,
     pub bounds: Bounds,
+    /// How the states this read builds scrub their events.
+    pub scrub: std::sync::Arc<crate::scrub::Policy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +42,11 @@ impl Recorded {
     /// Opens the stream; `Ok(None)` when it does not exist or is empty.
     pub fn open(redis: Redis, key: &str) -> Result<Option<Self>, RedisError> {
         let mut store = Store::open(redis, key)?;
-        Ok(store.bounds()?.map(|bounds| Self { store, bounds }))
+        Ok(store.bounds()?.map(|bounds| Self {
+            store,
+            bounds,
+            scrub: std::sync::Arc::default(),
+        }))
     }
 
     pub fn label(&self) -> String {
@@ -57,7 +63,7 @@ impl Recorded {
         progress: &indicatif::ProgressBar,
     ) -> Result<(State, LoadReport), LoadError> {
         let label = self.label();
-        let mut state = State::new();
+        let mut state = State::scrubbed_by(self.scrub.clone());
         let workers = self.store.worker_lines()?;
         let ms = |t: f64| (t.max(0.0) * 1000.0) as u64;
         let reader_store = Store::open(self.store.redis.clone(), &self.store.layout.stream)?;
@@ -106,7 +112,7 @@ impl Recorded {
     /// An ambiguous prefix loads just the candidates, so the answer can list them.
     pub fn load_flow(mut self, typed: &str) -> Result<(State, LoadReport), LoadError> {
         let label = self.label();
-        let mut state = State::new();
+        let mut state = State::scrubbed_by(self.scrub.clone());
         let typed = typed.trim();
         let mut report = LoadReport {
             source: label.clone(),

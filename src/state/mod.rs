@@ -17,11 +17,13 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use serde_json::value::RawValue;
 
 use crate::model::{Event, EventKind, TaskId};
+use crate::scrub::Policy;
 use intern::{Interner, Origin, Sym};
 use prepare::{Prepared, TaskUpdate, prepare};
 use task::{Detail, DetailRef, Mark, TaskRecord, TaskRef};
@@ -66,11 +68,22 @@ pub struct State {
     pub counts: Counts,
     first_time: Option<f64>,
     last_time: Option<f64>,
+    /// What is filtered out of the events as they come in: on by default, off for
+    /// `--no-scrub` and for `retry` (which must re-send the real arguments).
+    pub scrub: Arc<Policy>,
 }
 
 impl State {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty state that scrubs incoming events by `policy`.
+    pub fn scrubbed_by(policy: Arc<Policy>) -> Self {
+        Self {
+            scrub: policy,
+            ..Self::default()
+        }
     }
 
     /// Every task seen in the events, in the order first seen.
@@ -140,7 +153,7 @@ impl State {
 
     /// Folds one event in.
     pub fn apply(&mut self, ev: &Event<'_>) {
-        let prepared = prepare(ev, &mut self.interner);
+        let prepared = prepare(ev, &mut self.interner, &self.scrub);
         self.apply_prepared(prepared);
     }
 

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::intern::{Interner, Origin, Sym};
 use super::task::{Call, Detail, DetailRef, Mark, MarkKind, NO_RETRIES, RareDetail};
 use crate::model::{Event, EventKind, TaskId};
+use crate::scrub::Policy;
 
 /// Something that turns strings into [`Sym`]s of the state's interner.
 pub trait Syms {
@@ -128,9 +129,13 @@ fn boxed(s: Option<&str>) -> Option<Box<str>> {
     s.map(Into::into)
 }
 
-pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
+/// Prepares one event; `scrub` filters the secrets out of what the state keeps (arguments,
+/// results, exceptions, tracebacks, custom fields), so no output can show them.
+pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms, scrub: &Policy) -> Prepared {
     let Some(uuid) = ev.uuid.as_deref().filter(|_| ev.kind.is_task()) else {
-        return Prepared::Other(Box::new(ev.clone().into_owned()));
+        let mut owned = ev.clone().into_owned();
+        scrub.event(&mut owned);
+        return Prepared::Other(Box::new(owned));
     };
     let kind = match ev.kind {
         EventKind::TaskSent => MarkKind::Sent,
@@ -172,11 +177,16 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
             .retries
             .map_or(NO_RETRIES, |r| r.min(u64::from(NO_RETRIES - 1)) as u16),
     };
-    let detail = detail(kind, ev);
+    let detail = detail(kind, ev, scrub);
     let identity = name.is_some();
+    let call = identity.then(|| {
+        let args = ev.args.as_deref().map(|s| scrub.text(s));
+        let kwargs = ev.kwargs.as_deref().map(|s| scrub.text(s));
+        Call::new(args.as_deref(), kwargs.as_deref())
+    });
     Prepared::Task(TaskUpdate {
         name,
-        call: identity.then(|| Call::new(ev.args.as_deref(), ev.kwargs.as_deref())),
+        call,
         root_id: ev
             .root_id
             .as_deref()
@@ -201,14 +211,22 @@ pub fn prepare(ev: &Event<'_>, syms: &mut dyn Syms) -> Prepared {
     })
 }
 
-fn own_fields(ev: &Event<'_>) -> Vec<(Box<str>, Box<RawValue>)> {
+fn own_fields(ev: &Event<'_>, scrub: &Policy) -> Vec<(Box<str>, Box<RawValue>)> {
     ev.extra
         .iter()
-        .map(|(k, v)| (k.as_ref().into(), v.as_ref().to_owned()))
+        .map(|(k, v)| {
+            let v = scrub
+                .raw_field(k, v)
+                .unwrap_or_else(|| v.as_ref().to_owned());
+            (k.as_ref().into(), v)
+        })
         .collect()
 }
 
-fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Detail> {
+fn detail(kind: MarkKind, ev: &Event<'_>, scrub: &Policy) -> Option<Detail> {
+    let text = |s: &Option<std::borrow::Cow<'_, str>>| -> Option<Box<str>> {
+        s.as_deref().map(|s| scrub.text(s).into())
+    };
     let rare = |r: RareDetail| Detail::new(None, None, Some(r));
     let d = match kind {
         MarkKind::Sent | MarkKind::Received if ev.eta.is_some() || ev.expires.is_some() => {
@@ -218,13 +236,13 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Detail> {
                 ..RareDetail::default()
             })
         }
-        MarkKind::Succeeded => Detail::new(boxed(ev.result.as_deref()), ev.runtime, None),
+        MarkKind::Succeeded => Detail::new(text(&ev.result), ev.runtime, None),
         MarkKind::Failed | MarkKind::Retried => {
-            let traceback = ev.traceback.as_deref().map(|tb| RareDetail {
-                traceback: Some(tb.into()),
+            let traceback = text(&ev.traceback).map(|tb| RareDetail {
+                traceback: Some(tb),
                 ..RareDetail::default()
             });
-            Detail::new(boxed(ev.exception.as_deref()), None, traceback)
+            Detail::new(text(&ev.exception), None, traceback)
         }
         MarkKind::Revoked => rare(RareDetail {
             terminated: ev.terminated,
@@ -238,7 +256,7 @@ fn detail(kind: MarkKind, ev: &Event<'_>) -> Option<Detail> {
         }),
         MarkKind::Custom => rare(RareDetail {
             custom_type: Some(ev.type_name.as_ref().into()),
-            fields: own_fields(ev),
+            fields: own_fields(ev, scrub),
             ..RareDetail::default()
         }),
         _ => return None,

@@ -1,0 +1,240 @@
+//! Secrets out of everything celtrace prints: the values of secret-looking keys (in Python
+//! reprs, JSON, exception text, tracebacks) and secrets recognisable by their shape whatever
+//! their key (URL credentials, `Bearer` tokens, card numbers) become `[Filtered]`.
+//!
+//! Scrubbing happens where events enter celtrace (the state, `tail`, `export`), so every
+//! output format gets the same scrubbed values; `--no-scrub` turns it off. The key list is in
+//! `docs/secrets.md`. Pure.
+
+pub mod keyed;
+pub mod keys;
+pub mod values;
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use crate::model::Event;
+
+/// The placeholder shown instead of a secret value (Sentry's spelling).
+pub const FILTERED: &str = "[Filtered]";
+
+/// The policy for diagnostics (excerpts of bad input lines, decoder messages): always the
+/// default one, even with `--no-scrub`: a diagnostic never needs a secret.
+pub fn diagnostics() -> &'static Policy {
+    static DEFAULT: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(Policy::default);
+    &DEFAULT
+}
+
+/// What is scrubbed: on with the default keys unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    enabled: bool,
+    /// `--scrub-key` and the profile's `scrub_keys`, folded: matched inside keys.
+    extra: Vec<String>,
+    /// The profile's `safe_keys`, folded: keys never filtered (shaped secrets still are).
+    safe: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new(&[], &[])
+    }
+}
+
+impl Policy {
+    /// Scrubbing on, with the default keys plus `extra`, minus `safe`.
+    pub fn new(extra: &[String], safe: &[String]) -> Self {
+        let fold = |keys: &[String]| {
+            keys.iter()
+                .map(|k| keys::compact(k))
+                .filter(|k| !k.is_empty())
+                .collect()
+        };
+        Self {
+            enabled: true,
+            extra: fold(extra),
+            safe: fold(safe),
+        }
+    }
+
+    /// No scrubbing at all (`--no-scrub`, and `retry`, which must re-send the real values).
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            extra: Vec::new(),
+            safe: Vec::new(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether values under `key` are secrets.
+    pub fn is_secret_key(&self, key: &str) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let folded = keys::fold(key);
+        if self.safe.contains(&folded.compact) {
+            return false;
+        }
+        keys::DEFAULT_FRAGMENTS
+            .iter()
+            .any(|f| folded.compact.contains(f))
+            || self
+                .extra
+                .iter()
+                .any(|f| folded.compact.contains(f.as_str()))
+            || folded
+                .words
+                .iter()
+                .any(|w| keys::DEFAULT_WORDS.contains(&w.as_str()))
+    }
+
+    /// Text with its secrets filtered: a repr, JSON, an exception, a traceback, any text.
+    /// Borrowed when there was nothing to filter.
+    pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.enabled || text.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let keyed = apply(text, keyed::find(text, &|k| self.is_secret_key(k)));
+        match apply(&keyed, values::find(&keyed)) {
+            Cow::Borrowed(_) => keyed,
+            Cow::Owned(o) => Cow::Owned(o),
+        }
+    }
+
+    /// [`Policy::text`] on an optional field, in place.
+    pub fn field(&self, field: &mut Option<Cow<'_, str>>) -> bool {
+        let Some(value) = field else { return false };
+        match self.text(value) {
+            Cow::Borrowed(_) => false,
+            Cow::Owned(o) => {
+                *field = Some(Cow::Owned(o));
+                true
+            }
+        }
+    }
+
+    /// A JSON value with its secrets filtered, in place: values under secret keys at any depth
+    /// and shaped secrets in every string. Whether anything changed.
+    pub fn json(&self, value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        if !self.enabled {
+            return false;
+        }
+        match value {
+            Value::Object(map) => {
+                let mut changed = false;
+                for (k, v) in map.iter_mut() {
+                    if self.is_secret_key(k) {
+                        if !v.is_null() && v.as_str() != Some(FILTERED) {
+                            *v = Value::String(FILTERED.to_string());
+                            changed = true;
+                        }
+                    } else {
+                        changed |= self.json(v);
+                    }
+                }
+                changed
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |c, v| self.json(v) | c),
+            Value::String(s) => match self.text(s) {
+                Cow::Borrowed(_) => false,
+                Cow::Owned(o) => {
+                    *s = o;
+                    true
+                }
+            },
+            _ => false,
+        }
+    }
+
+    /// A JSON document (a result-backend record) with its secrets filtered; text that is not
+    /// JSON is filtered as text.
+    pub fn json_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.enabled {
+            return Cow::Borrowed(text);
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut value) => {
+                if self.json(&mut value) {
+                    Cow::Owned(value.to_string())
+                } else {
+                    Cow::Borrowed(text)
+                }
+            }
+            Err(_) => self.text(text),
+        }
+    }
+
+    /// One raw JSON field of an event (custom event payloads, fields celtrace does not model).
+    pub fn raw_field(&self, key: &str, raw: &RawValue) -> Option<Box<RawValue>> {
+        if !self.enabled {
+            return None;
+        }
+        if self.is_secret_key(key) {
+            let filtered = format!("\"{FILTERED}\"");
+            return (raw.get() != filtered && raw.get() != "null")
+                .then(|| RawValue::from_string(filtered).ok())
+                .flatten();
+        }
+        // Numbers, booleans and null hold nothing to filter.
+        if !raw.get().contains(['"']) {
+            return None;
+        }
+        let mut value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+        if !self.json(&mut value) {
+            return None;
+        }
+        RawValue::from_string(value.to_string()).ok()
+    }
+
+    /// The event with its secrets filtered, in place: `args`, `kwargs`, `result`,
+    /// `exception`, `traceback` and every field celtrace does not model. Whether anything
+    /// changed.
+    pub fn event(&self, ev: &mut Event<'_>) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let mut changed = false;
+        for field in [
+            &mut ev.args,
+            &mut ev.kwargs,
+            &mut ev.result,
+            &mut ev.exception,
+            &mut ev.traceback,
+        ] {
+            changed |= self.field(field);
+        }
+        for (k, v) in &mut ev.extra {
+            if let Some(filtered) = self.raw_field(k, v) {
+                *v = Cow::Owned(filtered);
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// `text` with the edits applied (in order, not overlapping).
+fn apply(text: &str, mut edits: keyed::Edits) -> Cow<'_, str> {
+    edits.retain(|(start, end, replacement)| text[*start..*end] != *replacement);
+    if edits.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16 * edits.len());
+    let mut at = 0;
+    for (start, end, replacement) in edits {
+        out.push_str(&text[at..start]);
+        out.push_str(&replacement);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests;

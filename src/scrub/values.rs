@@ -1,0 +1,335 @@
+//! Secrets recognised by their shape, whatever key (if any) holds them: credentials in URLs,
+//! `Bearer` tokens, payment card numbers. A value cut short (at the end of the text, or where
+//! Celery's repr put `...`) is masked from where it starts, so no prefix of it shows. Pure.
+
+use super::FILTERED;
+use super::keyed::Edits;
+
+/// Every shaped secret in `text`, as edits in order, not overlapping.
+pub fn find(text: &str) -> Edits {
+    let mut edits = Edits::new();
+    url_credentials(text, &mut edits);
+    bearer_tokens(text, &mut edits);
+    card_numbers(text, &mut edits);
+    known_tokens(text, &mut edits);
+    edits.sort_by_key(|e| (e.0, e.1));
+    // Rules may overlap (a card number inside a URL's password): keep their union.
+    let mut merged: Edits = Vec::with_capacity(edits.len());
+    for e in edits {
+        match merged.last_mut() {
+            Some(last) if e.0 < last.1 => last.1 = last.1.max(e.1),
+            _ => merged.push(e),
+        }
+    }
+    merged
+}
+
+fn mask(edits: &mut Edits, start: usize, end: usize) {
+    if end > start {
+        edits.push((start, end, FILTERED.to_string()));
+    }
+}
+
+/// Whether the text is cut right at `i`: Celery's `...` (or `…`) follows. (The end of the
+/// text is not a cut: Celery marks every cut.)
+fn cut_at(text: &str, i: usize) -> bool {
+    let rest = &text[i..];
+    let rest = rest.strip_prefix([' ', '-']).unwrap_or(rest);
+    rest.starts_with("...") || rest.starts_with('…')
+}
+
+/// `scheme://user:password@host` → `scheme://user:[Filtered]@host`. Like Python's `urlsplit`,
+/// the user part ends at the last `@` before the path; a user part alone is masked when it is
+/// long enough to be a token (`https://ghp_…@github.com`).
+fn url_credentials(text: &str, edits: &mut Edits) {
+    let b = text.as_bytes();
+    for at in memchr::memmem::find_iter(b, b"://") {
+        let has_scheme = at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'+');
+        if !has_scheme {
+            continue;
+        }
+        let start = at + 3;
+        let mut end = start;
+        let mut last_at = None;
+        while end < b.len() {
+            match b[end] {
+                b'@' => last_at = Some(end),
+                b'/' | b'?' | b'#' | b'\'' | b'"' | b'\\' | b'<' | b'>' | b'`' => break,
+                c if c.is_ascii_whitespace() => break,
+                _ => {}
+            }
+            end += 1;
+        }
+        let (user_end, cut) = match last_at {
+            Some(a) => (a, false),
+            None => {
+                // `redis://u:pw...`: the cut fell inside the user part.
+                let body = &text[start..end];
+                let trimmed = body.trim_end_matches('.').trim_end_matches('…');
+                let cut = (trimmed.len() + 3 <= body.len() && body.ends_with("..."))
+                    || body.ends_with('…');
+                if !cut {
+                    continue;
+                }
+                (start + trimmed.len(), true)
+            }
+        };
+        let user = &text[start..user_end];
+        match user.find(':') {
+            Some(colon) => mask(edits, start + colon + 1, user_end),
+            None if !cut && user.len() >= 20 => mask(edits, start, user_end),
+            None => {}
+        }
+    }
+}
+
+/// `Bearer <token>` (any case) → `Bearer [Filtered]`.
+fn bearer_tokens(text: &str, edits: &mut Edits) {
+    const WORD: &[u8] = b"bearer";
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i + WORD.len() < b.len() {
+        let hit = b[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
+        if !hit {
+            i += 1;
+            continue;
+        }
+        let mut s = i + WORD.len();
+        let gap = s;
+        while s < b.len() && matches!(b[s], b' ' | b'\t') {
+            s += 1;
+        }
+        let mut e = s;
+        while e < b.len()
+            && (b[e].is_ascii_alphanumeric()
+                || matches!(b[e], b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='))
+        {
+            e += 1;
+        }
+        if s > gap {
+            mask(edits, s, e);
+        }
+        i = e.max(i + 1);
+    }
+}
+
+/// Prefixes of API keys and tokens that say what they are (the services' own formats).
+const TOKEN_PREFIXES: &[&str] = &[
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "tok_live_",
+    "whsec_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "hf_",
+    "npm_",
+    "pypi-",
+];
+
+/// A token with a well-known prefix (`sk_live_…`, `ghp_…`, `AKIA…`) → `[Filtered]`, prefix
+/// and all; at least 8 characters must follow the prefix.
+fn known_tokens(text: &str, edits: &mut Edits) {
+    let b = text.as_bytes();
+    let is_token = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-');
+    let mut i = 0;
+    while i < b.len() {
+        if !is_token(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && is_token(b[i]) {
+            i += 1;
+        }
+        let word = &text[start..i];
+        let known = TOKEN_PREFIXES
+            .iter()
+            .any(|p| word.starts_with(p) && word.len() >= p.len() + 8);
+        if known {
+            mask(edits, start, i);
+        }
+    }
+}
+
+/// 13 to 19 digits, in groups split by single spaces or dashes, that pass the Luhn check;
+/// at a cut, any run of 6 digits or more (what shows of a card could be most of it).
+fn card_numbers(text: &str, edits: &mut Edits) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        // Groups of digits: (start, end) byte ranges.
+        let mut groups = vec![(i, digits_end(b, i))];
+        loop {
+            let end = groups[groups.len() - 1].1;
+            let joined =
+                end + 1 < b.len() && matches!(b[end], b' ' | b'-') && b[end + 1].is_ascii_digit();
+            if !joined {
+                break;
+            }
+            groups.push((end + 1, digits_end(b, end + 1)));
+        }
+        let run_end = groups[groups.len() - 1].1;
+        i = run_end;
+        if run_end < b.len() && b[run_end].is_ascii_alphabetic() {
+            continue;
+        }
+        let digits = |from: usize, to: usize| -> Vec<u8> {
+            groups[from..=to]
+                .iter()
+                .flat_map(|&(s, e)| b[s..e].iter().map(|d| d - b'0'))
+                .collect()
+        };
+        if cut_at(text, run_end) && digits(0, groups.len() - 1).len() >= 6 {
+            mask(edits, groups[0].0, run_end);
+            continue;
+        }
+        // Windows of whole groups that are card numbers; a date or an amount may stand next
+        // to the card with the same separators, so all of them are masked.
+        let mut found: Option<(usize, usize)> = None;
+        for from in 0..groups.len() {
+            for to in from..groups.len() {
+                let d = digits(from, to);
+                if (13..=19).contains(&d.len()) && luhn(&d) {
+                    let (s, e) = (groups[from].0, groups[to].1);
+                    found = Some(found.map_or((s, e), |(fs, fe)| (fs.min(s), fe.max(e))));
+                }
+            }
+        }
+        if let Some((s, e)) = found {
+            mask(edits, s, e);
+        }
+    }
+}
+
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// The Luhn checksum over decimal digits.
+pub fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(k, &d)| {
+            let d = u32::from(d);
+            if k % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrub(text: &str) -> String {
+        let mut out = text.to_string();
+        for (s, e, r) in find(text).into_iter().rev() {
+            out.replace_range(s..e, &r);
+        }
+        out
+    }
+
+    #[test]
+    fn url_passwords() {
+        assert_eq!(
+            scrub("Error 111 connecting to redis://:hunter2@10.0.0.1:6379/0."),
+            "Error 111 connecting to redis://:[Filtered]@10.0.0.1:6379/0."
+        );
+        assert_eq!(
+            scrub("'postgresql://app:p@ss:w0rd@db/app'"),
+            "'postgresql://app:[Filtered]@db/app'"
+        );
+        assert_eq!(
+            scrub("amqp://guest:guest@localhost//"),
+            "amqp://guest:[Filtered]@localhost//"
+        );
+        assert_eq!(scrub("http://host:8080/a@b"), "http://host:8080/a@b");
+        assert_eq!(
+            scrub("https://ghp_abcdefghijklmnopqrstu@github.com/x"),
+            "https://[Filtered]@github.com/x"
+        );
+        assert_eq!(
+            scrub("('redis://u:hunt...',)"),
+            "('redis://u:[Filtered]...',)"
+        );
+        assert_eq!(scrub("redis://u:hunt"), "redis://u:hunt");
+        assert_eq!(
+            scrub("to redis://localhost:6379"),
+            "to redis://localhost:6379"
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_any_case() {
+        assert_eq!(
+            scrub("{'h': 'Bearer eyJhbGciOi.J9.x-y_z'}"),
+            "{'h': 'Bearer [Filtered]'}"
+        );
+        assert_eq!(
+            scrub("authorization: bearer abc"),
+            "authorization: bearer [Filtered]"
+        );
+        assert_eq!(scrub("the bearer of"), "the bearer [Filtered]");
+        assert_eq!(scrub("Bearer [Filtered]"), "Bearer [Filtered]");
+    }
+
+    #[test]
+    fn card_numbers_that_pass_luhn() {
+        assert_eq!(scrub("(4111111111111111,)"), "([Filtered],)");
+        assert_eq!(scrub("'4111 1111 1111 1111'"), "'[Filtered]'");
+        assert_eq!(scrub("'4111-1111-1111-1111'"), "'[Filtered]'");
+        assert_eq!(
+            scrub("on 2024-11-22 4111 1111 1111 1111 ok"),
+            "on 2024-11-[Filtered] ok"
+        );
+        // Not Luhn, too short, too long, part of a word: left alone.
+        assert_eq!(scrub("4111111111111112"), "4111111111111112");
+        assert_eq!(scrub("411111111111"), "411111111111");
+        assert_eq!(scrub("id_x4111111111111111"), "id_x4111111111111111");
+        assert_eq!(scrub("(1, 22, 333)"), "(1, 22, 333)");
+    }
+
+    #[test]
+    fn a_card_cut_short_is_masked() {
+        assert_eq!(scrub("'4111 1111 11...'"), "'[Filtered]...'");
+        assert_eq!(scrub("(4111111..."), "([Filtered]...");
+        assert_eq!(scrub("(4111111"), "(4111111");
+        assert_eq!(scrub("(41111"), "(41111");
+    }
+
+    #[test]
+    fn luhn_checksum() {
+        assert!(luhn(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
+        assert!(luhn(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 3]));
+        assert!(!luhn(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 4]));
+    }
+}
