@@ -113,7 +113,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail queues retry revoke completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail queues retry revoke completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +151,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -159,7 +163,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__anomalies)
-            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --rule --json --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --rule --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,6 +237,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -241,7 +249,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__completions)
-            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -283,6 +291,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -291,7 +303,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__export)
-            opts="-f -o -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --no-scrub --otlp-endpoint --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-f -o -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --otlp-endpoint --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -381,6 +393,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -389,7 +405,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__graph)
-            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --wait --timeout --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --dot --json --all --depth --ascii --wait --timeout --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -441,6 +457,10 @@ _celtrace() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -675,7 +695,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__man)
-            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --dir --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -717,6 +737,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -725,7 +749,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__queues)
-            opts="-b -q -v -h -V --queue --global-keyprefix --management-url --inspect --timeout --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --queue --global-keyprefix --management-url --inspect --timeout --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -779,6 +803,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -787,7 +815,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__record)
-            opts="-y -b -q -v -h -V --retention --max-len --max-backlog --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-y -b -q -v -h -V --retention --max-len --max-backlog --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -853,6 +881,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -861,7 +893,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__retry)
-            opts="-y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -931,6 +963,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -939,7 +975,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__revoke)
-            opts="-y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --terminate --signal --wait-reply --timeout --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --terminate --signal --wait-reply --timeout --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1017,6 +1053,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1025,7 +1065,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__show)
-            opts="-f -b -q -v -h -V --format --json --no-scrub --ascii --wait --timeout --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --format --json --ascii --wait --timeout --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1075,6 +1115,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1083,7 +1127,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__stats)
-            opts="-b -q -v -h -V --by --since --until --bucket --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --by --since --until --bucket --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1137,6 +1181,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1145,7 +1193,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tail)
-            opts="-n -f -b -q -v -h -V --name --state --worker --task --lines --heartbeats --format --ascii --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-n -f -b -q -v -h -V --name --state --worker --task --lines --heartbeats --format --ascii --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1227,6 +1275,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1235,7 +1287,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tasks)
-            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --no-scrub --ascii --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1325,6 +1377,10 @@ _celtrace() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1333,7 +1389,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__workers)
-            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --inspect --timeout --broker --result-backend --config --profile --events --stream --color --utc --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --inspect --timeout --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1393,6 +1449,10 @@ _celtrace() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

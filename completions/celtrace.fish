@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_celtrace_global_optspecs
-    string join \n b/broker= result-backend= config= profile= events= stream= color= utc q/quiet v/verbose h/help V/version
+    string join \n b/broker= result-backend= config= profile= events= stream= color= utc no-scrub scrub-key= q/quiet v/verbose h/help V/version
 end
 
 function __fish_celtrace_needs_command
@@ -33,7 +33,9 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -l stream -d 'The record
 complete -c celtrace -n "__fish_celtrace_needs_command" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_needs_command" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_needs_command" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_needs_command" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_needs_command" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_needs_command" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -80,11 +82,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l stream -d 'T
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l reverse -d 'Reverse the sort order'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l json -d 'Shorthand for --format json'
-complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l no-scrub -d 'Show secret-looking argument values instead of [Filtered]'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l ascii -d 'Plain ASCII table borders'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -101,11 +104,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l stream -d 'Th
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l json -d 'Shorthand for --format json'
-complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l no-scrub -d 'Show secret-looking argument values instead of [Filtered]'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l ascii -d 'Plain ASCII decoration'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l wait -d 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -125,12 +129,14 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l stream -d 'T
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l dot -d 'Shorthand for --format dot'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l all -d 'Show every child of a large fan-out instead of a summary line'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l ascii -d 'Plain ASCII tree'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l wait -d 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -158,8 +164,9 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l stream -d '
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
-complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l no-scrub -d 'Show secret-looking argument values instead of [Filtered] (json, csv)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -181,11 +188,13 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l stream -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l history -d 'List every session (start, end, how it ended) instead of one row per worker'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l json -d 'Print one JSON document (sessions included)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l ascii -d 'Plain ASCII table borders'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l inspect -d 'Also ask the workers now (remote control): pool, prefetch, queues, active, reserved, scheduled and registered tasks; a worker that does not answer is reported'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -205,9 +214,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l stream -d 'T
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l json -d 'Print one JSON document'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l ascii -d 'Plain ASCII table borders and sparkline'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -231,8 +242,10 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l stream -
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l json -d 'Print one JSON document'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -253,12 +266,14 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l stream -d '
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-fanout-patterns -d 'kombu\'s `fanout_patterns` transport option was set to False by the app'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-backend -d 'Do not record result-backend writes even when --result-backend is Redis'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l status -d 'Print what the stream holds now and exit'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l remove -d 'RabbitMQ: delete the stream queue and everything in it (asks first; --yes skips)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s y -l yes -d 'Do not ask before --remove (needed when stdin is not a terminal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -282,10 +297,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l stream -d 'Th
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l heartbeats -d 'Show worker heartbeats too'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l ascii -d 'Plain ASCII arrows'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l no-fanout-patterns -d 'kombu\'s `fanout_patterns` transport option was set to False by the app'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -303,10 +320,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l stream -d '
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l inspect -d 'Also ask the workers which queues they consume (remote control): finds queues and, on Redis, counts consumers'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l json -d 'Print one JSON document'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l ascii -d 'Plain ASCII table borders'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -328,10 +347,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l stream -d 'T
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l dry-run -d 'Print what would be sent, and send nothing'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l json -d 'Print the new ids as JSON'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -355,12 +376,14 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l stream -d '
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l terminate -d 'Also kill a task that is running now (its pool process gets --signal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l wait-reply -d 'Collect the workers\' answers for --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l dry-run -d 'Print what would be sent, and send nothing'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l json -d 'Print the outcome as JSON'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -375,7 +398,9 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l stream
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -390,7 +415,9 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l stream -d 'The
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand man" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 'Print no warnings or notes on stderr'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'

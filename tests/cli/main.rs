@@ -31,6 +31,7 @@ mod otlp;
 mod queues;
 mod redis_record;
 mod schema;
+mod secrets;
 mod show;
 mod stats;
 mod tasks;
