@@ -32,6 +32,25 @@ pub const DEFAULT_FRAGMENTS: &[&str] = &[
 /// camelCase humps (`x_auth`, `creditCard`, `card_no`, `user-ssn`).
 pub const DEFAULT_WORDS: &[&str] = &["auth", "card", "ssn", "pin", "otp"];
 
+/// Keys up to this long (ASCII) are folded without allocating.
+pub const SHORT_KEY: usize = 64;
+
+/// [`compact`] of an ASCII key into `buf` (at least as long as the key).
+pub fn compact_ascii<'b>(key: &str, buf: &'b mut [u8]) -> &'b str {
+    let mut n = 0;
+    for c in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        buf[n] = c.to_ascii_lowercase();
+        n += 1;
+    }
+    // Only ASCII letters and digits were written.
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+}
+
+/// The words of an ASCII key (see [`fold`]).
+pub fn ascii_words(key: &str) -> Vec<String> {
+    fold(key).words
+}
+
 /// A key folded for comparison, with its words.
 #[derive(Debug)]
 pub struct FoldedKey {

@@ -30,8 +30,13 @@ pub fn diagnostics() -> &'static Policy {
 #[derive(Debug, Clone)]
 pub struct Policy {
     enabled: bool,
-    /// `--scrub-key` and the profile's `scrub_keys`, folded: matched inside keys.
-    extra: Vec<String>,
+    /// The default fragments, `--scrub-key` and the profile's `scrub_keys` (folded), then the
+    /// default words: one automaton, so a key is looked at once whatever the list's length.
+    patterns: Option<aho_corasick::AhoCorasick>,
+    /// The patterns, in the automaton's order: fragments first, then words.
+    list: Vec<String>,
+    /// Patterns below this index are fragments; the rest are words.
+    fragments: usize,
     /// The profile's `safe_keys`, folded: keys never filtered (shaped secrets still are).
     safe: Vec<String>,
 }
@@ -45,15 +50,27 @@ impl Default for Policy {
 impl Policy {
     /// Scrubbing on, with the default keys plus `extra`, minus `safe`.
     pub fn new(extra: &[String], safe: &[String]) -> Self {
-        let fold = |keys: &[String]| {
+        let fold = |keys: &[String]| -> Vec<String> {
             keys.iter()
                 .map(|k| keys::compact(k))
                 .filter(|k| !k.is_empty())
                 .collect()
         };
+        let mut fragments: Vec<String> = keys::DEFAULT_FRAGMENTS
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        fragments.extend(fold(extra));
+        let count = fragments.len();
+        let list: Vec<String> = fragments
+            .into_iter()
+            .chain(keys::DEFAULT_WORDS.iter().map(ToString::to_string))
+            .collect();
         Self {
             enabled: true,
-            extra: fold(extra),
+            patterns: aho_corasick::AhoCorasick::new(&list).ok(),
+            list,
+            fragments: count,
             safe: fold(safe),
         }
     }
@@ -62,7 +79,9 @@ impl Policy {
     pub fn off() -> Self {
         Self {
             enabled: false,
-            extra: Vec::new(),
+            patterns: None,
+            list: Vec::new(),
+            fragments: 0,
             safe: Vec::new(),
         }
     }
@@ -76,21 +95,38 @@ impl Policy {
         if !self.enabled {
             return false;
         }
+        // Most keys are short ASCII (`name`, `order_id`): folded on the stack, no allocation.
+        if key.is_ascii() && key.len() <= keys::SHORT_KEY {
+            let mut buf = [0u8; keys::SHORT_KEY];
+            let compact = keys::compact_ascii(key, &mut buf);
+            return self.matches(compact, || keys::ascii_words(key));
+        }
         let folded = keys::fold(key);
-        if self.safe.contains(&folded.compact) {
+        self.matches(&folded.compact, || folded.words.clone())
+    }
+
+    fn matches<W: AsRef<str>>(&self, compact: &str, words: impl FnOnce() -> Vec<W>) -> bool {
+        if !self.safe.is_empty() && self.safe.iter().any(|s| s == compact) {
             return false;
         }
-        keys::DEFAULT_FRAGMENTS
-            .iter()
-            .any(|f| folded.compact.contains(f))
-            || self
-                .extra
+        let mut word_hint = false;
+        let mut found = |pattern: usize| {
+            word_hint |= pattern >= self.fragments;
+            pattern < self.fragments
+        };
+        let fragment = match &self.patterns {
+            Some(ac) => ac
+                .find_overlapping_iter(compact)
+                .any(|m| found(m.pattern().as_usize())),
+            None => (0..self.list.len()).any(|i| compact.contains(&self.list[i]) && found(i)),
+        };
+        if fragment {
+            return true;
+        }
+        word_hint
+            && words()
                 .iter()
-                .any(|f| folded.compact.contains(f.as_str()))
-            || folded
-                .words
-                .iter()
-                .any(|w| keys::DEFAULT_WORDS.contains(&w.as_str()))
+                .any(|w| keys::DEFAULT_WORDS.contains(&w.as_ref()))
     }
 
     /// Text with its secrets filtered: a repr, JSON, an exception, a traceback, any text.

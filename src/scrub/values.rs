@@ -87,12 +87,14 @@ fn url_credentials(text: &str, edits: &mut Edits) {
 fn bearer_tokens(text: &str, edits: &mut Edits) {
     const WORD: &[u8] = b"bearer";
     let b = text.as_bytes();
-    let mut i = 0;
-    while i + WORD.len() < b.len() {
-        let hit = b[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
+    let mut from = 0;
+    while let Some(found) = memchr::memchr2(b'b', b'B', &b[from..]) {
+        let i = from + found;
+        from = i + 1;
+        let hit = b.len() > i + WORD.len()
+            && b[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
             && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
         if !hit {
-            i += 1;
             continue;
         }
         let mut s = i + WORD.len();
@@ -110,7 +112,7 @@ fn bearer_tokens(text: &str, edits: &mut Edits) {
         if s > gap {
             mask(edits, s, e);
         }
-        i = e.max(i + 1);
+        from = from.max(e);
     }
 }
 
@@ -157,6 +159,10 @@ fn known_tokens(text: &str, edits: &mut Edits) {
             i += 1;
         }
         let word = &text[start..i];
+        // Every prefix is 3 or more bytes and 8 must follow: shorter words are never tokens.
+        if word.len() < 11 || !b"srtwgxAhnp".contains(&b[start]) {
+            continue;
+        }
         let known = TOKEN_PREFIXES
             .iter()
             .any(|p| word.starts_with(p) && word.len() >= p.len() + 8);
@@ -176,8 +182,17 @@ fn card_numbers(text: &str, edits: &mut Edits) {
             i += 1;
             continue;
         }
-        // Groups of digits: (start, end) byte ranges.
-        let mut groups = vec![(i, digits_end(b, i))];
+        // Groups of digits: (start, end) byte ranges. Most numbers are one short group.
+        let first = (i, digits_end(b, i));
+        let single = first.1 - first.0 < 6
+            && !(first.1 + 1 < b.len()
+                && matches!(b[first.1], b' ' | b'-')
+                && b[first.1 + 1].is_ascii_digit());
+        if single {
+            i = first.1;
+            continue;
+        }
+        let mut groups = vec![first];
         loop {
             let end = groups[groups.len() - 1].1;
             let joined =
@@ -190,6 +205,10 @@ fn card_numbers(text: &str, edits: &mut Edits) {
         let run_end = groups[groups.len() - 1].1;
         i = run_end;
         if run_end < b.len() && b[run_end].is_ascii_alphabetic() {
+            continue;
+        }
+        let total: usize = groups.iter().map(|(s, e)| e - s).sum();
+        if total < 6 || (total < 13 && !cut_at(text, run_end)) {
             continue;
         }
         let digits = |from: usize, to: usize| -> Vec<u8> {
