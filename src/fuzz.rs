@@ -268,7 +268,9 @@ fn render_all(state: &State) {
     );
     for rec in rows.iter().take(8) {
         let backend = crate::graph::backend::Backend::default();
-        if let Some(flow) = crate::graph::build(state, &rec.id, &backend, horizon) {
+        if let Some(flow) =
+            crate::graph::build(state, &rec.id, &backend, horizon, Default::default())
+        {
             let opts = crate::render::graph::TreeOptions {
                 all: true,
                 depth: None,

@@ -12,9 +12,12 @@ use crate::render::graph::TreeOptions;
 
 /// Show the workflow a task belongs to: chain steps, groups, chords, children, critical path
 ///
-/// Give any task of the flow (full id or unique prefix). Group and chord structure is exact
-/// when the recording holds result-backend records (`celtrace.backend` lines); otherwise it
-/// is inferred from timing and marked as inferred in every format.
+/// Give any task of the flow (full id or unique prefix). The flow is its root's tasks (every
+/// task linked to it by `parent_id`/`root_id`). Group and chord structure is exact when the
+/// recording holds result-backend records (`celtrace.backend` lines) or --result-backend is
+/// given; without them a chord is drawn only when the events carry its signature (one
+/// callback sent by the header member that finished last, at its end), marked (inferred).
+/// Tasks merely sent close together are not grouped unless --guess-groups.
 ///
 /// Examples:
 ///   celtrace graph 3f2a9c --events rec.ndjson
@@ -50,6 +53,12 @@ pub struct GraphArgs {
     /// Plain ASCII tree
     #[arg(long)]
     pub ascii: bool,
+
+    /// Also draw siblings sent close together by one producer as groups, and join top-level
+    /// tasks sent with the root: a guess (separate `.delay()` calls look the same), marked
+    /// (guess) in every format
+    #[arg(long)]
+    pub guess_groups: bool,
 
     #[command(flatten)]
     pub wait: super::wait::WaitArgs,
@@ -107,7 +116,15 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
             backend.add_meta(&meta);
         }
     }
-    let Some(flow) = crate::graph::build(&state, id, &backend, horizon) else {
+    let Some(flow) = crate::graph::build(
+        &state,
+        id,
+        &backend,
+        horizon,
+        crate::graph::Options {
+            guess_groups: args.guess_groups,
+        },
+    ) else {
         return Err(CliError::NotFound {
             typed: args.id.clone(),
             source_label: report.source.clone(),
@@ -194,7 +211,10 @@ fn wait_for_flow(
             joins
         },
         &mut |st| {
-            let flow = crate::graph::build(st, id, &Backend::default(), st.horizon(now))?;
+            let options = crate::graph::Options {
+                guess_groups: args.guess_groups,
+            };
+            let flow = crate::graph::build(st, id, &Backend::default(), st.horizon(now), options)?;
             let views: Vec<_> = flow
                 .graph
                 .node_weights()

@@ -66,7 +66,10 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
             source_label: report.source.clone(),
         });
     };
-    let flow = crate::graph::build_links(&state, id, horizon).map(|f| {
+    // The same flow `graph` draws (same membership, same groups): the Flow line agrees.
+    let recorded = crate::graph::backend::Backend::from_records(&state);
+    let options = crate::graph::Options::default();
+    let flow = crate::graph::build(&state, id, &recorded, horizon, options).map(|f| {
         let place = crate::graph::place(&f, f.focus);
         (f, place)
     });
@@ -207,13 +210,16 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
         .iter()
         .map(|c| c.id.to_string())
         .collect();
-    if kids.is_empty() && root == id.to_string() {
-        return Ok((state, report)); // a top-level task without children: all read already
-    }
     let mut ids: Vec<String> = vec![id.to_string()];
     ids.extend(kids);
-    let filter = LineFilter::mentions(&[root.as_str()]).and_ids(ids.iter().cloned());
-    let (state, report) = ctx.load_state_filtered(Some(&filter))?;
+    let mut filter = LineFilter::mentions(&[root.as_str()]).and_ids(ids.iter().cloned());
+    // A top-level task without children was read whole by pass 1.
+    let whole = ids.len() == 1 && root == id.to_string();
+    let (state, report) = if whole {
+        (state, report)
+    } else {
+        ctx.load_state_filtered(Some(&filter))?
+    };
     // Pass 2 saw every member of the flow (their `task-sent`/`task-received` name the root);
     // pass 3 reads all events of those not read whole yet: ancestors, siblings, their kin.
     let rest: Vec<String> = state
@@ -221,8 +227,41 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
         .map(|t| t.id.to_string())
         .filter(|t| !ids.contains(t))
         .collect();
-    if rest.is_empty() {
+    filter = filter.and_ids(rest.iter().cloned());
+    // A top-level root may head a chord with other top-level tasks (`graph` joins them when
+    // the events prove it): pass 3 also reads the events sent around the root's.
+    let root_id = crate::model::TaskId::parse(&root);
+    let sent = state
+        .task(&root_id)
+        .filter(|r| state.parent_id(r).is_none())
+        .and_then(|r| {
+            r.marks
+                .iter()
+                .find(|m| m.kind == crate::state::task::MarkKind::Sent)
+                .map(|m| m.time)
+        });
+    let Some(sent) = sent else {
+        return match rest.is_empty() {
+            true => Ok((state, report)),
+            false => ctx.load_state_filtered(Some(&filter)),
+        };
+    };
+    let around = filter
+        .clone()
+        .and_window(sent - MATES_WINDOW_SECS, sent + MATES_WINDOW_SECS);
+    let (state, report) = ctx.load_state_filtered(Some(&around))?;
+    let mates: Vec<String> = crate::graph::root_burst(&state, &root_id)
+        .iter()
+        .map(ToString::to_string)
+        .filter(|m| *m != root)
+        .collect();
+    if mates.is_empty() {
         return Ok((state, report));
     }
-    ctx.load_state_filtered(Some(&filter.and_ids(rest)))
+    // Pass 4: the other header candidates whole, with their children (a callback names its
+    // sender as parent).
+    ctx.load_state_filtered(Some(&around.and_mentions(&mates).and_ids(mates)))
 }
+
+/// How far around a top-level root's `task-sent` `show` looks for tasks sent with it.
+const MATES_WINDOW_SECS: f64 = 2.0;

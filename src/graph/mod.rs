@@ -1,16 +1,13 @@
 //! Flow reconstruction: from any task, the whole workflow it belongs to, as a graph of tasks
-//! and (exact or inferred) GROUP/CHORD nodes, with its critical path. Pure: no I/O, no clock.
+//! and GROUP/CHORD nodes, with its critical path. Pure: no I/O, no clock.
 //!
 //! What can be known (PROTOCOL.md §3.4, §4): events link tasks only by `root_id` and
-//! `parent_id`, so chains, `.delay()` children and retries are exact. Group and chord ids are
-//! only in the result backend ([`backend::Backend`]). Without them this module infers, and
-//! marks every inferred node and edge:
-//!
-//! - **group**: two or more siblings (same parent, or top-level tasks) sent by the same
-//!   producer process within [`BURST_SECS`] of each other;
-//! - **chord**: a task whose parent belongs to a group and that was sent after every member
-//!   of that group had finished (Celery sends a chord callback from the last header task to
-//!   finish, which events then report as its parent).
+//! `parent_id`, so chains, `.delay()` children and retries are exact, and a flow is its
+//! root's tasks. Group and chord ids are only in the result backend ([`backend::Backend`]).
+//! Without them, one structure is still proven by the events, a chord's signature
+//! ([`chord_callback`]), and drawn as a labelled inference. A burst of siblings without it
+//! cannot be told from separate `.delay()` calls: it is drawn as a group only when asked
+//! ([`Options::guess_groups`]), labelled as a guess.
 
 pub mod backend;
 
@@ -27,8 +24,28 @@ use crate::state::task::{MarkKind, TaskRecord};
 use crate::state::view::TaskView;
 use backend::Backend;
 
-/// Siblings sent by one producer within this many seconds of each other look like a group.
+/// Siblings sent by one producer within this many seconds of each other may be a group.
 pub const BURST_SECS: f64 = 0.05;
+
+/// What `build` may assume beyond the evidence.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--guess-groups`: draw bursts of siblings as groups (labelled guesses), and join
+    /// top-level tasks sent together with the root into its flow.
+    pub guess_groups: bool,
+}
+
+/// How a group or chord node is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Result-backend records name the group.
+    Backend,
+    /// The events carry a chord's signature (a header sent together, one callback sent by
+    /// the member that finished last, at its end).
+    Signature,
+    /// Siblings sent close together (`--guess-groups`): maybe a group, maybe `.delay()` calls.
+    Guess,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NodeKind {
@@ -67,22 +84,58 @@ impl Aggregate {
             Self::Partial => "PARTIAL",
         }
     }
+}
 
-    fn of(states: impl Iterator<Item = TaskState>) -> Self {
-        let (mut ok, mut bad, mut open) = (0, 0, 0);
-        for s in states {
-            match s {
-                TaskState::Success => ok += 1,
-                s if s.is_ready() => bad += 1,
-                _ => open += 1,
+/// A container's state and why: how many members ended in each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub revoked: usize,
+    /// Running when their worker died: they will never finish.
+    pub interrupted: usize,
+    pub open: usize,
+}
+
+impl Tally {
+    fn of<'a>(views: impl Iterator<Item = &'a TaskView<'a>>) -> Self {
+        let mut t = Self::default();
+        for v in views {
+            match v.state {
+                TaskState::Success => t.succeeded += 1,
+                TaskState::Revoked => t.revoked += 1,
+                s if s.is_ready() => t.failed += 1,
+                _ if v.lost.is_some() => t.interrupted += 1,
+                _ => t.open += 1,
             }
         }
-        match (ok, bad, open) {
-            (_, _, 1..) => Self::Running,
-            (_, 0, 0) => Self::Success,
-            (0, _, 0) => Self::Failure,
-            _ => Self::Partial,
+        t
+    }
+
+    /// A container ends once every member succeeded, failed, was revoked or lost its worker.
+    pub fn aggregate(&self) -> Aggregate {
+        let bad = self.failed + self.revoked + self.interrupted;
+        match (self.succeeded, bad, self.open) {
+            (_, _, 1..) => Aggregate::Running,
+            (_, 0, 0) => Aggregate::Success,
+            (0, _, 0) => Aggregate::Failure,
+            _ => Aggregate::Partial,
         }
+    }
+
+    /// Why it is not a plain success: `1 failed, 1 interrupted`.
+    pub fn reason(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            (self.failed, "failed"),
+            (self.revoked, "revoked"),
+            (self.interrupted, "interrupted"),
+            (self.open, "not finished"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
 
@@ -92,9 +145,14 @@ pub struct FlowNode<'s> {
     /// Task id; for a group or chord its group id, or `inferred-<first member id>`.
     pub id: String,
     pub view: Option<TaskView<'s>>,
+    /// Not from the backend: a chord signature or a guess (see `evidence`).
     pub inferred: bool,
+    /// Groups and chords: how they are known.
+    pub evidence: Option<Evidence>,
     /// Groups and chords: the state of their header members.
     pub aggregate: Option<Aggregate>,
+    /// Groups and chords: how their members ended.
+    pub tally: Tally,
     /// Groups and chords: number of header members.
     pub members: usize,
 }
@@ -165,6 +223,9 @@ pub struct Flow<'s> {
     /// Sum of the tasks' queue waits.
     pub queued: f64,
     pub groups: GroupSource,
+    /// Top-level tasks the root's producer sent together with the root: maybe its group,
+    /// maybe separate `.delay()` calls; not in the flow (see [`Options::guess_groups`]).
+    pub likely_siblings: Vec<TaskId>,
 }
 
 impl<'s> Flow<'s> {
@@ -215,33 +276,66 @@ fn sent_time(t: &TaskRecord) -> Option<f64> {
         .map(|m| m.time)
 }
 
-/// Builds the flow of `focus`. `backend` supplies group ids when known.
+fn finished(v: &TaskView<'_>) -> Option<f64> {
+    v.finished_at()
+}
+
+/// The callback that proves `header` was a chord, if the events carry its signature: Celery
+/// sends a chord's callback from the header member that finishes last, at its end (its
+/// `task-sent` falls between that member's `task-started` and its finish) and so after every
+/// other member finished; the callback names that member as its parent. Exactly one task may
+/// fit: with none or several, the header is not known to be a chord.
+pub fn chord_callback<'s>(
+    state: &'s State,
+    header: &[&'s TaskRecord],
+    children: &FxHashMap<&TaskId, Vec<&'s TaskRecord>>,
+    horizon: f64,
+) -> Option<&'s TaskRecord> {
+    if header.len() < 2 {
+        return None;
+    }
+    let views: Vec<TaskView<'_>> = header
+        .iter()
+        .map(|t| TaskView::new(state, t, horizon))
+        .collect();
+    let ends: Vec<f64> = views.iter().map(finished).collect::<Option<_>>()?;
+    let (last, &end) = ends.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+    let others_done = ends
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != last)
+        .map(|(_, e)| *e)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let start = views[last].started_at()?;
+    let mut fits = children
+        .get(&header[last].id)
+        .into_iter()
+        .flatten()
+        .filter(|c| sent_time(c).is_some_and(|s| s >= start && s <= end && s >= others_done));
+    let callback = fits.next()?;
+    fits.next().is_none().then_some(callback)
+}
+
+/// Builds the flow of `focus`: its root's tasks, with groups and chords the backend names or
+/// the events prove. `backend` supplies group ids when known.
 pub fn build<'s>(
     state: &'s State,
     focus: &TaskId,
     backend: &Backend,
     horizon: f64,
-) -> Option<Flow<'s>> {
-    build_with(state, focus, backend, horizon, true)
-}
-
-/// The flow as parent links alone: no group or chord nodes. `show` uses it, because it reads
-/// only the flow's own tasks, not the other top-level tasks a client-applied group spans.
-pub fn build_links<'s>(state: &'s State, focus: &TaskId, horizon: f64) -> Option<Flow<'s>> {
-    build_with(state, focus, &Backend::default(), horizon, false)
-}
-
-fn build_with<'s>(
-    state: &'s State,
-    focus: &TaskId,
-    backend: &Backend,
-    horizon: f64,
-    canvas: bool,
+    options: Options,
 ) -> Option<Flow<'s>> {
     let focus_rec = state.task(focus)?;
     let root = state.root_id(focus_rec).clone();
+    let mut children: FxHashMap<&TaskId, Vec<&TaskRecord>> = FxHashMap::default();
+    for t in state.tasks() {
+        if let Some(p) = state.parent_id(t) {
+            children.entry(p).or_default().push(t);
+        }
+    }
 
-    // Roots of the flow: the root, and the roots it was sent together with as a group.
+    // Roots of the flow: the root, and the top-level tasks it was sent with as one group
+    // (the backend says so) or as one chord's header (the events prove it).
     let mut roots: FxHashSet<TaskId> = FxHashSet::default();
     roots.insert(root.clone());
     let mut groups = if backend.is_empty() {
@@ -249,9 +343,8 @@ fn build_with<'s>(
     } else {
         GroupSource::Backend
     };
-    if !canvas {
-        groups = GroupSource::None;
-    } else if let Some(root_rec) = state.task(&root).filter(|r| state.parent_id(r).is_none()) {
+    let mut likely_siblings = Vec::new();
+    if let Some(root_rec) = state.task(&root).filter(|r| state.parent_id(r).is_none()) {
         if let Some(g) = backend.group_of(&root) {
             for t in state
                 .tasks()
@@ -259,15 +352,15 @@ fn build_with<'s>(
             {
                 roots.insert(t.id.clone());
             }
-        } else if !backend.knows(&root)
-            && let (Some(origin), Some(at)) = (producer(root_rec), sent_time(root_rec))
-        {
-            let mates = burst(
-                state,
-                |t| state.parent_id(t).is_none() && producer(t) == Some(origin),
-                at,
-            );
-            roots.extend(mates);
+        } else if !backend.knows(&root) {
+            let mates = root_burst(state, &root_rec.id);
+            let header: Vec<&TaskRecord> = mates.iter().filter_map(|m| state.task(m)).collect();
+            if options.guess_groups || chord_callback(state, &header, &children, horizon).is_some()
+            {
+                roots.extend(mates);
+            } else {
+                likely_siblings = mates.into_iter().filter(|m| *m != root).collect();
+            }
         }
     }
 
@@ -284,7 +377,9 @@ fn build_with<'s>(
             id: t.id.to_string(),
             view: Some(view),
             inferred: false,
+            evidence: None,
             aggregate: None,
+            tally: Tally::default(),
             members: 0,
         });
         index.insert(&t.id, n);
@@ -293,7 +388,7 @@ fn build_with<'s>(
     // Exact groups from the backend: members sharing a group id; a member whose parent is
     // another member is the chord's callback.
     let mut by_group: BTreeMap<&TaskId, Vec<&TaskRecord>> = BTreeMap::new();
-    for t in members.iter().filter(|_| canvas) {
+    for t in &members {
         if let Some(g) = backend.group_of(&t.id) {
             by_group.entry(g).or_default().push(t);
         }
@@ -311,16 +406,17 @@ fn build_with<'s>(
             gid.to_string(),
             &header,
             &callbacks,
-            false,
+            Evidence::Backend,
         );
         grouped.extend(ids);
     }
 
-    // Inferred groups: bursts of siblings from one producer, not already grouped.
+    // Without the backend: bursts of siblings from one producer are a chord when the events
+    // carry its signature, a group only as an asked-for guess.
     let mut siblings: BTreeMap<Option<&TaskId>, Vec<&TaskRecord>> = BTreeMap::new();
     for t in &members {
-        // The backend's word (in a group or not) beats a guess.
-        if canvas && !grouped.contains(&t.id) && !backend.knows(&t.id) {
+        // The backend's word (in a group or not) beats inference.
+        if !grouped.contains(&t.id) && !backend.knows(&t.id) {
             siblings.entry(state.parent_id(t)).or_default().push(t);
         }
     }
@@ -331,44 +427,21 @@ fn build_with<'s>(
                 .into_iter()
                 .filter(|t| !grouped.contains(&t.id))
                 .collect();
-            if header.len() < 2 {
-                continue;
-            }
-            let ids: FxHashSet<&TaskId> = header.iter().map(|t| &t.id).collect();
-            let views: Vec<TaskView<'_>> = header
-                .iter()
-                .map(|t| TaskView::new(state, t, horizon))
-                .collect();
-            // A chord callback is sent by the last header task to finish, while it runs: after
-            // that task started and after every other member finished.
-            let is_callback = |c: &TaskRecord| {
-                let (Some(sent), Some(parent)) = (sent_time(c), state.parent_id(c)) else {
-                    return false;
-                };
-                views.iter().all(|v| {
-                    if &v.record.id == parent {
-                        v.started_at().is_some_and(|s| sent >= s)
-                    } else {
-                        v.finished_at().is_some_and(|f| sent >= f)
-                    }
-                })
+            let callback = chord_callback(state, &header, &children, horizon)
+                .filter(|c| index.contains_key(&c.id) && !grouped.contains(&c.id));
+            let evidence = match callback {
+                Some(_) => Evidence::Signature,
+                None if options.guess_groups && header.len() >= 2 => Evidence::Guess,
+                None => continue,
             };
-            let callbacks: Vec<&TaskRecord> = members
-                .iter()
-                .copied()
-                .filter(|c| state.parent_id(c).is_some_and(|p| ids.contains(p)))
-                .filter(|c| !grouped.contains(&c.id) && !ids.contains(&c.id))
-                .filter(|c| is_callback(c))
-                .collect();
             let id = format!("inferred-{}", header[0].id);
-            add_group(&mut graph, &index, state, id, &header, &callbacks, true);
+            let callbacks: Vec<&TaskRecord> = callback.into_iter().collect();
+            add_group(&mut graph, &index, state, id, &header, &callbacks, evidence);
             grouped.extend(header.iter().map(|t| &t.id));
             grouped.extend(callbacks.iter().map(|t| &t.id));
-            groups = if groups == GroupSource::Backend {
-                GroupSource::Backend
-            } else {
-                GroupSource::Inferred
-            };
+            if groups != GroupSource::Backend {
+                groups = GroupSource::Inferred;
+            }
         }
     }
 
@@ -475,7 +548,24 @@ fn build_with<'s>(
         runtime,
         queued,
         groups,
+        likely_siblings,
     })
+}
+
+/// The top-level tasks sent together with the top-level task `root` by its producer (itself
+/// included); empty when it was sent alone.
+pub fn root_burst(state: &State, root: &TaskId) -> Vec<TaskId> {
+    let Some(rec) = state.task(root).filter(|r| state.parent_id(r).is_none()) else {
+        return Vec::new();
+    };
+    let (Some(origin), Some(at)) = (producer(rec), sent_time(rec)) else {
+        return Vec::new();
+    };
+    burst(
+        state,
+        |t| state.parent_id(t).is_none() && producer(t) == Some(origin),
+        at,
+    )
 }
 
 /// Tasks matching `pick` sent by one producer within [`BURST_SECS`] of `at` (chained: each
@@ -542,17 +632,17 @@ fn add_group<'s>(
     id: String,
     header: &[&TaskRecord],
     callbacks: &[&TaskRecord],
-    inferred: bool,
+    evidence: Evidence,
 ) {
     if header.is_empty() {
         return;
     }
-    let aggregate = Aggregate::of(header.iter().map(|t| {
-        graph[index[&t.id]]
-            .view
-            .as_ref()
-            .map_or(TaskState::Pending, |v| v.state)
-    }));
+    let inferred = evidence != Evidence::Backend;
+    let tally = Tally::of(
+        header
+            .iter()
+            .filter_map(|t| graph[index[&t.id]].view.as_ref()),
+    );
     let kind = if callbacks.is_empty() {
         NodeKind::Group
     } else {
@@ -563,7 +653,9 @@ fn add_group<'s>(
         id,
         view: None,
         inferred,
-        aggregate: Some(aggregate),
+        evidence: Some(evidence),
+        aggregate: Some(tally.aggregate()),
+        tally,
         members: header.len(),
     });
     // The header's common parent now sends the group.

@@ -79,7 +79,7 @@ proptest! {
     fn flows_are_sound(spec in spec(), focus in any::<prop::sample::Index>()) {
         let state = state_of(&spec);
         let focus = TaskId::parse(&id(focus.index(spec.len())));
-        let flow = build(&state, &focus, &Backend::default(), f64::INFINITY).unwrap();
+        let flow = build(&state, &focus, &Backend::default(), f64::INFINITY, Default::default()).unwrap();
         let g = &flow.graph;
         prop_assert!(!petgraph::algo::is_cyclic_directed(g));
         prop_assert!(g.edge_references().all(|e| e.source() != e.target()));

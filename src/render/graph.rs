@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::RenderCtx;
 use super::fmt::{clock_time, duration, printable, rfc3339};
 use super::schema::SCHEMA_VERSION;
-use crate::graph::{EdgeKind, Flow, FlowEdge, FlowNode, GroupSource, NodeKind};
+use crate::graph::{
+    Aggregate, EdgeKind, Evidence, Flow, FlowEdge, FlowNode, GroupSource, NodeKind,
+};
 use crate::model::TaskState;
 use crate::state::State;
 
@@ -89,13 +91,16 @@ fn line(state: &State, flow: &Flow<'_>, idx: NodeIndex, ctx: &RenderCtx) -> Stri
                 if ctx.ascii { "x" } else { "×" },
                 n.members
             );
+            if let Some(why) = container_reason(n) {
+                let _ = write!(s, " ({why})");
+            }
             if !n.id.starts_with("inferred-") {
                 let _ = write!(s, " {}", short(&n.id).style(st.muted));
             }
         }
     }
-    if n.inferred {
-        let _ = write!(s, " {}", "(inferred)".style(st.muted));
+    if let Some(label) = evidence_label(n) {
+        let _ = write!(s, " {}", format!("({label})").style(st.muted));
     }
     if critical && n.view.is_some() {
         let _ = write!(s, " {}", if ctx.ascii { "*" } else { "★" });
@@ -396,7 +401,7 @@ fn write_summary(
         .node_weights()
         .filter(|n| n.view.is_some())
         .count();
-    let mut parts = vec![format!("{tasks} tasks")];
+    let mut parts = vec![crate::render::fmt::count(tasks, "task")];
     if let Some(w) = flow.wall {
         parts.push(format!("wall {}", duration(w)));
     }
@@ -425,14 +430,54 @@ fn write_summary(
         let arrow = if ctx.ascii { " -> " } else { " → " };
         writeln!(out, "critical path: {}", path.join(arrow))?;
     }
-    match flow.graph.node_weights().any(|n| n.inferred) {
-        true => writeln!(
-            out,
-            "{}",
-            "groups and chords marked (inferred) are guessed from timing: pass result-backend records for exact ones".style(ctx.styles.muted)
-        ),
-        false => Ok(()),
+    for note in notes(flow) {
+        writeln!(out, "{}", note.style(ctx.styles.muted))?;
     }
+    Ok(())
+}
+
+/// How a group or chord is known, when it is not from the backend: `inferred` (a chord's
+/// signature in the events) or `guess` (`--guess-groups`).
+pub fn evidence_label(n: &FlowNode<'_>) -> Option<&'static str> {
+    match n.evidence? {
+        Evidence::Backend => None,
+        Evidence::Signature => Some("inferred"),
+        Evidence::Guess => Some("guess"),
+    }
+}
+
+/// Why a group or chord did not plainly succeed: `1 failed, 1 interrupted`.
+fn container_reason(n: &FlowNode<'_>) -> Option<String> {
+    (n.aggregate? != Aggregate::Success).then(|| n.tally.reason())?
+}
+
+/// What the reader should know about how the flow was put together.
+pub fn notes(flow: &Flow<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let has = |e: Evidence| flow.graph.node_weights().any(|n| n.evidence == Some(e));
+    if has(Evidence::Signature) {
+        out.push("chords marked (inferred) are read from the events: their callback was sent by the header task that finished last, at its end; result-backend records give exact group ids".to_string());
+    }
+    if has(Evidence::Guess) {
+        out.push("groups marked (guess) are tasks sent close together by one producer: a group, or separate .delay() calls; result-backend records tell".to_string());
+    }
+    if !flow.likely_siblings.is_empty() {
+        let ids: Vec<String> = flow
+            .likely_siblings
+            .iter()
+            .take(5)
+            .map(|t| short(&t.to_string()).to_string())
+            .collect();
+        let more = flow.likely_siblings.len().saturating_sub(5);
+        out.push(format!(
+            "{} other top-level task{} sent with the root by the same producer ({}{}): a group or separate .delay() calls, the events cannot tell; result-backend records can, --guess-groups draws them as one",
+            flow.likely_siblings.len(),
+            if flow.likely_siblings.len() == 1 { " was" } else { "s were" },
+            ids.join(", "),
+            if more > 0 { format!(", {more} more") } else { String::new() }
+        ));
+    }
+    out
 }
 
 /// Graphviz fill colours by state.
@@ -484,7 +529,12 @@ fn node_label(state: &State, n: &FlowNode<'_>) -> String {
             printable(name(state, n)),
             n.members,
             state_text(n),
-            if n.inferred { " (inferred)" } else { "" }
+            match (container_reason(n), evidence_label(n)) {
+                (Some(why), Some(label)) => format!(" ({why}) ({label})"),
+                (Some(why), None) => format!(" ({why})"),
+                (None, Some(label)) => format!(" ({label})"),
+                (None, None) => String::new(),
+            }
         ),
     }
 }
@@ -719,6 +769,9 @@ struct GraphDoc<'a> {
     wall: Option<f64>,
     runtime: f64,
     queued: f64,
+    /// Top-level tasks sent with the root, not in the flow (see `notes`).
+    likely_siblings: Vec<String>,
+    notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -733,6 +786,10 @@ struct NodeJson<'a> {
     retries: u32,
     worker: Option<&'a str>,
     inferred: bool,
+    /// Groups and chords: `backend`, `signature` (a chord read from the events) or `guess`.
+    evidence: Option<&'static str>,
+    /// Groups and chords: why they did not plainly succeed (`1 failed, 1 interrupted`).
+    reason: Option<String>,
     members: Option<usize>,
 }
 
@@ -766,6 +823,12 @@ pub fn json(
                 retries: v.map_or(0, |v| v.retries()),
                 worker: v.and_then(|v| v.worker()).map(|w| state.sym(w)),
                 inferred: n.inferred,
+                evidence: n.evidence.map(|e| match e {
+                    Evidence::Backend => "backend",
+                    Evidence::Signature => "signature",
+                    Evidence::Guess => "guess",
+                }),
+                reason: container_reason(n),
                 members: (n.view.is_none()).then_some(n.members),
             }
         })
@@ -800,6 +863,12 @@ pub fn json(
         wall: flow.wall,
         runtime: flow.runtime,
         queued: flow.queued,
+        likely_siblings: flow
+            .likely_siblings
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        notes: notes(flow),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

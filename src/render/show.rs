@@ -485,7 +485,11 @@ pub fn text(
             out,
             "\n{}  {}",
             "Flow".style(st.heading),
-            format!("{} tasks; `celtrace graph {short}` draws it", place.tasks).style(st.muted)
+            format!(
+                "{}; `celtrace graph {short}` draws it",
+                crate::render::fmt::count(place.tasks, "task")
+            )
+            .style(st.muted)
         )?;
         if !place.siblings.is_empty() {
             let shown: Vec<String> = place

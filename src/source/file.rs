@@ -134,6 +134,8 @@ pub struct LineFilter {
     ids: rustc_hash::FxHashSet<String>,
     /// A needle JSON may write escaped (`\u65e5` for `日`): lines with escapes are decoded.
     escapable: bool,
+    /// Keep task events whose `timestamp` falls in this range (epoch seconds).
+    window: Option<(f64, f64)>,
 }
 
 impl Default for LineFilter {
@@ -144,6 +146,7 @@ impl Default for LineFilter {
             mentions: Vec::new(),
             ids: rustc_hash::FxHashSet::default(),
             escapable: false,
+            window: None,
         }
     }
 }
@@ -172,6 +175,12 @@ impl LineFilter {
         self
     }
 
+    /// Also keeps every task event stamped between `from` and `to`.
+    pub fn and_window(mut self, from: f64, to: f64) -> Self {
+        self.window = Some((from, to));
+        self
+    }
+
     /// The `timestamp` of a skipped line, found without decoding it.
     fn timestamp(&self, line: &[u8]) -> Option<f64> {
         let at = self.timestamp_key.find(line)? + 12;
@@ -196,6 +205,11 @@ impl LineFilter {
             return true;
         }
         if self.escapable && memchr::memchr(b'\\', line).is_some() {
+            return true;
+        }
+        if let Some((from, to)) = self.window
+            && self.timestamp(line).is_none_or(|t| t >= from && t <= to)
+        {
             return true;
         }
         if self.ids.is_empty() {
