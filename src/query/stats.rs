@@ -60,8 +60,11 @@ pub struct StatsRow {
     pub key: String,
     pub count: usize,
     pub by_state: BTreeMap<&'static str, usize>,
-    /// Successes among tasks that succeeded or failed; `None` when none finished.
+    /// Successes among tasks that ended (succeeded, failed, revoked, rejected, or interrupted
+    /// by their worker's end); `None` when none ended.
     pub success_rate: Option<f64>,
+    /// Tasks whose worker ended while they ran (they never finish).
+    pub interrupted: usize,
     pub runtime: Percentiles,
     pub queue_wait: Percentiles,
     pub retries: u64,
@@ -89,6 +92,8 @@ struct Acc {
     waits: Vec<f64>,
     retries: u64,
     firsts: Vec<f64>,
+    ended: usize,
+    interrupted: usize,
 }
 
 /// Rows sorted by count (most first), then key.
@@ -112,6 +117,12 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
         let acc = groups.entry(key.to_string()).or_default();
         acc.count += 1;
         *acc.by_state.entry(v.state.as_str()).or_default() += 1;
+        if v.state.is_ready() {
+            acc.ended += 1;
+        } else if v.lost.is_some() {
+            acc.ended += 1;
+            acc.interrupted += 1;
+        }
         if let Some(r) = v.runtime() {
             acc.runtimes.push(r);
         }
@@ -137,11 +148,6 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
                 .get(TaskState::Success.as_str())
                 .copied()
                 .unwrap_or(0);
-            let failed = acc
-                .by_state
-                .get(TaskState::Failure.as_str())
-                .copied()
-                .unwrap_or(0);
             let buckets = axis.map_or_else(Vec::new, |ax| {
                 let mut b = vec![0; ax.len];
                 for t in &acc.firsts {
@@ -156,7 +162,8 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
                 key,
                 count: acc.count,
                 by_state: acc.by_state,
-                success_rate: (ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64),
+                success_rate: (acc.ended > 0).then(|| ok as f64 / acc.ended as f64),
+                interrupted: acc.interrupted,
                 runtime: Percentiles::of(acc.runtimes),
                 queue_wait: Percentiles::of(acc.waits),
                 retries: acc.retries,

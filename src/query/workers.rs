@@ -46,6 +46,12 @@ impl SessionRow<'_> {
     pub fn ended_at(&self) -> Option<f64> {
         self.session.ended_at(self.liveness)
     }
+
+    /// Tasks this session dropped for good: interrupted and never run again (the DROPPED
+    /// column of `workers` and of `workers --history`).
+    pub fn dropped(&self) -> usize {
+        self.interrupted.iter().filter(|i| !i.came_back).count()
+    }
 }
 
 /// A task a session was running when it ended. Its own final state says whether it came

@@ -54,11 +54,13 @@ pub fn text(found: &[Anomaly], ctx: &RenderCtx, out: &mut dyn Write) -> io::Resu
         .filter(|a| a.severity == Severity::Error)
         .count();
     writeln!(out)?;
+    let count = crate::render::fmt::count;
     writeln!(
         out,
-        "{} finding(s): {errors} error(s), {} warning(s)",
-        found.len(),
-        found.len() - errors
+        "{}: {}, {}",
+        count(found.len(), "finding"),
+        count(errors, "error"),
+        count(found.len() - errors, "warning")
     )
 }
 

@@ -316,7 +316,7 @@ pub fn text(
     if let Some(l) = super::schema::interrupted(v.lost) {
         state_line.push_str(&format!(
             "  {}",
-            format!("interrupted: {}", l.replace('_', " ")).style(st.state_failure)
+            format!("interrupted ({})", l.replace('_', " ")).style(st.state_failure)
         ));
     }
     writeln!(out, "  {}{state_line}", label("State"))?;
@@ -366,6 +366,12 @@ pub fn text(
     }
     if let Some(d) = v.start_delay() {
         times.push(format!("waited {} to start", duration(d)));
+    }
+    if let Some(w) = v.revoked_waiting() {
+        times.push(format!(
+            "waited {} until it was revoked, never started",
+            duration(w)
+        ));
     }
     if !times.is_empty() {
         writeln!(out, "  {}{}", label("Duration"), times.join(", "))?;

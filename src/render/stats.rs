@@ -62,6 +62,7 @@ pub fn table(
         "TASKS".into(),
         "OK%".into(),
         "FAILED".into(),
+        "INTERRUPTED".into(),
         "OTHER".into(),
         "RUN P50".into(),
         "P90".into(),
@@ -91,7 +92,12 @@ pub fn table(
             } else {
                 "0".into()
             }),
-            Cell::new(r.count - ok - failed),
+            Cell::new(if r.interrupted > 0 {
+                r.interrupted.style(ctx.styles.state_failure).to_string()
+            } else {
+                "0".into()
+            }),
+            Cell::new(r.count - ok - failed - r.interrupted),
             Cell::new(dur(r.runtime.p50)),
             Cell::new(dur(r.runtime.p90)),
             Cell::new(dur(r.runtime.p99)),
@@ -105,7 +111,12 @@ pub fn table(
         }
         t.add_row(cells);
     }
-    super::table::write(&t, out)
+    super::table::write(&t, out)?;
+    writeln!(
+        out,
+        "{}",
+        "OK%: successes among tasks that ended (succeeded, failed, revoked, rejected, or interrupted by their worker's end)".style(ctx.styles.muted)
+    )
 }
 
 #[derive(Serialize)]
@@ -152,6 +163,7 @@ struct RowJson<'r> {
     count: usize,
     states: &'r std::collections::BTreeMap<&'static str, usize>,
     success_rate: Option<f64>,
+    interrupted: usize,
     runtime: PercentilesJson,
     queue_wait: PercentilesJson,
     retries: u64,
@@ -184,6 +196,7 @@ pub fn json(
                 count: r.count,
                 states: &r.by_state,
                 success_rate: r.success_rate,
+                interrupted: r.interrupted,
                 runtime: r.runtime.into(),
                 queue_wait: r.queue_wait.into(),
                 retries: r.retries,

@@ -47,10 +47,10 @@ pub fn table(
         let id_cell = format!("{}{}", unique.style(st.id_prefix), &shown[unique.len()..]);
         let mut state_text = v.state.as_str().style(st.state(v.state)).to_string();
         if v.lost.is_some() {
-            state_text.push_str(&" (lost)".style(st.state_failure).to_string());
+            state_text.push_str(&" (interrupted)".style(st.state_failure).to_string());
         }
-        let seen = v.received_at().or_else(|| v.record.first_time());
-        let received = seen.map_or_else(
+        // Only a `task-received` says when: a task never received has no time here.
+        let received = v.received_at().map_or_else(
             || "-".into(),
             |s| {
                 format!(

@@ -83,7 +83,7 @@ pub fn table(
             || "-".into(),
             |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]),
         );
-        let dropped = w.interrupted().filter(|i| !i.came_back).count();
+        let dropped: usize = w.sessions().map(|s| s.dropped()).sum();
         t.add_row(vec![
             super::table::text(w.hostname),
             Cell::new(liveness_str(status).style(liveness_style(ctx, status))),
@@ -122,7 +122,7 @@ pub fn table(
             out,
             "{} was running {} when a session ended:",
             w.hostname.style(ctx.styles.label),
-            plural(list.len(), "task")
+            crate::render::fmt::count(list.len(), "task")
         )?;
         for i in list.iter().take(INTERRUPTED_SHOWN) {
             writeln!(out, "  {}", interrupted_line(state, i.0, i.1, ctx))?;
@@ -150,14 +150,6 @@ pub fn table(
         )?;
     }
     Ok(())
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 fn interrupted_line(
@@ -224,7 +216,7 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
                 Cell::new(how(s.liveness).style(liveness_style(ctx, s.liveness))),
                 Cell::new(duration(lasted)),
                 Cell::new(opt(s.session.processed)),
-                Cell::new(match s.interrupted.len() {
+                Cell::new(match s.dropped() {
                     0 => "-".to_string(),
                     n => n.to_string(),
                 }),

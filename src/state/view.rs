@@ -290,6 +290,16 @@ impl<'s> TaskView<'s> {
         Some((self.received_at()? - self.sent_at()?).max(0.0))
     }
 
+    /// A task revoked before it started: seconds from when it was sent (else first seen) to
+    /// its revocation, the time it really spent waiting.
+    pub fn revoked_waiting(&self) -> Option<f64> {
+        if self.state != TaskState::Revoked || self.started_at().is_some() {
+            return None;
+        }
+        let from = self.sent_at().or_else(|| self.record.first_time())?;
+        Some((self.finished_at()? - from).max(0.0))
+    }
+
     /// Seconds between the first `task-received` and the first `task-started`.
     pub fn start_delay(&self) -> Option<f64> {
         Some((self.started_at()? - self.received_at()?).max(0.0))
