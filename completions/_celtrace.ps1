@@ -141,6 +141,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Shorthand for --format json')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Show every child of a large fan-out instead of a summary line')
             [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII tree')
+            [CompletionResult]::new('--guess-groups', '--guess-groups', [CompletionResultType]::ParameterName, 'Also draw siblings sent close together by one producer as groups, and join top-level tasks sent with the root: a guess (separate `.delay()` calls look the same), marked (guess) in every format')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout')
             [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
             [CompletionResult]::new('--no-scrub', '--no-scrub', [CompletionResultType]::ParameterName, 'Show secret values as recorded instead of [Filtered] (says so on stderr)')

@@ -135,6 +135,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --json 'Shorthand for --format json'
             cand --all 'Show every child of a large fan-out instead of a summary line'
             cand --ascii 'Plain ASCII tree'
+            cand --guess-groups 'Also draw siblings sent close together by one producer as groups, and join top-level tasks sent with the root: a guess (separate `.delay()` calls look the same), marked (guess) in every format'
             cand --wait 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout'
             cand --utc 'Show times in UTC instead of local time'
             cand --no-scrub 'Show secret values as recorded instead of [Filtered] (says so on stderr)'

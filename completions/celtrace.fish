@@ -134,6 +134,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l dot -d 'Shor
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l all -d 'Show every child of a large fan-out instead of a summary line'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l ascii -d 'Plain ASCII tree'
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l guess-groups -d 'Also draw siblings sent close together by one producer as groups, and join top-level tasks sent with the root: a guess (separate `.delay()` calls look the same), marked (guess) in every format'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l wait -d 'Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'

@@ -62,7 +62,6 @@ pub fn table(
         "TASKS".into(),
         "OK%".into(),
         "FAILED".into(),
-        "INTERRUPTED".into(),
         "OTHER".into(),
         "RUN P50".into(),
         "P90".into(),
@@ -92,12 +91,7 @@ pub fn table(
             } else {
                 "0".into()
             }),
-            Cell::new(if r.interrupted > 0 {
-                r.interrupted.style(ctx.styles.state_failure).to_string()
-            } else {
-                "0".into()
-            }),
-            Cell::new(r.count - ok - failed - r.interrupted),
+            Cell::new(r.count - ok - failed),
             Cell::new(dur(r.runtime.p50)),
             Cell::new(dur(r.runtime.p90)),
             Cell::new(dur(r.runtime.p99)),
@@ -115,7 +109,7 @@ pub fn table(
     writeln!(
         out,
         "{}",
-        "OK%: successes among tasks that ended (succeeded, failed, revoked, rejected, or interrupted by their worker's end)".style(ctx.styles.muted)
+        "OK%: successes among tasks that ended (succeeded, failed, revoked, rejected, or interrupted by their worker's end); OTHER: not succeeded nor failed".style(ctx.styles.muted)
     )
 }
 

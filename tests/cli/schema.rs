@@ -461,6 +461,7 @@ struct StatsRowObj {
     count: usize,
     states: std::collections::BTreeMap<String, usize>,
     success_rate: Option<f64>,
+    interrupted: usize,
     runtime: PercentilesObj,
     queue_wait: PercentilesObj,
     retries: u64,
@@ -484,6 +485,7 @@ fn stats_json_matches_the_contract_on_every_scenario() {
                 assert_eq!(r.states.values().sum::<usize>(), r.count);
                 assert!(r.states.keys().all(|k| STATES.contains(&k.as_str())));
                 assert!(r.success_rate.is_none_or(|x| (0.0..=1.0).contains(&x)));
+                assert!(r.interrupted <= r.count);
                 assert_eq!(r.buckets.is_some(), !extra.is_empty());
             }
         }
