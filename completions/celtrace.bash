@@ -163,7 +163,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__anomalies)
-            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --rule --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --spike-window --slow-factor --state --name --worker --queue --root --parent --since --until --rule --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +198,46 @@ _celtrace() {
                     return 0
                     ;;
                 --lost-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spike-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slow-factor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,7 +46,7 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "graph" -d 'Show t
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
-complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung, killed, slow and unregistered tasks, failure spikes, chords that never finished, retry storms, flapping workers'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tail" -d 'Follow events as they happen, one line each'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
@@ -233,6 +233,16 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l retry-st
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l flapping-sessions -d 'Sessions of one worker within --flapping-window that make it flapping' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l flapping-window -d 'Window for --flapping-sessions [default: 10m]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l lost-after -d 'Heartbeat intervals of silence before a worker is lost' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l spike-window -d 'Width of the windows failure_spike compares (the newest window with failures against the one before it) [default: 5m]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l slow-factor -d 'A run this many times its name\'s p99 runtime is slow (names with 20 runs or more)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l queue -d 'Only tasks sent to a queue matching this glob' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l root -d 'Only tasks of the workflow with this root id (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l rule -d 'Only findings of these rules (comma-separated ids, see the README)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -429,7 +439,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_s
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung, killed, slow and unregistered tasks, failure spikes, chords that never finished, retry storms, flapping workers'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
 complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'

@@ -4,18 +4,20 @@ use clap::{Args, ValueEnum};
 
 use crate::ctx::Ctx;
 use crate::error::CliError;
-use crate::query::anomalies::{Severity, Thresholds, detect};
+use crate::query::anomalies::{Severity, Thresholds, detect_among};
 use crate::query::time::epoch;
 use crate::render;
 
-/// Find what went wrong: lost, stuck, hung and unregistered tasks, retry storms, flapping workers
+/// Find what went wrong: lost, stuck, hung, killed, slow and unregistered tasks, failure spikes, chords that never finished, retry storms, flapping workers
 ///
 /// Each finding has a rule id, a severity, a one-line explanation, its evidence (task ids,
 /// worker, time) and a help line. With --fail-on, the exit status is 6 when a finding at or
 /// above that severity exists, so cron jobs and CI can act on it.
 ///
 /// Thresholds: flags here, else the profile's `[profiles.NAME.thresholds]` (stuck_in_queue,
-/// not_started, not_finished, flapping_window as durations), else the defaults.
+/// not_started, not_finished, flapping_window, spike_window as durations), else the defaults.
+/// The `tasks` filters (--since, --until, --name, --queue, --worker, --state, --root,
+/// --parent) choose the tasks the task rules look at.
 ///
 /// Examples:
 ///   celtrace anomalies --events rec.ndjson
@@ -55,6 +57,20 @@ pub struct AnomaliesArgs {
     /// Heartbeat intervals of silence before a worker is lost
     #[arg(long, value_name = "N", default_value_t = crate::state::worker::HEARTBEAT_EXPIRE_FACTOR)]
     pub lost_after: f64,
+
+    /// Width of the windows failure_spike compares (the newest window with failures against
+    /// the one before it) [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub spike_window: Option<f64>,
+
+    /// A run this many times its name's p99 runtime is slow (names with 20 runs or more)
+    #[arg(long, value_name = "N", default_value_t = 3.0)]
+    pub slow_factor: f64,
+
+    /// Which tasks the task rules look at, as in `tasks` (worker and gap rules look at
+    /// every worker, or those --worker names, within --since/--until)
+    #[command(flatten)]
+    pub filters: super::tasks::TaskFilters,
 
     /// Only findings of these rules (comma-separated ids, see the README)
     #[arg(long, value_delimiter = ',', value_name = "RULE", value_parser = parse_rule)]
@@ -113,10 +129,45 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
             d.flapping_window,
         ),
         lost_factor: args.lost_after,
+        spike_window: pick(args.spike_window, ctx, "spike_window", d.spike_window),
+        spike_failures: d.spike_failures,
+        slow_factor: args.slow_factor,
+        slow_samples: d.slow_samples,
     };
+    if !(args.slow_factor.is_finite() && args.slow_factor > 1.0) {
+        return Err(CliError::usage(
+            format!(
+                "--slow-factor {} must be a number above 1",
+                args.slow_factor
+            ),
+            "e.g. --slow-factor 3: three times the name's p99 runtime",
+        ));
+    }
+    let query = args.filters.check(ctx)?;
     let (state, report) = ctx.load_state()?;
     let horizon = state.horizon(epoch(ctx.now));
-    let mut found = detect(&state, &thresholds, horizon);
+    let query = args
+        .filters
+        .resolve(query, &state, &report.source, horizon)?;
+    let selected = crate::query::tasks::select(&state, &query, horizon);
+    let mut found = detect_among(&state, &selected, &thresholds, horizon);
+    // Findings about tasks: about selected ones. Others (workers, gaps): the workers
+    // --worker names, within --since/--until.
+    let ids: rustc_hash::FxHashSet<String> = selected.iter().map(|t| t.id.to_string()).collect();
+    found.retain(|a| {
+        let in_range = a.at.is_none_or(|t| {
+            query.since.is_none_or(|s| t >= s) && query.until.is_none_or(|u| t <= u)
+        });
+        let worker_ok = a
+            .worker
+            .as_deref()
+            .is_none_or(|w| query.workers.is_empty() || query.workers.iter().any(|g| g.matches(w)));
+        let about_selected = match a.tasks.is_empty() {
+            true => in_range,
+            false => a.tasks.iter().any(|t| ids.contains(t)),
+        };
+        worker_ok && about_selected
+    });
     if !args.rule.is_empty() {
         found.retain(|a| args.rule.iter().any(|r| r == a.rule));
     }

@@ -7,6 +7,7 @@ use super::workers::{WorkerQuery, workers};
 use crate::model::TaskState;
 use crate::model::repr::effective_exception;
 use crate::state::State;
+use crate::state::task::TaskRecord;
 use crate::state::view::TaskView;
 use crate::state::worker::Liveness;
 
@@ -44,6 +45,31 @@ pub const RULES: &[(&str, Severity, &str)] = &[
         Severity::Error,
         "no worker knows the task name",
     ),
+    (
+        "time_limit_killed",
+        Severity::Error,
+        "killed at its hard time limit",
+    ),
+    (
+        "chord_callback_never_ran",
+        Severity::Error,
+        "a chord's callback never ran",
+    ),
+    (
+        "failure_spike",
+        Severity::Error,
+        "a task name fails far more than just before",
+    ),
+    (
+        "sent_not_taken",
+        Severity::Warning,
+        "a task name is sent, and no worker takes it",
+    ),
+    (
+        "slow",
+        Severity::Warning,
+        "ran far longer than its name's p99",
+    ),
     ("retry_storm", Severity::Warning, "retried many times"),
     (
         "worker_flapping",
@@ -69,6 +95,14 @@ pub struct Thresholds {
     pub flapping_window: f64,
     /// Heartbeat intervals of silence before a worker is lost.
     pub lost_factor: f64,
+    /// Width of the windows compared by `failure_spike` (seconds).
+    pub spike_window: f64,
+    /// Failures in a window that can make a spike.
+    pub spike_failures: usize,
+    /// A runtime this many times the name's p99 is `slow`.
+    pub slow_factor: f64,
+    /// Finished runs of a name needed before its p99 means anything.
+    pub slow_samples: usize,
 }
 
 impl Default for Thresholds {
@@ -81,6 +115,10 @@ impl Default for Thresholds {
             flapping_sessions: 3,
             flapping_window: 600.0,
             lost_factor: crate::state::worker::HEARTBEAT_EXPIRE_FACTOR,
+            spike_window: 300.0,
+            spike_failures: 3,
+            slow_factor: 3.0,
+            slow_samples: 20,
         }
     }
 }
@@ -107,8 +145,26 @@ fn severity_of(rule: &str) -> Severity {
 
 /// Every finding, errors first, then by time.
 pub fn detect(state: &State, t: &Thresholds, horizon: f64) -> Vec<Anomaly> {
+    let all: Vec<&TaskRecord> = state.tasks().collect();
+    detect_among(state, &all, t, horizon)
+}
+
+/// [`detect`] over some tasks only (the `tasks` filters): task rules, baselines (p99, the
+/// preceding window) included, look at these tasks alone; worker and gap rules at all.
+pub fn detect_among(
+    state: &State,
+    tasks: &[&TaskRecord],
+    t: &Thresholds,
+    horizon: f64,
+) -> Vec<Anomaly> {
     let mut out = Vec::new();
-    task_rules(state, t, horizon, &mut out);
+    let views: Vec<TaskView<'_>> = tasks
+        .iter()
+        .map(|rec| TaskView::new(state, rec, horizon))
+        .collect();
+    task_rules(state, &views, t, horizon, &mut out);
+    name_rules(state, &views, t, horizon, &mut out);
+    chord_rule(state, &mut out);
     worker_rules(state, t, horizon, &mut out);
     gap_rule(state, &mut out);
     out.sort_by(|a, b| {
@@ -133,14 +189,20 @@ fn anomaly(rule: &'static str, summary: String, help: &'static str) -> Anomaly {
     }
 }
 
-fn task_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly>) {
+fn task_rules(
+    state: &State,
+    views: &[TaskView<'_>],
+    t: &Thresholds,
+    horizon: f64,
+    out: &mut Vec<Anomaly>,
+) {
     let mut unregistered: BTreeMap<&str, Vec<(f64, String)>> = BTreeMap::new();
-    for rec in state.tasks() {
-        let v = TaskView::new(state, rec, horizon);
+    for v in views {
+        let rec = v.record;
         let name = rec.name().map_or("?", |s| state.sym(s));
         let id = rec.id.to_string();
         let worker = v.worker().map(|s| state.sym(s).to_string());
-        if ended_under_it(state, &v, t.lost_factor, horizon) {
+        if ended_under_it(state, v, t.lost_factor, horizon) {
             continue; // the `interrupted` rule speaks for it
         }
         let waited = |since: Option<f64>| since.map(|s| horizon - s);
@@ -191,6 +253,23 @@ fn task_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly
                 if exc.is_some_and(|e| e.starts_with("NotRegistered")) {
                     let when = v.finished_at().or(v.sent_at()).unwrap_or(0.0);
                     unregistered.entry(name).or_default().push((when, id));
+                } else if let Some(e) = exc.filter(|e| is_hard_time_limit(e)) {
+                    out.push(Anomaly {
+                        tasks: vec![id],
+                        at: v.finished_at(),
+                        worker,
+                        ..anomaly(
+                            "time_limit_killed",
+                            format!(
+                                "{name} was killed at its hard time limit after {} ({})",
+                                v.runtime()
+                                    .or_else(|| Some(v.finished_at()? - v.started_at()?))
+                                    .map_or_else(|| "?".to_string(), secs),
+                                e.rsplit(": ").next().unwrap_or(e)
+                            ),
+                            "the pool process was killed mid-task (nothing after the limit ran, no cleanup): set a soft_time_limit below time_limit to stop cleanly, or make the task faster",
+                        )
+                    });
                 } else if let Some(e) = exc.filter(|e| e.contains("WorkerLostError")) {
                     // The pool process running it died (OOM killer, SIGKILL, segfault).
                     let detail = e.split_once(": ").map_or(e, |(_, d)| d);
@@ -239,6 +318,272 @@ fn task_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anomaly
     }
 }
 
+/// A hard time limit's kill: `TimeLimitExceeded` (the soft limit raises the other one).
+fn is_hard_time_limit(exception: &str) -> bool {
+    exception.contains("TimeLimitExceeded") && !exception.contains("SoftTimeLimitExceeded")
+}
+
+/// Rules over each task name: failure spikes, slow runs, names no worker takes.
+fn name_rules(
+    state: &State,
+    views: &[TaskView<'_>],
+    t: &Thresholds,
+    horizon: f64,
+    out: &mut Vec<Anomaly>,
+) {
+    let mut by_name: BTreeMap<&str, Vec<&TaskView<'_>>> = BTreeMap::new();
+    for v in views {
+        if let Some(n) = v.record.name() {
+            by_name.entry(state.sym(n)).or_default().push(v);
+        }
+    }
+    for (name, list) in &by_name {
+        failure_spike(name, list, t, horizon, out);
+        slow_runs(state, name, list, t, out);
+    }
+    sent_not_taken(state, &by_name, t, horizon, out);
+}
+
+/// A window of `spike_window` starting at a failure, against the window just before it: the
+/// first such window where the name fails at least `spike_failures` times, at least half of
+/// its runs, and at least twice as often (plus 20 points) as before, while the window before
+/// had runs to compare with.
+fn failure_spike(
+    name: &str,
+    list: &[&TaskView<'_>],
+    t: &Thresholds,
+    _horizon: f64,
+    out: &mut Vec<Anomaly>,
+) {
+    let w = t.spike_window;
+    if w.is_nan() || w <= 0.0 {
+        return;
+    }
+    let mut ended: Vec<(f64, bool, &TaskView<'_>)> = list
+        .iter()
+        .filter_map(|v| Some((v.finished_at()?, v.state == TaskState::Failure, *v)))
+        .collect();
+    ended.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let times: Vec<f64> = ended.iter().map(|e| e.0).collect();
+    // Failures up to each index, for counts over any range.
+    let mut failed_before = vec![0usize; ended.len() + 1];
+    for (i, e) in ended.iter().enumerate() {
+        failed_before[i + 1] = failed_before[i] + usize::from(e.1);
+    }
+    let range = |from: f64, to: f64| {
+        let (a, b) = (
+            times.partition_point(|x| *x < from),
+            times.partition_point(|x| *x < to),
+        );
+        (a, b, b - a, failed_before[b] - failed_before[a])
+    };
+    for (i, e) in ended.iter().enumerate() {
+        if !e.1 || (i > 0 && ended[i - 1].1 && ended[i - 1].0 > e.0 - w) {
+            continue; // start windows only at a failure that opens a run of them
+        }
+        let (a, b, n, f) = range(e.0, e.0 + w);
+        let (_, _, n0, f0) = range(e.0 - w, e.0);
+        let (rate, before) = (f as f64 / n as f64, f0 as f64 / n0.max(1) as f64);
+        if f < t.spike_failures || n0 == 0 || rate < 0.5 || rate < 2.0 * before + 0.2 {
+            continue;
+        }
+        out.push(Anomaly {
+            tasks: ended[a..b]
+                .iter()
+                .filter(|x| x.1)
+                .map(|x| x.2.record.id.to_string())
+                .collect(),
+            at: Some(e.0),
+            ..anomaly(
+                "failure_spike",
+                format!(
+                    "{name} failed {f} of {n} runs in {} from this time, against {f0} of {n0} in the {} before",
+                    secs(w),
+                    secs(w)
+                ),
+                "something changed for this task: `celtrace tasks --name NAME --state FAILURE --since ...` and `celtrace show <id>` for the exceptions; a deploy, a dependency down?",
+            )
+        });
+        return;
+    }
+}
+
+/// Successful runs far above the p99 (nearest rank) of the name's other successful runs, when
+/// it has enough to tell. (A p99 that counted the run itself would be that run, below 100
+/// samples; failures, time-limit kills among them, have rules of their own.)
+fn slow_runs(
+    state: &State,
+    name: &str,
+    list: &[&TaskView<'_>],
+    t: &Thresholds,
+    out: &mut Vec<Anomaly>,
+) {
+    let list: Vec<&&TaskView<'_>> = list
+        .iter()
+        .filter(|v| v.state == TaskState::Success)
+        .collect();
+    let mut sorted: Vec<f64> = list
+        .iter()
+        .filter_map(|v| v.runtime())
+        .filter(|r| r.is_finite())
+        .collect();
+    if sorted.len() <= t.slow_samples {
+        return;
+    }
+    sorted.sort_by(f64::total_cmp);
+    // The p99 rank among the n - 1 other runs.
+    let rank = ((0.99 * (sorted.len() - 1) as f64).ceil() as usize).max(1) - 1;
+    for v in list {
+        let Some(r) = v.runtime().filter(|r| r.is_finite() && *r > 0.0) else {
+            continue;
+        };
+        // Without one copy of `r`, the value at `rank` moves up one place if `r` was at or
+        // below it.
+        let at = sorted.partition_point(|x| *x < r);
+        let p99 = if at <= rank {
+            sorted[rank + 1]
+        } else {
+            sorted[rank]
+        };
+        if r <= p99 * t.slow_factor {
+            continue;
+        }
+        out.push(Anomaly {
+            tasks: vec![v.record.id.to_string()],
+            at: v.started_at(),
+            worker: v.worker().map(|s| state.sym(s).to_string()),
+            ..anomaly(
+                "slow",
+                format!(
+                    "{name} ran {} where the p99 of its other {} runs is {} ({:.0}×)",
+                    crate::render::fmt::duration(r),
+                    sorted.len() - 1,
+                    crate::render::fmt::duration(p99),
+                    r / p99.max(f64::MIN_POSITIVE)
+                ),
+                "see what it waited on (`celtrace show <id>`): a slow dependency, a lock, a much larger input?",
+            )
+        });
+    }
+}
+
+/// Names sent and never taken by a worker (no `task-received`, no failure) while tasks sent
+/// later on the same queue were received: a worker consumes the queue, and skips these.
+fn sent_not_taken(
+    state: &State,
+    by_name: &BTreeMap<&str, Vec<&TaskView<'_>>>,
+    t: &Thresholds,
+    horizon: f64,
+    out: &mut Vec<Anomaly>,
+) {
+    // The last time a task sent on each queue was received.
+    let mut taken_on: BTreeMap<&str, f64> = BTreeMap::new();
+    for v in by_name.values().flatten() {
+        if let (Some(q), Some(sent), Some(_)) = (v.record.queue(), v.sent_at(), v.received_at()) {
+            let e = taken_on.entry(state.sym(q)).or_insert(sent);
+            *e = e.max(sent);
+        }
+    }
+    for (name, list) in by_name {
+        if list
+            .iter()
+            .any(|v| v.received_at().is_some() || v.state.is_ready())
+        {
+            continue;
+        }
+        let waiting: Vec<&&TaskView<'_>> = list
+            .iter()
+            .filter(|v| {
+                v.sent_at()
+                    .is_some_and(|s| horizon - s > t.stuck_in_queue.min(60.0))
+            })
+            .collect();
+        let Some(first) = waiting.iter().filter_map(|v| v.sent_at()).reduce(f64::min) else {
+            continue;
+        };
+        let queue = waiting
+            .iter()
+            .find_map(|v| v.record.queue())
+            .map(|q| state.sym(q));
+        let Some((queue, _)) = queue
+            .and_then(|q| taken_on.get_key_value(q))
+            .filter(|(_, t)| **t > first)
+        else {
+            continue;
+        };
+        out.push(Anomaly {
+            tasks: waiting.iter().map(|v| v.record.id.to_string()).collect(),
+            at: Some(first),
+            ..anomaly(
+                "sent_not_taken",
+                format!(
+                    "{name}: {} sent to queue `{queue}`, none taken by a worker, while tasks sent later on that queue were",
+                    crate::render::fmt::count(waiting.len(), "task")
+                ),
+                "the workers on that queue may not know this task (an old deploy, a missing import) or route it elsewhere; `celtrace workers --inspect` lists what each worker has registered",
+            )
+        });
+    }
+}
+
+/// Chords whose callback never ran, from result-backend records: when a header task fails or
+/// is revoked, Celery stores a `ChordError` as the callback's result and never sends it.
+fn chord_rule(state: &State, out: &mut Vec<Anomaly>) {
+    for r in state
+        .celtrace_records
+        .iter()
+        .filter(|r| &*r.type_name == "celtrace.backend")
+    {
+        let Some((_, value)) = r.fields.iter().find(|(k, _)| &**k == "value") else {
+            continue;
+        };
+        let Ok(meta) = serde_json::from_str::<serde_json::Value>(value.get()) else {
+            continue;
+        };
+        let result = &meta["result"];
+        if meta["status"] != "FAILURE" || result["exc_type"] != "ChordError" {
+            continue;
+        }
+        let Some(callback) = meta["task_id"].as_str() else {
+            continue;
+        };
+        let message = match &result["exc_message"] {
+            serde_json::Value::Array(parts) => parts
+                .iter()
+                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_string),
+        };
+        // "Dependency <id> raised ValueError('...')": the header task that broke it.
+        let dependency = message
+            .strip_prefix("Dependency ")
+            .and_then(|m| m.split_whitespace().next())
+            .map(str::to_string);
+        let name = meta["name"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                let t = state.task(&crate::model::TaskId::parse(callback))?;
+                Some(state.sym(t.name()?).to_string())
+            })
+            .unwrap_or_else(|| crate::model::id::short_id(callback).to_string());
+        let mut tasks = vec![callback.to_string()];
+        tasks.extend(dependency);
+        out.push(Anomaly {
+            tasks,
+            at: r.time,
+            ..anomaly(
+                "chord_callback_never_ran",
+                format!("the chord callback {name} never ran: {message}"),
+                "a chord runs its callback only when every header task succeeds: fix or retry the failed header task (`celtrace show <id>`), then re-run the chord",
+            )
+        });
+    }
+}
+
 /// Whether the task's last attempt is open on a session that is no longer online, judged with
 /// the chosen heartbeat factor (the view's own `lost` uses Celery's default).
 fn ended_under_it(state: &State, v: &TaskView<'_>, factor: f64, horizon: f64) -> bool {
@@ -279,14 +624,14 @@ fn worker_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anoma
                 ..anomaly(
                     "interrupted",
                     format!(
-                        "{} (pid {}) {how} while running {} task(s) that never finished{}",
+                        "{} (pid {}) {how} while running {} that never finished{}",
                         w.hostname,
                         s.session.pid,
-                        dropped.len(),
-                        if came_back > 0 {
-                            format!("; {came_back} other(s) came back (acks_late)")
-                        } else {
-                            String::new()
+                        crate::render::fmt::count(dropped.len(), "task"),
+                        match came_back {
+                            0 => String::new(),
+                            1 => "; 1 other came back (acks_late)".to_string(),
+                            n => format!("; {n} others came back (acks_late)"),
                         }
                     ),
                     "acks-early tasks die with the worker process: re-send them (`celtrace retry`), or use acks_late=True with task_reject_on_worker_lost=True for idempotent tasks",
@@ -395,7 +740,7 @@ mod tests {
         assert_eq!(a.severity, Severity::Error);
         assert_eq!(a.tasks, ["839290ff-5436-426a-b9e0-5247c00ff1fb"]);
         assert_eq!(a.worker.as_deref(), Some("w1@celtrace"));
-        assert!(a.summary.contains("1 other(s) came back"), "{}", a.summary);
+        assert!(a.summary.contains("1 other came back"), "{}", a.summary);
     }
 
     #[test]
@@ -530,5 +875,96 @@ mod tests {
         let found = detect(&s, &Thresholds::default(), 10.0);
         assert_eq!(rules(&found), ["recording_gap"]);
         assert!(found[0].summary.contains("restart"));
+    }
+}
+
+#[cfg(test)]
+mod name_rule_tests {
+    use super::*;
+    use crate::query::testing::state_of;
+
+    /// `n` runs of `name` (one line each: sent, started, finished), the i-th at `t0 + i`.
+    fn runs(name: &str, runtimes: &[(f64, bool)], t0: f64) -> String {
+        let mut out = String::new();
+        for (i, (rt, ok)) in runtimes.iter().enumerate() {
+            let id = format!("{name}-{i:04}-0000-4000-8000-000000000000");
+            let at = t0 + i as f64;
+            let end = if *ok { "task-succeeded" } else { "task-failed" };
+            out.push_str(&format!(
+                "{{\"type\": \"task-sent\", \"uuid\": \"{id}\", \"name\": \"{name}\", \"queue\": \"celery\", \"hostname\": \"p@h\", \"pid\": 1, \"timestamp\": {at}}}\n\
+                 {{\"type\": \"task-received\", \"uuid\": \"{id}\", \"name\": \"{name}\", \"hostname\": \"w@h\", \"pid\": 2, \"timestamp\": {}}}\n\
+                 {{\"type\": \"task-started\", \"uuid\": \"{id}\", \"hostname\": \"w@h\", \"pid\": 2, \"timestamp\": {}}}\n\
+                 {{\"type\": \"{end}\", \"uuid\": \"{id}\", \"hostname\": \"w@h\", \"pid\": 2, \"runtime\": {rt}, \"timestamp\": {}}}\n",
+                at + 0.001,
+                at + 0.002,
+                at + 0.002 + rt
+            ));
+        }
+        out
+    }
+
+    fn found(text: &str, t: &Thresholds) -> Vec<Anomaly> {
+        let s = state_of(text);
+        detect(&s, t, s.horizon(f64::MAX))
+    }
+
+    #[test]
+    fn one_run_far_above_the_others_p99_is_slow() {
+        let mut rts = vec![(0.02, true); 20];
+        rts.push((1.0, true));
+        let f = found(&runs("a", &rts, 1795333600.0), &Thresholds::default());
+        let slow: Vec<_> = f.iter().filter(|a| a.rule == "slow").collect();
+        assert_eq!(slow.len(), 1, "{f:#?}");
+        assert!(slow[0].tasks[0].starts_with("a-0020"));
+        // Too few runs to tell, or not far enough above: nothing.
+        let f = found(&runs("a", &rts[1..], 1795333600.0), &Thresholds::default());
+        assert!(f.iter().all(|a| a.rule != "slow"), "{f:#?}");
+        let mut close = vec![(0.02, true); 20];
+        close.push((0.05, true));
+        let f = found(&runs("a", &close, 1795333600.0), &Thresholds::default());
+        assert!(f.iter().all(|a| a.rule != "slow"), "{f:#?}");
+    }
+
+    #[test]
+    fn a_failure_spike_is_measured_against_the_window_before() {
+        let t = Thresholds {
+            spike_window: 10.0,
+            ..Thresholds::default()
+        };
+        // 10 successes over 10 s, then 4 failures in the next 4 s.
+        let mut rts = vec![(0.01, true); 10];
+        rts.extend([(0.01, false); 4]);
+        let f = found(&runs("b", &rts, 1795333600.0), &t);
+        let spike: Vec<_> = f.iter().filter(|a| a.rule == "failure_spike").collect();
+        assert_eq!(spike.len(), 1, "{f:#?}");
+        assert_eq!(spike[0].tasks.len(), 4);
+        // Close together, as on a real worker: 4 successes, 2.5 s later 4 failures.
+        let mut text = runs("e", &[(0.01, true); 4], 1795333600.0);
+        text.push_str(&runs("e2", &[(0.01, false); 4], 1795333602.5).replace("\"e2\"", "\"e\""));
+        let t5 = Thresholds {
+            spike_window: 5.0,
+            ..Thresholds::default()
+        };
+        let f = found(&text, &t5);
+        assert_eq!(
+            f.iter().filter(|a| a.rule == "failure_spike").count(),
+            1,
+            "{f:#?}"
+        );
+        // Failing all along is no spike.
+        let f = found(&runs("b", &[(0.01, false); 14], 1795333600.0), &t);
+        assert!(f.iter().all(|a| a.rule != "failure_spike"), "{f:#?}");
+    }
+
+    #[test]
+    fn a_name_no_worker_takes_while_its_queue_moves() {
+        let mut text = runs("c", &[(0.01, true); 3], 1795333600.0);
+        // `d` sent first, never received; `c` tasks sent after it were.
+        text.push_str("{\"type\": \"task-sent\", \"uuid\": \"d-0000-0000-4000-8000-000000000000\", \"name\": \"d\", \"queue\": \"celery\", \"hostname\": \"p@h\", \"pid\": 1, \"timestamp\": 1795333599.0}\n");
+        text.push_str("{\"type\": \"worker-heartbeat\", \"hostname\": \"w@h\", \"pid\": 2, \"timestamp\": 1795333900.0, \"freq\": 2.0}\n");
+        let f = found(&text, &Thresholds::default());
+        let hits: Vec<_> = f.iter().filter(|a| a.rule == "sent_not_taken").collect();
+        assert_eq!(hits.len(), 1, "{f:#?}");
+        assert_eq!(hits[0].tasks, ["d-0000-0000-4000-8000-000000000000"]);
     }
 }

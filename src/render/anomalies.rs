@@ -85,6 +85,10 @@ struct ThresholdsJson {
     flapping_sessions: usize,
     flapping_window: f64,
     lost_after_intervals: f64,
+    spike_window: f64,
+    spike_failures: usize,
+    slow_factor: f64,
+    slow_samples: usize,
 }
 
 #[derive(Serialize)]
@@ -119,6 +123,10 @@ pub fn json(
             flapping_sessions: t.flapping_sessions,
             flapping_window: t.flapping_window,
             lost_after_intervals: t.lost_factor,
+            spike_window: t.spike_window,
+            spike_failures: t.spike_failures,
+            slow_factor: t.slow_factor,
+            slow_samples: t.slow_samples,
         },
         count: found.len(),
         anomalies: found

@@ -97,3 +97,106 @@ fn bad_flags_are_usage_errors() {
         assert_eq!(out.code, 2, "{bad:?}: {}", out.normalized());
     }
 }
+
+/// A real worker on Redis, recorded with its result backend: a chord whose header task failed
+/// (the callback never ran), a hard time-limit kill, a failure spike and a slow run are each
+/// found, with the right tasks as evidence; `--name` narrows the task rules.
+#[test]
+fn the_new_rules_on_a_real_worker() {
+    use crate::common::{Reaped, Recorder, RedisServer, live, repo_path, venv_python};
+    let Some(py) = venv_python() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rec = Recorder::start(&redis, &["--result-backend", &redis.url(1)]);
+    let mut cmd = std::process::Command::new(&py);
+    cmd.arg(repo_path("tests/scripts/redis_scenarios.py"))
+        .args(["--port", &redis.port.to_string(), "--phase", "anomalies"]);
+    let out = Reaped::output(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = rec.stop();
+
+    let broker = redis.url(0);
+    let out = live(&[
+        "anomalies",
+        "--json",
+        "--spike-window",
+        "5s",
+        "--broker",
+        &broker,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let found = |rule: &str| -> Vec<serde_json::Value> {
+        doc["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .cloned()
+            .collect()
+    };
+    let chord = found("chord_callback_never_ran");
+    assert_eq!(chord.len(), 1, "{doc:#}");
+    assert_eq!(chord[0]["tasks"][0], facts["chord_callback"], "{doc:#}");
+    assert_eq!(chord[0]["tasks"][1], facts["chord_failed"][0], "{doc:#}");
+    assert_eq!(chord[0]["severity"], "error");
+    assert!(chord[0]["help"].as_str().unwrap().contains("header"));
+    let killed = found("time_limit_killed");
+    assert_eq!(killed.len(), 1, "{doc:#}");
+    assert_eq!(killed[0]["tasks"][0], facts["killed"]);
+    let slow = found("slow");
+    assert_eq!(slow.len(), 1, "{doc:#}");
+    assert_eq!(slow[0]["tasks"][0], facts["slow"]);
+    let spike = found("failure_spike");
+    assert_eq!(spike.len(), 1, "{doc:#}");
+    let mut ids: Vec<&str> = spike[0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = facts["spike"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    want.sort_unstable();
+    assert_eq!(ids, want, "{doc:#}");
+    assert!(found("sent_not_taken").is_empty(), "{doc:#}");
+
+    // The tasks filters narrow the task rules: only the slow name's findings remain, with the
+    // recording's gaps (the recorder's start and stop), which concern every task.
+    let out = live(&[
+        "anomalies",
+        "--json",
+        "--spike-window",
+        "5s",
+        "--name",
+        "scenapp.sleepy",
+        "--broker",
+        &broker,
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rules: std::collections::BTreeSet<&str> = doc["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["rule"].as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        ["recording_gap", "slow", "time_limit_killed"]
+            .into_iter()
+            .collect(),
+        "{doc:#}"
+    );
+}

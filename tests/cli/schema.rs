@@ -377,6 +377,10 @@ struct AnomalyThresholds {
     flapping_sessions: usize,
     flapping_window: f64,
     lost_after_intervals: f64,
+    spike_window: f64,
+    spike_failures: usize,
+    slow_factor: f64,
+    slow_samples: usize,
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,8 @@ the caller runs `celtrace record` against it. Each phase starts its own worker (
 
 - canvas: a chain, a group, a chord, a task that retries twice, a failure, a task that spawns
   children; the worker stops cleanly at the end.
+- anomalies: a chord with a failing header task, a hard time-limit kill, a slow run, a
+  failure spike (see `anomalies` there).
 - kill: an acks-early and an acks-late task start, the worker is SIGKILLed mid-task and
   started again under the same hostname; the acks-late task is redelivered and succeeds.
 """
@@ -237,11 +239,64 @@ def lost(app, m, tmp, env, hostname):
     return {"early": early.id, "unregistered": unknown.id}
 
 
+def anomalies(app, m, tmp, env, hostname):
+    """What `anomalies` must find: a chord whose header task fails (its callback never runs),
+    a task killed at its hard time limit, a failure spike (successes, then failures 2.5 s
+    later), and one run of a name 20 times slower than its other 20."""
+    from celery import chord
+    from celery.exceptions import ChordError, TimeLimitExceeded
+
+    worker = Worker(tmp, env, hostname)
+    try:
+        wait(lambda: ready(app, hostname), 60, "the worker to answer")
+        bad = m.fail.s()
+        ch = chord([m.add.s(1, 1), bad], m.tsum.s()).apply_async()
+        # The header's failure is re-raised first; the callback's ChordError lands in the backend.
+        wait(lambda: app.AsyncResult(ch.id).state == "FAILURE", 30, "the callback's ChordError")
+        if not isinstance(app.AsyncResult(ch.id).result, ChordError):
+            sys.exit(f"the callback ended otherwise: {app.AsyncResult(ch.id).result!r}")
+        header = [r.id for r in ch.parent.results]
+        failed = [r.id for r in ch.parent.results if r.state == "FAILURE"]
+        killed = m.sleepy.apply_async((10,), time_limit=1)
+        try:
+            killed.get(timeout=30)
+        except TimeLimitExceeded:
+            pass
+        quick = [m.sleepy.delay(0.02) for _ in range(20)]
+        for r in quick:
+            r.get(timeout=30)
+        slow = m.sleepy.delay(1.0)
+        slow.get(timeout=30)
+        flag = os.path.join(tmp, "never.flag")
+        open(flag, "w").close()
+        for r in [m.check.delay(flag) for _ in range(4)]:
+            r.get(timeout=30)
+        os.remove(flag)
+        time.sleep(2.5)
+        spike = [m.check.delay(flag) for _ in range(4)]
+        for r in spike:
+            try:
+                r.get(timeout=30)
+            except ValueError:
+                pass
+        time.sleep(1.2)  # a heartbeat
+    finally:
+        worker.stop()
+    return {
+        "chord_callback": ch.id,
+        "chord_header": header,
+        "chord_failed": failed,
+        "killed": killed.id,
+        "slow": slow.id,
+        "spike": [r.id for r in spike],
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost", "anomalies"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -266,6 +321,8 @@ def main():
             worker.stop()
     elif args.phase == "lost":
         facts = lost(m.app, m, tmp, env, hostname)
+    elif args.phase == "anomalies":
+        facts = anomalies(m.app, m, tmp, env, hostname)
     elif args.phase == "serve":
         facts = serve(m.app, m, tmp, env, hostname)
     elif args.phase == "serve-idle":
