@@ -354,3 +354,62 @@ fn every_task_of_the_whole_run_has_a_flow_that_renders() {
         );
     }
 }
+
+/// The shipped example, as a new user first draws it: each flow holds its root's tasks only
+/// (the two orders and the nightly report were sent by separate `.delay()` calls), the
+/// report's children hang under it, and the fan-out's chord is read from its signature.
+#[test]
+fn the_example_graphs_hold_only_their_flows() {
+    let file = "tests/data/example.ndjson";
+    for (id, tasks) in [("31d7", 8), ("739c", 1), ("860e", 3)] {
+        let out = run(&["graph", id, "--events", file]);
+        assert_eq!(out.code, 0, "{}", out.normalized());
+        insta::assert_snapshot!(format!("graph_example_{id}"), out.stdout);
+        let doc = json(&run(&["graph", id, "--json", "--events", file]));
+        let count = doc["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "task")
+            .count();
+        assert_eq!(count, tasks, "{id}: {doc:#}");
+    }
+    let report = json(&run(&["graph", "860e", "--json", "--events", file]));
+    let edges = report["edges"].as_array().unwrap();
+    assert_eq!(
+        edges
+            .iter()
+            .filter(|e| e["kind"] == "child" && e["from"].as_str().unwrap().starts_with("860e9ead"))
+            .count(),
+        2,
+        "both render_section tasks are the report's children: {report:#}"
+    );
+    assert!(edges.iter().all(|e| e["kind"] != "callback"), "{report:#}");
+}
+
+/// `show`'s Flow line and `graph` count the same tasks, for every task of every capture.
+#[test]
+fn show_and_graph_count_the_same_flow() {
+    for file in [
+        fixture("redis/ALL.events.ndjson.gz"),
+        "tests/data/example.ndjson".to_string(),
+    ] {
+        let ids = task_ids(&file);
+        assert!(ids.len() > 10);
+        for id in ids {
+            let shown = json(&run(&["show", &id, "--json", "--events", &file]));
+            let drawn = json(&run(&["graph", &id, "--json", "--events", &file]));
+            let tasks = drawn["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["kind"] == "task")
+                .count();
+            assert_eq!(
+                shown["flow"]["tasks"].as_u64(),
+                Some(tasks as u64),
+                "{id} in {file}"
+            );
+        }
+    }
+}
