@@ -240,10 +240,10 @@ fn feed(kind: Kind, input: &[u8], state: &mut State) {
     }
 }
 
-/// Everything a user can ask of a state, rendered into a sink.
-fn render_all(state: &State) {
+/// Everything a user can ask of a state, in every format, written to `out` (a sink for the
+/// fuzzer; a buffer for the secrets property test).
+pub fn render_all(state: &State, out: &mut dyn std::io::Write) {
     use crate::render::RenderCtx;
-    let mut sink = std::io::sink();
     let horizon = state.horizon(1_795_400_000.0);
     let ctx = RenderCtx {
         styles: crate::render::styles::Styles::plain(),
@@ -252,22 +252,27 @@ fn render_all(state: &State) {
         width: Some(80),
         ascii: false,
     };
+    let report = crate::source::file::LoadReport::default();
     let rows =
         crate::query::tasks::select(state, &crate::query::tasks::TaskQuery::default(), horizon);
-    let _ = crate::render::tasks::table(state, &rows, horizon, &ctx, &mut sink);
+    let _ = crate::render::tasks::table(state, &rows, horizon, &ctx, out);
+    let _ = crate::render::tasks::json(state, &rows, horizon, &report, &ctx, out);
+    let _ = crate::render::tasks::csv(state, &rows, horizon, out);
+    let _ = crate::render::otlp::write_request(state, &rows, horizon, out);
     let workers = crate::query::workers::workers(
         state,
         &crate::query::workers::WorkerQuery::default(),
         horizon,
     );
-    let _ = crate::render::workers::table(state, &workers, horizon, &ctx, &mut sink);
-    let _ = crate::query::anomalies::detect(
-        state,
-        &crate::query::anomalies::Thresholds::default(),
-        horizon,
-    );
+    let _ = crate::render::workers::table(state, &workers, horizon, &ctx, out);
+    let thresholds = crate::query::anomalies::Thresholds::default();
+    let found = crate::query::anomalies::detect(state, &thresholds, horizon);
+    let _ = crate::render::anomalies::text(&found, &ctx, out);
+    let _ = crate::render::anomalies::json(&found, horizon, &thresholds, &report, &ctx, out);
+    let (stats, axis) = crate::query::stats::stats(state, &Default::default(), horizon);
+    let _ = crate::render::stats::table(&stats, axis, "name", &ctx, out);
     for rec in rows.iter().take(8) {
-        let backend = crate::graph::backend::Backend::default();
+        let backend = crate::graph::backend::Backend::from_records(state);
         if let Some(flow) =
             crate::graph::build(state, &rec.id, &backend, horizon, Default::default())
         {
@@ -275,10 +280,20 @@ fn render_all(state: &State) {
                 all: true,
                 depth: None,
             };
-            let _ = crate::render::graph::tree(state, &flow, opts, &ctx, &mut sink);
-            let _ = crate::render::graph::dot(state, &flow, &mut sink);
-            let _ = crate::render::graph::mermaid(state, &flow, &mut sink);
+            let _ = crate::render::graph::tree(state, &flow, opts, &ctx, out);
+            let _ = crate::render::graph::dot(state, &flow, out);
+            let _ = crate::render::graph::mermaid(state, &flow, out);
+            let _ = crate::render::graph::json(state, &flow, &ctx, out);
         }
+        let data = crate::render::show::ShowData {
+            view: crate::state::view::TaskView::new(state, rec, horizon),
+            flow: None,
+            ancestors: Vec::new(),
+            children: Vec::new(),
+            backend: crate::graph::backend::TaskMeta::recorded(state, &rec.id),
+        };
+        let _ = crate::render::show::text(state, &data, &ctx, horizon, out);
+        let _ = crate::render::show::json(state, &data, &report, &ctx, horizon, out);
     }
 }
 
@@ -309,7 +324,9 @@ pub fn run(seeds: &[Seed], iterations: u64, seed: u64, render_every: u64) -> Rep
         }
         batch.push((s.kind, input));
         if (i + 1) % render_every.max(1) == 0 {
-            let rendered = catch_unwind(AssertUnwindSafe(|| render_all(&state)));
+            let rendered = catch_unwind(AssertUnwindSafe(|| {
+                render_all(&state, &mut std::io::sink());
+            }));
             report.renders += 1;
             if let Err(p) = rendered {
                 // The state came from the whole batch: keep all of it, one input a line.

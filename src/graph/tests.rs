@@ -187,12 +187,11 @@ fn assert_evidence_only(state: &State, flow: &Flow<'_>) -> Result<(), TestCaseEr
 #[test]
 fn the_client_side_chord_is_proven_and_separate_delays_are_not_grouped() {
     let mut state = State::new();
-    for file in ["chord", "group"] {
-        let path = format!(
-            "{}/tests/fixtures/celery-5.7/redis/{file}.events.ndjson",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        for line in std::fs::read_to_string(path).unwrap().lines() {
+    for text in [
+        include_str!("../../tests/fixtures/celery-5.7/redis/chord.events.ndjson"),
+        include_str!("../../tests/fixtures/celery-5.7/redis/group.events.ndjson"),
+    ] {
+        for line in text.lines() {
             decode_entry(line, &mut Vec::new(), &mut |e| state.apply(e));
         }
     }

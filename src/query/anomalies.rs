@@ -456,9 +456,9 @@ fn slow_runs(
                 "slow",
                 format!(
                     "{name} ran {} where the p99 of its other {} runs is {} ({:.0}×)",
-                    crate::render::fmt::duration(r),
+                    span(r),
                     sorted.len() - 1,
-                    crate::render::fmt::duration(p99),
+                    span(p99),
                     r / p99.max(f64::MIN_POSITIVE)
                 ),
                 "see what it waited on (`celtrace show <id>`): a slow dependency, a lock, a much larger input?",
@@ -518,7 +518,7 @@ fn sent_not_taken(
                 "sent_not_taken",
                 format!(
                     "{name}: {} sent to queue `{queue}`, none taken by a worker, while tasks sent later on that queue were",
-                    crate::render::fmt::count(waiting.len(), "task")
+                    count(waiting.len(), "task")
                 ),
                 "the workers on that queue may not know this task (an old deploy, a missing import) or route it elsewhere; `celtrace workers --inspect` lists what each worker has registered",
             )
@@ -627,7 +627,7 @@ fn worker_rules(state: &State, t: &Thresholds, horizon: f64, out: &mut Vec<Anoma
                         "{} (pid {}) {how} while running {} that never finished{}",
                         w.hostname,
                         s.session.pid,
-                        crate::render::fmt::count(dropped.len(), "task"),
+                        count(dropped.len(), "task"),
                         match came_back {
                             0 => String::new(),
                             1 => "; 1 other came back (acks_late)".to_string(),
@@ -699,6 +699,24 @@ fn gap_rule(state: &State, out: &mut Vec<Anomaly>) {
                 "answers about that time are incomplete; keep the recorder running (celtrace record) to avoid gaps",
             )
         });
+    }
+}
+
+/// `1 task`, `3 tasks`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A runtime for a summary: milliseconds below a second, else seconds.
+fn span(s: f64) -> String {
+    if s < 1.0 {
+        format!("{}ms", (s * 1000.0).round() as u64)
+    } else {
+        format!("{s:.2}s")
     }
 }
 

@@ -128,10 +128,10 @@ fn value_edit(text: &str, v: usize, sep: &Separator<'_>) -> Option<(usize, usize
             let content = v + p + q.len();
             return Some(match closing_quote(b, content, q) {
                 Some(end) => (content, end, FILTERED.to_string()),
-                // Cut before the closing quote: everything to the end is the secret's.
+                // Cut before the closing quote: all of the rest of the line is the secret's.
                 None => (
                     content,
-                    b.len(),
+                    memchr::memchr(b'\n', &b[content..]).map_or(b.len(), |n| content + n),
                     format!("{FILTERED}{}", String::from_utf8_lossy(q)),
                 ),
             });
@@ -159,13 +159,16 @@ fn opening_quote(b: &[u8], i: usize) -> Option<&[u8]> {
 
 /// Start of the quote closing a string whose content starts at `i`. Unescaped strings end at
 /// the first quote not escaped by a backslash; a string quoted as `\"` ends at the next `\"`
-/// with exactly as many backslashes (more would be a quote escaped inside it).
+/// with exactly as many backslashes (more would be a quote escaped inside it). A repr or JSON
+/// string never holds a raw line break: one reached first means the string was cut (a
+/// traceback line ends inside it), and the quote on a later line is another string's.
 fn closing_quote(b: &[u8], mut i: usize, q: &[u8]) -> Option<usize> {
     let (quote, slashes) = (q[q.len() - 1], q.len() - 1);
     if slashes == 0 {
         while i < b.len() {
             match b[i] {
                 b'\\' => i += 2,
+                b'\n' => return None,
                 c if c == quote => return Some(i),
                 _ => i += 1,
             }

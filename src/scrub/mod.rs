@@ -194,15 +194,31 @@ impl Policy {
         if !self.enabled {
             return Cow::Borrowed(text);
         }
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(mut value) => {
-                if self.json(&mut value) {
-                    Cow::Owned(value.to_string())
-                } else {
-                    Cow::Borrowed(text)
-                }
+        match self.json_str(text) {
+            Some(Ok(filtered)) => Cow::Owned(filtered),
+            Some(Err(())) => self.text(text),
+            None => Cow::Borrowed(text),
+        }
+    }
+
+    /// Secrets out of JSON text: `None` when there are none, `Some(Err(()))` when it is not
+    /// JSON. Parsed and filtered as a value; the text is also scanned, because what a parser
+    /// keeps is not all the text holds (a duplicate key's first value is dropped by the parse,
+    /// yet still in the text another reader may see): then the filtered text is kept if it is
+    /// still JSON, else the filtered value.
+    fn json_str(&self, raw: &str) -> Option<Result<String, ()>> {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(raw) else {
+            return Some(Err(()));
+        };
+        let changed = self.json(&mut value);
+        match self.text(raw) {
+            Cow::Borrowed(_) if !changed => None,
+            Cow::Owned(t) if serde_json::from_str::<serde_json::Value>(&t).is_ok() => {
+                // Both filters agree on what is left only if the text scan missed nothing
+                // the value filter found: keep the value's form when it did change.
+                Some(Ok(if changed { value.to_string() } else { t }))
             }
-            Err(_) => self.text(text),
+            _ => Some(Ok(value.to_string())),
         }
     }
 
@@ -221,11 +237,10 @@ impl Policy {
         if !raw.get().contains(['"']) {
             return None;
         }
-        let mut value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
-        if !self.json(&mut value) {
-            return None;
+        match self.json_str(raw.get())? {
+            Ok(filtered) => RawValue::from_string(filtered).ok(),
+            Err(()) => None,
         }
-        RawValue::from_string(value.to_string()).ok()
     }
 
     /// The event with its secrets filtered, in place: `args`, `kwargs`, `result`,

@@ -60,19 +60,17 @@ fn url_credentials(text: &str, edits: &mut Edits) {
             }
             end += 1;
         }
-        let (user_end, cut) = match last_at {
-            Some(a) => (a, false),
-            None => {
-                // `redis://u:pw...`: the cut fell inside the user part.
-                let body = &text[start..end];
-                let trimmed = body.trim_end_matches('.').trim_end_matches('…');
-                let cut = (trimmed.len() + 3 <= body.len() && body.ends_with("..."))
-                    || body.ends_with('…');
-                if !cut {
-                    continue;
-                }
-                (start + trimmed.len(), true)
-            }
+        // `redis://u:pw...` or `redis://u:pw...)`: a cut fell inside the user part.
+        let body = &text[start..end];
+        let cut_at_dots = [body.find("..."), body.find('…')]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|p| last_at.is_none_or(|a| start + p < a));
+        let (user_end, cut) = match (cut_at_dots, last_at) {
+            (Some(p), _) => (start + p, true),
+            (None, Some(a)) => (a, false),
+            (None, None) => continue,
         };
         let user = &text[start..user_end];
         match user.find(':') {

@@ -3,7 +3,13 @@
 
 use crate::common::repo_path;
 
-const PURE: &[&str] = &["src/model", "src/state", "src/query"];
+const PURE: &[&str] = &[
+    "src/model",
+    "src/state",
+    "src/query",
+    "src/scrub",
+    "src/graph",
+];
 const FORBIDDEN: &[&str] = &[
     "tokio",
     "redis::",
