@@ -82,9 +82,15 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let (mut state, report) = match ctx.load_flow(args.id.trim())? {
-        Some(flow) => flow,
-        None => ctx.load_state()?,
+    let loaded = match ctx.load_flow(args.id.trim()) {
+        Ok(Some(flow)) => Ok(flow),
+        Ok(None) => ctx.load_state(),
+        Err(e) => Err(e),
+    };
+    let (mut state, report) = match loaded {
+        // Nothing recorded yet: --wait follows the live events from here.
+        Err(CliError::NoRecording { .. }) if live.is_some() => super::wait::nothing_yet(ctx),
+        other => other?,
     };
     let failed = if let Some(live) = &live {
         // A full id not seen yet is waited for too: the flow may not have started.

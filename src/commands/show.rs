@@ -51,7 +51,11 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let (mut state, report) = load(ctx, args.id.trim())?;
+    let (mut state, report) = match load(ctx, args.id.trim()) {
+        // Nothing recorded yet: --wait follows the live events from here.
+        Err(CliError::NoRecording { .. }) if live.is_some() => super::wait::nothing_yet(ctx),
+        other => other?,
+    };
     let finished = match &live {
         Some(live) => Some(wait_for_task(ctx, live, args, &mut state)?),
         None => None,

@@ -26,6 +26,21 @@ pub struct WaitArgs {
 }
 
 /// `--wait` needs a broker to follow: refused (before any read) for a recording on disk.
+/// The empty start of a `--wait` when the broker has recorded nothing yet.
+pub fn nothing_yet(ctx: &Ctx) -> (crate::state::State, crate::source::file::LoadReport) {
+    let source = match &ctx.source {
+        crate::ctx::EventSource::Broker(url, _) => url.redacted(),
+        crate::ctx::EventSource::Recording(input) => input.label(),
+    };
+    (
+        crate::state::State::scrubbed_by(ctx.ingest.clone()),
+        crate::source::file::LoadReport {
+            source,
+            ..Default::default()
+        },
+    )
+}
+
 pub fn broker(ctx: &Ctx) -> Result<&crate::source::url::BrokerUrl, CliError> {
     match &ctx.source {
         EventSource::Broker(url, _) => Ok(url),

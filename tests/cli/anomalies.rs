@@ -126,6 +126,8 @@ fn the_new_rules_on_a_real_worker() {
     let out = live(&[
         "anomalies",
         "--json",
+        "--stuck-after",
+        "1s",
         "--spike-window",
         "5s",
         "--broker",
@@ -171,7 +173,13 @@ fn the_new_rules_on_a_real_worker() {
         .collect();
     want.sort_unstable();
     assert_eq!(ids, want, "{doc:#}");
-    assert!(found("sent_not_taken").is_empty(), "{doc:#}");
+    let refused = found("sent_not_taken");
+    assert_eq!(refused.len(), 1, "{doc:#}");
+    assert_eq!(
+        refused[0]["tasks"],
+        serde_json::json!([facts["refused"]]),
+        "{doc:#}"
+    );
 
     // The tasks filters narrow the task rules: only the slow name's findings remain, with the
     // recording's gaps (the recorder's start and stop), which concern every task.

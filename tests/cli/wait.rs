@@ -127,5 +127,11 @@ fn wait_for_tasks_and_flows_on_rabbitmq() {
     };
     let url = vhost.url();
     assert_eq!(crate::common::run(&["record", "--broker", &url]).code, 0);
+    // The stream queue is there and empty: a wait starts from nothing, and times out (7).
+    let never = "00000000-0000-4000-8000-00000000beef";
+    for cmd in ["show", "graph"] {
+        let out = crate::common::live(&[cmd, never, "--wait", "--timeout", "1s", "-b", &url]);
+        assert_eq!(out.code, 7, "{cmd}: {}", out.stderr);
+    }
     waits_on(&py, &redis, &url, true);
 }

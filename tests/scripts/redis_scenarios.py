@@ -242,7 +242,8 @@ def lost(app, m, tmp, env, hostname):
 def anomalies(app, m, tmp, env, hostname):
     """What `anomalies` must find: a chord whose header task fails (its callback never runs),
     a task killed at its hard time limit, a failure spike (successes, then failures 2.5 s
-    later), and one run of a name 20 times slower than its other 20."""
+    later), one run of a name 20 times slower than its other 20, and a name no worker takes
+    (sent pickled: the worker accepts JSON only and drops it without an event)."""
     from celery import chord
     from celery.exceptions import ChordError, TimeLimitExceeded
 
@@ -257,6 +258,7 @@ def anomalies(app, m, tmp, env, hostname):
             sys.exit(f"the callback ended otherwise: {app.AsyncResult(ch.id).result!r}")
         header = [r.id for r in ch.parent.results]
         failed = [r.id for r in ch.parent.results if r.state == "FAILURE"]
+        refused = m.mul.apply_async((2, 3), serializer="pickle")
         killed = m.sleepy.apply_async((10,), time_limit=1)
         try:
             killed.get(timeout=30)
@@ -289,6 +291,7 @@ def anomalies(app, m, tmp, env, hostname):
         "killed": killed.id,
         "slow": slow.id,
         "spike": [r.id for r in spike],
+        "refused": refused.id,
     }
 
 
