@@ -267,5 +267,7 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     ctx.load_state_filtered(Some(&around.and_mentions(&mates).and_ids(mates)))
 }
 
-/// How far around a top-level root's `task-sent` `show` looks for tasks sent with it.
-const MATES_WINDOW_SECS: f64 = 2.0;
+/// How far around a top-level root's `task-sent` `show` looks for tasks sent with it: far
+/// enough that a run of sends longer than a burst may be (a steady stream, not a group) shows
+/// as longer here too, so `show` and `graph` judge it alike.
+const MATES_WINDOW_SECS: f64 = crate::graph::BURST_MAX_SECS + 2.0 * crate::graph::BURST_SECS;

@@ -26,6 +26,10 @@ use backend::Backend;
 
 /// Siblings sent by one producer within this many seconds of each other may be a group.
 pub const BURST_SECS: f64 = 0.05;
+/// A burst longer than this, or larger than [`BURST_MAX`], is a producer's steady stream of
+/// calls, not one group: nothing can be read from it.
+pub const BURST_MAX_SECS: f64 = 2.0;
+pub const BURST_MAX: usize = 10_000;
 
 /// What `build` may assume beyond the evidence.
 #[derive(Debug, Clone, Copy, Default)]
@@ -587,7 +591,8 @@ fn burst(state: &State, pick: impl Fn(&TaskRecord) -> bool, at: f64) -> Vec<Task
     while hi + 1 < found.len() && found[hi + 1].0 - found[hi].0 <= BURST_SECS {
         hi += 1;
     }
-    if hi == lo {
+    let steady = hi - lo + 1 > BURST_MAX || found[hi].0 - found[lo].0 > BURST_MAX_SECS;
+    if hi == lo || steady {
         return Vec::new();
     }
     found[lo..=hi].iter().map(|(_, t)| t.id.clone()).collect()
