@@ -77,6 +77,9 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
     let (state, report) = ctx.load_state_between(q.since, q.until)?;
     let horizon = state.horizon(epoch(ctx.now));
     let (rows, axis) = stats(&state, &q, horizon);
+    if rows.is_empty() && (q.since.is_some() || q.until.is_some()) {
+        super::tasks::explain_empty_range(ctx, &state);
+    }
     if let Some(ax) = axis.filter(|ax| ax.len >= MAX_BUCKETS) {
         return Err(CliError::usage(
             format!(

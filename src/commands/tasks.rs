@@ -203,6 +203,9 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     query.reverse = args.reverse;
     query.limit = args.limit;
     let rows = select(&state, &query, horizon);
+    if rows.is_empty() && (query.since.is_some() || query.until.is_some()) {
+        explain_empty_range(ctx, &state);
+    }
     let format = if args.json {
         ListFormat::Json
     } else {
@@ -222,4 +225,20 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     drop(rows);
     state.discard();
     Ok(())
+}
+
+/// A time filter that left nothing: say where the data's time range lies (a recording from
+/// last week, asked about the last hour).
+pub fn explain_empty_range(ctx: &Ctx, state: &crate::state::State) {
+    use crate::render::fmt::{full_time, relative};
+    let note = match state.time_range() {
+        Some((first, last)) => format!(
+            "nothing in that time range; the events run from {} to {} ({}); times in --since/--until are measured from now",
+            full_time(first, ctx.zone),
+            full_time(last, ctx.zone),
+            relative(last, ctx.now)
+        ),
+        None => "nothing in that time range; the source holds no timed events".to_string(),
+    };
+    ctx.ui.warn(&note);
 }

@@ -136,6 +136,11 @@ impl State {
         self.last_time.map_or(now, |t| t.min(now))
     }
 
+    /// The first and last event times the state holds (epoch seconds).
+    pub fn time_range(&self) -> Option<(f64, f64)> {
+        self.first_time.zip(self.last_time)
+    }
+
     /// Ends the state without freeing it, for commands about to exit: the OS takes the memory
     /// back at once, while freeing a million small allocations one by one takes a tenth of a
     /// second of the command's time.

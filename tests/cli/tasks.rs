@@ -284,3 +284,24 @@ fn secrets_in_kwargs_are_filtered_unless_asked() {
     );
     assert!(raw.stdout.contains("tok_live_abc"));
 }
+
+/// A time filter that leaves nothing says where the data lies, for `tasks` and `stats`.
+#[test]
+fn an_empty_time_range_says_where_the_events_are() {
+    for cmd in ["tasks", "stats"] {
+        let out = run(&[
+            cmd,
+            "--until",
+            "2026-11-01T00:00:00Z",
+            "--events",
+            "tests/data/example.ndjson",
+        ]);
+        assert_eq!(out.code, 0, "{}", out.normalized());
+        assert!(
+            out.stderr
+                .contains("the events run from 2026-11-23 05:20:36.775 +00:00 to 2026-11-23 05:20:41.424 +00:00"),
+            "{cmd}: {}",
+            out.stderr
+        );
+    }
+}
