@@ -1233,7 +1233,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tail)
-            opts="-n -f -b -q -v -h -V --name --state --worker --task --lines --heartbeats --format --ascii --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-n -f -b -q -v -h -V --name --state --worker --task --lines --heartbeats --format --follow --ascii --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1264,10 +1264,6 @@ _celtrace() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text ndjson" -- "${cur}"))
-                    return 0
-                    ;;
-                -f)
                     COMPREPLY=($(compgen -W "text ndjson" -- "${cur}"))
                     return 0
                     ;;

@@ -294,7 +294,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l state -d 'Onl
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l worker -d 'Only events of workers whose hostname matches this glob (repeatable)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l task -d 'Only events of the task with this id (or id prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s n -l lines -d 'First print the last N recorded events (from `celtrace record`\'s stream, or the file)' -r
-complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s f -l format -d 'Output format' -r -f -a "text\t'One line per event for people'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l format -d 'Output format' -r -f -a "text\t'One line per event for people'
 ndjson\t'Recording lines (valid input for --events)'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l fanout-prefix -d 'kombu\'s `fanout_prefix` transport option: `true` (default `/{db}.`), `false`, or a prefix' -r
@@ -310,6 +310,7 @@ always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l heartbeats -d 'Show worker heartbeats too'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s f -l follow -d 'Keep following (what `tail` does anyway from a broker; accepted for `tail -f` habits)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l ascii -d 'Plain ASCII arrows'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l no-fanout-patterns -d 'kombu\'s `fanout_patterns` transport option was set to False by the app'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -l utc -d 'Show times in UTC instead of local time'

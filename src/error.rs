@@ -255,7 +255,7 @@ pub enum CliError {
     )]
     Otlp { url: String, reason: String },
 
-    #[error("{count} finding(s) at or above {severity}")]
+    #[error("{count} finding{} at or above {severity}", if *count == 1 { "" } else { "s" })]
     #[diagnostic(
         code(celtrace::anomalies::found),
         help("the findings are printed above; exit status 6 is what --fail-on asked for")
@@ -383,6 +383,11 @@ impl CliError {
     }
 
     /// Whether this is a closed pipe downstream, which is success (`celtrace tasks | head`).
+    /// What `--fail-on` (exit 6) reports: an answer, not a failure of celtrace.
+    pub fn is_finding(&self) -> bool {
+        matches!(self, Self::Found { .. })
+    }
+
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Self::Write { source } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }

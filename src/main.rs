@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    // Two TLS back ends link rustls with different crypto providers: pick one for the process.
+    // Every TLS stack uses ring; installed once so none has to guess.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let env = Env::capture();
     let tty = ui::stderr_is_tty();
@@ -40,7 +40,10 @@ fn main() -> ExitCode {
         Err(e) if e.is_broken_pipe() => ExitCode::from(exit::SUCCESS),
         Err(e) => {
             let code = e.exit_code();
-            ui::eprint_report(&miette::Report::new(e));
+            // `--fail-on ... -q`: the exit status is the answer, and -q asked for silence.
+            if !(cli.global.quiet && e.is_finding()) {
+                ui::eprint_report(&miette::Report::new(e));
+            }
             ExitCode::from(code)
         }
     }

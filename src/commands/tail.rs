@@ -63,8 +63,12 @@ pub struct TailArgs {
     pub heartbeats: bool,
 
     /// Output format
-    #[arg(long, short = 'f', value_enum, default_value_t = TailFormat::Text)]
+    #[arg(long, value_enum, default_value_t = TailFormat::Text)]
     pub format: TailFormat,
+
+    /// Keep following (what `tail` does anyway from a broker; accepted for `tail -f` habits)
+    #[arg(short = 'f', long)]
+    pub follow: bool,
 
     /// Plain ASCII arrows
     #[arg(long)]

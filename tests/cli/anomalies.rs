@@ -24,6 +24,10 @@ fn fail_on_sets_exit_6_only_at_or_above_its_severity() {
     let kill = fixture("redis/worker_kill.events.ndjson");
     let out = run(&["anomalies", "--fail-on", "error", "--events", &kill]);
     assert_eq!(out.code, 6, "{}", out.normalized());
+    // With -q the exit status is the whole answer on stderr's side.
+    let quiet = run(&["anomalies", "--fail-on", "error", "-q", "--events", &kill]);
+    assert_eq!(quiet.code, 6);
+    assert_eq!(quiet.stderr, "", "{}", quiet.normalized());
     assert!(out.stderr.contains("at or above error"));
     let ok = fixture("redis/success.events.ndjson");
     for level in ["warning", "error"] {
