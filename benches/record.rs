@@ -139,7 +139,7 @@ impl Drop for Server {
     }
 }
 
-/// Celery's envelope around one event body (PROTOCOL.md §1.4).
+/// Celery's envelope around one event body (docs/protocol.md §1.4).
 fn envelope(body: &str, routing_key: &str, host: &str) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(body);
     format!(

@@ -1,5 +1,5 @@
 //! Resolved globals: the environment is read here once, turned into plain values, and handed
-//! to commands. Also the broker URL precedence of ARCHITECTURE.md §5.
+//! to commands. Also the broker URL precedence of docs/architecture.md §5.
 
 use std::sync::Arc;
 

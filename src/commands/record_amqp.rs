@@ -1,5 +1,5 @@
 //! `celtrace record` on RabbitMQ: the broker keeps the history in a stream queue bound to
-//! Celery's `celeryev` exchange, so recording is declaring that queue once (PROTOCOL.md §2.3).
+//! Celery's `celeryev` exchange, so recording is declaring that queue once (docs/protocol.md §2.3).
 
 use std::io::Write as _;
 

@@ -1,4 +1,4 @@
-//! `celtrace revoke`: a revoke broadcast over remote control (PROTOCOL.md §5).
+//! `celtrace revoke`: a revoke broadcast over remote control (docs/protocol.md §5).
 
 use std::io::Write;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! What result-backend records add to a flow: the `group_id` of each task (events carry none,
-//! PROTOCOL.md §3.4). Records come from a recording (`celtrace.backend` lines, written by a
+//! docs/protocol.md §3.4). Records come from a recording (`celtrace.backend` lines, written by a
 //! recorder that watches `celery-task-meta-*`) or from point reads of the backend; both end up
 //! here as `(task id, group id)` facts.
 
@@ -27,7 +27,7 @@ struct Meta {
     group_id: Option<String>,
 }
 
-/// One task's record in the result backend (`celery-task-meta-<id>`, PROTOCOL.md §7): real
+/// One task's record in the result backend (`celery-task-meta-<id>`, docs/protocol.md §7): real
 /// JSON where events only have truncated Python reprs. `name`, `args`, `kwargs`, `worker`,
 /// `retries` and `queue` are there only with `result_extended = True`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]

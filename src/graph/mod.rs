@@ -1,7 +1,7 @@
 //! Flow reconstruction: from any task, the whole workflow it belongs to, as a graph of tasks
 //! and GROUP/CHORD nodes, with its critical path. Pure: no I/O, no clock.
 //!
-//! What can be known (PROTOCOL.md §3.4, §4): events link tasks only by `root_id` and
+//! What can be known (docs/protocol.md §3.4, §4): events link tasks only by `root_id` and
 //! `parent_id`, so chains, `.delay()` children and retries are exact, and a flow is its
 //! root's tasks. Group and chord ids are only in the result backend ([`backend::Backend`]).
 //! Without them, one structure is still proven by the events, a chord's signature

@@ -1,4 +1,4 @@
-//! Remote-control (pidbox) messages as data (PROTOCOL.md §5): the broadcast request, its
+//! Remote-control (pidbox) messages as data (docs/protocol.md §5): the broadcast request, its
 //! Redis envelope, and the replies. Pure: ids, clocks and times are passed in.
 
 use base64::Engine as _;
@@ -71,7 +71,7 @@ pub fn parse_reply(payload: &str, header_ticket: Option<&str>) -> Option<(String
     Some((ticket?, node.clone(), result.clone()))
 }
 
-/// Signal names a worker accepts for `revoke --terminate` (upper case, PROTOCOL.md trap 18).
+/// Signal names a worker accepts for `revoke --terminate` (upper case, docs/protocol.md trap 18).
 pub const SIGNALS: [&str; 8] = ["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "ABRT"];
 
 /// `SIGTERM` from `term`, `TERM`, `SIGTERM`; `None` for a name a worker would not accept.
@@ -102,7 +102,7 @@ pub fn revoke_request(
     body
 }
 
-/// A task message of protocol 2 (PROTOCOL.md §6.1), as data.
+/// A task message of protocol 2 (docs/protocol.md §6.1), as data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskMessage {
     pub id: String,
@@ -173,7 +173,7 @@ impl TaskMessage {
 
 /// Checks a task message the way a worker would read it, before anything is published:
 /// a malformed one crashes the worker that takes it and comes back to crash the next
-/// (PROTOCOL.md §6.2, trap 13).
+/// (docs/protocol.md §6.2, trap 13).
 pub fn validate(headers: &Value, body: &Value) -> Result<(), String> {
     let text = |k: &str| {
         headers

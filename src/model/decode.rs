@@ -1,6 +1,6 @@
 //! Decoding: bytes a recording or a broker hands us → typed [`Event`]s.
 //!
-//! One entry can be any of the shapes celtrace meets (PROTOCOL.md §1.4, §2.1):
+//! One entry can be any of the shapes celtrace meets (docs/protocol.md §1.4, §2.1):
 //!
 //! - a Celery event dict (the recording format, NDJSON),
 //! - a JSON list of event dicts (a `task.multi` batch),
@@ -133,7 +133,7 @@ fn decode_json(
     issues: &mut Vec<DecodeIssue>,
     sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
-    // Dispatch on the first byte: an `untagged` enum would buffer the whole value (PERF.md §4.3).
+    // Dispatch on the first byte: an `untagged` enum would buffer the whole value (docs/architecture.md §6).
     match text.trim_start().as_bytes().first() {
         Some(b'{') => {
             let mut entry = Entry::default();

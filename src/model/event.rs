@@ -1,6 +1,6 @@
 //! Typed Celery events: what one entry of a recording or one broker message becomes.
 //!
-//! Field names follow Celery 5.7 (PROTOCOL.md §3). Strings borrow from the input where the
+//! Field names follow Celery 5.7 (docs/protocol.md §3). Strings borrow from the input where the
 //! JSON has no escapes, so decoding a line allocates little; [`Event::into_owned`] detaches an
 //! event from its buffer when it has to cross a thread or outlive the line.
 

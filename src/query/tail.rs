@@ -83,7 +83,7 @@ impl Follower {
         }
         let before = known.state;
         let after = state_after(ev.kind);
-        // A late `task-received` never demotes a finished task (ARCHITECTURE.md §3).
+        // A late `task-received` never demotes a finished task (docs/architecture.md §2).
         let after = match (before, after) {
             (Some(b), Some(TaskState::Received | TaskState::Pending)) if is_final(b) => Some(b),
             (_, a) => a,
@@ -92,7 +92,7 @@ impl Follower {
             known.state = after;
         }
         let name = known.name.clone();
-        // task-sent names the producer (gen<pid>@host), not a worker (PROTOCOL.md trap 4).
+        // task-sent names the producer (gen<pid>@host), not a worker (docs/protocol.md trap 4).
         let host = ev.hostname.as_deref().map(str::to_string);
         let keep = filter.task.as_deref().is_none_or(|p| id.starts_with(p))
             && (filter.names.is_empty()

@@ -1,5 +1,5 @@
 //! RabbitMQ over AMQP 0.9.1 (lapin): the stream queue that keeps Celery's events by itself
-//! (PROTOCOL.md §2.3), reading it back, and live events for `tail`.
+//! (docs/protocol.md §2.3), reading it back, and live events for `tail`.
 //!
 //! Stream queues close the whole connection on `basic.get`, automatic acks, `nack` and
 //! `reject` (trap 17): readers set `basic.qos`, consume with manual acks, and only ever ack
@@ -472,7 +472,7 @@ impl Amqp {
     }
 
     /// Publishes pidbox requests to the `celery.pidbox` fanout with replies routed to an own
-    /// exclusive queue bound to `reply.celery.pidbox` with `reply_key` (PROTOCOL.md §5.3), and
+    /// exclusive queue bound to `reply.celery.pidbox` with `reply_key` (docs/protocol.md §5.3), and
     /// collects `(ticket header, body)` of the replies until `timeout`.
     pub fn broadcast_and_collect(
         &self,

@@ -1,4 +1,4 @@
-//! Remote control over the broker (PROTOCOL.md §5): broadcast pidbox requests and collect
+//! Remote control over the broker (docs/protocol.md §5): broadcast pidbox requests and collect
 //! the workers' replies for a bounded time. Messages are built in `model::control`.
 
 use std::collections::BTreeMap;
@@ -71,7 +71,7 @@ fn file(
     }
 }
 
-/// A reply address on Redis (PROTOCOL.md §5.2): workers LPUSH replies to our own list,
+/// A reply address on Redis (docs/protocol.md §5.2): workers LPUSH replies to our own list,
 /// which they find through kombu's binding set for `reply.celery.pidbox`.
 struct RedisMailbox<'r> {
     redis: &'r Redis,

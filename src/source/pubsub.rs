@@ -1,4 +1,4 @@
-//! Celery's live events on Redis: PSUBSCRIBE to the event channels (PROTOCOL.md §1.2–1.3) and,
+//! Celery's live events on Redis: PSUBSCRIBE to the event channels (docs/protocol.md §1.2–1.3) and,
 //! for backend writes, to `celery-task-meta-*` (§7). A subscriber thread hands every message
 //! on with the time it arrived, and reconnects with backoff when the connection breaks.
 
@@ -59,7 +59,7 @@ fn glob_escape(s: &str) -> String {
         .collect()
 }
 
-/// Pattern of the result backend's write notifications (not DB-prefixed, PROTOCOL.md trap 20).
+/// Pattern of the result backend's write notifications (not DB-prefixed, docs/protocol.md trap 20).
 pub const BACKEND_PATTERN: &str = "celery-task-meta-*";
 
 /// What a subscriber hands on.

@@ -1,4 +1,4 @@
-//! Backlog per queue, read from the broker (PROTOCOL.md §8). Redis: the queue's four priority
+//! Backlog per queue, read from the broker (docs/protocol.md §8). Redis: the queue's four priority
 //! lists, in-flight messages in the `unacked` hash, kombu's binding sets, and a peek at the
 //! oldest waiting message. RabbitMQ: a passive declare per queue (waiting and consumers).
 

@@ -24,7 +24,7 @@ use redis::Value;
 use super::redis::{Redis, RedisError};
 
 pub const DEFAULT_PREFIX: &str = "celtrace:events";
-/// Entries per XRANGE page: PERF.md §4.1 found 500–1000 fastest.
+/// Entries per XRANGE page: docs/architecture.md §6: 500–1000 is fastest.
 const PAGE: usize = 1000;
 /// Keys per MGET and commands per pipeline on reads.
 const BATCH: usize = 1000;

@@ -1,5 +1,5 @@
 //! Reducer tests over the real captures: arrival order, duplicates and batching must not
-//! change the result (proptest), plus the lifecycle cases of PROTOCOL.md §4.
+//! change the result (proptest), plus the lifecycle cases of docs/protocol.md §4.
 
 use proptest::prelude::*;
 

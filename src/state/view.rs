@@ -1,7 +1,7 @@
 //! Derived views of a task: attempts, final state, times. Computed from the sorted marks of a
 //! [`TaskRecord`], so they are deterministic whatever order the events arrived in.
 //!
-//! Assigning marks to attempts (PROTOCOL.md §4, traps 7–9):
+//! Assigning marks to attempts (docs/protocol.md §4, traps 7–9):
 //!
 //! - every `task-received` opens an attempt (retries and redeliveries reuse the uuid);
 //! - `task-started` joins the newest attempt on the same worker that has not started;

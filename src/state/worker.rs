@@ -1,5 +1,5 @@
 //! Workers and their sessions. A session is one run of a worker main process: a restart
-//! under the same hostname has a new pid and its clock starts again at 1 (PROTOCOL.md §3.3,
+//! under the same hostname has a new pid and its clock starts again at 1 (docs/protocol.md §3.3,
 //! trap 10), so sessions are keyed by pid.
 
 use std::collections::BTreeMap;
@@ -143,7 +143,7 @@ impl Worker {
             s.utcoffset = ev.utcoffset;
         }
         // The wake-up heartbeat (answer to a `heartbeat` broadcast) has `freq: 5` and no
-        // counters (PROTOCOL.md §2.2); it proves life but must not set the interval.
+        // counters (docs/protocol.md §2.2); it proves life but must not set the interval.
         let is_wakeup = ev.active.is_none() && ev.processed.is_none();
         if is_wakeup && touch == Touch::Heartbeat {
             if s.last_heartbeat.is_none_or(|t| time > t) {

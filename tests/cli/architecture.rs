@@ -1,5 +1,5 @@
 //! The pure core (decode, reduce, query) must not reach for async runtimes, brokers, the
-//! terminal, printing or the clock (ARCHITECTURE.md §3, STYLE.md §2.3).
+//! terminal, printing or the clock (docs/architecture.md §1).
 
 use crate::common::repo_path;
 

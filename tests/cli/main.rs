@@ -1,4 +1,4 @@
-//! End-to-end runs of the celtrace binary. One test binary with modules (STYLE.md §2).
+//! End-to-end runs of the celtrace binary. One test binary with modules (docs/architecture.md §1).
 
 // Test helpers outside #[test] functions may unwrap too: a failure is a failed test.
 #![allow(

@@ -11,7 +11,7 @@ use crate::common::{
     venv_python,
 };
 
-/// PUBLISHes every captured envelope (PROTOCOL.md §1.4) on DB 0's channels, as a worker would.
+/// PUBLISHes every captured envelope (docs/protocol.md §1.4) on DB 0's channels, as a worker would.
 pub(crate) fn publish_capture(server: &RedisServer, capture: &str) -> usize {
     use std::io::Read;
     let mut text = String::new();

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Publishes captured AMQP event deliveries (tests/fixtures/celery-5.7/amqp/*.raw.ndjson[.gz])
-to the celeryev exchange of a virtual host, as Celery's workers publish them (PROTOCOL.md §2.1).
+to the celeryev exchange of a virtual host, as Celery's workers publish them (docs/protocol.md §2.1).
 
     target/celery-venv/bin/python tests/scripts/amqp_publish.py VHOST CAPTURE [--declare] [--repeat N]
 

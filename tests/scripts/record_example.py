@@ -2,7 +2,7 @@
 """Records tests/data/example.ndjson from a real Celery 5.7 run of tests/scripts/example/shop.py.
 
 Starts a private redis-server on a free port, a Celery worker with events on (-E), and a
-recorder that PSUBSCRIBEs to the worker's event channel (/{db}.celeryev/*, PROTOCOL.md §1),
+recorder that PSUBSCRIBEs to the worker's event channel (/{db}.celeryev/*, docs/protocol.md §1),
 decodes each kombu envelope (base64 body; task.multi batches are JSON lists) and keeps every
 event dict with the time it arrived (`local_received`). Then it places two orders (one goes
 through retry + chord, one fails the fraud check), runs a report that spawns children and
