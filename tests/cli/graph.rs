@@ -413,3 +413,31 @@ fn show_and_graph_count_the_same_flow() {
         }
     }
 }
+
+/// `--guess-groups` joins the group capture's three top-level tasks, and says it guessed in
+/// every format; without it each is its own flow.
+#[test]
+fn guessed_groups_are_labelled_in_every_format() {
+    let file = fixture("redis/group.events.ndjson");
+    let plain = json(&run(&["graph", "a792", "--json", "--events", &file]));
+    assert_eq!(plain["nodes"].as_array().unwrap().len(), 1, "{plain:#}");
+    assert_eq!(plain["likely_siblings"].as_array().unwrap().len(), 2);
+    for (format, mark) in [
+        ("tree", "(guess)"),
+        ("dot", "(guess)"),
+        ("mermaid", "(guess)"),
+        ("json", "\"evidence\": \"guess\""),
+    ] {
+        let out = run(&[
+            "graph",
+            "a792",
+            "--guess-groups",
+            "--format",
+            format,
+            "--events",
+            &file,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.normalized());
+        assert!(out.stdout.contains(mark), "{format}: {}", out.stdout);
+    }
+}
