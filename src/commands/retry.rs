@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
     }
     if !refused.is_empty() {
         return Err(CliError::Refused {
-            what: format!("retry {} task(s)", refused.len()),
+            what: format!("retry {}", crate::render::fmt::count(refused.len(), "task")),
             reason: refused.join("; "),
             help: "retry needs the real JSON arguments the result backend keeps with result_extended = True in the app; record them with `celtrace record --result-backend redis://...` or read them with --result-backend".into(),
         });
@@ -92,7 +92,12 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        let mut doc = serde_json::json!({"dry_run": true, "messages": docs});
+        let mut doc = serde_json::json!({
+            "version": crate::render::schema::SCHEMA_VERSION,
+            "kind": "retry",
+            "dry_run": true,
+            "messages": docs,
+        });
         ctx.scrub.json(&mut doc);
         writeln!(
             out,
@@ -113,7 +118,10 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
     if !guard::confirm(
         ctx,
         &args.guard,
-        &format!("Retry {} task(s)?", messages.len()),
+        &format!(
+            "Retry {}?",
+            crate::render::fmt::count(messages.len(), "task")
+        ),
     )? {
         ctx.ui.note("nothing sent");
         return Ok(());
@@ -147,8 +155,13 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"retried": doc}))
-                .map_err(std::io::Error::from)?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "version": crate::render::schema::SCHEMA_VERSION,
+                "kind": "retry",
+                "dry_run": false,
+                "retried": doc,
+            }))
+            .map_err(std::io::Error::from)?
         )?;
     } else {
         for m in &messages {

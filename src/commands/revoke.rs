@@ -79,6 +79,8 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
     let mut out = ctx.ui.stdout();
     if args.guard.dry_run {
         let doc = serde_json::json!({
+            "version": crate::render::schema::SCHEMA_VERSION,
+            "kind": "revoke",
             "dry_run": true,
             "exchange": crate::model::control::PIDBOX_EXCHANGE,
             "request": build(None),
@@ -91,14 +93,11 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
         state.discard();
         return Ok(());
     }
+    let tasks = crate::render::fmt::count(ids.len(), "task");
     let what = if args.terminate {
-        format!(
-            "Revoke and terminate ({}) {} task(s)",
-            args.signal,
-            ids.len()
-        )
+        format!("Revoke and terminate ({}) {tasks}", args.signal)
     } else {
-        format!("Revoke {} task(s)", ids.len())
+        format!("Revoke {tasks}")
     };
     for id in ids.iter().take(20) {
         ctx.ui
@@ -117,6 +116,9 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
     };
     if args.json {
         let doc = serde_json::json!({
+            "version": crate::render::schema::SCHEMA_VERSION,
+            "kind": "revoke",
+            "dry_run": false,
             "revoked": ids,
             "terminate": args.terminate,
             "signal": args.signal,
@@ -132,10 +134,14 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
         match sent.reached {
             Some(n) => writeln!(
                 out,
-                "revoke sent to {n} worker mailbox(es) for {} task(s)",
-                ids.len()
+                "revoke sent to {} for {tasks}",
+                if n == 1 {
+                    "1 worker mailbox".to_string()
+                } else {
+                    format!("{n} worker mailboxes")
+                }
             )?,
-            None => writeln!(out, "revoke sent for {} task(s)", ids.len())?,
+            None => writeln!(out, "revoke sent for {tasks}")?,
         }
         for (node, reply) in &sent.replies {
             let text = reply
