@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::count;
 use super::workers::{WorkerQuery, workers};
 use crate::model::TaskState;
 use crate::model::repr::effective_exception;
@@ -699,15 +700,6 @@ fn gap_rule(state: &State, out: &mut Vec<Anomaly>) {
                 "answers about that time are incomplete; keep the recorder running (celtrace record) to avoid gaps",
             )
         });
-    }
-}
-
-/// `1 task`, `3 tasks`.
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 

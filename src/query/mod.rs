@@ -13,6 +13,16 @@ pub mod workers;
 
 use crate::model::TaskId;
 use crate::model::id::{self, Lookup};
+
+/// `1 task`, `2 tasks`: a count with its noun (English plurals by `s`), for summaries and
+/// tables alike.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 use crate::state::State;
 
 /// Why a typed id could not be resolved.

@@ -138,14 +138,7 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// `1 task`, `2 tasks`: a count with its noun (English plurals by `s`).
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub use crate::query::count;
 
 /// Cuts a one-line value to `max` characters with an ellipsis.
 pub fn ellipsize(s: &str, max: usize) -> String {
