@@ -260,6 +260,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--flapping-window', '--flapping-window', [CompletionResultType]::ParameterName, 'Window for --flapping-sessions [default: 10m]')
             [CompletionResult]::new('--lost-after', '--lost-after', [CompletionResultType]::ParameterName, 'Heartbeat intervals of silence before a worker is lost')
             [CompletionResult]::new('--spike-window', '--spike-window', [CompletionResultType]::ParameterName, 'Width of the windows failure_spike compares (the newest window with failures against the one before it) [default: 5m]')
+            [CompletionResult]::new('--chord-grace', '--chord-grace', [CompletionResultType]::ParameterName, 'A chord still waiting this long after its known header tasks ended is flagged (needs --result-backend and recorded backend records) [default: 5m]')
             [CompletionResult]::new('--slow-factor', '--slow-factor', [CompletionResultType]::ParameterName, 'A run this many times its name''s p99 runtime is slow (names with 20 runs or more)')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only tasks whose name matches this glob (e.g. ''shop.*'')')

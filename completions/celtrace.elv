@@ -250,6 +250,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --flapping-window 'Window for --flapping-sessions [default: 10m]'
             cand --lost-after 'Heartbeat intervals of silence before a worker is lost'
             cand --spike-window 'Width of the windows failure_spike compares (the newest window with failures against the one before it) [default: 5m]'
+            cand --chord-grace 'A chord still waiting this long after its known header tasks ended is flagged (needs --result-backend and recorded backend records) [default: 5m]'
             cand --slow-factor 'A run this many times its name''s p99 runtime is slow (names with 20 runs or more)'
             cand --state 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)'
             cand --name 'Only tasks whose name matches this glob (e.g. ''shop.*'')'

@@ -234,6 +234,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l flapping
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l flapping-window -d 'Window for --flapping-sessions [default: 10m]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l lost-after -d 'Heartbeat intervals of silence before a worker is lost' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l spike-window -d 'Width of the windows failure_spike compares (the newest window with failures against the one before it) [default: 5m]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l chord-grace -d 'A chord still waiting this long after its known header tasks ended is flagged (needs --result-backend and recorded backend records) [default: 5m]' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l slow-factor -d 'A run this many times its name\'s p99 runtime is slow (names with 20 runs or more)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r

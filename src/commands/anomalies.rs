@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 
 use crate::ctx::Ctx;
 use crate::error::CliError;
-use crate::query::anomalies::{Severity, Thresholds, detect_among};
+use crate::query::anomalies::{PendingChord, Severity, Thresholds, detect_among, waiting_chords};
 use crate::query::time::epoch;
 use crate::render;
 
@@ -63,6 +63,11 @@ pub struct AnomaliesArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub spike_window: Option<f64>,
 
+    /// A chord still waiting this long after its known header tasks ended is flagged (needs
+    /// --result-backend and recorded backend records) [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub chord_grace: Option<f64>,
+
     /// A run this many times its name's p99 runtime is slow (names with 20 runs or more)
     #[arg(long, value_name = "N", default_value_t = 3.0)]
     pub slow_factor: f64,
@@ -102,6 +107,35 @@ fn parse_rule(s: &str) -> Result<String, String> {
     }
 }
 
+/// Chords the result backend says still wait (read only with --result-backend): those whose
+/// callback will never run.
+fn waiting(
+    ctx: &Ctx,
+    state: &crate::state::State,
+    t: &Thresholds,
+    horizon: f64,
+) -> Result<Vec<crate::query::anomalies::Anomaly>, CliError> {
+    let Some((url, _)) = &ctx.result_backend else {
+        return Ok(Vec::new());
+    };
+    let backend = crate::graph::backend::Backend::from_records(state);
+    let mut groups: Vec<String> = state
+        .tasks()
+        .filter_map(|task| backend.group_of(&task.id).map(ToString::to_string))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let pending: Vec<PendingChord> = crate::source::backend::read_pending_chords(url, &groups)?
+        .into_iter()
+        .map(|(group_id, size, reported)| PendingChord {
+            group_id,
+            size,
+            reported,
+        })
+        .collect();
+    Ok(waiting_chords(state, &pending, t, horizon))
+}
+
 /// Flag, then profile, then default.
 fn pick(flag: Option<f64>, ctx: &Ctx, rule: &str, default: f64) -> f64 {
     flag.or_else(|| ctx.profile.thresholds.get(rule).map(|d| d.as_secs_f64()))
@@ -133,6 +167,7 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
         spike_failures: d.spike_failures,
         slow_factor: args.slow_factor,
         slow_samples: d.slow_samples,
+        chord_grace: pick(args.chord_grace, ctx, "chord_grace", d.chord_grace),
     };
     if !(args.slow_factor.is_finite() && args.slow_factor > 1.0) {
         return Err(CliError::usage(
@@ -151,6 +186,7 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
         .resolve(query, &state, &report.source, horizon)?;
     let selected = crate::query::tasks::select(&state, &query, horizon);
     let mut found = detect_among(&state, &selected, &thresholds, horizon);
+    found.extend(waiting(ctx, &state, &thresholds, horizon)?);
     // Findings about tasks: about selected ones. Others (workers, gaps): the workers
     // --worker names, within --since/--until.
     let ids: rustc_hash::FxHashSet<String> = selected.iter().map(|t| t.id.to_string()).collect();

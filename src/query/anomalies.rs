@@ -104,6 +104,8 @@ pub struct Thresholds {
     pub slow_factor: f64,
     /// Finished runs of a name needed before its p99 means anything.
     pub slow_samples: usize,
+    /// How long a chord may wait for its last header tasks once the others have ended.
+    pub chord_grace: f64,
 }
 
 impl Default for Thresholds {
@@ -120,6 +122,7 @@ impl Default for Thresholds {
             spike_failures: 3,
             slow_factor: 3.0,
             slow_samples: 20,
+            chord_grace: 300.0,
         }
     }
 }
@@ -585,6 +588,79 @@ fn chord_rule(state: &State, out: &mut Vec<Anomaly>) {
     }
 }
 
+/// A chord the result backend says is still waiting (its size key exists, `reported` of
+/// `size` header tasks have reported).
+#[derive(Debug, Clone)]
+pub struct PendingChord {
+    pub group_id: String,
+    pub size: u64,
+    pub reported: u64,
+}
+
+/// Chords whose callback will never run because a header task will never report: one was
+/// lost with its worker, or the known ones all ended longer than `chord_grace` ago while
+/// the chord still waits. Members are known from the recorded backend records (`group_id`).
+pub fn waiting_chords(
+    state: &State,
+    pending: &[PendingChord],
+    t: &Thresholds,
+    horizon: f64,
+) -> Vec<Anomaly> {
+    let backend = crate::graph::backend::Backend::from_records(state);
+    let mut out = Vec::new();
+    for chord in pending.iter().filter(|c| c.reported < c.size) {
+        let gid = crate::model::TaskId::parse(&chord.group_id);
+        let members: Vec<TaskView<'_>> = state
+            .tasks()
+            .filter(|task| backend.group_of(&task.id) == Some(&gid))
+            .map(|task| TaskView::new(state, task, horizon))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let lost: Vec<&TaskView<'_>> = members.iter().filter(|v| v.lost.is_some()).collect();
+        let ended = members
+            .iter()
+            .all(|v| v.state.is_ready() || v.lost.is_some());
+        let last_end = members
+            .iter()
+            .filter_map(|v| v.finished_at().or_else(|| v.last_time()))
+            .fold(f64::NEG_INFINITY, f64::max);
+        if lost.is_empty() && !(ended && horizon - last_end > t.chord_grace) {
+            continue;
+        }
+        let why = match lost.len() {
+            0 => format!(
+                "its known header tasks ended {} ago and it still waits",
+                secs(horizon - last_end)
+            ),
+            n => format!("{} lost with its worker", count(n, "header task")),
+        };
+        let mut tasks: Vec<String> = lost.iter().map(|v| v.record.id.to_string()).collect();
+        tasks.extend(
+            members
+                .iter()
+                .filter(|v| v.lost.is_none())
+                .map(|v| v.record.id.to_string()),
+        );
+        out.push(Anomaly {
+            tasks,
+            at: Some(last_end).filter(|t| t.is_finite()),
+            ..anomaly(
+                "chord_callback_never_ran",
+                format!(
+                    "the chord {} will never run its callback: {} of {} header tasks reported; {why}",
+                    crate::model::id::short_id(&chord.group_id),
+                    chord.reported,
+                    chord.size
+                ),
+                "a chord runs its callback only when every header task reports: re-run the lost header task (`celtrace retry <id>`), or the whole chord",
+            )
+        });
+    }
+    out
+}
+
 /// Whether the task's last attempt is open on a session that is no longer online, judged with
 /// the chosen heartbeat factor (the view's own `lost` uses Celery's default).
 fn ended_under_it(state: &State, v: &TaskView<'_>, factor: f64, horizon: f64) -> bool {
@@ -976,5 +1052,62 @@ mod name_rule_tests {
         let hits: Vec<_> = f.iter().filter(|a| a.rule == "sent_not_taken").collect();
         assert_eq!(hits.len(), 1, "{f:#?}");
         assert_eq!(hits[0].tasks, ["d-0000-0000-4000-8000-000000000000"]);
+    }
+}
+
+#[cfg(test)]
+mod chord_tests {
+    use super::*;
+    use crate::query::testing::state_of;
+
+    /// Two header tasks of group `g` that succeeded, with their backend records.
+    fn chord_members() -> String {
+        let mut text = String::new();
+        for (i, id) in [
+            "a1-0000-0000-4000-8000-000000000000",
+            "a2-0000-0000-4000-8000-000000000000",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let at = 1795333600.0 + i as f64;
+            text.push_str(&format!(
+                "{{\"type\": \"task-received\", \"uuid\": \"{id}\", \"name\": \"h\", \"hostname\": \"w@h\", \"pid\": 2, \"timestamp\": {at}}}\n\
+                 {{\"type\": \"task-succeeded\", \"uuid\": \"{id}\", \"hostname\": \"w@h\", \"pid\": 2, \"runtime\": 0.1, \"timestamp\": {}}}\n\
+                 {{\"type\": \"celtrace.backend\", \"local_received\": {}, \"key\": \"celery-task-meta-{id}\", \"value\": {{\"status\": \"SUCCESS\", \"task_id\": \"{id}\", \"group_id\": \"g0000000-0000-4000-8000-000000000000\", \"result\": 2}}}}\n",
+                at + 0.1,
+                at + 0.1
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn a_chord_still_waiting_after_its_header_ended_is_flagged_after_the_grace() {
+        let s = state_of(&chord_members());
+        let pending = [PendingChord {
+            group_id: "g0000000-0000-4000-8000-000000000000".into(),
+            size: 3,
+            reported: 2,
+        }];
+        let t = Thresholds::default();
+        let end = 1795333601.1;
+        assert!(
+            waiting_chords(&s, &pending, &t, end + 10.0).is_empty(),
+            "within the grace"
+        );
+        let found = waiting_chords(&s, &pending, &t, end + t.chord_grace + 1.0);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].summary.contains("2 of 3 header tasks reported"),
+            "{}",
+            found[0].summary
+        );
+        // A chord whose size was all reported is not waiting.
+        let done = [PendingChord {
+            reported: 3,
+            ..pending[0].clone()
+        }];
+        assert!(waiting_chords(&s, &done, &t, end + 1e6).is_empty());
     }
 }

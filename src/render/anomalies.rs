@@ -89,6 +89,7 @@ struct ThresholdsJson {
     spike_failures: usize,
     slow_factor: f64,
     slow_samples: usize,
+    chord_grace: f64,
 }
 
 #[derive(Serialize)]
@@ -127,6 +128,7 @@ pub fn json(
             spike_failures: t.spike_failures,
             slow_factor: t.slow_factor,
             slow_samples: t.slow_samples,
+            chord_grace: t.chord_grace,
         },
         count: found.len(),
         anomalies: found

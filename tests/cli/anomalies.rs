@@ -212,3 +212,57 @@ fn the_new_rules_on_a_real_worker() {
         "{doc:#}"
     );
 }
+
+/// A chord whose header task died with its worker: the result backend still holds the chord's
+/// size, so with --result-backend `anomalies` says its callback will never run, naming the lost
+/// task first.
+#[test]
+fn a_chord_waiting_for_a_lost_header_task_on_a_real_worker() {
+    use crate::common::{Reaped, Recorder, RedisServer, live, repo_path, venv_python};
+    let Some(py) = venv_python() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rec = Recorder::start(&redis, &["--result-backend", &redis.url(1)]);
+    let mut cmd = std::process::Command::new(&py);
+    cmd.arg(repo_path("tests/scripts/redis_scenarios.py"))
+        .args(["--port", &redis.port.to_string(), "--phase", "chord-lost"]);
+    let out = Reaped::output(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    let _ = rec.stop();
+
+    let broker = redis.url(0);
+    let backend = redis.url(1);
+    let args = [
+        "anomalies",
+        "--json",
+        "--rule",
+        "chord_callback_never_ran",
+        "--broker",
+        &broker,
+    ];
+    // Without the result backend nothing says this was a chord.
+    let doc = json(&live(&args));
+    assert_eq!(doc["count"], 0, "{doc:#}");
+    let with: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--result-backend", &backend])
+        .collect();
+    let doc = json(&live(&with));
+    let found = doc["anomalies"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{doc:#}");
+    assert_eq!(found[0]["tasks"][0], facts["lost"], "{doc:#}");
+    assert_eq!(found[0]["tasks"][1], facts["reported"], "{doc:#}");
+    let summary = found[0]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("1 of 2 header tasks reported"),
+        "{summary}"
+    );
+    assert!(summary.contains("lost with its worker"), "{summary}");
+}

@@ -381,6 +381,7 @@ struct AnomalyThresholds {
     spike_failures: usize,
     slow_factor: f64,
     slow_samples: usize,
+    chord_grace: f64,
 }
 
 #[derive(Deserialize)]

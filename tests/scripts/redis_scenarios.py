@@ -295,11 +295,27 @@ def anomalies(app, m, tmp, env, hostname):
     }
 
 
+def chord_lost(app, m, tmp, env, hostname):
+    """A chord whose header task is lost with its worker (SIGKILL, not restarted) after the
+    other header task succeeded: the chord waits forever, its callback never runs."""
+    from celery import chord
+
+    worker = Worker(tmp, env, hostname)
+    wait(lambda: ready(app, hostname), 60, "the worker to answer")
+    ch = chord([m.sleepy.s(120), m.add.s(1, 1)], m.tsum.s()).apply_async()
+    long_one, quick = ch.parent.results
+    wait(lambda: quick.state == "SUCCESS" and long_one.state == "STARTED", 30, "the header to run")
+    time.sleep(0.5)
+    worker.kill()
+    time.sleep(3.5)  # past twice the 1 s heartbeat interval: lost
+    return {"group_id": ch.parent.id, "lost": long_one.id, "reported": quick.id, "callback": ch.id}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost", "anomalies"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost", "anomalies", "chord-lost"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -326,6 +342,8 @@ def main():
         facts = lost(m.app, m, tmp, env, hostname)
     elif args.phase == "anomalies":
         facts = anomalies(m.app, m, tmp, env, hostname)
+    elif args.phase == "chord-lost":
+        facts = chord_lost(m.app, m, tmp, env, hostname)
     elif args.phase == "serve":
         facts = serve(m.app, m, tmp, env, hostname)
     elif args.phase == "serve-idle":
