@@ -51,6 +51,17 @@ pub enum Evidence {
     Guess,
 }
 
+impl Evidence {
+    /// The word JSON uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Backend => "backend",
+            Self::Signature => "signature",
+            Self::Guess => "guess",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NodeKind {
     Task,

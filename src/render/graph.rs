@@ -823,11 +823,7 @@ pub fn json(
                 retries: v.map_or(0, |v| v.retries()),
                 worker: v.and_then(|v| v.worker()).map(|w| state.sym(w)),
                 inferred: n.inferred,
-                evidence: n.evidence.map(|e| match e {
-                    Evidence::Backend => "backend",
-                    Evidence::Signature => "signature",
-                    Evidence::Guess => "guess",
-                }),
+                evidence: n.evidence.map(Evidence::as_str),
                 reason: container_reason(n),
                 members: (n.view.is_none()).then_some(n.members),
             }

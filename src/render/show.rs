@@ -52,12 +52,21 @@ pub struct TimelineJson<'s> {
 pub struct FlowJson<'s> {
     pub tasks: usize,
     pub siblings: Vec<RelativeJson<'s>>,
+    /// How the group or chord the task is in is known (`backend`, `signature`, `guess`), as in
+    /// `graph --json`; null when it is in none.
+    pub evidence: Option<&'static str>,
 }
 
 fn flow_json<'s>(state: &'s State, data: &ShowData<'s>, horizon: f64) -> Option<FlowJson<'s>> {
     let (flow, place) = data.flow.as_ref()?;
+    let evidence = flow
+        .graph
+        .neighbors_directed(flow.focus, petgraph::Direction::Incoming)
+        .find_map(|p| flow.graph[p].evidence)
+        .map(crate::graph::Evidence::as_str);
     Some(FlowJson {
         tasks: place.tasks,
+        evidence,
         siblings: place
             .siblings
             .iter()
@@ -519,9 +528,17 @@ pub fn text(
             } else {
                 String::new()
             };
+            // Siblings in a group or chord not from the backend say how it is known.
+            let how = flow
+                .graph
+                .neighbors_directed(flow.focus, petgraph::Direction::Incoming)
+                .find_map(|p| crate::render::graph::evidence_label(&flow.graph[p]))
+                .map_or(String::new(), |label| {
+                    format!("  ({label})").style(st.muted).to_string()
+                });
             writeln!(
                 out,
-                "  siblings ({}): {}{tail}",
+                "  siblings ({}): {}{tail}{how}",
                 place.siblings.len(),
                 shown.join(", ")
             )?;

@@ -120,6 +120,7 @@ struct Relative {
 struct FlowPlace {
     tasks: usize,
     siblings: Vec<Relative>,
+    evidence: Option<String>,
 }
 
 #[derive(Deserialize)]
