@@ -342,7 +342,7 @@ fn name_rules(
         }
     }
     for (name, list) in &by_name {
-        failure_spike(name, list, t, horizon, out);
+        failure_spike(name, list, t, out);
         slow_runs(state, name, list, t, out);
     }
     sent_not_taken(state, &by_name, t, horizon, out);
@@ -352,13 +352,7 @@ fn name_rules(
 /// first such window where the name fails at least `spike_failures` times, at least half of
 /// its runs, and at least twice as often (plus 20 points) as before, while the window before
 /// had runs to compare with.
-fn failure_spike(
-    name: &str,
-    list: &[&TaskView<'_>],
-    t: &Thresholds,
-    _horizon: f64,
-    out: &mut Vec<Anomaly>,
-) {
+fn failure_spike(name: &str, list: &[&TaskView<'_>], t: &Thresholds, out: &mut Vec<Anomaly>) {
     let w = t.spike_window;
     if w.is_nan() || w <= 0.0 {
         return;

@@ -30,7 +30,7 @@ pub fn find(text: &str, is_secret: &dyn Fn(&str) -> bool) -> Edits {
         let Some(sep) = separator(b, i) else {
             continue;
         };
-        if sep.colon && sep.quote.is_none() && !key_before_bare_colon(key, b, sep.at) {
+        if sep.colon && sep.quote.is_none() && !key_before_bare_colon(key) {
             continue;
         }
         if !is_secret(key) {
@@ -91,7 +91,7 @@ fn separator(b: &[u8], end: usize) -> Option<Separator<'_>> {
 
 /// A bare word then `:` is a key (`password: x`, `Authorization: Bearer x`) unless it is an
 /// exception's class (`InvalidTokenError: Signature has expired`).
-fn key_before_bare_colon(key: &str, _b: &[u8], _at: usize) -> bool {
+fn key_before_bare_colon(key: &str) -> bool {
     ![
         "Error",
         "Exception",

@@ -102,20 +102,16 @@ fn bad_flags_are_usage_errors() {
     }
 }
 
-/// A real worker on Redis, recorded with its result backend: a chord whose header task failed
-/// (the callback never ran), a hard time-limit kill, a failure spike and a slow run are each
-/// found, with the right tasks as evidence; `--name` narrows the task rules.
-#[test]
-fn the_new_rules_on_a_real_worker() {
-    use crate::common::{Reaped, Recorder, RedisServer, live, repo_path, venv_python};
-    let Some(py) = venv_python() else { return };
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+/// Runs a phase of `tests/scripts/redis_scenarios.py` on a fresh Redis with `celtrace record
+/// --result-backend` running; the Redis and the facts the phase printed.
+fn recorded_phase(phase: &str) -> Option<(crate::common::RedisServer, serde_json::Value)> {
+    use crate::common::{Reaped, Recorder, RedisServer, repo_path, venv_python};
+    let py = venv_python()?;
+    let redis = RedisServer::start()?;
     let rec = Recorder::start(&redis, &["--result-backend", &redis.url(1)]);
     let mut cmd = std::process::Command::new(&py);
     cmd.arg(repo_path("tests/scripts/redis_scenarios.py"))
-        .args(["--port", &redis.port.to_string(), "--phase", "anomalies"]);
+        .args(["--port", &redis.port.to_string(), "--phase", phase]);
     let out = Reaped::output(&mut cmd);
     assert!(
         out.status.success(),
@@ -123,8 +119,21 @@ fn the_new_rules_on_a_real_worker() {
         String::from_utf8_lossy(&out.stderr)
     );
     let facts: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    // The last events and backend writes reach the stream before the recorder stops.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let _ = rec.stop();
+    Some((redis, facts))
+}
+
+/// A real worker on Redis, recorded with its result backend: a chord whose header task failed
+/// (the callback never ran), a hard time-limit kill, a failure spike and a slow run are each
+/// found, with the right tasks as evidence; `--name` narrows the task rules.
+#[test]
+fn the_new_rules_on_a_real_worker() {
+    use crate::common::live;
+    let Some((redis, facts)) = recorded_phase("anomalies") else {
+        return;
+    };
 
     let broker = redis.url(0);
     let out = live(&[
@@ -218,23 +227,10 @@ fn the_new_rules_on_a_real_worker() {
 /// task first.
 #[test]
 fn a_chord_waiting_for_a_lost_header_task_on_a_real_worker() {
-    use crate::common::{Reaped, Recorder, RedisServer, live, repo_path, venv_python};
-    let Some(py) = venv_python() else { return };
-    let Some(redis) = RedisServer::start() else {
+    use crate::common::live;
+    let Some((redis, facts)) = recorded_phase("chord-lost") else {
         return;
     };
-    let rec = Recorder::start(&redis, &["--result-backend", &redis.url(1)]);
-    let mut cmd = std::process::Command::new(&py);
-    cmd.arg(repo_path("tests/scripts/redis_scenarios.py"))
-        .args(["--port", &redis.port.to_string(), "--phase", "chord-lost"]);
-    let out = Reaped::output(&mut cmd);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
-    let _ = rec.stop();
 
     let broker = redis.url(0);
     let backend = redis.url(1);
