@@ -11,6 +11,7 @@ use crate::error::CliError;
 use crate::query::time::epoch;
 use crate::render::{RenderCtx, Styles, Zone};
 use crate::scrub::Policy;
+use crate::source::broker::Broker;
 use crate::source::file::{self, Input, LineFilter, LoadReport};
 use crate::source::recorded::{Recorded, overlapping_gaps};
 use crate::source::url::{BrokerKind, BrokerUrl};
@@ -317,6 +318,18 @@ impl Ctx {
         })
     }
 
+    /// The broker of `--broker`, for what must talk to one; `what` says what that is, for the
+    /// refusal when events come from a file ("`queues` asks the broker").
+    pub fn broker(&self, what: &str) -> Result<Broker, CliError> {
+        match &self.source {
+            EventSource::Broker(url, _) => Ok(Broker::open(url)?),
+            EventSource::Recording(_) => Err(CliError::usage(
+                format!("{what}, and a recording on disk is not a broker"),
+                "give --broker (a Redis or RabbitMQ URL) instead of --events",
+            )),
+        }
+    }
+
     /// Result-backend records of these tasks, as JSON texts with their secrets filtered by the
     /// loading policy (so `retry` gets the real arguments, every other command scrubbed ones).
     pub fn backend_metas(
@@ -331,6 +344,14 @@ impl Ctx {
             .collect())
     }
 
+    /// Render settings for a list command's stdout.
+    pub fn list_ctx(&self, output: &crate::commands::args::ListOutput) -> RenderCtx {
+        RenderCtx {
+            wide: output.wide,
+            ..self.render_ctx(output.ascii)
+        }
+    }
+
     /// Render settings for stdout.
     pub fn render_ctx(&self, ascii: bool) -> RenderCtx {
         RenderCtx {
@@ -343,6 +364,7 @@ impl Ctx {
             now: self.now,
             width: self.ui.width,
             ascii,
+            wide: false,
         }
     }
 

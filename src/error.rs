@@ -435,6 +435,17 @@ impl From<AmqpError> for CliError {
     }
 }
 
+impl From<crate::source::broker::BrokerError> for CliError {
+    fn from(e: crate::source::broker::BrokerError) -> Self {
+        use crate::source::broker::BrokerError;
+        match e {
+            BrokerError::Redis(e) => e.into(),
+            BrokerError::Amqp(e) => e.into(),
+            BrokerError::Management(e) => Self::Management(e),
+        }
+    }
+}
+
 impl From<crate::source::live::LiveError> for CliError {
     fn from(e: crate::source::live::LiveError) -> Self {
         match e {

@@ -251,6 +251,7 @@ pub fn render_all(state: &State, out: &mut dyn std::io::Write) {
         now: chrono::DateTime::<chrono::Utc>::from_timestamp(1_795_400_000, 0).unwrap_or_default(),
         width: Some(80),
         ascii: false,
+        wide: false,
     };
     let report = crate::source::file::LoadReport::default();
     let rows =
@@ -267,10 +268,26 @@ pub fn render_all(state: &State, out: &mut dyn std::io::Write) {
     let _ = crate::render::workers::table(state, &workers, horizon, &ctx, out);
     let thresholds = crate::query::anomalies::Thresholds::default();
     let found = crate::query::anomalies::detect(state, &thresholds, horizon);
-    let _ = crate::render::anomalies::text(&found, &ctx, out);
-    let _ = crate::render::anomalies::json(&found, horizon, &thresholds, &report, &ctx, out);
+    let _ = crate::render::anomalies::text(&found, horizon, &ctx, out);
     let (stats, axis) = crate::query::stats::stats(state, &Default::default(), horizon);
     let _ = crate::render::stats::table(&stats, axis, "name", &ctx, out);
+    use crate::render::ListFormat;
+    for format in [ListFormat::Json, ListFormat::Ndjson, ListFormat::Csv] {
+        let _ = crate::render::anomalies::machine(
+            format,
+            &found,
+            horizon,
+            &thresholds,
+            &report,
+            &ctx,
+            out,
+        );
+        let _ = crate::render::stats::machine(format, &stats, axis, "name", &report, &ctx, out);
+        let query = crate::query::workers::WorkerQuery::default();
+        let _ = crate::render::workers::machine(
+            format, state, &workers, horizon, &report, &query, None, &ctx, out,
+        );
+    }
     for rec in rows.iter().take(8) {
         let backend = crate::graph::backend::Backend::from_records(state);
         if let Some(flow) =

@@ -75,15 +75,14 @@ pub struct AnomaliesArgs {
     /// Which tasks the task rules look at, as in `tasks` (worker and gap rules look at
     /// every worker, or those --worker names, within --since/--until)
     #[command(flatten)]
-    pub filters: super::tasks::TaskFilters,
+    pub filters: super::args::TaskFilters,
 
     /// Only findings of these rules (comma-separated ids, see the README)
     #[arg(long, value_delimiter = ',', value_name = "RULE", value_parser = parse_rule)]
     pub rule: Vec<String>,
 
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: super::args::ListOutput,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,12 +206,21 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
     if !args.rule.is_empty() {
         found.retain(|a| args.rule.iter().any(|r| r == a.rule));
     }
-    let rctx = ctx.render_ctx(false);
+    let rctx = ctx.list_ctx(&args.output);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
-    if args.json {
-        render::anomalies::json(&found, horizon, &thresholds, &report, &rctx, &mut out)?;
-    } else {
-        render::anomalies::text(&found, &rctx, &mut out)?;
+    match args.output.format() {
+        render::ListFormat::Table => {
+            render::anomalies::text(&found, horizon, &rctx, &mut out)?;
+        }
+        format => render::anomalies::machine(
+            format,
+            &found,
+            horizon,
+            &thresholds,
+            &report,
+            &rctx,
+            &mut out,
+        )?,
     }
     std::io::Write::flush(&mut out)?;
     state.discard();

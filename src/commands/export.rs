@@ -37,7 +37,7 @@ pub struct ExportArgs {
 
     /// Which tasks (`--since`/`--until` keep the events in the window for ndjson)
     #[command(flatten)]
-    pub filters: super::tasks::TaskFilters,
+    pub filters: super::args::TaskFilters,
 
     /// Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318
     #[arg(long, value_name = "URL")]

@@ -61,7 +61,7 @@ pub struct GraphArgs {
     pub guess_groups: bool,
 
     #[command(flatten)]
-    pub wait: super::wait::WaitArgs,
+    pub wait: super::args::WaitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,42 +1,31 @@
 //! What `retry` and `revoke` share: read-only mode, picking the tasks (ids, prefixes or a
 //! selection), and the confirmation (a question on a terminal, `--yes` otherwise).
 
-use clap::Args;
-
-use super::tasks::TaskFilters;
-use crate::ctx::{Ctx, EventSource};
+use super::args::{GuardArgs, TaskFilters};
+use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::model::TaskId;
 use crate::query::resolve_task;
 use crate::query::tasks::select;
 use crate::query::time::epoch;
-use crate::source::url::BrokerUrl;
+use crate::source::broker::Broker;
 use crate::state::State;
 
-/// The flags every changing command takes.
-#[derive(Debug, Args)]
-pub struct GuardArgs {
-    /// Do it without asking (needed when stdin is not a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// Print what would be sent, and send nothing
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-/// Refuses in read-only mode, before anything is read or sent.
-pub fn writable<'a>(ctx: &'a Ctx, command: &'static str) -> Result<&'a BrokerUrl, CliError> {
-    if ctx.read_only {
+/// Refuses in read-only mode, before anything is read or sent; the broker to send to, or
+/// `None` for a dry run (which sends nothing, so it may read a recording on disk).
+pub fn writable(
+    ctx: &Ctx,
+    command: &'static str,
+    dry_run: bool,
+) -> Result<Option<Broker>, CliError> {
+    if ctx.read_only && !dry_run {
         return Err(CliError::ReadOnly { command });
     }
-    match &ctx.source {
-        EventSource::Broker(url, _) => Ok(url),
-        EventSource::Recording(_) => Err(CliError::usage(
-            format!("`{command}` sends to the broker, and a recording on disk is not one"),
-            "give --broker (a Redis or RabbitMQ URL); --events may not be used",
-        )),
+    if dry_run {
+        return Ok(None);
     }
+    ctx.broker(&format!("`{command}` sends to the broker"))
+        .map(Some)
 }
 
 /// The tasks named by ids or prefixes, or selected by the filters; full ids not in the

@@ -2,6 +2,7 @@
 //! (completions, man) return before any source is opened.
 
 pub mod anomalies;
+pub mod args;
 pub mod completions;
 pub mod export;
 pub mod graph;

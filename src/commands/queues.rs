@@ -6,17 +6,18 @@ use std::io::Write;
 use clap::Args;
 use serde::Serialize;
 
-use crate::ctx::{Ctx, EventSource};
+use comfy_table::Cell;
+
+use super::args::ListOutput;
+use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::model::TaskId;
 use crate::query::time::epoch;
 use crate::render::fmt::{duration, rfc3339};
-use crate::render::schema::SCHEMA_VERSION;
-use crate::render::table;
-use crate::source::amqp::Amqp;
-use crate::source::queues::{self, Depth};
-use crate::source::redis::Redis;
-use crate::source::url::BrokerKind;
+use crate::render::table::{self, Fit};
+use crate::render::{ListFormat, RenderCtx, envelope};
+use crate::source::broker::DepthOptions;
+use crate::source::queues::Depth;
 
 /// Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message
 ///
@@ -55,13 +56,8 @@ pub struct QueuesArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, requires = "inspect")]
     pub timeout: std::time::Duration,
 
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
-
-    /// Plain ASCII table borders
-    #[arg(long)]
-    pub ascii: bool,
+    #[command(flatten)]
+    pub output: ListOutput,
 }
 
 #[derive(Serialize)]
@@ -83,20 +79,26 @@ struct QueueJson<'a> {
 
 #[derive(Serialize)]
 struct QueuesDoc<'a> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
-    broker: String,
-    queues: Vec<QueueJson<'a>>,
+    broker: &'a str,
+    count: usize,
+    queues: &'a [QueueJson<'a>],
 }
 
+/// CSV columns, in order (docs/json.md).
+pub const CSV_COLUMNS: [&str; 9] = [
+    "name",
+    "exists",
+    "waiting",
+    "in_flight",
+    "consumers",
+    "oldest_task_id",
+    "oldest_sent_at",
+    "oldest_age",
+    "found_in",
+];
+
 pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
-    let EventSource::Broker(url, _) = &ctx.source else {
-        return Err(CliError::usage(
-            "`queues` asks the broker, and a recording on disk has none",
-            "give --broker (a Redis or RabbitMQ URL) instead of --events",
-        ));
-    };
+    let broker = ctx.broker("`queues` asks the broker")?;
     // The recording, when there is one, names the queues tasks were sent to and dates the
     // oldest waiting message.
     let state = match ctx.load_state() {
@@ -127,16 +129,7 @@ pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
     let mut consumed_by: std::collections::BTreeMap<String, u64> =
         std::collections::BTreeMap::new();
     if args.inspect {
-        let found_live = match url.kind {
-            BrokerKind::Redis => crate::source::control::inspect_redis(
-                &Redis::new(url)?,
-                &args.global_keyprefix,
-                args.timeout,
-            )?,
-            BrokerKind::Amqp => {
-                crate::source::control::inspect_amqp(&Amqp::new(url), args.timeout)?
-            }
-        };
+        let found_live = broker.inspect(&args.global_keyprefix, args.timeout)?;
         for replies in found_live.replies.values() {
             let names = replies
                 .get("active_queues")
@@ -150,47 +143,23 @@ pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
             }
         }
     }
-    let mut depths = match url.kind {
-        BrokerKind::Redis => {
-            let redis = Redis::new(url)?;
-            for q in queues::redis_bound_queues(&redis, &args.global_keyprefix)? {
-                found.entry(q).or_default().insert("bindings");
-            }
-            let names: Vec<String> = found.keys().cloned().collect();
-            let mut d = queues::redis_depths(&redis, &args.global_keyprefix, &names)?;
-            if args.inspect {
-                for q in &mut d {
-                    q.consumers = Some(consumed_by.get(&q.name).copied().unwrap_or(0));
-                }
-            }
-            d
-        }
-        BrokerKind::Amqp => {
-            let amqp = Amqp::new(url);
-            let managed = match &args.management_url {
-                Some(m) => queues::management_queues(m, &amqp.vhost)?,
-                None => Vec::new(),
-            };
-            let stream = ctx.stream_queue();
-            for q in managed
-                .iter()
-                .filter(|q| !queues::is_plumbing(&q.name, &stream))
-            {
-                found
-                    .entry(q.name.clone())
-                    .or_default()
-                    .insert("management");
-            }
-            let names: Vec<String> = found.keys().cloned().collect();
-            let mut d = queues::amqp_depths(&amqp, &names)?;
-            for q in &mut d {
-                if let Some(m) = managed.iter().find(|m| m.name == q.name) {
-                    q.in_flight = m.messages_unacknowledged;
-                }
-            }
-            d
-        }
+    let stream = ctx.stream_queue();
+    let opts = DepthOptions {
+        keyprefix: &args.global_keyprefix,
+        management_url: args.management_url.as_deref(),
+        stream_queue: &stream,
     };
+    let (discovered, managed) = broker.discover_queues(&opts)?;
+    for (q, how) in discovered {
+        found.entry(q).or_default().insert(how);
+    }
+    let names: Vec<String> = found.keys().cloned().collect();
+    let mut depths = broker.queue_depths(
+        &names,
+        &opts,
+        args.inspect.then_some(&consumed_by),
+        &managed,
+    )?;
     depths.sort_by(|a, b| a.name.cmp(&b.name));
     let now = epoch(ctx.now);
     // The oldest of the peeked messages (one per priority list), dated by its task-sent.
@@ -233,18 +202,22 @@ pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
         })
         .collect();
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
-    if args.json {
-        let doc = QueuesDoc {
-            version: SCHEMA_VERSION,
-            kind: "queues",
-            generated_at: rfc3339(now).unwrap_or_default(),
-            broker: url.redacted(),
-            queues: rows,
-        };
-        serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::from)?;
-        writeln!(out)?;
-    } else {
-        print_table(ctx, args, &rows, &mut out)?;
+    let rctx = ctx.list_ctx(&args.output);
+    match args.output.format() {
+        ListFormat::Table => print_table(&rctx, &rows, &mut out)?,
+        ListFormat::Json => {
+            let doc = QueuesDoc {
+                broker: broker.label(),
+                count: rows.len(),
+                queues: &rows,
+            };
+            envelope::json(&mut out, "queues", ctx.now, &doc)?;
+        }
+        ListFormat::Ndjson => {
+            let end = serde_json::json!({ "broker": broker.label() });
+            envelope::ndjson(&mut out, "queues", ctx.now, "queue", &rows, &end)?;
+        }
+        ListFormat::Csv => envelope::csv(&mut out, &CSV_COLUMNS, &rows)?,
     }
     out.flush()?;
     if let Some(st) = state {
@@ -254,21 +227,19 @@ pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
 }
 
 fn print_table(
-    ctx: &Ctx,
-    args: &QueuesArgs,
+    rctx: &RenderCtx,
     rows: &[QueueJson<'_>],
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let rctx = ctx.render_ctx(args.ascii);
     let mut t = table::new(
-        &rctx,
+        rctx,
         &[
-            "QUEUE",
-            "WAITING",
-            "IN FLIGHT",
-            "CONSUMERS",
-            "OLDEST WAITING",
-            "FOUND IN",
+            ("QUEUE", Fit::Cut),
+            ("WAITING", Fit::Whole),
+            ("IN FLIGHT", Fit::Whole),
+            ("CONSUMERS", Fit::Extra),
+            ("OLDEST WAITING", Fit::Whole),
+            ("FOUND IN", Fit::Cut),
         ],
     );
     let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
@@ -284,13 +255,13 @@ fn print_table(
             (None, None) => "-".to_string(),
         };
         t.add_row(vec![
-            r.name.to_string(),
-            waiting,
-            opt(r.in_flight),
-            opt(r.consumers),
-            oldest,
-            r.found_in.join(", "),
+            table::text(rctx, r.name),
+            Cell::new(waiting),
+            Cell::new(opt(r.in_flight)),
+            Cell::new(opt(r.consumers)),
+            Cell::new(oldest),
+            table::text(rctx, &r.found_in.join(", ")),
         ]);
     }
-    table::write(&t, out)
+    t.write(out)
 }

@@ -4,15 +4,16 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::guard::{self, GuardArgs};
-use super::tasks::TaskFilters;
+use super::args::GuardArgs;
+use super::args::TaskFilters;
+use super::guard;
 use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::graph::backend::TaskMeta;
 use crate::model::TaskId;
 use crate::model::control::{TaskMessage, validate, validate_redis_envelope};
-use crate::source::control::{publish_task_redis, unique_id};
-use crate::source::url::BrokerKind;
+use crate::render::envelope;
+use crate::source::control::unique_id;
 use crate::state::State;
 
 /// Run tasks again: each is published under a new id, its parent the original
@@ -47,7 +48,7 @@ pub struct RetryArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
-    let url = guard::writable(ctx, "retry")?.clone();
+    let broker = guard::writable(ctx, "retry", args.guard.dry_run)?;
     let (state, ids) = guard::pick(ctx, &args.ids, &args.filters, false)?;
     if ids.is_empty() {
         ctx.ui.note("no task matches: nothing to retry");
@@ -93,17 +94,11 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
             })
             .collect();
         let mut doc = serde_json::json!({
-            "version": crate::render::schema::SCHEMA_VERSION,
-            "kind": "retry",
             "dry_run": true,
             "messages": docs,
         });
         ctx.scrub.json(&mut doc);
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?
-        )?;
+        envelope::json(&mut out, "retry", ctx.now, &doc)?;
         state.discard();
         return Ok(());
     }
@@ -126,19 +121,11 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
         ctx.ui.note("nothing sent");
         return Ok(());
     }
-    match url.kind {
-        BrokerKind::Redis => {
-            let redis = crate::source::redis::Redis::new(&url)?;
-            for m in &messages {
-                publish_task_redis(&redis, "", m)?;
-            }
-        }
-        BrokerKind::Amqp => {
-            let amqp = crate::source::amqp::Amqp::new(&url);
-            for m in &messages {
-                amqp.publish_task(m)?;
-            }
-        }
+    let Some(broker) = broker else {
+        return Ok(()); // a dry run has returned above
+    };
+    for m in &messages {
+        broker.publish_task(m)?;
     }
     if args.json {
         let doc: Vec<serde_json::Value> = messages
@@ -152,17 +139,8 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "version": crate::render::schema::SCHEMA_VERSION,
-                "kind": "retry",
-                "dry_run": false,
-                "retried": doc,
-            }))
-            .map_err(std::io::Error::from)?
-        )?;
+        let doc = serde_json::json!({ "dry_run": false, "retried": doc });
+        envelope::json(&mut out, "retry", ctx.now, &doc)?;
     } else {
         for m in &messages {
             writeln!(

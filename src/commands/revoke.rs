@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::guard::{self, GuardArgs};
-use super::tasks::TaskFilters;
+use super::args::GuardArgs;
+use super::args::TaskFilters;
+use super::guard;
 use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::model::control::{revoke_request, signal_name};
-use crate::source::control::{broadcast_amqp, broadcast_redis};
-use crate::source::url::BrokerKind;
+use crate::render::envelope;
 
 /// Revoke tasks: workers discard them when they come up, or kill them with --terminate
 ///
@@ -67,7 +67,7 @@ fn parse_signal(s: &str) -> Result<String, String> {
 }
 
 pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
-    let url = guard::writable(ctx, "revoke")?.clone();
+    let broker = guard::writable(ctx, "revoke", args.guard.dry_run)?;
     let (state, ids) = guard::pick(ctx, &args.ids, &args.filters, true)?;
     if ids.is_empty() {
         ctx.ui.note("no task matches: nothing to revoke");
@@ -79,17 +79,11 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
     let mut out = ctx.ui.stdout();
     if args.guard.dry_run {
         let doc = serde_json::json!({
-            "version": crate::render::schema::SCHEMA_VERSION,
-            "kind": "revoke",
             "dry_run": true,
             "exchange": crate::model::control::PIDBOX_EXCHANGE,
             "request": build(None),
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?
-        )?;
+        envelope::json(&mut out, "revoke", ctx.now, &doc)?;
         state.discard();
         return Ok(());
     }
@@ -108,16 +102,12 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let wait = args.wait_reply.then_some(args.timeout);
-    let sent = match url.kind {
-        BrokerKind::Redis => {
-            broadcast_redis(&crate::source::redis::Redis::new(&url)?, "", &build, wait)?
-        }
-        BrokerKind::Amqp => broadcast_amqp(&crate::source::amqp::Amqp::new(&url), &build, wait)?,
+    let Some(broker) = broker else {
+        return Ok(()); // a dry run has returned above
     };
+    let sent = broker.broadcast(&build, wait)?;
     if args.json {
         let doc = serde_json::json!({
-            "version": crate::render::schema::SCHEMA_VERSION,
-            "kind": "revoke",
             "dry_run": false,
             "revoked": ids,
             "terminate": args.terminate,
@@ -125,11 +115,7 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<(), CliError> {
             "reached": sent.reached,
             "replies": sent.replies,
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&doc).map_err(std::io::Error::from)?
-        )?;
+        envelope::json(&mut out, "revoke", ctx.now, &doc)?;
     } else {
         match sent.reached {
             Some(n) => writeln!(

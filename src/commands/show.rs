@@ -42,7 +42,7 @@ pub struct ShowArgs {
     pub ascii: bool,
 
     #[command(flatten)]
-    pub wait: super::wait::WaitArgs,
+    pub wait: super::args::WaitArgs,
 }
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {

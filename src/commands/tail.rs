@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::args::globs;
 use super::record::ChannelArgs;
-use super::tasks::globs;
 use crate::ctx::{Ctx, EventSource};
 use crate::error::CliError;
 use crate::model::decode::decode_entry;

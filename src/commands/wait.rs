@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Args;
-
 use crate::ctx::{Ctx, EventSource};
 use crate::error::CliError;
 use crate::model::decode::decode_entry;
@@ -13,17 +11,6 @@ use crate::model::{Event, TaskState};
 use crate::source::live::Live;
 use crate::source::pubsub::ChannelOptions;
 use crate::state::State;
-
-#[derive(Debug, Args)]
-pub struct WaitArgs {
-    /// Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout
-    #[arg(long)]
-    pub wait: bool,
-
-    /// How long --wait waits (e.g. 90s, 10m)
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration, requires = "wait")]
-    pub timeout: Duration,
-}
 
 /// `--wait` needs a broker to follow: refused (before any read) for a recording on disk.
 /// The empty start of a `--wait` when the broker has recorded nothing yet.

@@ -3,11 +3,12 @@
 
 use clap::{Args, ValueEnum};
 
+use super::args::ListOutput;
 use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::query::time::epoch;
 use crate::query::workers::{WorkerQuery, workers};
-use crate::render;
+use crate::render::{self, ListFormat};
 use crate::state::worker::{HEARTBEAT_EXPIRE_FACTOR, Liveness};
 
 /// List workers: status, sessions, counters and the tasks they dropped
@@ -21,6 +22,7 @@ use crate::state::worker::{HEARTBEAT_EXPIRE_FACTOR, Liveness};
 ///   celtrace workers --events rec.ndjson
 ///   celtrace workers --status lost --json | jq '.workers[].hostname'
 ///   celtrace workers --history --worker 'w1@*'
+///   celtrace workers --format csv > workers.csv
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct WorkersArgs {
@@ -48,13 +50,8 @@ pub struct WorkersArgs {
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
 
-    /// Print one JSON document (sessions included)
-    #[arg(long)]
-    pub json: bool,
-
-    /// Plain ASCII table borders
-    #[arg(long)]
-    pub ascii: bool,
+    #[command(flatten)]
+    pub output: ListOutput,
 
     /// Also ask the workers now (remote control): pool, prefetch, queues, active, reserved,
     /// scheduled and registered tasks; a worker that does not answer is reported
@@ -95,10 +92,10 @@ fn parse_factor(s: &str) -> Result<f64, String> {
 pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
     let query = WorkerQuery {
         lost_factor: args.lost_after,
-        hosts: super::tasks::globs("worker", &args.worker)?,
+        hosts: super::args::globs("worker", &args.worker)?,
         statuses: args.status.iter().map(|&s| s.into()).collect(),
-        since: super::tasks::bound("since", args.since.as_deref(), ctx)?,
-        until: super::tasks::bound("until", args.until.as_deref(), ctx)?,
+        since: super::args::bound("since", args.since.as_deref(), ctx)?,
+        until: super::args::bound("until", args.until.as_deref(), ctx)?,
     };
     let (state, report) = match ctx.load_state() {
         // Nothing recorded yet: --inspect still asks the workers themselves.
@@ -110,14 +107,15 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
     };
     let horizon = state.horizon(epoch(ctx.now));
     let rows = workers(&state, &query, horizon);
-    let rctx = ctx.render_ctx(args.ascii);
+    let rctx = ctx.list_ctx(&args.output);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     let live = if args.inspect {
         Some(inspect(ctx, args, &rows)?)
     } else {
         None
     };
-    if args.json {
+    let format = args.output.format();
+    if format != ListFormat::Table {
         let doc = live.as_ref().map(|(replies, silent, reached)| {
             serde_json::json!({
                 "timeout": args.timeout.as_secs_f64(),
@@ -126,7 +124,8 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
                 "silent": silent,
             })
         });
-        render::workers::json(
+        render::workers::machine(
+            format,
             &state,
             &rows,
             horizon,
@@ -158,23 +157,8 @@ fn inspect(
     args: &WorkersArgs,
     rows: &[crate::query::workers::WorkerRow<'_>],
 ) -> Result<(crate::source::control::Replies, Vec<String>, Option<u64>), CliError> {
-    use crate::source::url::BrokerKind;
-    let url = super::wait::broker(ctx).map_err(|_| {
-        CliError::usage(
-            "--inspect asks the workers over the broker, and a recording on disk has none",
-            "give --broker (a Redis or RabbitMQ URL) instead of --events",
-        )
-    })?;
-    let mut found = match url.kind {
-        BrokerKind::Redis => {
-            let redis = crate::source::redis::Redis::new(url)?;
-            crate::source::control::inspect_redis(&redis, "", args.timeout)?
-        }
-        BrokerKind::Amqp => {
-            let amqp = crate::source::amqp::Amqp::new(url);
-            crate::source::control::inspect_amqp(&amqp, args.timeout)?
-        }
-    };
+    let broker = ctx.broker("--inspect asks the workers over the broker")?;
+    let mut found = broker.inspect("", args.timeout)?;
     // Running and reserved tasks come with their arguments.
     for answers in found.replies.values_mut() {
         answers.values_mut().for_each(|v| {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::TaskState;
+use crate::query::tasks::TaskQuery;
 use crate::state::State;
 use crate::state::view::TaskView;
 
@@ -18,9 +19,9 @@ pub enum GroupBy {
 #[derive(Debug, Clone, Default)]
 pub struct StatsQuery {
     pub by: GroupBy,
-    /// Tasks first seen in `[since, until]`.
-    pub since: Option<f64>,
-    pub until: Option<f64>,
+    /// Which tasks count: the `tasks` filters, with their meaning (a time window keeps the
+    /// tasks with any activity in it).
+    pub select: TaskQuery,
     /// Width of a time-series bucket in seconds.
     pub bucket: Option<f64>,
 }
@@ -104,10 +105,10 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
         let Some(first) = rec.first_time() else {
             continue;
         };
-        if q.since.is_some_and(|s| first < s) || q.until.is_some_and(|u| first > u) {
+        let v = TaskView::new(state, rec, horizon);
+        if !q.select.matches(state, &v) {
             continue;
         }
-        let v = TaskView::new(state, rec, horizon);
         let key = match q.by {
             GroupBy::Name => rec.name().map(|s| state.sym(s)),
             GroupBy::Worker => v.worker().map(|s| state.sym(s)),
@@ -135,8 +136,12 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
         hi = hi.max(first);
     }
     let axis = q.bucket.filter(|_| lo.is_finite()).map(|width| {
-        let start = q.since.unwrap_or((lo / width).floor() * width);
-        let end = q.until.unwrap_or(hi);
+        let start = q
+            .select
+            .since
+            .unwrap_or((lo / width).floor() * width)
+            .min(lo);
+        let end = q.select.until.unwrap_or(hi).max(hi);
         let len = (((end - start) / width).floor() as usize + 1).min(MAX_BUCKETS);
         Axis { start, width, len }
     });
@@ -254,13 +259,25 @@ mod tests {
     }
 
     #[test]
-    fn since_and_until_keep_tasks_first_seen_inside() {
+    fn the_time_window_keeps_tasks_with_activity_inside_as_tasks_does() {
         let s = state_of(CHORD);
         let h = s.horizon(f64::MAX);
-        let q = StatsQuery {
-            since: Some(h + 1.0),
+        let window = |since: Option<f64>, until: Option<f64>| StatsQuery {
+            select: TaskQuery {
+                since,
+                until,
+                ..TaskQuery::default()
+            },
             ..StatsQuery::default()
         };
-        assert!(stats(&s, &q, h).0.is_empty());
+        assert!(stats(&s, &window(Some(h + 1.0), None), h).0.is_empty());
+        // A task first seen before the window but still active in it counts, as in `tasks`.
+        let (lo, hi) = s.time_range().unwrap();
+        let late = window(Some(hi - 1e-6), None);
+        let counted: usize = stats(&s, &late, h).0.iter().map(|r| r.count).sum();
+        let listed = crate::query::tasks::select(&s, &late.select, h).len();
+        assert!(counted > 0);
+        assert_eq!(counted, listed);
+        assert!(lo < hi - 1e-6);
     }
 }

@@ -5,19 +5,24 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
-use super::RenderCtx;
 use super::fmt::{clock_time, rfc3339};
-use super::schema::{DiagnosticsJson, SCHEMA_VERSION};
+use super::schema::DiagnosticsJson;
+use super::{ListFormat, RenderCtx};
 use crate::query::anomalies::{Anomaly, Severity, Thresholds};
-use crate::query::time::epoch;
 use crate::source::file::LoadReport;
 
 /// Task ids shown per finding before "and N more".
 const IDS_SHOWN: usize = 5;
 
-pub fn text(found: &[Anomaly], ctx: &RenderCtx, out: &mut dyn Write) -> io::Result<()> {
+pub fn text(
+    found: &[Anomaly],
+    horizon: f64,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if found.is_empty() {
-        return writeln!(out, "No anomalies found.");
+        writeln!(out, "No anomalies found.")?;
+        return super::fmt::as_of_footer(horizon, ctx, out);
     }
     let st = &ctx.styles;
     for (i, a) in found.iter().enumerate() {
@@ -43,7 +48,8 @@ pub fn text(found: &[Anomaly], ctx: &RenderCtx, out: &mut dyn Write) -> io::Resu
         if !a.tasks.is_empty() {
             let mut ids = a.tasks.iter().take(IDS_SHOWN).cloned().collect::<Vec<_>>();
             if a.tasks.len() > IDS_SHOWN {
-                ids.push(format!("… and {} more", a.tasks.len() - IDS_SHOWN));
+                let more = if ctx.ascii { "..." } else { "…" };
+                ids.push(format!("{more} and {} more", a.tasks.len() - IDS_SHOWN));
             }
             writeln!(out, "  {} {}", "tasks:".style(st.label), ids.join(", "))?;
         }
@@ -61,14 +67,12 @@ pub fn text(found: &[Anomaly], ctx: &RenderCtx, out: &mut dyn Write) -> io::Resu
         count(found.len(), "finding"),
         count(errors, "error"),
         count(found.len() - errors, "warning")
-    )
+    )?;
+    super::fmt::as_of_footer(horizon, ctx, out)
 }
 
 #[derive(Serialize)]
 struct Doc<'r> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
     as_of: Option<String>,
     thresholds: ThresholdsJson,
     count: usize,
@@ -103,7 +107,14 @@ struct AnomalyJson<'r> {
     help: &'static str,
 }
 
-pub fn json(
+/// CSV columns, in order (docs/json.md).
+pub const CSV_COLUMNS: [&str; 7] = [
+    "rule", "severity", "summary", "at", "worker", "tasks", "help",
+];
+
+/// JSON, NDJSON (an `anomaly` record per finding) or CSV.
+pub fn machine(
+    format: ListFormat,
     found: &[Anomaly],
     horizon: f64,
     t: &Thresholds,
@@ -112,9 +123,6 @@ pub fn json(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let doc = Doc {
-        version: SCHEMA_VERSION,
-        kind: "anomalies",
-        generated_at: rfc3339(epoch(ctx.now)).unwrap_or_default(),
         as_of: rfc3339(horizon),
         thresholds: ThresholdsJson {
             stuck_in_queue: t.stuck_in_queue,
@@ -145,6 +153,18 @@ pub fn json(
             .collect(),
         diagnostics: DiagnosticsJson::new(report),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    match format {
+        ListFormat::Table | ListFormat::Json => {
+            super::envelope::json(out, "anomalies", ctx.now, &doc)
+        }
+        ListFormat::Ndjson => {
+            let end = serde_json::json!({
+                "as_of": doc.as_of,
+                "thresholds": doc.thresholds,
+                "diagnostics": doc.diagnostics,
+            });
+            super::envelope::ndjson(out, "anomalies", ctx.now, "anomaly", &doc.anomalies, &end)
+        }
+        ListFormat::Csv => super::envelope::csv(out, &CSV_COLUMNS, &doc.anomalies),
+    }
 }

@@ -96,6 +96,32 @@ pub fn duration(secs: f64) -> String {
 }
 
 /// `5m ago`, `2d ago`, `in 30s`.
+/// The footer of a table whose ages are measured before now: celtrace judges data as of its
+/// newest event (docs/architecture.md §7), so a recording read a week later says "stuck for
+/// 5m", not "stuck for 7d". Nothing when the as-of moment is within a minute of now.
+pub fn as_of_footer(
+    horizon: f64,
+    ctx: &super::RenderCtx,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use owo_colors::OwoColorize;
+    if crate::query::time::epoch(ctx.now) - horizon <= 60.0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    let text = format!(
+        "Status and ages are as of the newest event, {} ({}).",
+        full_time(horizon, ctx.zone),
+        relative(horizon, ctx.now)
+    );
+    writeln!(out, "{}", text.style(ctx.styles.muted))
+}
+
+/// An epoch second as a time (the Unix epoch when out of range).
+pub fn at(secs: f64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros((secs * 1e6) as i64).unwrap_or_default()
+}
+
 pub fn relative(secs: f64, now: DateTime<Utc>) -> String {
     let now = crate::query::time::epoch(now);
     let delta = now - secs;

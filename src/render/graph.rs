@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::RenderCtx;
 use super::fmt::{clock_time, duration, printable, rfc3339};
-use super::schema::SCHEMA_VERSION;
 use crate::graph::{
     Aggregate, EdgeKind, Evidence, Flow, FlowEdge, FlowNode, GroupSource, NodeKind,
 };
@@ -757,9 +756,6 @@ pub fn mermaid(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Resul
 
 #[derive(Serialize)]
 struct GraphDoc<'a> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
     root: String,
     focus: String,
     groups: &'static str,
@@ -839,9 +835,6 @@ pub fn json(
         })
         .collect();
     let doc = GraphDoc {
-        version: SCHEMA_VERSION,
-        kind: "graph",
-        generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
         root: flow.root.to_string(),
         focus: flow.graph[flow.focus].id.clone(),
         groups: match flow.groups {
@@ -866,6 +859,5 @@ pub fn json(
             .collect(),
         notes: notes(flow),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    super::envelope::json(out, "graph", ctx.now, &doc)
 }

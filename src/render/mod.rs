@@ -2,6 +2,7 @@
 //! environment or the terminal; every decision arrives in the context.
 
 pub mod anomalies;
+pub mod envelope;
 pub mod fmt;
 pub mod graph;
 pub mod otlp;
@@ -29,6 +30,8 @@ pub struct RenderCtx {
     pub width: Option<u16>,
     /// `--ascii`: no box-drawing or other non-ASCII decoration.
     pub ascii: bool,
+    /// `--wide`: tables are never fitted to the width; every cell is shown in full.
+    pub wide: bool,
 }
 
 impl RenderCtx {
@@ -41,6 +44,7 @@ impl RenderCtx {
             now: DateTime::<Utc>::from_timestamp(1_795_333_620, 0).unwrap_or_default(),
             width: Some(width),
             ascii: false,
+            wide: false,
         }
     }
 }

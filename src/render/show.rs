@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::RenderCtx;
 use super::fmt::{duration, ellipsize, full_time, printable, rfc3339, time_of_day};
-use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
+use super::schema::{DiagnosticsJson, TaskJson, task_json};
 use crate::model::TaskId;
 use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
@@ -78,9 +78,6 @@ fn flow_json<'s>(state: &'s State, data: &ShowData<'s>, horizon: f64) -> Option<
 
 #[derive(Serialize)]
 struct ShowDoc<'s, 'r> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
     task: TaskJson<'s>,
     lineage: Vec<RelativeJson<'s>>,
     children: Vec<RelativeJson<'s>>,
@@ -257,9 +254,6 @@ pub fn json(
         .map(|c| c.record.id.to_string())
         .collect();
     let doc = ShowDoc {
-        version: SCHEMA_VERSION,
-        kind: "task",
-        generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
         task: task_json(state, v, children),
         lineage: data
             .ancestors
@@ -286,8 +280,7 @@ pub fn json(
         backend: data.backend.clone(),
         diagnostics: DiagnosticsJson::new(report),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    super::envelope::json(out, "task", ctx.now, &doc)
 }
 
 pub fn text(

@@ -6,11 +6,10 @@ use comfy_table::Cell;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
-use super::RenderCtx;
 use super::fmt::{duration, rfc3339};
-use super::schema::{DiagnosticsJson, SCHEMA_VERSION};
+use super::schema::DiagnosticsJson;
+use super::{ListFormat, RenderCtx};
 use crate::query::stats::{Axis, Percentiles, StatsRow};
-use crate::query::time::epoch;
 use crate::source::file::LoadReport;
 
 /// Widest sparkline; longer series are summed into this many cells.
@@ -57,23 +56,24 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No tasks in range.");
     }
+    use super::table::Fit::{Cut, Extra, Whole};
     let mut headers = vec![
-        label.to_uppercase(),
-        "TASKS".into(),
-        "OK%".into(),
-        "FAILED".into(),
-        "OTHER".into(),
-        "RUN P50".into(),
-        "P90".into(),
-        "P99".into(),
-        "MAX".into(),
-        "WAIT P50".into(),
-        "WAIT P99".into(),
-        "RETRIES".into(),
+        (label.to_uppercase(), Cut),
+        ("TASKS".into(), Whole),
+        ("OK%".into(), Whole),
+        ("FAILED".into(), Whole),
+        ("OTHER".into(), Extra),
+        ("RUN P50".into(), Whole),
+        ("P90".into(), Extra),
+        ("P99".into(), Whole),
+        ("MAX".into(), Extra),
+        ("WAIT P50".into(), Extra),
+        ("WAIT P99".into(), Whole),
+        ("RETRIES".into(), Extra),
     ];
     if let Some(ax) = axis {
         let width = std::time::Duration::from_secs_f64(ax.width);
-        headers.push(format!("PER {}", humantime::format_duration(width)));
+        headers.push((format!("PER {}", humantime::format_duration(width)), Whole));
     }
     let mut t = super::table::new(ctx, &headers);
     for r in rows {
@@ -83,7 +83,7 @@ pub fn table(
             .success_rate
             .map_or_else(|| "-".into(), |x| format!("{:.1}", x * 100.0));
         let mut cells = vec![
-            super::table::text(&r.key),
+            super::table::text(ctx, &r.key),
             Cell::new(r.count),
             Cell::new(rate),
             Cell::new(if failed > 0 {
@@ -105,7 +105,7 @@ pub fn table(
         }
         t.add_row(cells);
     }
-    super::table::write(&t, out)?;
+    t.write(out)?;
     writeln!(
         out,
         "{}",
@@ -115,9 +115,6 @@ pub fn table(
 
 #[derive(Serialize)]
 struct Doc<'r> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
     by: &'r str,
     buckets: Option<AxisJson>,
     count: usize,
@@ -164,7 +161,33 @@ struct RowJson<'r> {
     buckets: Option<&'r [usize]>,
 }
 
-pub fn json(
+/// CSV columns, in order (docs/json.md).
+pub const CSV_COLUMNS: [&str; 20] = [
+    "key",
+    "count",
+    "states.SUCCESS",
+    "states.FAILURE",
+    "states.RETRY",
+    "states.REVOKED",
+    "states.REJECTED",
+    "states.STARTED",
+    "states.RECEIVED",
+    "states.PENDING",
+    "success_rate",
+    "interrupted",
+    "runtime.p50",
+    "runtime.p90",
+    "runtime.p99",
+    "runtime.max",
+    "queue_wait.p50",
+    "queue_wait.p99",
+    "retries",
+    "buckets",
+];
+
+/// JSON, NDJSON (a `row` record per row) or CSV.
+pub fn machine(
+    format: ListFormat,
     rows: &[StatsRow],
     axis: Option<Axis>,
     label: &str,
@@ -173,9 +196,6 @@ pub fn json(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let doc = Doc {
-        version: SCHEMA_VERSION,
-        kind: "stats",
-        generated_at: rfc3339(epoch(ctx.now)).unwrap_or_default(),
         by: label,
         buckets: axis.map(|a| AxisJson {
             start: rfc3339(a.start),
@@ -199,8 +219,18 @@ pub fn json(
             .collect(),
         diagnostics: DiagnosticsJson::new(report),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    match format {
+        ListFormat::Table | ListFormat::Json => super::envelope::json(out, "stats", ctx.now, &doc),
+        ListFormat::Ndjson => {
+            let end = serde_json::json!({
+                "by": doc.by,
+                "buckets": doc.buckets,
+                "diagnostics": doc.diagnostics,
+            });
+            super::envelope::ndjson(out, "stats", ctx.now, "row", &doc.rows, &end)
+        }
+        ListFormat::Csv => super::envelope::csv(out, &CSV_COLUMNS, &doc.rows),
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use super::RenderCtx;
-use super::fmt::{clock_time, duration, ellipsize, relative, rfc3339};
-use super::schema::{DiagnosticsJson, SCHEMA_VERSION, TaskJson, task_json};
+use super::fmt::{clock_time, duration, ellipsize, relative};
+use super::schema::{DiagnosticsJson, TaskJson, task_json};
 use crate::model::id::{prefix_bytes, unique_prefix_len};
 use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
@@ -31,10 +31,17 @@ pub fn table(
     }
     let mut ids: Vec<String> = state.tasks().map(|t| t.id.to_string()).collect();
     ids.sort_unstable();
+    use super::table::Fit::{Cut, Extra, Whole};
     let mut t = super::table::new(
         ctx,
         &[
-            "ID", "NAME", "STATE", "WORKER", "RECEIVED", "RUNTIME", "RETRIES",
+            ("ID", Whole),
+            ("NAME", Cut),
+            ("STATE", Whole),
+            ("WORKER", Cut),
+            ("RECEIVED", Whole),
+            ("RUNTIME", Whole),
+            ("RETRIES", Extra),
         ],
     );
     let st = &ctx.styles;
@@ -43,7 +50,11 @@ pub fn table(
         let id = v.record.id.to_string();
         let pos = ids.binary_search(&id).unwrap_or(0);
         let unique = prefix_bytes(&id, unique_prefix_len(&ids, pos));
-        let shown = prefix_bytes(&id, SHORT_ID.max(unique.len()));
+        let shown = if ctx.wide {
+            id.as_str()
+        } else {
+            prefix_bytes(&id, SHORT_ID.max(unique.len()))
+        };
         let id_cell = format!("{}{}", unique.style(st.id_prefix), &shown[unique.len()..]);
         let mut state_text = v.state.as_str().style(st.state(v.state)).to_string();
         if v.lost.is_some() {
@@ -56,29 +67,27 @@ pub fn table(
                 format!(
                     "{} ({})",
                     clock_time(s, ctx.zone, ctx.now),
-                    relative(s, ctx.now)
+                    relative(s, super::fmt::at(horizon))
                 )
             },
         );
         let runtime = v.runtime().map_or_else(|| "-".into(), duration);
         t.add_row(vec![
             Cell::new(id_cell),
-            super::table::text(v.record.name().map_or("?", |s| state.sym(s))),
+            super::table::text(ctx, v.record.name().map_or("?", |s| state.sym(s))),
             Cell::new(state_text),
-            super::table::text(v.worker().map_or("-", |s| state.sym(s))),
+            super::table::text(ctx, v.worker().map_or("-", |s| state.sym(s))),
             Cell::new(received),
             Cell::new(runtime),
             Cell::new(v.retries()),
         ]);
     }
-    super::table::write(&t, out)
+    t.write(out)?;
+    super::fmt::as_of_footer(horizon, ctx, out)
 }
 
 #[derive(Serialize)]
 struct TasksDoc<'r, T: Serialize> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
     count: usize,
     tasks: T,
     diagnostics: DiagnosticsJson<'r>,
@@ -133,24 +142,13 @@ pub fn json(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let doc = TasksDoc {
-        version: SCHEMA_VERSION,
-        kind: "tasks",
-        generated_at: rfc3339(crate::query::time::epoch(ctx.now)).unwrap_or_default(),
         count: rows.len(),
         tasks: Streamed(std::cell::RefCell::new(Some(task_objects(
             state, rows, horizon,
         )))),
         diagnostics: DiagnosticsJson::new(report),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
-}
-
-#[derive(Serialize)]
-struct Line<T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    data: T,
+    super::envelope::json(out, "tasks", ctx.now, &doc)
 }
 
 pub fn ndjson(
@@ -161,39 +159,9 @@ pub fn ndjson(
     ctx: &RenderCtx,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let begin = serde_json::json!({
-        "version": SCHEMA_VERSION,
-        "kind": "tasks",
-        "generated_at": rfc3339(crate::query::time::epoch(ctx.now)),
-    });
-    serde_json::to_writer(
-        &mut *out,
-        &Line {
-            kind: "begin",
-            data: begin,
-        },
-    )?;
-    writeln!(out)?;
-    for task in task_objects(state, rows, horizon) {
-        serde_json::to_writer(
-            &mut *out,
-            &Line {
-                kind: "task",
-                data: task,
-            },
-        )?;
-        writeln!(out)?;
-    }
-    let end =
-        serde_json::json!({ "count": rows.len(), "diagnostics": DiagnosticsJson::new(report) });
-    serde_json::to_writer(
-        &mut *out,
-        &Line {
-            kind: "end",
-            data: end,
-        },
-    )?;
-    writeln!(out)
+    let end = serde_json::json!({ "diagnostics": DiagnosticsJson::new(report) });
+    let tasks = task_objects(state, rows, horizon);
+    super::envelope::ndjson(out, "tasks", ctx.now, "task", tasks, &end)
 }
 
 /// CSV columns, in order (documented in docs/json.md).

@@ -6,10 +6,9 @@ use comfy_table::Cell;
 use owo_colors::{OwoColorize, Style};
 use serde::Serialize;
 
-use super::RenderCtx;
 use super::fmt::{clock_time, duration, rfc3339};
-use super::schema::{DiagnosticsJson, SCHEMA_VERSION};
-use crate::query::time::epoch;
+use super::schema::DiagnosticsJson;
+use super::{ListFormat, RenderCtx};
 use crate::query::workers::{Interrupted, SessionRow, WorkerQuery, WorkerRow};
 use crate::source::file::LoadReport;
 use crate::state::State;
@@ -59,20 +58,21 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No workers match.");
     }
+    use super::table::Fit::{Cut, Extra, Whole};
     let mut t = super::table::new(
         ctx,
         &[
-            "WORKER",
-            "STATUS",
-            "PID",
-            "UP SINCE",
-            "RESTARTS",
-            "VERSION",
-            "PROCESSED",
-            "ACTIVE",
-            "LOAD",
-            "LAST BEAT",
-            "DROPPED",
+            ("WORKER", Cut),
+            ("STATUS", Whole),
+            ("PID", Extra),
+            ("UP SINCE", Whole),
+            ("RESTARTS", Extra),
+            ("VERSION", Extra),
+            ("PROCESSED", Whole),
+            ("ACTIVE", Whole),
+            ("LOAD", Extra),
+            ("LAST BEAT", Whole),
+            ("DROPPED", Whole),
         ],
     );
     for w in rows {
@@ -85,12 +85,12 @@ pub fn table(
         );
         let dropped: usize = w.sessions().map(|s| s.dropped()).sum();
         t.add_row(vec![
-            super::table::text(w.hostname),
+            super::table::text(ctx, w.hostname),
             Cell::new(liveness_str(status).style(liveness_style(ctx, status))),
             Cell::new(s.pid),
             Cell::new(clock_time(since, ctx.zone, ctx.now)),
             Cell::new(w.restarts()),
-            super::table::text(&opt(s.sw_ver.as_deref())),
+            super::table::text(ctx, &opt(s.sw_ver.as_deref())),
             Cell::new(opt(s.processed)),
             Cell::new(opt(s.active)),
             Cell::new(load),
@@ -108,7 +108,7 @@ pub fn table(
             }),
         ]);
     }
-    super::table::write(&t, out)?;
+    t.write(out)?;
     for w in rows {
         let list: Vec<(&Interrupted<'_>, Liveness)> = w
             .sessions()
@@ -136,20 +136,7 @@ pub fn table(
             )?;
         }
     }
-    let now = epoch(ctx.now);
-    if now - horizon > 60.0 {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{}",
-            format!(
-                "Status and ages are as of the end of the data ({}).",
-                clock_time(horizon, ctx.zone, ctx.now)
-            )
-            .style(ctx.styles.muted)
-        )?;
-    }
-    Ok(())
+    super::fmt::as_of_footer(horizon, ctx, out)
 }
 
 fn interrupted_line(
@@ -190,17 +177,18 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
     if rows.is_empty() {
         return writeln!(out, "No workers match.");
     }
+    use super::table::Fit::{Cut, Extra, Whole};
     let mut t = super::table::new(
         ctx,
         &[
-            "WORKER",
-            "PID",
-            "STARTED",
-            "ENDED",
-            "HOW",
-            "LASTED",
-            "PROCESSED",
-            "DROPPED",
+            ("WORKER", Cut),
+            ("PID", Extra),
+            ("STARTED", Whole),
+            ("ENDED", Whole),
+            ("HOW", Whole),
+            ("LASTED", Whole),
+            ("PROCESSED", Whole),
+            ("DROPPED", Whole),
         ],
     );
     for w in rows {
@@ -209,7 +197,7 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
             let end = s.ended_at();
             let lasted = end.unwrap_or(s.session.last_seen) - start;
             t.add_row(vec![
-                super::table::text(w.hostname),
+                super::table::text(ctx, w.hostname),
                 Cell::new(s.session.pid),
                 Cell::new(clock_time(start, ctx.zone, ctx.now)),
                 Cell::new(end.map_or_else(|| "-".into(), |e| clock_time(e, ctx.zone, ctx.now))),
@@ -223,14 +211,11 @@ pub fn history(rows: &[WorkerRow<'_>], ctx: &RenderCtx, out: &mut dyn Write) -> 
             ]);
         }
     }
-    super::table::write(&t, out)
+    t.write(out)
 }
 
 #[derive(Serialize)]
 struct WorkersDoc<'r> {
-    version: u32,
-    kind: &'static str,
-    generated_at: String,
     /// The moment status and ages are judged at: the newest event, or now if earlier.
     as_of: Option<String>,
     lost_after_intervals: f64,
@@ -260,6 +245,8 @@ struct WorkerJson<'r> {
     last_heartbeat_at: Option<String>,
     /// Seconds from the last heartbeat to `as_of`.
     last_heartbeat_age: Option<f64>,
+    /// Tasks its sessions were running when they ended.
+    dropped: usize,
     sessions: Vec<SessionJson<'r>>,
 }
 
@@ -307,8 +294,28 @@ fn session_json<'r>(state: &'r State, s: &SessionRow<'r>) -> SessionJson<'r> {
     }
 }
 
+/// CSV columns, in order (docs/json.md).
+pub const CSV_COLUMNS: [&str; 14] = [
+    "hostname",
+    "status",
+    "pid",
+    "started_at",
+    "restarts",
+    "sw_ident",
+    "sw_ver",
+    "freq",
+    "processed",
+    "active",
+    "loadavg",
+    "last_heartbeat_at",
+    "last_heartbeat_age",
+    "dropped",
+];
+
+/// JSON, NDJSON (a `worker` record per worker) or CSV.
 #[allow(clippy::too_many_arguments)] // one renderer, each argument a different fact
-pub fn json(
+pub fn machine(
+    format: ListFormat,
     state: &State,
     rows: &[WorkerRow<'_>],
     horizon: f64,
@@ -337,14 +344,12 @@ pub fn json(
                 loadavg: s.loadavg,
                 last_heartbeat_at: s.last_heartbeat.and_then(rfc3339),
                 last_heartbeat_age: w.heartbeat_age(horizon),
+                dropped: w.sessions().map(|s| s.dropped()).sum(),
                 sessions: w.sessions().map(|s| session_json(state, s)).collect(),
             }
         })
         .collect::<Vec<_>>();
     let doc = WorkersDoc {
-        version: SCHEMA_VERSION,
-        kind: "workers",
-        generated_at: rfc3339(epoch(ctx.now)).unwrap_or_default(),
         as_of: rfc3339(horizon),
         lost_after_intervals: query.lost_factor,
         count: workers.len(),
@@ -352,8 +357,21 @@ pub fn json(
         inspect,
         diagnostics: DiagnosticsJson::new(report),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    match format {
+        ListFormat::Table | ListFormat::Json => {
+            super::envelope::json(out, "workers", ctx.now, &doc)
+        }
+        ListFormat::Ndjson => {
+            let end = serde_json::json!({
+                "as_of": doc.as_of,
+                "lost_after_intervals": doc.lost_after_intervals,
+                "inspect": doc.inspect,
+                "diagnostics": doc.diagnostics,
+            });
+            super::envelope::ndjson(out, "workers", ctx.now, "worker", &doc.workers, &end)
+        }
+        ListFormat::Csv => super::envelope::csv(out, &CSV_COLUMNS, &doc.workers),
+    }
 }
 
 /// `--inspect`'s live answers, after the table: pool, prefetch, queues, what is running,

@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod backend;
 pub mod backlog;
+pub mod broker;
 pub mod control;
 pub mod file;
 pub mod live;

@@ -1,0 +1,198 @@
+//! The argument groups commands share, so a flag means one thing everywhere: which tasks
+//! (filters), how the answer is printed (output), `--wait`, and the guard of the commands that
+//! change something. A command flattens the groups that make sense for it.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::ctx::Ctx;
+use crate::error::CliError;
+use crate::model::{TaskId, TaskState};
+use crate::query::tasks::TaskQuery;
+use crate::query::time::parse_bound;
+use crate::query::{ResolveError, resolve_among};
+use crate::render::ListFormat;
+use crate::state::State;
+
+/// Which tasks: `tasks`, `stats`, `anomalies`, `export`, `retry` and `revoke` take these, with
+/// one meaning everywhere. Filters combine with AND; a repeated
+/// filter (or a comma-separated list) matches any of its values.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TaskFilters {
+    /// Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<TaskState>,
+
+    /// Only tasks whose name matches this glob (e.g. 'shop.*')
+    #[arg(long, value_name = "GLOB")]
+    pub name: Vec<String>,
+
+    /// Only tasks that ran on a worker matching this glob (e.g. 'w1@*')
+    #[arg(long, value_name = "GLOB")]
+    pub worker: Vec<String>,
+
+    /// Only tasks sent to a queue matching this glob
+    #[arg(long, value_name = "GLOB")]
+    pub queue: Vec<String>,
+
+    /// Only tasks of the workflow with this root id (full id or unique prefix)
+    #[arg(long, value_name = "ID")]
+    pub root: Option<String>,
+
+    /// Only direct children of this task (full id or unique prefix)
+    #[arg(long, value_name = "ID")]
+    pub parent: Option<String>,
+
+    /// Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only tasks with activity at or before this time: a duration back from now or RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+impl TaskFilters {
+    /// Whether any filter beyond the time window is set.
+    pub fn selects_tasks(&self) -> bool {
+        !self.state.is_empty()
+            || !self.name.is_empty()
+            || !self.worker.is_empty()
+            || !self.queue.is_empty()
+            || self.root.is_some()
+            || self.parent.is_some()
+    }
+
+    /// Checks globs and times before anything is read: a typo should not cost a long read.
+    pub fn check(&self, ctx: &Ctx) -> Result<TaskQuery, CliError> {
+        Ok(TaskQuery {
+            states: self.state.clone(),
+            names: globs("name", &self.name)?,
+            workers: globs("worker", &self.worker)?,
+            queues: globs("queue", &self.queue)?,
+            since: bound("since", self.since.as_deref(), ctx)?,
+            until: bound("until", self.until.as_deref(), ctx)?,
+            ..TaskQuery::default()
+        })
+    }
+
+    /// Resolves `--root` and `--parent` (ids or unique prefixes) against the loaded tasks.
+    pub fn resolve(
+        &self,
+        mut query: TaskQuery,
+        state: &State,
+        label: &str,
+        horizon: f64,
+    ) -> Result<TaskQuery, CliError> {
+        let resolve = |typed: Option<&str>, roots: bool| -> Result<Option<TaskId>, CliError> {
+            let Some(typed) = typed else { return Ok(None) };
+            let mut ids: Vec<&TaskId> = if roots {
+                state.tasks().map(|t| state.root_id(t)).collect()
+            } else {
+                state.tasks().map(|t| &t.id).collect()
+            };
+            ids.sort();
+            ids.dedup();
+            resolve_among(ids.into_iter(), typed)
+                .cloned()
+                .map(Some)
+                .map_err(|e: ResolveError| {
+                    CliError::from_resolve(e, label, &|id| {
+                        super::show::describe(state, id, horizon)
+                    })
+                })
+        };
+        query.root = resolve(self.root.as_deref(), true)?;
+        query.parent = resolve(self.parent.as_deref(), false)?;
+        Ok(query)
+    }
+}
+
+pub fn parse_state(s: &str) -> Result<TaskState, String> {
+    TaskState::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown state `{s}`; expected one of {}", all.join(", "))
+    })
+}
+
+pub(crate) fn globs(flag: &str, values: &[String]) -> Result<Vec<glob::Pattern>, CliError> {
+    values
+        .iter()
+        .map(|v| {
+            glob::Pattern::new(v).map_err(|e| {
+                CliError::usage(
+                    format!("--{flag} `{v}` is not a valid glob: {e}"),
+                    "globs use * for any text, ? for one character and [abc] for a set",
+                )
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn bound(flag: &str, value: Option<&str>, ctx: &Ctx) -> Result<Option<f64>, CliError> {
+    value
+        .map(|v| parse_bound(v, ctx.now))
+        .transpose()
+        .map_err(|e| {
+            CliError::usage(
+                format!("--{flag}: {e}"),
+                "examples: 30s, 15m, 2h, 1d, 2026-11-22T07:47:00Z",
+            )
+        })
+}
+
+/// How a list is printed: `tasks`, `workers`, `stats`, `anomalies` and `queues` take these.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListOutput {
+    /// Output format: a table for people, or JSON, NDJSON or CSV for programs
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Shorthand for --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Plain ASCII table borders (and sparklines)
+    #[arg(long)]
+    pub ascii: bool,
+
+    /// Never cut a table cell to fit the terminal: every name and id in full
+    #[arg(long)]
+    pub wide: bool,
+}
+
+impl ListOutput {
+    /// The format asked for, `--json` included.
+    pub fn format(&self) -> ListFormat {
+        if self.json {
+            ListFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+/// `--wait` for `show` and `graph`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Wait until it has finished: exit 0 on success, 6 on a failure, 7 on --timeout
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits (e.g. 90s, 10m)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration, requires = "wait")]
+    pub timeout: Duration,
+}
+
+/// The flags every changing command (`retry`, `revoke`) takes.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// Do it without asking (needed when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print what would be sent, and send nothing (works with --events too)
+    #[arg(long)]
+    pub dry_run: bool,
+}

@@ -1,0 +1,159 @@
+//! Reading the stream queue back: a consumer thread hands blocks of recording lines to a
+//! synchronous [`AmqpReader`], from a start (first, a time, an offset) to the offset that was
+//! last when the read began.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use futures_lite::StreamExt;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+
+use super::{Amqp, AmqpError, BLOCK, PREFETCH, Start, StreamInfo, long_string, stream_offset};
+
+impl Amqp {
+    /// Reads the stream queue from `start` (`first`, or a time in epoch seconds: chunk
+    /// granular, so earlier events come too) to the offset that was last when the read
+    /// began. Bodies become recording lines.
+    pub fn reader(&self, queue: &str, start: Start) -> Result<AmqpReader, AmqpError> {
+        let Some(info) = self.stream_info(queue)? else {
+            return Err(AmqpError::NoQueue {
+                url: self.label.clone(),
+                queue: queue.to_string(),
+            });
+        };
+        let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
+        let this = self.clone();
+        let queue = queue.to_string();
+        std::thread::spawn(move || {
+            let result = this.consume_into(&queue, start, info.last, &tx);
+            if let Err(e) = result {
+                let _ = tx.send(Err(e));
+            }
+        });
+        Ok(AmqpReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+            info,
+            progress: indicatif::ProgressBar::hidden(),
+            done: false,
+        })
+    }
+
+    fn consume_into(
+        &self,
+        queue: &str,
+        start: Start,
+        last: i64,
+        tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
+    ) -> Result<(), AmqpError> {
+        self.with_channel(async |_, ch| {
+            ch.basic_qos(PREFETCH, BasicQosOptions::default())
+                .await
+                .map_err(|e| self.fail(&e))?;
+            let mut args = FieldTable::default();
+            let start = match start {
+                Start::Time(t) => AMQPValue::Timestamp(t.max(0.0) as u64),
+                Start::Offset(o) => AMQPValue::LongLongInt(o),
+                Start::First => long_string("first"),
+            };
+            args.insert("x-stream-offset".into(), start);
+            let mut consumer = ch
+                .basic_consume(
+                    queue.into(),
+                    "celtrace-read".into(),
+                    BasicConsumeOptions::default(),
+                    args,
+                )
+                .await
+                .map_err(|e| self.fail(&e))?;
+            let mut block = Vec::with_capacity(BLOCK * 600);
+            let mut lines = 0;
+            let mut unacked = 0;
+            while let Some(delivery) = consumer.next().await {
+                let delivery = delivery.map_err(|e| self.fail(&e))?;
+                let offset = stream_offset(&delivery);
+                if offset.is_some_and(|o| o > last) {
+                    break;
+                }
+                push_line(&mut block, &delivery.data);
+                lines += 1;
+                unacked += 1;
+                if unacked >= usize::from(PREFETCH / 2) {
+                    let _ = delivery.acker.ack(BasicAckOptions { multiple: true }).await;
+                    unacked = 0;
+                }
+                if lines >= BLOCK {
+                    if tx.send(Ok(std::mem::take(&mut block))).is_err() {
+                        break;
+                    }
+                    lines = 0;
+                }
+                if offset.is_none_or(|o| o >= last) {
+                    break;
+                }
+            }
+            if !block.is_empty() {
+                let _ = tx.send(Ok(block));
+            }
+            // Cancel, never reject: a nack or reject closes the connection (trap 17).
+            let _ = ch
+                .basic_cancel("celtrace-read".into(), BasicCancelOptions::default())
+                .await;
+            Ok(())
+        })
+    }
+}
+
+/// A body as one recording line: JSON never needs a raw line break.
+fn push_line(block: &mut Vec<u8>, body: &[u8]) {
+    block.extend(
+        body.iter()
+            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+    );
+    block.push(b'\n');
+}
+
+/// Lines of a stream queue read, fed by a consumer thread.
+pub struct AmqpReader {
+    rx: Receiver<Result<Vec<u8>, AmqpError>>,
+    buf: Vec<u8>,
+    pos: usize,
+    pub info: StreamInfo,
+    progress: indicatif::ProgressBar,
+    done: bool,
+}
+
+impl AmqpReader {
+    pub fn with_progress(mut self, bar: indicatif::ProgressBar) -> Self {
+        bar.set_length(self.info.messages());
+        self.progress = bar;
+        self
+    }
+}
+
+impl Read for AmqpReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(block)) => {
+                    self.progress
+                        .inc(block.iter().filter(|&&b| b == b'\n').count() as u64);
+                    self.buf = block;
+                    self.pos = 0;
+                }
+                // The broker's own error rides inside: the caller reports it as the broker's.
+                Ok(Err(e)) => return Err(io::Error::other(e)),
+                Err(_) => self.done = true,
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
