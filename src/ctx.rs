@@ -222,6 +222,42 @@ pub fn resolve_setting(
     .find_map(|(v, o)| v.map(|v| (v.to_string(), o)))
 }
 
+/// What a command asks of its source: a time range (epoch seconds; a recorded Redis Stream or a
+/// RabbitMQ stream queue is read for that range only, a file is read whole and the query
+/// filters) and which task events to decode (`None`: all).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Load<'f> {
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+    pub filter: Option<&'f LineFilter>,
+}
+
+impl Load<'_> {
+    /// Everything the source holds.
+    pub const ALL: Load<'static> = Load {
+        since: None,
+        until: None,
+        filter: None,
+    };
+
+    pub fn between(since: Option<f64>, until: Option<f64>) -> Self {
+        Load {
+            since,
+            until,
+            filter: None,
+        }
+    }
+}
+
+impl<'f> Load<'f> {
+    pub fn filtered(filter: &'f LineFilter) -> Self {
+        Load {
+            filter: Some(filter),
+            ..Load::ALL
+        }
+    }
+}
+
 /// Where a command's events come from.
 #[derive(Debug, Clone)]
 pub enum EventSource {
@@ -368,11 +404,6 @@ impl Ctx {
         }
     }
 
-    /// Reads the whole event source into a state, reporting problems on stderr.
-    pub fn load_state(&self) -> Result<(State, LoadReport), CliError> {
-        self.load_state_between(None, None)
-    }
-
     /// Whether the source can be read more than once (a file, not stdin or a live broker).
     pub fn rereadable(&self) -> bool {
         match &self.source {
@@ -423,44 +454,19 @@ impl Ctx {
             .unwrap_or_else(|| crate::source::stream::DEFAULT_PREFIX.to_string())
     }
 
-    /// Reads what the source holds between two times (epoch seconds). A recorded Redis Stream
-    /// is read for that range only; a file is read whole (the query filters by time).
-    pub fn load_state_between(
-        &self,
-        since: Option<f64>,
-        until: Option<f64>,
-    ) -> Result<(State, LoadReport), CliError> {
-        self.load(since, until, None)
-    }
-
-    /// [`Ctx::load_state`] that decodes only the task events `filter` keeps.
-    pub fn load_state_filtered(
-        &self,
-        filter: Option<&LineFilter>,
-    ) -> Result<(State, LoadReport), CliError> {
-        self.load(None, None, filter)
-    }
-
-    /// [`Ctx::load_state_filtered`] from a time on (a stream queue is read from there).
-    pub fn load_filtered_since(
-        &self,
-        filter: Option<&LineFilter>,
-        since: Option<f64>,
-    ) -> Result<(State, LoadReport), CliError> {
-        self.load(since, None, filter)
-    }
-
     /// Whether events come from RabbitMQ.
     pub fn is_amqp(&self) -> bool {
         matches!(&self.source, EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp)
     }
 
-    fn load(
-        &self,
-        since: Option<f64>,
-        until: Option<f64>,
-        filter: Option<&LineFilter>,
-    ) -> Result<(State, LoadReport), CliError> {
+    /// The one way events are loaded: whatever the source, the request states the time range
+    /// and which task events to decode; problems and gaps are reported on stderr.
+    pub fn load(&self, req: &Load<'_>) -> Result<(State, LoadReport), CliError> {
+        let Load {
+            since,
+            until,
+            filter,
+        } = *req;
         let input = match &self.source {
             EventSource::Recording(input) => input,
             EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp => {

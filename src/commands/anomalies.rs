@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::query::anomalies::{PendingChord, Severity, Thresholds, detect_among, waiting_chords};
 use crate::query::time::epoch;
@@ -178,7 +178,7 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
         ));
     }
     let query = args.filters.check(ctx)?;
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = ctx.load(&Load::ALL)?;
     let horizon = state.horizon(epoch(ctx.now));
     let query = args
         .filters

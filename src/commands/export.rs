@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::ctx::{Ctx, EventSource};
+use crate::ctx::{Ctx, EventSource, Load};
 use crate::error::CliError;
 use crate::model::encode::write_event;
 use crate::query::tasks::{TaskQuery, select};
@@ -80,7 +80,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
                         "give the recording as a file, or filter only by --since/--until",
                     ));
                 }
-                let (state, report) = ctx.load_state()?;
+                let (state, report) = ctx.load(&Load::ALL)?;
                 let horizon = state.horizon(epoch(ctx.now));
                 let query = args
                     .filters
@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
             ndjson(ctx, since, until, only.as_ref(), &mut out)?;
         }
         ExportFormat::Otlp | ExportFormat::Json | ExportFormat::Csv => {
-            let (state, report) = ctx.load_state()?;
+            let (state, report) = ctx.load(&Load::ALL)?;
             let horizon = state.horizon(epoch(ctx.now));
             let query = TaskQuery {
                 reverse: true,

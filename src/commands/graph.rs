@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::graph::backend::Backend;
 use crate::query::resolve_task;
@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     };
     let loaded = match ctx.load_flow(args.id.trim()) {
         Ok(Some(flow)) => Ok(flow),
-        Ok(None) => ctx.load_state(),
+        Ok(None) => ctx.load(&Load::ALL),
         Err(e) => Err(e),
     };
     let (mut state, report) = match loaded {

@@ -2,7 +2,7 @@
 //! selection), and the confirmation (a question on a terminal, `--yes` otherwise).
 
 use super::args::{GuardArgs, TaskFilters};
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::model::TaskId;
 use crate::query::resolve_task;
@@ -45,7 +45,7 @@ pub fn pick(
         ));
     }
     let query = filters.check(ctx)?;
-    let (state, report) = ctx.load_state()?;
+    let (state, report) = ctx.load(&Load::ALL)?;
     let horizon = state.horizon(epoch(ctx.now));
     let mut picked = Vec::new();
     for typed in ids {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use comfy_table::Cell;
 
 use super::args::ListOutput;
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::model::TaskId;
 use crate::query::time::epoch;
@@ -101,7 +101,7 @@ pub fn run(ctx: &Ctx, args: &QueuesArgs) -> Result<(), CliError> {
     let broker = ctx.broker("`queues` asks the broker")?;
     // The recording, when there is one, names the queues tasks were sent to and dates the
     // oldest waiting message.
-    let state = match ctx.load_state() {
+    let state = match ctx.load(&Load::ALL) {
         Ok((state, _)) => Some(state),
         Err(CliError::NoRecording { .. } | CliError::AmqpNoExchange(_)) => None,
         Err(e) => return Err(e),

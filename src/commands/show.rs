@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::graph::backend::TaskMeta;
 use crate::query::lineage::{ancestors, children};
@@ -183,24 +183,24 @@ fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
         return Ok(flow); // a recorded stream: its index finds the flow without a scan
     }
     if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
-        return ctx.load_state();
+        return ctx.load(&Load::ALL);
     }
     // A stream queue has no index, and each read of it costs a drain: one whole read of the
     // last hour alone (a timestamp offset), then, if the task is not there, of everything.
     if ctx.is_amqp() {
         let hour_ago = Some(crate::query::time::epoch(ctx.now) - 3600.0);
-        let (state, report) = ctx.load_filtered_since(None, hour_ago)?;
+        let (state, report) = ctx.load(&Load::between(hour_ago, None))?;
         if resolve_task(&state, typed).is_ok() {
             return Ok((state, report));
         }
-        return ctx.load_state();
+        return ctx.load(&Load::ALL);
     }
     passes(ctx, typed)
 }
 
 /// The filtered passes of [`load`].
 fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
-    let (state, report) = ctx.load_state_filtered(Some(&LineFilter::mentions(&[typed])))?;
+    let (state, report) = ctx.load(&Load::filtered(&LineFilter::mentions(&[typed])))?;
     let Ok(id) = resolve_task(&state, typed) else {
         // Not found or ambiguous: the first pass saw every candidate, so its answer stands.
         return Ok((state, report));
@@ -222,7 +222,7 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     let (state, report) = if whole {
         (state, report)
     } else {
-        ctx.load_state_filtered(Some(&filter))?
+        ctx.load(&Load::filtered(&filter))?
     };
     // Pass 2 saw every member of the flow (their `task-sent`/`task-received` name the root);
     // pass 3 reads all events of those not read whole yet: ancestors, siblings, their kin.
@@ -247,13 +247,13 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     let Some(sent) = sent else {
         return match rest.is_empty() {
             true => Ok((state, report)),
-            false => ctx.load_state_filtered(Some(&filter)),
+            false => ctx.load(&Load::filtered(&filter)),
         };
     };
     let around = filter
         .clone()
         .and_window(sent - MATES_WINDOW_SECS, sent + MATES_WINDOW_SECS);
-    let (state, report) = ctx.load_state_filtered(Some(&around))?;
+    let (state, report) = ctx.load(&Load::filtered(&around))?;
     let mates: Vec<String> = crate::graph::root_burst(&state, &root_id)
         .iter()
         .map(ToString::to_string)
@@ -264,7 +264,7 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     }
     // Pass 4: the other header candidates whole, with their children (a callback names its
     // sender as parent).
-    ctx.load_state_filtered(Some(&around.and_mentions(&mates).and_ids(mates)))
+    ctx.load(&Load::filtered(&around.and_mentions(&mates).and_ids(mates)))
 }
 
 /// How far around a top-level root's `task-sent` `show` looks for tasks sent with it: far

@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use super::args::{ListOutput, TaskFilters};
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::query::stats::{GroupBy, MAX_BUCKETS, StatsQuery, stats};
 use crate::query::time::epoch;
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
         select: args.filters.check(ctx)?,
         bucket: args.bucket,
     };
-    let (state, report) = ctx.load_state_between(q.select.since, q.select.until)?;
+    let (state, report) = ctx.load(&Load::between(q.select.since, q.select.until))?;
     let horizon = state.horizon(epoch(ctx.now));
     q.select = args
         .filters

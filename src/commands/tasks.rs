@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use super::args::{ListOutput, TaskFilters};
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::query::tasks::{SortKey, select};
 use crate::query::time::epoch;
@@ -51,7 +51,7 @@ pub enum Sort {
 
 pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     let query = args.filters.check(ctx)?;
-    let (state, report) = ctx.load_state_between(query.since, query.until)?;
+    let (state, report) = ctx.load(&Load::between(query.since, query.until))?;
     let horizon = state.horizon(epoch(ctx.now));
     let mut query = args
         .filters

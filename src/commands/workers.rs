@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 
 use super::args::ListOutput;
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::query::time::epoch;
 use crate::query::workers::{WorkerQuery, workers};
@@ -97,7 +97,7 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
         since: super::args::bound("since", args.since.as_deref(), ctx)?,
         until: super::args::bound("until", args.until.as_deref(), ctx)?,
     };
-    let (state, report) = match ctx.load_state() {
+    let (state, report) = match ctx.load(&Load::ALL) {
         // Nothing recorded yet: --inspect still asks the workers themselves.
         Err(CliError::NoRecording { .. }) if args.inspect => (
             crate::state::State::new(),
