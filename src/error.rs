@@ -307,7 +307,7 @@ pub enum CliError {
     )]
     WaitTimeout { after: String },
 
-    #[error("cannot write the output")]
+    #[error("cannot write the output: {source}")]
     #[diagnostic(
         code(celtrace::io::write),
         help("check that the destination is writable and has space")
@@ -490,9 +490,27 @@ impl From<RecordError> for CliError {
     }
 }
 
+/// An I/O error met with `?` is a failed write of the output (stdout or `--output`): every
+/// other I/O step (files created, pages written, signals set up, broker reads) names itself
+/// with [`CliError::system`] or its own variant.
 impl From<std::io::Error> for CliError {
     fn from(source: std::io::Error) -> Self {
         Self::Write { source }
+    }
+}
+
+impl CliError {
+    /// A read that went through `std::io::Read` (a stream queue) failed: the broker's own error
+    /// when it is one, otherwise what the reader said.
+    pub fn reading(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| match source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<crate::source::amqp::AmqpError>())
+        {
+            Some(e) => e.clone().into(),
+            None => Self::System { what, source },
+        }
     }
 }
 

@@ -55,7 +55,11 @@ pub fn file_name(shell: Shell) -> &'static str {
 pub fn run(args: &CompletionsArgs) -> Result<(), CliError> {
     let script = generate(args.shell);
     match &args.dir {
-        Some(dir) => std::fs::write(dir.join(file_name(args.shell)), script)?,
+        Some(dir) => {
+            let path = dir.join(file_name(args.shell));
+            std::fs::write(&path, script)
+                .map_err(|e| CliError::system(format!("cannot write {}", path.display()), e))?;
+        }
         None => std::io::Write::write_all(&mut crate::ui::stdout_raw(), &script)?,
     }
     Ok(())

@@ -66,7 +66,9 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
         ));
     }
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+            |e| CliError::system(format!("cannot create {}", p.display()), e),
+        )?)),
         None => Box::new(std::io::BufWriter::with_capacity(1 << 20, ctx.ui.stdout())),
     };
     match args.format {

@@ -41,11 +41,13 @@ pub fn pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
 }
 
 pub fn run(args: &ManArgs) -> Result<(), CliError> {
-    let pages = pages()?;
+    let pages = pages().map_err(|e| CliError::system("cannot render the man pages", e))?;
     match &args.dir {
         Some(dir) => {
             for (name, bytes) in pages {
-                std::fs::write(dir.join(name), bytes)?;
+                let path = dir.join(name);
+                std::fs::write(&path, bytes)
+                    .map_err(|e| CliError::system(format!("cannot write {}", path.display()), e))?;
             }
         }
         None => std::io::Write::write_all(&mut crate::ui::stdout_raw(), &pages[0].1)?,

@@ -235,7 +235,8 @@ fn live(
     let pattern = args.channels.channel_options().pattern(redis.db());
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::from)?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| CliError::system("cannot set up the Ctrl-C handler", e))?;
     }
     let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
@@ -356,7 +357,8 @@ fn live_amqp(
     let amqp = Amqp::new(url);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::from)?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| CliError::system("cannot set up the Ctrl-C handler", e))?;
     }
     let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
@@ -373,7 +375,9 @@ fn live_amqp(
             let start = (info.last + 1 - back).max(info.first);
             let mut reader = amqp.reader(&queue, Start::Offset(start))?;
             let mut text = String::new();
-            std::io::Read::read_to_string(&mut reader, &mut text)?;
+            std::io::Read::read_to_string(&mut reader, &mut text).map_err(CliError::reading(
+                format!("cannot read stream queue {queue} on {}", amqp.label),
+            ))?;
             let lines: Vec<String> = text.lines().map(str::to_string).collect();
             if start == info.first || shown(&lines, filter) >= n || back > 1_000_000 {
                 return Ok(Some(lines));
