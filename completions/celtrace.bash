@@ -163,7 +163,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__anomalies)
-            opts="-b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --spike-window --chord-grace --slow-factor --state --name --worker --queue --root --parent --since --until --rule --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --spike-window --chord-grace --slow-factor --state --name --worker --queue --root --parent --since --until --rule --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,6 +247,14 @@ _celtrace() {
                     ;;
                 --rule)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
                     return 0
                     ;;
                 --broker)
@@ -793,7 +801,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__queues)
-            opts="-b -q -v -h -V --queue --global-keyprefix --management-url --inspect --timeout --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --queue --global-keyprefix --management-url --inspect --timeout --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -813,6 +821,14 @@ _celtrace() {
                     ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
                     return 0
                     ;;
                 --broker)
@@ -1171,7 +1187,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__stats)
-            opts="-b -q -v -h -V --by --since --until --bucket --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --by --state --name --worker --queue --root --parent --since --until --bucket --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1179,6 +1195,30 @@ _celtrace() {
             case "${prev}" in
                 --by)
                     COMPREPLY=($(compgen -W "name worker queue" -- "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --since)
@@ -1191,6 +1231,14 @@ _celtrace() {
                     ;;
                 --bucket)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
                     return 0
                     ;;
                 --broker)
@@ -1327,7 +1375,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tasks)
-            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --limit --sort --reverse --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1429,7 +1477,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__workers)
-            opts="-b -q -v -h -V --worker --status --lost-after --history --since --until --json --ascii --inspect --timeout --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-f -b -q -v -h -V --worker --status --lost-after --history --since --until --format --json --ascii --wide --inspect --timeout --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1453,6 +1501,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

@@ -69,7 +69,7 @@ started\t''
 runtime\t''
 name\t''
 state\t''"
-complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s f -l format -d 'Output format' -r -f -a "table\t'A table for people'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
 json\t'One JSON document'
 ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
 csv\t'Comma-separated values with a header row'"
@@ -85,7 +85,8 @@ never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l reverse -d 'Reverse the sort order'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l json -d 'Shorthand for --format json'
-complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l ascii -d 'Plain ASCII table borders'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l ascii -d 'Plain ASCII table borders (and sparklines)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s q -l quiet -d 'Print no warnings or notes on stderr'
@@ -179,6 +180,10 @@ lost\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l lost-after -d 'Call a worker lost after this many heartbeat intervals without a heartbeat' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l since -d 'Only workers with a sign of life at or after this time: a duration back from now (15m, 2h) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l until -d 'Only workers with a sign of life at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
+json\t'One JSON document'
+ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
+csv\t'Comma-separated values with a header row'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l timeout -d 'How long --inspect collects replies' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -191,8 +196,9 @@ always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l history -d 'List every session (start, end, how it ended) instead of one row per worker'
-complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l json -d 'Print one JSON document (sessions included)'
-complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l ascii -d 'Plain ASCII table borders'
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l ascii -d 'Plain ASCII table borders (and sparklines)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l inspect -d 'Also ask the workers now (remote control): pool, prefetch, queues, active, reserved, scheduled and registered tasks; a worker that does not answer is reported'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
@@ -203,9 +209,19 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s V -l versi
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l by -d 'Group by task name, worker or queue' -r -f -a "name\t''
 worker\t''
 queue\t''"
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l since -d 'Only tasks first seen at or after this time: a duration back from now (15m, 2h) or RFC 3339' -r
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l until -d 'Only tasks first seen at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l queue -d 'Only tasks sent to a queue matching this glob' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l root -d 'Only tasks of the workflow with this root id (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l bucket -d 'Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or the counts in JSON' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
+json\t'One JSON document'
+ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
+csv\t'Comma-separated values with a header row'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -216,8 +232,9 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l json -d 'Print one JSON document'
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l ascii -d 'Plain ASCII table borders and sparkline'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l ascii -d 'Plain ASCII table borders (and sparklines)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s q -l quiet -d 'Print no warnings or notes on stderr'
@@ -245,6 +262,10 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l parent -
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l rule -d 'Only findings of these rules (comma-separated ids, see the README)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
+json\t'One JSON document'
+ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
+csv\t'Comma-separated values with a header row'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -255,7 +276,9 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l color -d
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
-complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l json -d 'Print one JSON document'
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l ascii -d 'Plain ASCII table borders (and sparklines)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s q -l quiet -d 'Print no warnings or notes on stderr'
@@ -324,6 +347,10 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l queue -d 'A
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one (Redis)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l management-url -d 'RabbitMQ: also read the management API (in-flight counts, every queue of the vhost), e.g. http://user:password@localhost:15672' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l timeout -d 'How long --inspect collects replies' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
+json\t'One JSON document'
+ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
+csv\t'Comma-separated values with a header row'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -335,8 +362,9 @@ always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l inspect -d 'Also ask the workers which queues they consume (remote control): finds queues and, on Redis, counts consumers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l json -d 'Print one JSON document'
-complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l ascii -d 'Plain ASCII table borders'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l ascii -d 'Plain ASCII table borders (and sparklines)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -s q -l quiet -d 'Print no warnings or notes on stderr'
@@ -362,7 +390,7 @@ always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
-complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l dry-run -d 'Print what would be sent, and send nothing'
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l dry-run -d 'Print what would be sent, and send nothing (works with --events too)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l json -d 'Print the new ids as JSON'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
@@ -393,7 +421,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l scrub-key -
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l terminate -d 'Also kill a task that is running now (its pool process gets --signal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l wait-reply -d 'Collect the workers\' answers for --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
-complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l dry-run -d 'Print what would be sent, and send nothing'
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l dry-run -d 'Print what would be sent, and send nothing (works with --events too)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l json -d 'Print the outcome as JSON'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'

@@ -291,6 +291,7 @@ struct WorkerObj {
     loadavg: Option<[f64; 3]>,
     last_heartbeat_at: Option<String>,
     last_heartbeat_age: Option<f64>,
+    dropped: usize,
     sessions: Vec<SessionObj>,
 }
 
