@@ -25,6 +25,7 @@ mod graph;
 mod help;
 mod hostile;
 mod inspect;
+mod json_envelope;
 mod live_workers;
 mod lost_workers;
 mod otlp;
