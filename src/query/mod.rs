@@ -7,7 +7,7 @@ pub mod stats;
 pub mod tail;
 pub mod tasks;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod time;
 pub mod workers;
 

@@ -72,3 +72,6 @@ pub enum ShowFormat {
     /// One JSON document with the same content.
     Json,
 }
+
+#[cfg(test)]
+mod tests;
