@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns captured Redis result-backend writes into celtrace.backend recording lines.
 
-Input: NDJSON of backend writes as in ../shared/fixtures/celery-5.7/backend/
+Input: NDJSON of result-backend writes, one per line (the capture format of docs/protocol.md §7)
 (`{"ts", "cmd": "SETEX"|"SET"|..., "key", "value"}` from redis MONITOR). Every write of a
 `celery-task-meta-<id>` key becomes
     {"type": "celtrace.backend", "key": "celery-task-meta-<id>", "value": {...}, "local_received": ts}
