@@ -43,7 +43,7 @@ pub fn new<S: AsRef<str>>(ctx: &RenderCtx, headers: &[(S, Fit)]) -> Grid {
     } else {
         presets::NOTHING
     });
-    t.set_truncation_indicator(if ctx.ascii { "~" } else { "…" });
+    t.set_truncation_indicator(if ctx.ascii { "..." } else { "…" });
     let width = ctx.width.filter(|_| !ctx.wide);
     match width {
         Some(w) => {
