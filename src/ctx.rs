@@ -13,7 +13,7 @@ use crate::render::{RenderCtx, Styles, Zone};
 use crate::scrub::Policy;
 use crate::source::broker::Broker;
 use crate::source::file::{self, Input, LineFilter, LoadReport};
-use crate::source::recorded::{Recorded, overlapping_gaps};
+use crate::source::history::{History, Names};
 use crate::source::url::{BrokerKind, BrokerUrl};
 use crate::state::State;
 use crate::ui::{ColorChoice, Ui};
@@ -421,31 +421,6 @@ impl Ctx {
             .unwrap_or_else(|| crate::source::amqp::DEFAULT_QUEUE.to_string())
     }
 
-    /// A read of the RabbitMQ stream queue from `since` (chunk-granular) to its end now.
-    pub fn amqp_reader(
-        &self,
-        url: &BrokerUrl,
-        since: Option<f64>,
-        progress: &indicatif::ProgressBar,
-    ) -> Result<(crate::source::amqp::AmqpReader, String), CliError> {
-        use crate::source::amqp::{Amqp, AmqpError, Start};
-        let amqp = Amqp::new(url);
-        let queue = self.stream_queue();
-        let start = since.map_or(Start::First, Start::Time);
-        match amqp.reader(&queue, start) {
-            Ok(r) => Ok((
-                r.with_progress(progress.clone()),
-                format!("{} (stream queue {queue})", amqp.label),
-            )),
-            Err(AmqpError::NoQueue { .. }) => Err(CliError::NoRecording {
-                url: url.redacted(),
-                key: queue,
-                why: "does not exist or is empty",
-            }),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// The Redis Stream key of a recording: `--stream`, then the profile's, then the default.
     pub fn stream_key(&self) -> String {
         self.stream
@@ -454,7 +429,8 @@ impl Ctx {
             .unwrap_or_else(|| crate::source::stream::DEFAULT_PREFIX.to_string())
     }
 
-    /// Whether events come from RabbitMQ.
+    /// Whether events come from RabbitMQ, whose history has no index: `show` narrows its
+    /// read by time instead.
     pub fn is_amqp(&self) -> bool {
         matches!(&self.source, EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp)
     }
@@ -469,34 +445,13 @@ impl Ctx {
         } = *req;
         let input = match &self.source {
             EventSource::Recording(input) => input,
-            EventSource::Broker(url, _) if url.kind == BrokerKind::Amqp => {
+            EventSource::Broker(..) => {
                 let progress = self.ui.progress_entries("reading");
-                let (reader, label) = self.amqp_reader(url, since, &progress)?;
-                let mut state = State::scrubbed_by(self.ingest.clone());
-                let result = file::load_reader_into(Box::new(reader), &label, &mut state, filter);
+                let result = self
+                    .history()?
+                    .load(since, until, filter, epoch(self.now), &progress);
                 progress.finish_and_clear();
-                let report = result?;
-                // The broker records all the time: what is read is complete up to now, so
-                // a worker that went quiet is judged at now, not at its last heartbeat.
-                if until.is_none() {
-                    state.observe_time(epoch(self.now));
-                }
-                self.report_problems(&report);
-                return Ok((state, report));
-            }
-            EventSource::Broker(url, _) => {
-                let mut recorded = self.open_recorded(url)?;
-                let newest = recorded.bounds.last.0 as f64 / 1000.0;
-                let (records, running) = recorded.gaps()?;
-                let progress = self.ui.progress_entries("reading");
-                let result = recorded.load_range(since, until, filter, &progress);
-                progress.finish_and_clear();
-                let (mut state, mut report) = result.map_err(CliError::from)?;
-                report.gaps = overlapping_gaps(&records, running, newest, since, until);
-                // While a recorder runs, the recording is complete up to now.
-                if running && until.is_none() {
-                    state.observe_time(epoch(self.now));
-                }
+                let (state, report) = result?;
                 self.report_problems(&report);
                 return Ok((state, report));
             }
@@ -523,50 +478,29 @@ impl Ctx {
         Ok((state, report))
     }
 
-    /// The workflow of one task from a recorded Redis Stream, through its index (`show`,
-    /// `graph`). `None` when the source is not a recorded stream.
+    /// The workflow of one task through the recording's index (`show`, `graph`). `None` when
+    /// the source has no index (a file, or a RabbitMQ stream queue).
     pub fn load_flow(&self, typed: &str) -> Result<Option<(State, LoadReport)>, CliError> {
-        let EventSource::Broker(url, _) = &self.source else {
+        let EventSource::Broker(..) = &self.source else {
             return Ok(None);
         };
-        if url.kind != BrokerKind::Redis {
-            return Ok(None); // a stream queue has no index: `show` reads it in passes
+        let loaded = self.history()?.load_flow(typed, epoch(self.now))?;
+        if let Some((_, report)) = &loaded {
+            self.report_problems(report);
         }
-        let mut recorded = self.open_recorded(url)?;
-        let newest = recorded.bounds.last.0 as f64 / 1000.0;
-        let (records, running) = recorded.gaps()?;
-        let (mut state, mut report) = recorded.load_flow(typed).map_err(CliError::from)?;
-        if running {
-            state.observe_time(epoch(self.now));
-        }
-        let span = state.tasks().filter_map(|t| t.first_time()).fold(
-            None,
-            |acc: Option<(f64, f64)>, t| {
-                Some(acc.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
-            },
-        );
-        if let Some((lo, hi)) = span {
-            report.gaps = overlapping_gaps(&records, running, newest, Some(lo), Some(hi));
-        }
-        self.report_problems(&report);
-        Ok(Some((state, report)))
+        Ok(loaded)
     }
 
-    pub fn open_recorded(&self, url: &BrokerUrl) -> Result<Recorded, CliError> {
-        if url.kind != BrokerKind::Redis {
-            return Err(CliError::BrokerUnsupported {
-                url: url.redacted(),
-            });
-        }
-        let key = self.stream_key();
-        let redis = crate::source::redis::Redis::new(url)?;
-        let mut recorded = Recorded::open(redis, &key)?.ok_or_else(|| CliError::NoRecording {
-            url: url.redacted(),
-            key,
-            why: "is missing or empty",
-        })?;
-        recorded.scrub = self.ingest.clone();
-        Ok(recorded)
+    /// The broker's recorded history (the stream key or queue of `--stream`, the profile, or
+    /// the default), loaded with the ingest policy.
+    pub fn history(&self) -> Result<History, CliError> {
+        let broker = self.broker("reading a recording from the broker")?;
+        let (key, queue) = (self.stream_key(), self.stream_queue());
+        let names = Names {
+            stream_key: &key,
+            queue: &queue,
+        };
+        Ok(broker.history(names, self.ingest.clone())?)
     }
 
     fn report_problems(&self, report: &LoadReport) {

@@ -446,6 +446,18 @@ impl From<crate::source::broker::BrokerError> for CliError {
     }
 }
 
+impl From<crate::source::history::HistoryError> for CliError {
+    fn from(e: crate::source::history::HistoryError) -> Self {
+        use crate::source::history::HistoryError;
+        match e {
+            HistoryError::Broker(e) => e.into(),
+            HistoryError::Load(e) => e.into(),
+            HistoryError::Record(e) => e.into(),
+            HistoryError::Missing { url, key, why } => Self::NoRecording { url, key, why },
+        }
+    }
+}
+
 impl From<crate::source::live::LiveError> for CliError {
     fn from(e: crate::source::live::LiveError) -> Self {
         match e {

@@ -207,20 +207,10 @@ fn ndjson(
             let progress = ctx.ui.progress("exporting");
             (file::open_input(input, &progress)?, input.label(), progress)
         }
-        EventSource::Broker(url, _) if url.kind == crate::source::url::BrokerKind::Amqp => {
+        EventSource::Broker(..) => {
             let progress = ctx.ui.progress_entries("exporting");
-            let (reader, label) = ctx.amqp_reader(url, since, &progress)?;
-            (Box::new(reader), label, progress)
-        }
-        EventSource::Broker(url, _) => {
-            let progress = ctx.ui.progress_entries("exporting");
-            let recorded = ctx.open_recorded(url)?;
-            let label = recorded.label();
-            (
-                Box::new(recorded.reader(since, until, &progress)),
-                label,
-                progress,
-            )
+            let (reader, label) = ctx.history()?.lines(since, until, &progress)?;
+            (reader, label, progress)
         }
     };
     writeln!(out, "{}", record::header_line(&created))?;

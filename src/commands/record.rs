@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::clock::wall_secs;
-use crate::ctx::{Ctx, EventSource};
+use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::model::split::{GapReason, counted_gap_line, gap_line};
 use crate::source::backlog::{Backlog, human_bytes};
+use crate::source::broker::Broker;
 use crate::source::pubsub::{self, BACKEND_PATTERN, ChannelOptions, Feed, Subscription};
 use crate::source::redis::Redis;
 use crate::source::stream::Store;
@@ -145,18 +146,12 @@ impl ChannelArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
-    let url = match &ctx.source {
-        EventSource::Broker(url, _) if url.kind == BrokerKind::Redis => url.clone(),
-        EventSource::Broker(url, _) => return super::record_amqp::run(ctx, url, args),
-        EventSource::Recording(_) => {
-            return Err(CliError::usage(
-                "`record` writes to a broker, not from a recording",
-                "drop --events and give --broker redis://...",
-            ));
-        }
+    // One recorder per broker: a Redis Stream writer here, a stream queue on RabbitMQ.
+    let broker = match ctx.broker("`record` records from a broker")? {
+        Broker::Redis(redis) => redis,
+        Broker::Amqp(amqp) => return super::record_amqp::run(ctx, amqp, args),
     };
     let key = ctx.stream_key();
-    let broker = Redis::new(&url)?;
     if args.status {
         return print_status(ctx, Store::open(broker, &key)?);
     }
@@ -169,7 +164,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
         max_age: (!args.retention.is_zero()).then_some(args.retention),
         max_len: args.max_len,
     };
-    let mut writer = Writer::start(Redis::new(&url)?, &key, retention)?;
+    let mut writer = Writer::start(broker.clone(), &key, retention)?;
     let backlog = Backlog::new(args.max_backlog);
     let signals = Signals::watch()?;
     let (tx, rx) = mpsc::channel::<Feed>();

@@ -7,10 +7,8 @@ use super::record::RecordArgs;
 use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::source::amqp::{Amqp, AmqpError};
-use crate::source::url::BrokerUrl;
 
-pub fn run(ctx: &Ctx, url: &BrokerUrl, args: &RecordArgs) -> Result<(), CliError> {
-    let amqp = Amqp::new(url);
+pub fn run(ctx: &Ctx, amqp: Amqp, args: &RecordArgs) -> Result<(), CliError> {
     let queue = ctx.stream_queue();
     if args.remove {
         return remove(ctx, &amqp, &queue, args.yes);

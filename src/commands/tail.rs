@@ -18,11 +18,9 @@ use crate::model::split::split_message;
 use crate::model::{Event, TaskState};
 use crate::query::tail::{Follower, TailFilter};
 use crate::render::{self, RenderCtx};
+use crate::source::broker::Broker;
 use crate::source::file;
-use crate::source::pubsub::{self, Feed};
-use crate::source::recorded::Recorded;
-use crate::source::redis::Redis;
-use crate::source::url::BrokerKind;
+use crate::source::pubsub::Feed;
 
 /// Follow events as they happen, one line each
 ///
@@ -179,10 +177,12 @@ pub fn run(ctx: &Ctx, args: &TailArgs) -> Result<(), CliError> {
     };
     let result = match &ctx.source {
         EventSource::Recording(input) => from_recording(input, args.lines, &mut printer),
-        EventSource::Broker(url, _) if url.kind == BrokerKind::Redis => {
-            live(ctx, url, args, &mut printer)
-        }
-        EventSource::Broker(url, _) => live_amqp(ctx, url, args, &mut printer),
+        EventSource::Broker(..) => live(
+            ctx,
+            ctx.broker("following live events")?,
+            args,
+            &mut printer,
+        ),
     };
     match result {
         Err(CliError::Write { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -225,14 +225,15 @@ fn from_recording(
     Ok(())
 }
 
+/// Live events from the broker, after the newest recorded ones (`-n`): subscribed first,
+/// so nothing falls between the recorded lines and the live ones.
 fn live(
     ctx: &Ctx,
-    url: &crate::source::url::BrokerUrl,
+    broker: Broker,
     args: &TailArgs,
     printer: &mut Printer<'_>,
 ) -> Result<(), CliError> {
-    let redis = Redis::new(url)?;
-    let pattern = args.channels.channel_options().pattern(redis.db());
+    let channels = args.channels.channel_options();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -242,18 +243,16 @@ fn live(
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     std::thread::scope(|scope| -> Result<(), CliError> {
         let sub_stop = Arc::clone(&stop);
-        let sub_redis = redis.clone();
-        let pattern = pattern.clone();
-        scope.spawn(move || {
-            pubsub::subscribe(&sub_redis, &pattern, false, &tx, &sub_stop, Some(ready_tx));
-        });
-        let key = ctx.stream_key();
+        let feeder = &broker;
+        scope.spawn(move || feeder.feed(&channels, &tx, ready_tx, &sub_stop));
         let mut recent = |n: usize, filter: &TailFilter| -> Result<Option<Vec<String>>, CliError> {
-            let Some(recorded) = Recorded::open(redis.clone(), &key)? else {
-                return Ok(None);
+            let history = match ctx.history() {
+                Ok(h) => h,
+                Err(CliError::NoRecording { .. }) => return Ok(None),
+                Err(e) => return Err(e),
             };
-            let lines = recorded.newest_lines(LOOK_BACK, &mut |lines| shown(lines, filter) >= n)?;
-            Ok(Some(lines))
+            let lines = history.newest_lines(LOOK_BACK, &mut |lines| shown(lines, filter) >= n)?;
+            Ok((!lines.is_empty()).then_some(lines))
         };
         let result = follow(ctx, &mut recent, args, printer, &rx, &ready_rx, &stop);
         stop.store(true, Ordering::Relaxed);
@@ -343,110 +342,4 @@ fn shown(lines: &[String], filter: &TailFilter) -> usize {
         });
     }
     n
-}
-
-/// RabbitMQ: an own exclusive queue bound to `celeryev` (never Celery's 5-second TTL), and
-/// `-n` from the stream queue.
-fn live_amqp(
-    ctx: &Ctx,
-    url: &crate::source::url::BrokerUrl,
-    args: &TailArgs,
-    printer: &mut Printer<'_>,
-) -> Result<(), CliError> {
-    use crate::source::amqp::{Amqp, AmqpError, Start};
-    let amqp = Amqp::new(url);
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| CliError::system("cannot set up the Ctrl-C handler", e))?;
-    }
-    let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
-    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-    let queue = ctx.stream_queue();
-    let mut recent = |n: usize, filter: &TailFilter| -> Result<Option<Vec<String>>, CliError> {
-        let info = match amqp.stream_info(&queue) {
-            Ok(Some(info)) => info,
-            Ok(None) | Err(AmqpError::NoQueue { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        // Messages can be batches and filters hide some: read back further until enough.
-        let mut back = (n as i64).max(100) * 4;
-        loop {
-            let start = (info.last + 1 - back).max(info.first);
-            let mut reader = amqp.reader(&queue, Start::Offset(start))?;
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut reader, &mut text).map_err(CliError::reading(
-                format!("cannot read stream queue {queue} on {}", amqp.label),
-            ))?;
-            let lines: Vec<String> = text.lines().map(str::to_string).collect();
-            if start == info.first || shown(&lines, filter) >= n || back > 1_000_000 {
-                return Ok(Some(lines));
-            }
-            back *= 4;
-        }
-    };
-    std::thread::scope(|scope| -> Result<(), CliError> {
-        let sub_stop = Arc::clone(&stop);
-        let follower = amqp.clone();
-        scope.spawn(move || {
-            let mut send = |_: &str, body: &[u8]| {
-                tx.send(Feed::Message {
-                    channel: String::new(),
-                    payload: body.to_vec(),
-                    received: crate::clock::wall_secs(),
-                    backend: false,
-                })
-                .is_ok()
-            };
-            follow_resuming(&follower, &tx, ready_tx, &sub_stop, &mut send);
-        });
-        let result = follow(ctx, &mut recent, args, printer, &rx, &ready_rx, &stop);
-        stop.store(true, Ordering::Relaxed);
-        result
-    })
-}
-
-/// Follows the live events over AMQP and, once it has followed them, resumes after the
-/// broker closes the connection (an operator, a restart): the lost stretch is reported as
-/// [`Feed::Lost`] and [`Feed::Back`]. A failure before the first subscription is final.
-fn follow_resuming(
-    amqp: &crate::source::amqp::Amqp,
-    tx: &mpsc::SyncSender<Feed>,
-    ready: mpsc::SyncSender<()>,
-    stop: &AtomicBool,
-    send: &mut dyn FnMut(&str, &[u8]) -> bool,
-) {
-    let mut ready = Some(ready);
-    let mut lost_at: Option<f64> = None;
-    let mut backoff = Duration::from_millis(100);
-    while !stop.load(Ordering::Relaxed) {
-        let mut on_ready = || {
-            if let Some(r) = ready.take() {
-                let _ = r.send(());
-            }
-            if let Some(since) = lost_at.take() {
-                let _ = tx.send(Feed::Back {
-                    since,
-                    at: crate::clock::wall_secs(),
-                    lagged: false,
-                });
-            }
-        };
-        let outcome = amqp.follow(&mut on_ready, stop, send);
-        let Err(e) = outcome else { return };
-        if ready.is_some() {
-            let _ = tx.send(Feed::AmqpFailed(e));
-            return;
-        }
-        if lost_at.is_none() {
-            lost_at = Some(crate::clock::wall_secs());
-            let _ = tx.send(Feed::Lost {
-                at: crate::clock::wall_secs(),
-                reason: e.to_string(),
-            });
-            backoff = Duration::from_millis(100);
-        }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ctx::{Ctx, EventSource};
+use crate::ctx::Ctx;
 use crate::error::CliError;
 use crate::model::decode::decode_entry;
 use crate::model::{Event, TaskState};
@@ -12,7 +12,6 @@ use crate::source::live::Live;
 use crate::source::pubsub::ChannelOptions;
 use crate::state::State;
 
-/// `--wait` needs a broker to follow: refused (before any read) for a recording on disk.
 /// The empty start of a `--wait` when the broker has recorded nothing yet.
 pub fn nothing_yet(ctx: &Ctx) -> (crate::state::State, crate::source::file::LoadReport) {
     let source = match &ctx.source {
@@ -28,16 +27,6 @@ pub fn nothing_yet(ctx: &Ctx) -> (crate::state::State, crate::source::file::Load
     )
 }
 
-pub fn broker(ctx: &Ctx) -> Result<&crate::source::url::BrokerUrl, CliError> {
-    match &ctx.source {
-        EventSource::Broker(url, _) => Ok(url),
-        EventSource::Recording(_) => Err(CliError::usage(
-            "--wait follows live events, and a recording on disk has none",
-            "give --broker (a Redis or RabbitMQ URL) instead of --events",
-        )),
-    }
-}
-
 /// Whether a task in this state has finished (a retry or a lost worker may still bring it
 /// back, so those are not finished).
 pub fn is_final(s: TaskState) -> bool {
@@ -50,10 +39,8 @@ pub fn is_final(s: TaskState) -> bool {
 /// Subscribes to live events; called before the recording is read, so nothing that happens
 /// meanwhile falls between the read and the subscription.
 pub fn subscribe(ctx: &Ctx) -> Result<Live, CliError> {
-    Ok(Live::start(
-        broker(ctx)?,
-        &ChannelOptions::celery_defaults(),
-    )?)
+    let broker = ctx.broker("--wait follows live events")?;
+    Ok(Live::start(broker, ChannelOptions::celery_defaults())?)
 }
 
 /// Follows live events into `state` until `done` says it is finished (returns its verdict).

@@ -1,13 +1,18 @@
-//! The broker a command talks to, chosen once from its URL. Commands inspect workers,
-//! broadcast, publish and measure queues through [`Broker`]; the broker kind is matched here
-//! (and where a recording is opened or followed, in `ctx.rs`, `tail` and `record`), not in
-//! each command.
+//! The broker a command talks to, chosen once from its URL. Commands read its history
+//! ([`Broker::history`], in `source/history.rs`), follow its live events ([`Broker::feed`]),
+//! inspect workers, broadcast, publish and measure queues through [`Broker`]: the broker kind
+//! is matched here, not in each command. Only `record` picks a recorder per broker (a Redis
+//! Stream writer or a RabbitMQ stream queue) at its top.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use super::amqp::{Amqp, AmqpError};
 use super::control::{self, BuildRequest, Inspection, Sent};
+use super::pubsub::{self, ChannelOptions, Feed};
 use super::queues::{self, Depth, ManagedQueue, ManagementError};
 use super::redis::{Redis, RedisError};
 use super::url::{BrokerKind, BrokerUrl};
@@ -79,6 +84,26 @@ impl Broker {
             Self::Redis(r) => control::broadcast_redis(r, "", build, wait)?,
             Self::Amqp(a) => control::broadcast_amqp(a, build, wait)?,
         })
+    }
+
+    /// Follows the live events, sending them to `tx` until `stop` is set: `ready` once the
+    /// subscription is in place (events from then on are seen), [`Feed::Lost`] and
+    /// [`Feed::Back`] around a lost connection, and the failure when the first subscription
+    /// fails. Blocks: run it on a thread of its own.
+    pub fn feed(
+        &self,
+        channels: &ChannelOptions,
+        tx: &SyncSender<Feed>,
+        ready: SyncSender<()>,
+        stop: &Arc<AtomicBool>,
+    ) {
+        match self {
+            Self::Redis(r) => {
+                let pattern = channels.pattern(r.db());
+                pubsub::subscribe(r, &pattern, false, tx, stop, Some(ready));
+            }
+            Self::Amqp(a) => a.follow_feed(tx, ready, stop),
+        }
     }
 
     /// Puts a task message on its queue, as a Celery client would.

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::amqp::{Amqp, AmqpError};
-use super::pubsub::{self, ChannelOptions, Feed};
-use super::redis::{Redis, RedisError};
-use super::url::{BrokerKind, BrokerUrl};
+use super::amqp::AmqpError;
+use super::broker::Broker;
+use super::pubsub::{ChannelOptions, Feed};
+use super::redis::RedisError;
 use crate::model::split::split_message;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,40 +29,13 @@ pub struct Live {
 impl Live {
     /// Subscribes and returns once the subscription is in place (events from then on are
     /// seen), or with the broker's error.
-    pub fn start(url: &BrokerUrl, channels: &ChannelOptions) -> Result<Self, LiveError> {
+    pub fn start(broker: Broker, channels: ChannelOptions) -> Result<Self, LiveError> {
+        let label = broker.label().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::sync_channel::<Feed>(100_000);
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let thread_stop = Arc::clone(&stop);
-        match url.kind {
-            BrokerKind::Redis => {
-                let redis = Redis::new(url)?;
-                let pattern = channels.pattern(redis.db());
-                std::thread::spawn(move || {
-                    pubsub::subscribe(&redis, &pattern, false, &tx, &thread_stop, Some(ready_tx));
-                });
-            }
-            BrokerKind::Amqp => {
-                let amqp = Amqp::new(url);
-                std::thread::spawn(move || {
-                    let mut send = |_: &str, body: &[u8]| {
-                        tx.send(Feed::Message {
-                            channel: String::new(),
-                            payload: body.to_vec(),
-                            received: crate::clock::wall_secs(),
-                            backend: false,
-                        })
-                        .is_ok()
-                    };
-                    let mut on_ready = || {
-                        let _ = ready_tx.send(());
-                    };
-                    if let Err(e) = amqp.follow(&mut on_ready, &thread_stop, &mut send) {
-                        let _ = tx.send(Feed::AmqpFailed(e));
-                    }
-                });
-            }
-        }
+        std::thread::spawn(move || broker.feed(&channels, &tx, ready_tx, &thread_stop));
         let live = Self { rx, stop };
         loop {
             match live.rx.try_recv() {
@@ -79,7 +52,7 @@ impl Live {
                         Ok(Feed::Failed(e)) => Err(e.into()),
                         Ok(Feed::AmqpFailed(e)) => Err(e.into()),
                         _ => Err(LiveError::Amqp(AmqpError::Command {
-                            url: url.redacted(),
+                            url: label,
                             reason: "the subscription ended".to_string(),
                         })),
                     };

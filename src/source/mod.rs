@@ -8,6 +8,7 @@ pub mod backlog;
 pub mod broker;
 pub mod control;
 pub mod file;
+pub mod history;
 pub mod live;
 pub mod pubsub;
 pub mod queues;

@@ -1,12 +1,15 @@
-//! Live events for `tail`: an own exclusive queue bound to `celeryev`, followed until told to
-//! stop or the connection ends.
+//! Live events (`tail`, `--wait`): an own exclusive queue bound to `celeryev`, followed until
+//! told to stop, resuming after the broker closes the connection.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 
+use super::super::pubsub::Feed;
 use super::{Amqp, AmqpError, EVENT_EXCHANGE};
 
 impl Amqp {
@@ -87,5 +90,53 @@ impl Amqp {
             }
             Ok(())
         })
+    }
+
+    /// Follows the live events over AMQP and, once it has followed them, resumes after the
+    /// broker closes the connection (an operator, a restart): the lost stretch is reported as
+    /// [`Feed::Lost`] and [`Feed::Back`]. A failure before the first subscription is final.
+    pub fn follow_feed(&self, tx: &SyncSender<Feed>, ready: SyncSender<()>, stop: &AtomicBool) {
+        let mut send = |_: &str, body: &[u8]| {
+            tx.send(Feed::Message {
+                channel: String::new(),
+                payload: body.to_vec(),
+                received: crate::clock::wall_secs(),
+                backend: false,
+            })
+            .is_ok()
+        };
+        let mut ready = Some(ready);
+        let mut lost_at: Option<f64> = None;
+        let mut backoff = Duration::from_millis(100);
+        while !stop.load(Ordering::Relaxed) {
+            let mut on_ready = || {
+                if let Some(r) = ready.take() {
+                    let _ = r.send(());
+                }
+                if let Some(since) = lost_at.take() {
+                    let _ = tx.send(Feed::Back {
+                        since,
+                        at: crate::clock::wall_secs(),
+                        lagged: false,
+                    });
+                }
+            };
+            let outcome = self.follow(&mut on_ready, stop, &mut send);
+            let Err(e) = outcome else { return };
+            if ready.is_some() {
+                let _ = tx.send(Feed::AmqpFailed(e));
+                return;
+            }
+            if lost_at.is_none() {
+                lost_at = Some(crate::clock::wall_secs());
+                let _ = tx.send(Feed::Lost {
+                    at: crate::clock::wall_secs(),
+                    reason: e.to_string(),
+                });
+                backoff = Duration::from_millis(100);
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
     }
 }

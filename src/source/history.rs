@@ -1,0 +1,237 @@
+//! What a broker keeps of the past: a Redis Stream kept by `celtrace record`, or a RabbitMQ
+//! stream queue bound to `celeryev`. Commands read the past through [`History`] whatever the
+//! broker: a state for a time range, the raw lines (`export`), the newest lines (`tail -n`),
+//! or one task's workflow through the index (Redis only).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use super::amqp::{Amqp, AmqpError, Start};
+use super::broker::{Broker, BrokerError};
+use super::file::{LineFilter, LoadReport, load_reader_into};
+use super::record::RecordError;
+use super::recorded::{LoadError, Recorded, overlapping_gaps};
+use crate::scrub::Policy;
+use crate::state::State;
+
+/// Where the recording is kept on each broker.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    /// The Redis Stream key.
+    pub stream_key: &'a str,
+    /// The RabbitMQ stream queue.
+    pub queue: &'a str,
+}
+
+/// A broker's recorded history.
+pub enum History {
+    Stream(Box<Recorded>),
+    Queue {
+        amqp: Amqp,
+        queue: String,
+        scrub: Arc<Policy>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// Nothing is recorded where the names point.
+    #[error("nothing is recorded at {url} (`{key}` {why})")]
+    Missing {
+        url: String,
+        key: String,
+        why: &'static str,
+    },
+}
+
+impl From<AmqpError> for HistoryError {
+    fn from(e: AmqpError) -> Self {
+        Self::Broker(e.into())
+    }
+}
+
+impl From<super::redis::RedisError> for HistoryError {
+    fn from(e: super::redis::RedisError) -> Self {
+        Self::Broker(e.into())
+    }
+}
+
+impl Broker {
+    /// The recorded history; events loaded from it are scrubbed by `scrub`. A missing Redis
+    /// Stream is an error here; a missing stream queue when it is read.
+    pub fn history(&self, names: Names<'_>, scrub: Arc<Policy>) -> Result<History, HistoryError> {
+        match self {
+            Self::Redis(redis) => {
+                let mut recorded =
+                    Recorded::open(redis.clone(), names.stream_key)?.ok_or_else(|| {
+                        HistoryError::Missing {
+                            url: redis.label.clone(),
+                            key: names.stream_key.to_string(),
+                            why: "is missing or empty",
+                        }
+                    })?;
+                recorded.scrub = scrub;
+                Ok(History::Stream(Box::new(recorded)))
+            }
+            Self::Amqp(amqp) => Ok(History::Queue {
+                amqp: amqp.clone(),
+                queue: names.queue.to_string(),
+                scrub,
+            }),
+        }
+    }
+}
+
+impl History {
+    /// A read of the stream queue from `since` (chunk-granular) to its end now.
+    fn queue_reader(
+        amqp: &Amqp,
+        queue: &str,
+        start: Start,
+    ) -> Result<super::amqp::AmqpReader, HistoryError> {
+        amqp.reader(queue, start).map_err(|e| match e {
+            AmqpError::NoQueue { .. } => HistoryError::Missing {
+                url: amqp.label.clone(),
+                key: queue.to_string(),
+                why: "does not exist or is empty",
+            },
+            e => e.into(),
+        })
+    }
+
+    /// The recording's lines between two times (a stream queue is read from `since` to its
+    /// end: the caller filters by time), and the label of where they come from.
+    pub fn lines(
+        self,
+        since: Option<f64>,
+        until: Option<f64>,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<(Box<dyn Read + Send>, String), HistoryError> {
+        match self {
+            Self::Stream(recorded) => {
+                let label = recorded.label();
+                Ok((Box::new(recorded.reader(since, until, progress)), label))
+            }
+            Self::Queue { amqp, queue, .. } => {
+                let start = since.map_or(Start::First, Start::Time);
+                let reader = Self::queue_reader(&amqp, &queue, start)?;
+                let label = format!("{} (stream queue {queue})", amqp.label);
+                Ok((Box::new(reader.with_progress(progress.clone())), label))
+            }
+        }
+    }
+
+    /// A state of what was recorded between two times (epoch seconds) whose task events
+    /// `filter` keeps, with the recording's gaps over that range. `now` extends the state's
+    /// time when the recording is complete up to now (a running recorder, or RabbitMQ, which
+    /// records all the time), so a worker gone quiet is judged at now.
+    pub fn load(
+        self,
+        since: Option<f64>,
+        until: Option<f64>,
+        filter: Option<&LineFilter>,
+        now: f64,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<(State, LoadReport), HistoryError> {
+        match self {
+            Self::Stream(mut recorded) => {
+                let newest = recorded.bounds.last.0 as f64 / 1000.0;
+                let (records, running) = recorded.gaps()?;
+                let (mut state, mut report) =
+                    recorded.load_range(since, until, filter, progress)?;
+                report.gaps = overlapping_gaps(&records, running, newest, since, until);
+                if running && until.is_none() {
+                    state.observe_time(now);
+                }
+                Ok((state, report))
+            }
+            Self::Queue { amqp, queue, scrub } => {
+                let start = since.map_or(Start::First, Start::Time);
+                let reader = Self::queue_reader(&amqp, &queue, start)?;
+                let label = format!("{} (stream queue {queue})", amqp.label);
+                let mut state = State::scrubbed_by(scrub);
+                let reader = Box::new(reader.with_progress(progress.clone()));
+                let report = load_reader_into(reader, &label, &mut state, filter)?;
+                if until.is_none() {
+                    state.observe_time(now);
+                }
+                Ok((state, report))
+            }
+        }
+    }
+
+    /// The workflow of the task `typed` names, through the recording's index; `None` where
+    /// there is no index (a stream queue is read in passes by `show` instead).
+    pub fn load_flow(
+        self,
+        typed: &str,
+        now: f64,
+    ) -> Result<Option<(State, LoadReport)>, HistoryError> {
+        let Self::Stream(mut recorded) = self else {
+            return Ok(None);
+        };
+        let newest = recorded.bounds.last.0 as f64 / 1000.0;
+        let (records, running) = recorded.gaps()?;
+        let (mut state, mut report) = recorded.load_flow(typed)?;
+        if running {
+            state.observe_time(now);
+        }
+        let span = state.tasks().filter_map(|t| t.first_time()).fold(
+            None,
+            |acc: Option<(f64, f64)>, t| {
+                Some(acc.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
+            },
+        );
+        if let Some((lo, hi)) = span {
+            report.gaps = overlapping_gaps(&records, running, newest, Some(lo), Some(hi));
+        }
+        Ok(Some((state, report)))
+    }
+
+    /// The newest recorded lines, oldest first, read back until `enough` says so (given the
+    /// lines read so far) or about `most` were read.
+    pub fn newest_lines(
+        self,
+        most: usize,
+        enough: &mut dyn FnMut(&[String]) -> bool,
+    ) -> Result<Vec<String>, HistoryError> {
+        match self {
+            Self::Stream(recorded) => Ok(recorded.newest_lines(most, enough)?),
+            Self::Queue { amqp, queue, .. } => {
+                let info = match amqp.stream_info(&queue) {
+                    Ok(Some(info)) => info,
+                    Ok(None) | Err(AmqpError::NoQueue { .. }) => return Ok(Vec::new()),
+                    Err(e) => return Err(e.into()),
+                };
+                // Messages can be batches and filters hide some: read back further until
+                // enough, four times as far each time.
+                let mut back = 400_i64;
+                loop {
+                    let start = (info.last + 1 - back).max(info.first);
+                    let mut reader = Self::queue_reader(&amqp, &queue, Start::Offset(start))?;
+                    let mut text = String::new();
+                    reader.read_to_string(&mut text).map_err(|e| {
+                        match e.get_ref().and_then(|e| e.downcast_ref::<AmqpError>()) {
+                            Some(amqp_error) => amqp_error.clone().into(),
+                            None => HistoryError::Record(RecordError::Read {
+                                path: format!("{} (stream queue {queue})", amqp.label),
+                                source: e,
+                            }),
+                        }
+                    })?;
+                    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+                    if start == info.first || enough(&lines) || back as usize > most {
+                        return Ok(lines);
+                    }
+                    back *= 4;
+                }
+            }
+        }
+    }
+}
