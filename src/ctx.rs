@@ -230,6 +230,9 @@ pub struct Load<'f> {
     pub since: Option<f64>,
     pub until: Option<f64>,
     pub filter: Option<&'f LineFilter>,
+    /// `--at`: the state as it was then; nothing after it is kept (or, where the store
+    /// allows, read).
+    pub at: Option<f64>,
 }
 
 impl Load<'_> {
@@ -238,14 +241,20 @@ impl Load<'_> {
         since: None,
         until: None,
         filter: None,
+        at: None,
     };
 
     pub fn between(since: Option<f64>, until: Option<f64>) -> Self {
         Load {
             since,
             until,
-            filter: None,
+            ..Load::ALL
         }
+    }
+
+    /// The same request, as of `at` (`--at`).
+    pub fn at(self, at: Option<f64>) -> Self {
+        Load { at, ..self }
     }
 }
 
@@ -401,6 +410,7 @@ impl Ctx {
             width: self.ui.width,
             ascii,
             wide: false,
+            at: None,
         }
     }
 
@@ -442,21 +452,24 @@ impl Ctx {
             since,
             until,
             filter,
+            at,
         } = *req;
+        // Nothing after `--at` is read where the store can stop there.
+        let until = until.into_iter().chain(at).reduce(f64::min);
         let input = match &self.source {
             EventSource::Recording(input) => input,
             EventSource::Broker(..) => {
                 let progress = self.ui.progress_entries("reading");
-                let result = self
-                    .history()?
-                    .load(since, until, filter, epoch(self.now), &progress);
+                let result =
+                    self.history(at)?
+                        .load(since, until, filter, epoch(self.now), &progress);
                 progress.finish_and_clear();
                 let (state, report) = result?;
                 self.report_problems(&report);
                 return Ok((state, report));
             }
         };
-        let mut state = State::scrubbed_by(self.ingest.clone());
+        let mut state = State::scrubbed_by(self.ingest.clone()).with_cutoff(at);
         let progress = self.ui.progress("reading");
         let report = file::load_into_with_progress(input, &mut state, filter, &progress);
         progress.finish_and_clear();
@@ -480,11 +493,15 @@ impl Ctx {
 
     /// The workflow of one task through the recording's index (`show`, `graph`). `None` when
     /// the source has no index (a file, or a RabbitMQ stream queue).
-    pub fn load_flow(&self, typed: &str) -> Result<Option<(State, LoadReport)>, CliError> {
+    pub fn load_flow(
+        &self,
+        typed: &str,
+        at: Option<f64>,
+    ) -> Result<Option<(State, LoadReport)>, CliError> {
         let EventSource::Broker(..) = &self.source else {
             return Ok(None);
         };
-        let loaded = self.history()?.load_flow(typed, epoch(self.now))?;
+        let loaded = self.history(at)?.load_flow(typed, epoch(self.now))?;
         if let Some((_, report)) = &loaded {
             self.report_problems(report);
         }
@@ -492,15 +509,15 @@ impl Ctx {
     }
 
     /// The broker's recorded history (the stream key or queue of `--stream`, the profile, or
-    /// the default), loaded with the ingest policy.
-    pub fn history(&self) -> Result<History, CliError> {
+    /// the default), loaded with the ingest policy, as of `at` (`--at`) when given.
+    pub fn history(&self, at: Option<f64>) -> Result<History, CliError> {
         let broker = self.broker("reading a recording from the broker")?;
         let (key, queue) = (self.stream_key(), self.stream_queue());
         let names = Names {
             stream_key: &key,
             queue: &queue,
         };
-        Ok(broker.history(names, self.ingest.clone())?)
+        Ok(broker.history(names, self.ingest.clone(), at)?)
     }
 
     fn report_problems(&self, report: &LoadReport) {

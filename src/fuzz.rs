@@ -252,6 +252,7 @@ pub fn render_all(state: &State, out: &mut dyn std::io::Write) {
         width: Some(80),
         ascii: false,
         wide: false,
+        at: None,
     };
     let report = crate::source::file::LoadReport::default();
     let rows =

@@ -173,6 +173,56 @@ impl ListOutput {
     }
 }
 
+/// `--at`: look back at a moment (`show`, `graph`, `tasks`, `workers`, `stats`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AtArg {
+    /// The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m),
+    /// or a task's first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after
+    /// it are left out, running tasks are measured up to it, workers judged at it
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+impl AtArg {
+    /// The moment `--at` names (epoch seconds). A task-relative one reads that task first.
+    pub fn resolve(&self, ctx: &Ctx) -> Result<Option<f64>, CliError> {
+        use crate::query::time::{AtSpec, parse_at};
+        let Some(text) = self.at.as_deref() else {
+            return Ok(None);
+        };
+        let spec = parse_at(text, ctx.now).map_err(|e| {
+            CliError::usage(
+                format!("--at: {e}"),
+                "examples: --at 2026-11-22T07:47:03Z, --at 15m (15 minutes ago), --at 3f2a+2.5s (2.5 s after task 3f2a's first event)",
+            )
+        })?;
+        let (prefix, offset) = match spec {
+            AtSpec::Time(t) => return Ok(Some(t)),
+            AtSpec::Task { prefix, offset } => (prefix, offset),
+        };
+        let (state, report) = match ctx.load_flow(&prefix, None)? {
+            Some(loaded) => loaded,
+            None => ctx.load(&crate::ctx::Load::filtered(
+                &crate::source::file::LineFilter::mentions(&[prefix.as_str()]),
+            ))?,
+        };
+        let horizon = state.horizon(crate::query::time::epoch(ctx.now));
+        let id = crate::query::resolve_task(&state, &prefix).map_err(|e| {
+            CliError::from_resolve(e, &report.source, &|id| {
+                super::show::describe(&state, id, horizon)
+            })
+        })?;
+        let first = state.task(id).and_then(|t| t.first_time()).ok_or_else(|| {
+            CliError::usage(
+                format!("--at {text}: task {id} has no timed event"),
+                "give the time itself (RFC 3339)",
+            )
+        })?;
+        state.discard();
+        Ok(Some(first + offset))
+    }
+}
+
 /// `--wait` for `show` and `graph`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {

@@ -209,7 +209,7 @@ fn ndjson(
         }
         EventSource::Broker(..) => {
             let progress = ctx.ui.progress_entries("exporting");
-            let (reader, label) = ctx.history()?.lines(since, until, &progress)?;
+            let (reader, label) = ctx.history(None)?.lines(since, until, &progress)?;
             (reader, label, progress)
         }
     };

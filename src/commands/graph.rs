@@ -61,6 +61,9 @@ pub struct GraphArgs {
     pub guess_groups: bool,
 
     #[command(flatten)]
+    pub at: super::args::AtArg,
+
+    #[command(flatten)]
     pub wait: super::args::WaitArgs,
 }
 
@@ -82,9 +85,10 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let loaded = match ctx.load_flow(args.id.trim()) {
+    let at = args.at.resolve(ctx)?;
+    let loaded = match ctx.load_flow(args.id.trim(), at) {
         Ok(Some(flow)) => Ok(flow),
-        Ok(None) => ctx.load(&Load::ALL),
+        Ok(None) => ctx.load(&Load::ALL.at(at)),
         Err(e) => Err(e),
     };
     let (mut state, report) = match loaded {
@@ -110,7 +114,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let horizon = state.horizon(epoch(ctx.now));
+    let horizon = state.horizon(at.unwrap_or(epoch(ctx.now)));
     let id = resolve_task(&state, args.id.trim()).map_err(|e| {
         CliError::from_resolve(e, &report.source, &|id| {
             super::show::describe(&state, id, horizon)

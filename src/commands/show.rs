@@ -42,6 +42,9 @@ pub struct ShowArgs {
     pub ascii: bool,
 
     #[command(flatten)]
+    pub at: super::args::AtArg,
+
+    #[command(flatten)]
     pub wait: super::args::WaitArgs,
 }
 
@@ -51,7 +54,8 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let (mut state, report) = match load(ctx, args.id.trim()) {
+    let at = args.at.resolve(ctx)?;
+    let (mut state, report) = match load(ctx, args.id.trim(), at) {
         // Nothing recorded yet: --wait follows the live events from here.
         Err(CliError::NoRecording { .. }) if live.is_some() => super::wait::nothing_yet(ctx),
         other => other?,
@@ -60,7 +64,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
         Some(live) => Some(wait_for_task(ctx, live, args, &mut state)?),
         None => None,
     };
-    let horizon = state.horizon(epoch(ctx.now));
+    let horizon = state.horizon(at.unwrap_or(epoch(ctx.now)));
     let id = resolve_task(&state, &args.id).map_err(|e| {
         CliError::from_resolve(e, &report.source, &|id| describe(&state, id, horizon))
     })?;
@@ -178,29 +182,29 @@ pub fn describe(state: &crate::state::State, id: &str, horizon: f64) -> String {
 ///
 /// Worker events are always read, so liveness is the same as in a full read. A recorded Redis
 /// Stream is read through its index instead; other sources (stdin) are read once, whole.
-fn load(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
-    if let Some(flow) = ctx.load_flow(typed)? {
+fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), CliError> {
+    if let Some(flow) = ctx.load_flow(typed, at)? {
         return Ok(flow); // a recorded stream: its index finds the flow without a scan
     }
     if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
-        return ctx.load(&Load::ALL);
+        return ctx.load(&Load::ALL.at(at));
     }
     // A stream queue has no index, and each read of it costs a drain: one whole read of the
     // last hour alone (a timestamp offset), then, if the task is not there, of everything.
     if ctx.is_amqp() {
-        let hour_ago = Some(crate::query::time::epoch(ctx.now) - 3600.0);
-        let (state, report) = ctx.load(&Load::between(hour_ago, None))?;
+        let hour_ago = Some(at.unwrap_or(crate::query::time::epoch(ctx.now)) - 3600.0);
+        let (state, report) = ctx.load(&Load::between(hour_ago, None).at(at))?;
         if resolve_task(&state, typed).is_ok() {
             return Ok((state, report));
         }
-        return ctx.load(&Load::ALL);
+        return ctx.load(&Load::ALL.at(at));
     }
-    passes(ctx, typed)
+    passes(ctx, typed, at)
 }
 
 /// The filtered passes of [`load`].
-fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
-    let (state, report) = ctx.load(&Load::filtered(&LineFilter::mentions(&[typed])))?;
+fn passes(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), CliError> {
+    let (state, report) = ctx.load(&Load::filtered(&LineFilter::mentions(&[typed])).at(at))?;
     let Ok(id) = resolve_task(&state, typed) else {
         // Not found or ambiguous: the first pass saw every candidate, so its answer stands.
         return Ok((state, report));
@@ -222,7 +226,7 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     let (state, report) = if whole {
         (state, report)
     } else {
-        ctx.load(&Load::filtered(&filter))?
+        ctx.load(&Load::filtered(&filter).at(at))?
     };
     // Pass 2 saw every member of the flow (their `task-sent`/`task-received` name the root);
     // pass 3 reads all events of those not read whole yet: ancestors, siblings, their kin.
@@ -247,13 +251,13 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     let Some(sent) = sent else {
         return match rest.is_empty() {
             true => Ok((state, report)),
-            false => ctx.load(&Load::filtered(&filter)),
+            false => ctx.load(&Load::filtered(&filter).at(at)),
         };
     };
     let around = filter
         .clone()
         .and_window(sent - MATES_WINDOW_SECS, sent + MATES_WINDOW_SECS);
-    let (state, report) = ctx.load(&Load::filtered(&around))?;
+    let (state, report) = ctx.load(&Load::filtered(&around).at(at))?;
     let mates: Vec<String> = crate::graph::root_burst(&state, &root_id)
         .iter()
         .map(ToString::to_string)
@@ -264,7 +268,7 @@ fn passes(ctx: &Ctx, typed: &str) -> Result<(State, LoadReport), CliError> {
     }
     // Pass 4: the other header candidates whole, with their children (a callback names its
     // sender as parent).
-    ctx.load(&Load::filtered(&around.and_mentions(&mates).and_ids(mates)))
+    ctx.load(&Load::filtered(&around.and_mentions(&mates).and_ids(mates)).at(at))
 }
 
 /// How far around a top-level root's `task-sent` `show` looks for tasks sent with it: far

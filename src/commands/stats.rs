@@ -31,6 +31,9 @@ pub struct StatsArgs {
     #[command(flatten)]
     pub filters: TaskFilters,
 
+    #[command(flatten)]
+    pub at: super::args::AtArg,
+
     /// Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or
     /// the counts in JSON
     #[arg(long, value_name = "DURATION", value_parser = parse_width)]
@@ -66,8 +69,9 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
         select: args.filters.check(ctx)?,
         bucket: args.bucket,
     };
-    let (state, report) = ctx.load(&Load::between(q.select.since, q.select.until))?;
-    let horizon = state.horizon(epoch(ctx.now));
+    let at = args.at.resolve(ctx)?;
+    let (state, report) = ctx.load(&Load::between(q.select.since, q.select.until).at(at))?;
+    let horizon = state.horizon(at.unwrap_or(epoch(ctx.now)));
     q.select = args
         .filters
         .resolve(q.select, &state, &report.source, horizon)?;
@@ -84,7 +88,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
             "use a wider --bucket or a narrower --since/--until",
         ));
     }
-    let rctx = ctx.list_ctx(&args.output);
+    let rctx = ctx.list_ctx(&args.output).at(at);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     let label = match args.by {
         By::Name => "name",

@@ -246,7 +246,7 @@ fn live(
         let feeder = &broker;
         scope.spawn(move || feeder.feed(&channels, &tx, ready_tx, &sub_stop));
         let mut recent = |n: usize, filter: &TailFilter| -> Result<Option<Vec<String>>, CliError> {
-            let history = match ctx.history() {
+            let history = match ctx.history(None) {
                 Ok(h) => h,
                 Err(CliError::NoRecording { .. }) => return Ok(None),
                 Err(e) => return Err(e),

@@ -24,6 +24,9 @@ pub struct TasksArgs {
     #[command(flatten)]
     pub filters: TaskFilters,
 
+    #[command(flatten)]
+    pub at: super::args::AtArg,
+
     /// Show at most N tasks (the first N in sort order)
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
@@ -51,8 +54,9 @@ pub enum Sort {
 
 pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
     let query = args.filters.check(ctx)?;
-    let (state, report) = ctx.load(&Load::between(query.since, query.until))?;
-    let horizon = state.horizon(epoch(ctx.now));
+    let at = args.at.resolve(ctx)?;
+    let (state, report) = ctx.load(&Load::between(query.since, query.until).at(at))?;
+    let horizon = state.horizon(at.unwrap_or(epoch(ctx.now)));
     let mut query = args
         .filters
         .resolve(query, &state, &report.source, horizon)?;
@@ -70,7 +74,7 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
         explain_empty_range(ctx, &state);
     }
     let format = args.output.format();
-    let rctx = ctx.list_ctx(&args.output);
+    let rctx = ctx.list_ctx(&args.output).at(at);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     match format {
         ListFormat::Table => {

@@ -51,6 +51,9 @@ pub struct WorkersArgs {
     pub until: Option<String>,
 
     #[command(flatten)]
+    pub at: super::args::AtArg,
+
+    #[command(flatten)]
     pub output: ListOutput,
 
     /// Also ask the workers now (remote control): pool, prefetch, queues, active, reserved,
@@ -97,7 +100,8 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
         since: super::args::bound("since", args.since.as_deref(), ctx)?,
         until: super::args::bound("until", args.until.as_deref(), ctx)?,
     };
-    let (state, report) = match ctx.load(&Load::ALL) {
+    let at = args.at.resolve(ctx)?;
+    let (state, report) = match ctx.load(&Load::ALL.at(at)) {
         // Nothing recorded yet: --inspect still asks the workers themselves.
         Err(CliError::NoRecording { .. }) if args.inspect => (
             crate::state::State::new(),
@@ -105,9 +109,9 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
         ),
         other => other?,
     };
-    let horizon = state.horizon(epoch(ctx.now));
+    let horizon = state.horizon(at.unwrap_or(epoch(ctx.now)));
     let rows = workers(&state, &query, horizon);
-    let rctx = ctx.list_ctx(&args.output);
+    let rctx = ctx.list_ctx(&args.output).at(at);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     let live = if args.inspect {
         Some(inspect(ctx, args, &rows)?)

@@ -105,12 +105,17 @@ pub fn as_of_footer(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     use owo_colors::OwoColorize;
-    if crate::query::time::epoch(ctx.now) - horizon <= 60.0 {
+    if ctx.at.is_none() && crate::query::time::epoch(ctx.now) - horizon <= 60.0 {
         return Ok(());
     }
     writeln!(out)?;
+    let moment = if ctx.at.is_some_and(|at| horizon >= at) {
+        "--at"
+    } else {
+        "the newest event"
+    };
     let text = format!(
-        "Status and ages are as of the newest event, {} ({}).",
+        "Status and ages are as of {moment}, {} ({}).",
         full_time(horizon, ctx.zone),
         relative(horizon, ctx.now)
     );

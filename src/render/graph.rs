@@ -37,6 +37,13 @@ fn name<'s>(state: &'s State, n: &FlowNode<'s>) -> &'s str {
     }
 }
 
+/// A task still running (started, not finished, its worker not gone).
+fn is_running(n: &FlowNode<'_>) -> bool {
+    n.view
+        .as_ref()
+        .is_some_and(|v| v.state == TaskState::Started && v.lost.is_none())
+}
+
 fn state_text(n: &FlowNode<'_>) -> &'static str {
     match (&n.view, n.aggregate) {
         (Some(v), _) => v.state.as_str(),
@@ -613,6 +620,10 @@ pub fn dot(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Result<()
         if idx == flow.focus {
             attrs.push_str(", color=\"#1f5fbf\"");
         }
+        if is_running(n) {
+            // Running at the moment the flow is shown as of (the newest event, or --at).
+            attrs.push_str(", peripheries=2, style=\"rounded,filled,bold\"");
+        }
         writeln!(out, "  \"{}\" [{attrs}];", dot_escape(&n.id))?;
     }
     for (from, to, e) in sorted_edges(flow) {
@@ -730,6 +741,11 @@ pub fn mermaid(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Resul
     ] {
         writeln!(out, "  classDef {state_name} fill:{color},stroke:#555")?;
     }
+    // Running at the moment the flow is shown as of (the newest event, or --at).
+    writeln!(
+        out,
+        "  classDef running fill:#cfe7fb,stroke:#1f5fbf,stroke-width:3px,stroke-dasharray:4 2"
+    )?;
     for idx in sorted_nodes(flow)
         .into_iter()
         .filter(|n| flow.graph[*n].view.is_some())
@@ -739,6 +755,7 @@ pub fn mermaid(state: &State, flow: &Flow<'_>, out: &mut dyn Write) -> io::Resul
             Some(TaskState::Failure | TaskState::Rejected) => "failure",
             Some(TaskState::Retry) => "retry",
             Some(TaskState::Revoked) => "revoked",
+            Some(TaskState::Started) if is_running(&flow.graph[idx]) => "running",
             Some(TaskState::Started) => "active",
             _ => "waiting",
         };

@@ -32,6 +32,15 @@ pub struct RenderCtx {
     pub ascii: bool,
     /// `--wide`: tables are never fitted to the width; every cell is shown in full.
     pub wide: bool,
+    /// `--at`: the moment the data is shown as of (epoch seconds).
+    pub at: Option<f64>,
+}
+
+impl RenderCtx {
+    /// The same settings, showing the data as of `at` (`--at`).
+    pub fn at(self, at: Option<f64>) -> Self {
+        Self { at, ..self }
+    }
 }
 
 impl RenderCtx {
@@ -45,6 +54,7 @@ impl RenderCtx {
             width: Some(width),
             ascii: false,
             wide: false,
+            at: None,
         }
     }
 }

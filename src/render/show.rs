@@ -6,10 +6,10 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use super::RenderCtx;
-use super::fmt::{duration, ellipsize, full_time, printable, rfc3339, time_of_day};
+use super::fmt::{clock_time, duration, ellipsize, full_time, printable, rfc3339, time_of_day};
 use super::schema::{DiagnosticsJson, TaskJson, task_json};
-use crate::model::TaskId;
 use crate::model::repr::effective_exception;
+use crate::model::{TaskId, TaskState};
 use crate::source::file::LoadReport;
 use crate::state::State;
 use crate::state::task::{Mark, MarkKind};
@@ -362,6 +362,13 @@ pub fn text(
     let mut times = Vec::new();
     if let Some(r) = v.runtime() {
         times.push(format!("ran {}", duration(r)));
+    } else if let (TaskState::Started, None, Some(s)) = (v.state, v.lost, v.started_at()) {
+        // Measured up to the moment the data is shown as of (the newest event, or --at).
+        times.push(format!(
+            "running for {} as of {}",
+            duration((horizon - s).max(0.0)),
+            clock_time(horizon, ctx.zone, ctx.now)
+        ));
     }
     if let Some(q) = v.queue_wait() {
         times.push(format!("queued {}", duration(q)));

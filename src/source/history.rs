@@ -30,6 +30,8 @@ pub enum History {
         amqp: Amqp,
         queue: String,
         scrub: Arc<Policy>,
+        /// `--at`: the read stops soon after it, and the state leaves out what is after it.
+        cutoff: Option<f64>,
     },
 }
 
@@ -65,7 +67,14 @@ impl From<super::redis::RedisError> for HistoryError {
 impl Broker {
     /// The recorded history; events loaded from it are scrubbed by `scrub`. A missing Redis
     /// Stream is an error here; a missing stream queue when it is read.
-    pub fn history(&self, names: Names<'_>, scrub: Arc<Policy>) -> Result<History, HistoryError> {
+    /// `cutoff` (`--at`) leaves out, and where the store allows does not read, what is after
+    /// it.
+    pub fn history(
+        &self,
+        names: Names<'_>,
+        scrub: Arc<Policy>,
+        cutoff: Option<f64>,
+    ) -> Result<History, HistoryError> {
         match self {
             Self::Redis(redis) => {
                 let mut recorded =
@@ -77,12 +86,14 @@ impl Broker {
                         }
                     })?;
                 recorded.scrub = scrub;
+                recorded.cutoff = cutoff;
                 Ok(History::Stream(Box::new(recorded)))
             }
             Self::Amqp(amqp) => Ok(History::Queue {
                 amqp: amqp.clone(),
                 queue: names.queue.to_string(),
                 scrub,
+                cutoff,
             }),
         }
     }
@@ -94,8 +105,9 @@ impl History {
         amqp: &Amqp,
         queue: &str,
         start: Start,
+        end: Option<f64>,
     ) -> Result<super::amqp::AmqpReader, HistoryError> {
-        amqp.reader(queue, start).map_err(|e| match e {
+        amqp.reader_until(queue, start, end).map_err(|e| match e {
             AmqpError::NoQueue { .. } => HistoryError::Missing {
                 url: amqp.label.clone(),
                 key: queue.to_string(),
@@ -118,9 +130,15 @@ impl History {
                 let label = recorded.label();
                 Ok((Box::new(recorded.reader(since, until, progress)), label))
             }
-            Self::Queue { amqp, queue, .. } => {
+            Self::Queue {
+                amqp,
+                queue,
+                cutoff,
+                ..
+            } => {
                 let start = since.map_or(Start::First, Start::Time);
-                let reader = Self::queue_reader(&amqp, &queue, start)?;
+                let end = until.into_iter().chain(cutoff).reduce(f64::min);
+                let reader = Self::queue_reader(&amqp, &queue, start, end)?;
                 let label = format!("{} (stream queue {queue})", amqp.label);
                 Ok((Box::new(reader.with_progress(progress.clone())), label))
             }
@@ -151,14 +169,20 @@ impl History {
                 }
                 Ok((state, report))
             }
-            Self::Queue { amqp, queue, scrub } => {
+            Self::Queue {
+                amqp,
+                queue,
+                scrub,
+                cutoff,
+            } => {
                 let start = since.map_or(Start::First, Start::Time);
-                let reader = Self::queue_reader(&amqp, &queue, start)?;
+                let end = until.into_iter().chain(cutoff).reduce(f64::min);
+                let reader = Self::queue_reader(&amqp, &queue, start, end)?;
                 let label = format!("{} (stream queue {queue})", amqp.label);
-                let mut state = State::scrubbed_by(scrub);
+                let mut state = State::scrubbed_by(scrub).with_cutoff(cutoff);
                 let reader = Box::new(reader.with_progress(progress.clone()));
                 let report = load_reader_into(reader, &label, &mut state, filter)?;
-                if until.is_none() {
+                if until.is_none() && cutoff.is_none() {
                     state.observe_time(now);
                 }
                 Ok((state, report))
@@ -178,9 +202,10 @@ impl History {
         };
         let newest = recorded.bounds.last.0 as f64 / 1000.0;
         let (records, running) = recorded.gaps()?;
+        let cutoff = recorded.cutoff;
         let (mut state, mut report) = recorded.load_flow(typed)?;
         if running {
-            state.observe_time(now);
+            state.observe_time(cutoff.map_or(now, |c| c.min(now)));
         }
         let span = state.tasks().filter_map(|t| t.first_time()).fold(
             None,
@@ -214,7 +239,7 @@ impl History {
                 let mut back = 400_i64;
                 loop {
                     let start = (info.last + 1 - back).max(info.first);
-                    let mut reader = Self::queue_reader(&amqp, &queue, Start::Offset(start))?;
+                    let mut reader = Self::queue_reader(&amqp, &queue, Start::Offset(start), None)?;
                     let mut text = String::new();
                     reader.read_to_string(&mut text).map_err(|e| {
                         match e.get_ref().and_then(|e| e.downcast_ref::<AmqpError>()) {

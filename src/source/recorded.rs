@@ -22,12 +22,18 @@ const COMPLETE_AT_MOST: usize = 20_000;
 const SIBLING_WINDOW_MS: u64 = 100;
 /// Entries read around a root to find such siblings.
 const SIBLING_ENTRIES: usize = 5_000;
+/// With `--at`, worker events are read from this long before it (five heartbeats of Celery's
+/// default two seconds), at most this many entries.
+const WORKERS_BEFORE_MS: u64 = 10_000;
+const WORKER_ENTRIES: usize = 50_000;
 
 pub struct Recorded {
     store: Store,
     pub bounds: Bounds,
     /// How the states this read builds scrub their events.
     pub scrub: std::sync::Arc<crate::scrub::Policy>,
+    /// `--at`: nothing after this epoch second is read or kept.
+    pub cutoff: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,7 @@ impl Recorded {
             store,
             bounds,
             scrub: std::sync::Arc::default(),
+            cutoff: None,
         }))
     }
 
@@ -63,7 +70,7 @@ impl Recorded {
         progress: &indicatif::ProgressBar,
     ) -> Result<(State, LoadReport), LoadError> {
         let label = self.label();
-        let mut state = State::scrubbed_by(self.scrub.clone());
+        let mut state = State::scrubbed_by(self.scrub.clone()).with_cutoff(self.cutoff);
         let workers = self.store.worker_lines()?;
         let ms = |t: f64| (t.max(0.0) * 1000.0) as u64;
         let reader_store = Store::open(self.store.redis.clone(), &self.store.layout.stream)?;
@@ -112,7 +119,7 @@ impl Recorded {
     /// An ambiguous prefix loads just the candidates, so the answer can list them.
     pub fn load_flow(mut self, typed: &str) -> Result<(State, LoadReport), LoadError> {
         let label = self.label();
-        let mut state = State::scrubbed_by(self.scrub.clone());
+        let mut state = State::scrubbed_by(self.scrub.clone()).with_cutoff(self.cutoff);
         let typed = typed.trim();
         let mut report = LoadReport {
             source: label.clone(),
@@ -132,7 +139,22 @@ impl Recorded {
         let candidates: std::collections::BTreeSet<&str> =
             found.iter().map(|(t, _)| t.as_str()).collect();
         let mut roots: Vec<String> = found.iter().map(|(_, r)| r.clone()).collect();
-        let mut lines = self.store.worker_lines()?;
+        let mut lines = match self.cutoff {
+            None => self.store.worker_lines()?,
+            // The workers as they were then: their events of the last heartbeats before it.
+            Some(at) => {
+                let at_ms = (at.max(0.0) * 1000.0) as u64;
+                self.store
+                    .range_lines(
+                        at_ms.saturating_sub(WORKERS_BEFORE_MS),
+                        at_ms,
+                        WORKER_ENTRIES,
+                    )?
+                    .into_iter()
+                    .filter(|l| l.contains("\"worker-"))
+                    .collect()
+            }
+        };
         let ids: Vec<String> = if candidates.len() == 1 {
             // The whole workflow, and the top-level tasks sent in the same burst as its root
             // (members of a group sent from a client are each a root of their own).
@@ -163,6 +185,14 @@ impl Recorded {
                 .map(|(_, id)| id)
                 .collect()
         };
+        // Nothing after `--at` is read: entry ids are times.
+        let cutoff_ms = self.cutoff.map(|t| (t.max(0.0) * 1000.0) as u64);
+        let ids: Vec<String> = ids
+            .into_iter()
+            .filter(|id| {
+                cutoff_ms.is_none_or(|c| super::stream::parse_id(id).is_some_and(|(ms, _)| ms <= c))
+            })
+            .collect();
         lines.extend(self.store.entries(&ids)?);
         let more = load_lines(&lines, &label, &mut state)?;
         report.entries = more.entries;

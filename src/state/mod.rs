@@ -45,6 +45,8 @@ pub struct Counts {
     pub worker_events: u64,
     /// Events without a timestamp or receive time (ordered first).
     pub untimed: u64,
+    /// Events after the cutoff (`--at`), left out.
+    pub after_cutoff: u64,
 }
 
 /// Tasks live in fixed-size chunks: a plain `Vec` would double (and copy) as it grows, which
@@ -71,6 +73,9 @@ pub struct State {
     /// What is filtered out of the events as they come in: on by default, off for
     /// `--no-scrub` and for `retry` (which must re-send the real arguments).
     pub scrub: Arc<Policy>,
+    /// `--at`: events after this epoch second are left out, so the state is the one at that
+    /// moment, and the data is known to reach it.
+    pub cutoff: Option<f64>,
 }
 
 impl State {
@@ -84,6 +89,12 @@ impl State {
             scrub: policy,
             ..Self::default()
         }
+    }
+
+    /// The same state, leaving out events after `cutoff` (`--at`).
+    pub fn with_cutoff(mut self, cutoff: Option<f64>) -> Self {
+        self.cutoff = cutoff;
+        self
     }
 
     /// Every task seen in the events, in the order first seen.
@@ -164,6 +175,14 @@ impl State {
 
     /// Folds in an event prepared by [`prepare`] against this state's interner.
     pub fn apply_prepared(&mut self, p: Prepared) {
+        if let (Some(cutoff), Some(t)) = (self.cutoff, p.time())
+            && t > cutoff
+        {
+            // The data reaches past the moment asked about: the state is complete up to it.
+            self.counts.after_cutoff += 1;
+            self.observe_time(cutoff);
+            return;
+        }
         self.counts.events += 1;
         match p.time() {
             Some(t) => {

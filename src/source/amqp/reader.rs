@@ -16,6 +16,18 @@ impl Amqp {
     /// granular, so earlier events come too) to the offset that was last when the read
     /// began. Bodies become recording lines.
     pub fn reader(&self, queue: &str, start: Start) -> Result<AmqpReader, AmqpError> {
+        self.reader_until(queue, start, None)
+    }
+
+    /// [`Amqp::reader`] that stops at the first message whose event time is more than
+    /// [`END_SLACK`] seconds after `end` (`--at`): a stream has no time index past its chunks,
+    /// and events from several workers arrive a little out of order.
+    pub fn reader_until(
+        &self,
+        queue: &str,
+        start: Start,
+        end: Option<f64>,
+    ) -> Result<AmqpReader, AmqpError> {
         let Some(info) = self.stream_info(queue)? else {
             return Err(AmqpError::NoQueue {
                 url: self.label.clone(),
@@ -26,7 +38,7 @@ impl Amqp {
         let this = self.clone();
         let queue = queue.to_string();
         std::thread::spawn(move || {
-            let result = this.consume_into(&queue, start, info.last, &tx);
+            let result = this.consume_into(&queue, start, info.last, end, &tx);
             if let Err(e) = result {
                 let _ = tx.send(Err(e));
             }
@@ -46,6 +58,7 @@ impl Amqp {
         queue: &str,
         start: Start,
         last: i64,
+        end: Option<f64>,
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
     ) -> Result<(), AmqpError> {
         self.with_channel(async |_, ch| {
@@ -77,6 +90,11 @@ impl Amqp {
                 if offset.is_some_and(|o| o > last) {
                     break;
                 }
+                if let (Some(end), Some(t)) = (end, body_time(&delivery.data))
+                    && t > end + END_SLACK
+                {
+                    break;
+                }
                 push_line(&mut block, &delivery.data);
                 lines += 1;
                 unacked += 1;
@@ -104,6 +122,26 @@ impl Amqp {
             Ok(())
         })
     }
+}
+
+/// How far past `--at` (seconds of event time) a stream-queue read goes before it stops.
+pub const END_SLACK: f64 = 5.0;
+
+/// The event time of a message body: its first `"timestamp"` (a batch's first event), read
+/// without parsing the whole body.
+fn body_time(body: &[u8]) -> Option<f64> {
+    let key = b"\"timestamp\"";
+    let at = memchr::memmem::find(body, key)? + key.len();
+    let rest = &body[at..];
+    let start = rest.iter().position(|b| !matches!(b, b' ' | b':'))?;
+    let len = rest[start..]
+        .iter()
+        .position(|b| !(b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+')))
+        .unwrap_or(rest.len() - start);
+    std::str::from_utf8(&rest[start..start + len])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A body as one recording line: JSON never needs a raw line break.
@@ -155,5 +193,24 @@ impl Read for AmqpReader {
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_time;
+
+    #[test]
+    fn the_time_of_a_body_is_its_first_timestamp() {
+        assert_eq!(
+            body_time(br#"{"type": "task-sent", "timestamp": 1795333600.25}"#),
+            Some(1795333600.25)
+        );
+        assert_eq!(
+            body_time(br#"[{"timestamp":12.5,"type":"x"},{"timestamp":13}]"#),
+            Some(12.5)
+        );
+        assert_eq!(body_time(br#"{"type": "worker-heartbeat"}"#), None);
+        assert_eq!(body_time(br#"{"timestamp": null}"#), None);
     }
 }
