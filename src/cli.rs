@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::replay::ReplayArgs;
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
     man::ManArgs, queues::QueuesArgs, record::RecordArgs, retry::RetryArgs, revoke::RevokeArgs,
@@ -133,6 +134,7 @@ pub enum Command {
     Anomalies(AnomaliesArgs),
     Record(RecordArgs),
     Tail(TailArgs),
+    Replay(ReplayArgs),
     Queues(QueuesArgs),
     Retry(RetryArgs),
     Revoke(RevokeArgs),

@@ -173,6 +173,42 @@ impl ListOutput {
     }
 }
 
+/// Which events `tail` and `replay` print.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EventFilterArgs {
+    /// Only tasks whose name matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub name: Vec<String>,
+
+    /// Only task events that leave the task in this state (repeatable, or comma-separated)
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<TaskState>,
+
+    /// Only events of workers whose hostname matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub worker: Vec<String>,
+
+    /// Only events of the task with this id (or id prefix)
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+
+    /// Show worker heartbeats too
+    #[arg(long)]
+    pub heartbeats: bool,
+}
+
+impl EventFilterArgs {
+    pub fn filter(&self) -> Result<crate::query::tail::TailFilter, CliError> {
+        Ok(crate::query::tail::TailFilter {
+            names: globs("name", &self.name)?,
+            workers: globs("worker", &self.worker)?,
+            states: self.state.clone(),
+            task: self.task.as_deref().map(|t| t.trim().to_ascii_lowercase()),
+            heartbeats: self.heartbeats,
+        })
+    }
+}
+
 /// `--at`: look back at a moment (`show`, `graph`, `tasks`, `workers`, `stats`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct AtArg {
@@ -186,18 +222,26 @@ pub struct AtArg {
 impl AtArg {
     /// The moment `--at` names (epoch seconds). A task-relative one reads that task first.
     pub fn resolve(&self, ctx: &Ctx) -> Result<Option<f64>, CliError> {
-        use crate::query::time::{AtSpec, parse_at};
-        let Some(text) = self.at.as_deref() else {
-            return Ok(None);
-        };
+        self.at
+            .as_deref()
+            .map(|text| moment(ctx, "at", text))
+            .transpose()
+    }
+}
+
+/// A moment as `--at` takes it (RFC 3339, a duration ago, or a task plus or minus a
+/// duration), in epoch seconds; `flag` names the option in errors.
+pub fn moment(ctx: &Ctx, flag: &str, text: &str) -> Result<f64, CliError> {
+    use crate::query::time::{AtSpec, parse_at};
+    {
         let spec = parse_at(text, ctx.now).map_err(|e| {
             CliError::usage(
-                format!("--at: {e}"),
+                format!("--{flag}: {e}"),
                 "examples: --at 2026-11-22T07:47:03Z, --at 15m (15 minutes ago), --at 3f2a+2.5s (2.5 s after task 3f2a's first event)",
             )
         })?;
         let (prefix, offset) = match spec {
-            AtSpec::Time(t) => return Ok(Some(t)),
+            AtSpec::Time(t) => return Ok(t),
             AtSpec::Task { prefix, offset } => (prefix, offset),
         };
         let (state, report) = match ctx.load_flow(&prefix, None)? {
@@ -219,7 +263,7 @@ impl AtArg {
             )
         })?;
         state.discard();
-        Ok(Some(first + offset))
+        Ok(first + offset)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod man;
 pub mod queues;
 pub mod record;
 mod record_amqp;
+pub mod replay;
 pub mod retry;
 pub mod revoke;
 pub mod show;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Record(args) => record::run(&ctx, args),
         Command::Tail(args) => tail::run(&ctx, args),
+        Command::Replay(args) => replay::run(&ctx, args),
         Command::Queues(args) => queues::run(&ctx, args),
         Command::Retry(args) => retry::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::args::globs;
+use super::args::EventFilterArgs;
 use super::record::ChannelArgs;
 use crate::ctx::{Ctx, EventSource};
 use crate::error::CliError;
+use crate::model::Event;
 use crate::model::decode::decode_entry;
 use crate::model::encode::write_event;
 use crate::model::split::split_message;
-use crate::model::{Event, TaskState};
 use crate::query::tail::{Follower, TailFilter};
 use crate::render::{self, RenderCtx};
 use crate::source::broker::Broker;
@@ -36,29 +36,12 @@ use crate::source::pubsub::Feed;
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct TailArgs {
-    /// Only tasks whose name matches this glob (repeatable)
-    #[arg(long, value_name = "GLOB")]
-    pub name: Vec<String>,
-
-    /// Only task events that leave the task in this state (repeatable, or comma-separated)
-    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
-    pub state: Vec<TaskState>,
-
-    /// Only events of workers whose hostname matches this glob (repeatable)
-    #[arg(long, value_name = "GLOB")]
-    pub worker: Vec<String>,
-
-    /// Only events of the task with this id (or id prefix)
-    #[arg(long, value_name = "ID")]
-    pub task: Option<String>,
+    #[command(flatten)]
+    pub events: EventFilterArgs,
 
     /// First print the last N recorded events (from `celtrace record`'s stream, or the file)
     #[arg(short = 'n', long = "lines", value_name = "N")]
     pub lines: Option<usize>,
-
-    /// Show worker heartbeats too
-    #[arg(long)]
-    pub heartbeats: bool,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = TailFormat::Text)]
@@ -88,17 +71,8 @@ pub enum TailFormat {
 /// Entries read back at most to find the last N that pass the filters.
 const LOOK_BACK: usize = 200_000;
 
-fn parse_state(s: &str) -> Result<TaskState, String> {
-    TaskState::ALL
-        .into_iter()
-        .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
-        .ok_or_else(|| {
-            format!("`{s}` is not a task state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)")
-        })
-}
-
-/// Writes the lines the filter keeps; remembers whether stdout went away.
-struct Printer<'a> {
+/// Writes the lines the filter keeps (`tail`, `replay`).
+pub(super) struct Printer<'a> {
     follower: Follower,
     filter: TailFilter,
     format: TailFormat,
@@ -109,9 +83,24 @@ struct Printer<'a> {
     scrub: std::sync::Arc<crate::scrub::Policy>,
 }
 
+impl Printer<'static> {
+    /// A printer to stdout, a line at a time.
+    pub(super) fn new(ctx: &Ctx, filter: TailFilter, format: TailFormat, ascii: bool) -> Self {
+        Printer {
+            follower: Follower::default(),
+            filter,
+            format,
+            rctx: ctx.render_ctx(ascii),
+            out: Box::new(std::io::LineWriter::new(ctx.ui.stdout())),
+            skip: 0,
+            scrub: ctx.scrub.clone(),
+        }
+    }
+}
+
 impl Printer<'_> {
     /// One event; `raw` is its recording line when it came as one. Errors are write errors.
-    fn event(&mut self, ev: &Event<'_>, raw: Option<&str>) -> std::io::Result<()> {
+    pub(super) fn event(&mut self, ev: &Event<'_>, raw: Option<&str>) -> std::io::Result<()> {
         // Scrubbed events are written re-encoded, never as their raw line: a raw line may be a
         // kombu envelope whose base64 body holds the unscrubbed event.
         let scrubbed;
@@ -145,6 +134,10 @@ impl Printer<'_> {
         Ok(())
     }
 
+    pub(super) fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
     /// A recording line (several events for an unsplit batch).
     fn line(&mut self, raw: &str) -> std::io::Result<()> {
         let mut result = Ok(());
@@ -159,22 +152,8 @@ impl Printer<'_> {
 }
 
 pub fn run(ctx: &Ctx, args: &TailArgs) -> Result<(), CliError> {
-    let filter = TailFilter {
-        names: globs("name", &args.name)?,
-        workers: globs("worker", &args.worker)?,
-        states: args.state.clone(),
-        task: args.task.as_deref().map(|t| t.trim().to_ascii_lowercase()),
-        heartbeats: args.heartbeats,
-    };
-    let mut printer = Printer {
-        follower: Follower::default(),
-        filter,
-        format: args.format,
-        rctx: ctx.render_ctx(args.ascii),
-        out: Box::new(std::io::LineWriter::new(ctx.ui.stdout())),
-        skip: 0,
-        scrub: ctx.scrub.clone(),
-    };
+    let filter = args.events.filter()?;
+    let mut printer = Printer::new(ctx, filter, args.format, args.ascii);
     let result = match &ctx.source {
         EventSource::Recording(input) => from_recording(input, args.lines, &mut printer),
         EventSource::Broker(..) => live(
