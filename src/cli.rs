@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::diff::DiffArgs;
 use crate::commands::replay::ReplayArgs;
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
@@ -135,6 +136,7 @@ pub enum Command {
     Record(RecordArgs),
     Tail(TailArgs),
     Replay(ReplayArgs),
+    Diff(DiffArgs),
     Queues(QueuesArgs),
     Retry(RetryArgs),
     Revoke(RevokeArgs),

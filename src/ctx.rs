@@ -454,8 +454,9 @@ impl Ctx {
             filter,
             at,
         } = *req;
-        // Nothing after `--at` is read where the store can stop there.
-        let until = until.into_iter().chain(at).reduce(f64::min);
+        // Nothing recorded after `--at` (and its slack, docs/architecture.md §7) is read.
+        let read_to = at.map(|t| t + crate::source::history::AT_SLACK);
+        let until = until.into_iter().chain(read_to).reduce(f64::min);
         let input = match &self.source {
             EventSource::Recording(input) => input,
             EventSource::Broker(..) => {

@@ -307,6 +307,15 @@ pub enum CliError {
     )]
     WaitTimeout { after: String },
 
+    #[error("the runs differ in {count} place{}", if *count == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(celtrace::diff::differs),
+        help(
+            "the differences are printed above; exit status 1 is what `diff` gives when the outcomes differ"
+        )
+    )]
+    Differs { count: usize },
+
     #[error("cannot write the output: {source}")]
     #[diagnostic(
         code(celtrace::io::write),
@@ -350,6 +359,7 @@ impl CliError {
             | Self::System { .. } => exit::FAILURE,
             Self::Unwritten { .. } => exit::BROKER,
             Self::Found { .. } | Self::TaskFailed { .. } => exit::FOUND,
+            Self::Differs { .. } => exit::FAILURE,
             Self::WaitTimeout { .. } => exit::TIMEOUT,
             Self::ReadOnly { .. } => exit::READ_ONLY,
             Self::Refused { .. } => exit::USAGE,
@@ -386,6 +396,11 @@ impl CliError {
     /// What `--fail-on` (exit 6) reports: an answer, not a failure of celtrace.
     pub fn is_finding(&self) -> bool {
         matches!(self, Self::Found { .. })
+    }
+
+    /// Said by the output itself: no diagnostic is printed (`diff`'s exit status 1).
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Self::Differs { .. })
     }
 
     pub fn is_broken_pipe(&self) -> bool {

@@ -41,7 +41,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = e.exit_code();
             // `--fail-on ... -q`: the exit status is the answer, and -q asked for silence.
-            if !(cli.global.quiet && e.is_finding()) {
+            // `diff`: the differences printed are the answer.
+            let quiet = e.is_silent() || (cli.global.quiet && e.is_finding());
+            if !quiet {
                 ui::eprint_report(&miette::Report::new(e));
             }
             ExitCode::from(code)

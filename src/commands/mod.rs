@@ -4,6 +4,7 @@
 pub mod anomalies;
 pub mod args;
 pub mod completions;
+pub mod diff;
 pub mod export;
 pub mod graph;
 pub mod guard;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Tasks(args) => tasks::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
+        Command::Diff(args) => diff::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Workers(args) => workers::run(&ctx, args),
         Command::Anomalies(args) => anomalies::run(&ctx, args),

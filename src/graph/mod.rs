@@ -10,6 +10,7 @@
 //! ([`Options::guess_groups`]), labelled as a guess.
 
 pub mod backend;
+pub mod diff;
 
 use std::collections::BTreeMap;
 

@@ -2,6 +2,7 @@
 //! environment or the terminal; every decision arrives in the context.
 
 pub mod anomalies;
+pub mod diff;
 pub mod envelope;
 pub mod fmt;
 pub mod graph;

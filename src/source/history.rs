@@ -14,6 +14,11 @@ use super::recorded::{LoadError, Recorded, overlapping_gaps};
 use crate::scrub::Policy;
 use crate::state::State;
 
+/// How far past `--at` a read goes, in seconds: room for delivery delay, clock skew between
+/// hosts and events of several workers arriving a little out of order. What it brings that is
+/// after `--at` is left out of the state.
+pub const AT_SLACK: f64 = 2.0;
+
 /// Where the recording is kept on each broker.
 #[derive(Debug, Clone, Copy)]
 pub struct Names<'a> {
@@ -130,15 +135,9 @@ impl History {
                 let label = recorded.label();
                 Ok((Box::new(recorded.reader(since, until, progress)), label))
             }
-            Self::Queue {
-                amqp,
-                queue,
-                cutoff,
-                ..
-            } => {
+            Self::Queue { amqp, queue, .. } => {
                 let start = since.map_or(Start::First, Start::Time);
-                let end = until.into_iter().chain(cutoff).reduce(f64::min);
-                let reader = Self::queue_reader(&amqp, &queue, start, end)?;
+                let reader = Self::queue_reader(&amqp, &queue, start, until)?;
                 let label = format!("{} (stream queue {queue})", amqp.label);
                 Ok((Box::new(reader.with_progress(progress.clone())), label))
             }
@@ -176,7 +175,8 @@ impl History {
                 cutoff,
             } => {
                 let start = since.map_or(Start::First, Start::Time);
-                let end = until.into_iter().chain(cutoff).reduce(f64::min);
+                // `until` already has the slack past `--at` (`Ctx::load`).
+                let end = until;
                 let reader = Self::queue_reader(&amqp, &queue, start, end)?;
                 let label = format!("{} (stream queue {queue})", amqp.label);
                 let mut state = State::scrubbed_by(scrub).with_cutoff(cutoff);

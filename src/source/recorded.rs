@@ -185,8 +185,10 @@ impl Recorded {
                 .map(|(_, id)| id)
                 .collect()
         };
-        // Nothing after `--at` is read: entry ids are times.
-        let cutoff_ms = self.cutoff.map(|t| (t.max(0.0) * 1000.0) as u64);
+        // Nothing recorded after `--at` (and its slack) is read: entry ids are receive times.
+        let cutoff_ms = self
+            .cutoff
+            .map(|t| ((t + super::history::AT_SLACK).max(0.0) * 1000.0) as u64);
         let ids: Vec<String> = ids
             .into_iter()
             .filter(|id| {

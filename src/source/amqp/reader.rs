@@ -19,9 +19,8 @@ impl Amqp {
         self.reader_until(queue, start, None)
     }
 
-    /// [`Amqp::reader`] that stops at the first message whose event time is more than
-    /// [`END_SLACK`] seconds after `end` (`--at`): a stream has no time index past its chunks,
-    /// and events from several workers arrive a little out of order.
+    /// [`Amqp::reader`] that stops at the first message whose event time is after `end` (a
+    /// stream has no time index past its chunks; callers asking for `--at` add `history::AT_SLACK`).
     pub fn reader_until(
         &self,
         queue: &str,
@@ -91,7 +90,7 @@ impl Amqp {
                     break;
                 }
                 if let (Some(end), Some(t)) = (end, body_time(&delivery.data))
-                    && t > end + END_SLACK
+                    && t > end
                 {
                     break;
                 }
@@ -123,9 +122,6 @@ impl Amqp {
         })
     }
 }
-
-/// How far past `--at` (seconds of event time) a stream-queue read goes before it stops.
-pub const END_SLACK: f64 = 5.0;
 
 /// The event time of a message body: its first `"timestamp"` (a batch's first event), read
 /// without parsing the whole body.
