@@ -49,6 +49,8 @@ complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "stats" -d 'Per ta
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung, killed, slow and unregistered tasks, failure spikes, chords that never finished, retry storms, flapping workers'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "tail" -d 'Follow events as they happen, one line each'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "replay" -d 'Print a recording\'s events again, paced by their original timing'
+complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "diff" -d 'Compare two runs of a workflow: what only one has, and what changed'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "retry" -d 'Run tasks again: each is published under a new id, its parent the original'
 complete -c celtrace -n "__fish_celtrace_needs_command" -f -a "revoke" -d 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
@@ -63,6 +65,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l root -d 'Onl
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s n -l limit -d 'Show at most N tasks (the first N in sort order)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l sort -d 'Sort order: times and runtime newest/longest first, name and state ascending' -r -f -a "received\t''
 started\t''
@@ -95,6 +98,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s h -l help -d
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s f -l format -d 'Output format' -r -f -a "text\t'Header, timeline, arguments, result, traceback, lineage, children'
 json\t'One JSON document with the same content'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l timeout -d 'How long --wait waits (e.g. 90s, 10m)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand show" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -120,6 +124,7 @@ dot\t'Graphviz DOT (deterministic; clusters for groups and chords)'
 mermaid\t'A Mermaid flowchart'
 json\t'One JSON document'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l depth -d 'Show the tree only this many levels deep' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l timeout -d 'How long --wait waits (e.g. 90s, 10m)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand graph" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -180,6 +185,7 @@ lost\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l lost-after -d 'Call a worker lost after this many heartbeat intervals without a heartbeat' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l since -d 'Only workers with a sign of life at or after this time: a duration back from now (15m, 2h) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l until -d 'Only workers with a sign of life at or before this time' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
 json\t'One JSON document'
 ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'
@@ -217,6 +223,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l root -d 'Onl
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l bucket -d 'Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or the counts in JSON' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
 json\t'One JSON document'
@@ -343,6 +350,56 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s q -l quiet -d
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tail" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l speed -d 'How many times faster than it happened (0.5 is half speed; 0 prints without pausing)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l from -d 'Start at this moment: RFC 3339, a duration ago, or a task plus or minus a duration (3f2a-1s), as --at takes it' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l until -d 'Stop after this moment (same forms as --from)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l name -d 'Only tasks whose name matches this glob (repeatable)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l state -d 'Only task events that leave the task in this state (repeatable, or comma-separated)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l worker -d 'Only events of workers whose hostname matches this glob (repeatable)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l task -d 'Only events of the task with this id (or id prefix)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l format -d 'Output format' -r -f -a "text\t'One line per event for people'
+ndjson\t'Recording lines (valid input for --events)'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l heartbeats -d 'Show worker heartbeats too'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l ascii -d 'Plain ASCII arrows'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand replay" -s V -l version -d 'Print version'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l slower -d 'Report a runtime change when one run\'s is this many times the other\'s (e.g. 2x, 1.5)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s f -l format -d 'Output format' -r -f -a "tree\t'A marked tree for people: `+` only in B, `-` only in A, `~` changed'
+json\t'One JSON document'
+dot\t'Graphviz DOT of run B with the differences marked'"
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l profile -d 'Profile of the configuration file to use [env: CELTRACE_PROFILE]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l events -d 'Read events from a recording instead of a broker (`-` reads stdin)' -r -F
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l stream -d 'The recording `celtrace record` keeps: Redis Stream key [default: profile\'s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile\'s `queue_name`, or celtrace.events]' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l color -d 'When to use colour [default: auto, or the profile\'s `color`]' -r -f -a "auto\t'Colour when the stream is a terminal and NO_COLOR is not set'
+always\t''
+never\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l json -d 'Shorthand for --format json'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l dot -d 'Shorthand for --format dot'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l ascii -d 'Plain ASCII arrows'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l utc -d 'Show times in UTC instead of local time'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s q -l quiet -d 'Print no warnings or notes on stderr'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l queue -d 'Also look at this queue (repeatable)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l global-keyprefix -d 'kombu\'s `global_keyprefix` transport option, if the app sets one (Redis)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand queues" -l management-url -d 'RabbitMQ: also read the management API (in-flight counts, every queue of the vhost), e.g. http://user:password@localhost:15672' -r
@@ -463,18 +520,20 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s q -l quiet -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand man" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung, killed, slow and unregistered tasks, failure spikes, chords that never finished, retry storms, flapping workers'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "retry" -d 'Run tasks again: each is published under a new id, its parent the original'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "revoke" -d 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
-complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail queues retry revoke completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "tasks" -d 'List tasks with their state, worker, timing and retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "show" -d 'Show one task: state, timeline of every attempt, arguments, result, traceback, lineage'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "graph" -d 'Show the workflow a task belongs to: chain steps, groups, chords, children, critical path'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "export" -d 'Export events or tasks: NDJSON recordings (streamed), or JSON / CSV task documents'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "workers" -d 'List workers: status, sessions, counters and the tasks they dropped'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "stats" -d 'Per task name: counts by state, success rate, runtime and queue-wait percentiles, retries'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "anomalies" -d 'Find what went wrong: lost, stuck, hung, killed, slow and unregistered tasks, failure spikes, chords that never finished, retry storms, flapping workers'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "record" -d 'Record Celery\'s events: a Redis Stream (runs until stopped) or a RabbitMQ stream queue'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "tail" -d 'Follow events as they happen, one line each'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "replay" -d 'Print a recording\'s events again, paced by their original timing'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "diff" -d 'Compare two runs of a workflow: what only one has, and what changed'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "queues" -d 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "retry" -d 'Run tasks again: each is published under a new id, its parent the original'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "revoke" -d 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "completions" -d 'Print or write shell completion scripts'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "man" -d 'Print the man page, or write one page per command into a directory'
+complete -c celtrace -n "__fish_celtrace_using_subcommand help; and not __fish_seen_subcommand_from tasks show graph export workers stats anomalies record tail replay diff queues retry revoke completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -2,7 +2,8 @@
 
 /// Everything went as asked. A closed pipe downstream (`celtrace tasks | head`) is success too.
 pub const SUCCESS: u8 = 0;
-/// A failure not covered below (for example, stdout could not be written).
+/// A failure not covered below (for example, stdout could not be written); for `diff`, like
+/// diff(1), the runs' outcomes differ.
 pub const FAILURE: u8 = 1;
 /// Bad command line: unknown flag, bad value, bad broker URL, bad time or glob.
 pub const USAGE: u8 = 2;
@@ -25,7 +26,8 @@ pub const INTERRUPTED: u8 = 130;
 pub const TABLE: &str = "\
 Exit status:
   0    success (a closed output pipe counts as success)
-  1    failure not covered below (e.g. output could not be written)
+  1    failure not covered below (e.g. output could not be written);
+       `diff`: the runs' outcomes differ
   2    usage error: bad flag or value, bad broker URL, time or glob
   3    task not found, or id prefix ambiguous
   4    broker unreachable, refused, or not supported by this build

@@ -221,3 +221,131 @@ pub fn diff(
     }
     Diff { nodes }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::backend::Backend;
+    use crate::model::TaskId;
+    use crate::query::testing::state_of;
+
+    /// A run: `root` sends two `shop.charge` children; the second one's outcome and runtime
+    /// are given.
+    fn run(prefix: char, t: f64, second: &str, runtime: f64, extra: &str) -> String {
+        let id = |n: u8| {
+            format!(
+                "{}{n}{}-0000-4000-8000-000000000000",
+                prefix.to_string().repeat(7),
+                ""
+            )
+        };
+        let (root, c1, c2) = (id(0), id(1), id(2));
+        let ev = |kind: &str, id: &str, dt: f64, rest: &str| {
+            format!(
+                r#"{{"type": "{kind}", "uuid": "{id}", "hostname": "w1@h", "pid": 1, "clock": 1, "timestamp": {}{rest}}}"#,
+                t + dt
+            )
+        };
+        let ident = |name: &str, parent: Option<&str>, args: &str| {
+            let parent = parent.map_or_else(|| "null".into(), |p| format!("\"{p}\""));
+            format!(
+                r#", "name": "{name}", "args": "{args}", "kwargs": "{{}}", "root_id": "{root}", "parent_id": {parent}, "retries": 0"#
+            )
+        };
+        [
+            ev(
+                "task-received",
+                &root,
+                0.0,
+                &ident("shop.order", None, "(1,)"),
+            ),
+            ev("task-started", &root, 0.1, ""),
+            ev(
+                "task-received",
+                &c1,
+                0.2,
+                &ident("shop.charge", Some(&root), "(1,)"),
+            ),
+            ev(
+                "task-received",
+                &c2,
+                0.3,
+                &ident("shop.charge", Some(&root), "(2,)"),
+            ),
+            ev("task-succeeded", &root, 0.4, r#", "runtime": 0.3"#),
+            ev("task-started", &c1, 0.5, ""),
+            ev("task-succeeded", &c1, 0.6, r#", "runtime": 0.1"#),
+            ev("task-started", &c2, 0.7, ""),
+            ev(
+                second,
+                &c2,
+                0.8,
+                &format!(r#", "runtime": {runtime}{extra}"#),
+            ),
+        ]
+        .join("\n")
+    }
+
+    fn compare(a: &str, b: &str) -> Diff {
+        let state = state_of(&format!("{a}\n{b}"));
+        let h = state.horizon(f64::MAX);
+        let backend = Backend::from_records(&state);
+        let flow = |p: char| {
+            let id = TaskId::parse(&format!(
+                "{}0-0000-4000-8000-000000000000",
+                p.to_string().repeat(7)
+            ));
+            crate::graph::build(&state, &id, &backend, h, Default::default()).unwrap()
+        };
+        let (fa, fb) = (flow('a'), flow('b'));
+        diff(&state, &fa, &state, &fb, 2.0)
+    }
+
+    #[test]
+    fn siblings_of_one_name_are_matched_by_their_order() {
+        let d = compare(
+            &run('a', 100.0, "task-succeeded", 0.1, ""),
+            &run('b', 200.0, "task-succeeded", 0.1, ""),
+        );
+        let keys: Vec<&str> = d.nodes.iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "shop.order[0]",
+                "shop.order[0]/shop.charge[0]",
+                "shop.order[0]/shop.charge[1]"
+            ]
+        );
+        assert!(!d.outcome_differs());
+        // The arguments of the same place are compared, not those of the same name.
+        assert!(d.nodes.iter().all(|n| n.changes.is_empty()), "{d:?}");
+    }
+
+    #[test]
+    fn a_failed_member_changes_the_outcome_and_a_slow_one_only_the_runtime() {
+        let failed = compare(
+            &run('a', 100.0, "task-succeeded", 0.1, ""),
+            &run(
+                'b',
+                200.0,
+                "task-failed",
+                0.1,
+                r#", "exception": "ValueError('x')""#,
+            ),
+        );
+        let second = &failed.nodes[2];
+        assert_eq!(second.changes, [Change::State, Change::Exception]);
+        assert!(failed.outcome_differs());
+
+        let slow = compare(
+            &run('a', 100.0, "task-succeeded", 0.1, ""),
+            &run('b', 200.0, "task-succeeded", 0.5, ""),
+        );
+        let second = &slow.nodes[2];
+        assert!(matches!(second.changes[..], [Change::Runtime(f)] if (f - 5.0).abs() < 1e-9));
+        assert!(
+            !slow.outcome_differs(),
+            "a runtime change is reported, not an outcome"
+        );
+    }
+}

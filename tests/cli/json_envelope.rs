@@ -132,7 +132,7 @@ fn every_command_prints_the_one_envelope() {
         ),
     ];
     // What prints no envelope, and why (docs/json.md says what they print instead).
-    let without: [(&str, &str); 5] = [
+    let without: [(&str, &str); 6] = [
         ("record", "writes a recording; its status is for people"),
         (
             "tail",

@@ -27,6 +27,7 @@ mod hostile;
 mod inspect;
 mod json_envelope;
 mod live_workers;
+mod lookback;
 mod lost_workers;
 mod otlp;
 mod queues;
