@@ -130,6 +130,8 @@ fn every_command_prints_the_one_envelope() {
             "",
             vec!["retry", A, "--dry-run", "--events", &rec],
         ),
+        // A run against itself: the same outcome, exit 0.
+        ("diff", "diff", "", vec!["diff", A, A, "--events", &rec]),
     ];
     // What prints no envelope, and why (docs/json.md says what they print instead).
     let without: [(&str, &str); 6] = [
@@ -138,6 +140,7 @@ fn every_command_prints_the_one_envelope() {
             "tail",
             "prints events: lines for people or the recording format",
         ),
+        ("replay", "prints events, as tail does"),
         ("completions", "prints a shell script"),
         ("man", "prints roff"),
         ("help", "clap's own"),
