@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow events as they happen, one line each')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Print a recording''s events again, paced by their original timing')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two runs of a workflow: what only one has, and what changed')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the setup end to end and say what to change: why can''t I see my tasks?')
             [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run tasks again: each is published under a new id, its parent the original')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke tasks: workers discard them when they come up, or kill them with --terminate')
@@ -449,6 +450,31 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;doctor' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the workers'' answers and their live events (heartbeats come every 2 s)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--scrub-key', '--scrub-key', [CompletionResultType]::ParameterName, 'Also filter the values of keys containing KEY (repeatable; adds to the profile''s `scrub_keys`)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII marks')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('--no-scrub', '--no-scrub', [CompletionResultType]::ParameterName, 'Show secret values as recorded instead of [Filtered] (says so on stderr)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;queues' {
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Also look at this queue (repeatable)')
             [CompletionResult]::new('--global-keyprefix', '--global-keyprefix', [CompletionResultType]::ParameterName, 'kombu''s `global_keyprefix` transport option, if the app sets one (Redis)')
@@ -611,6 +637,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow events as they happen, one line each')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Print a recording''s events again, paced by their original timing')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two runs of a workflow: what only one has, and what changed')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the setup end to end and say what to change: why can''t I see my tasks?')
             [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run tasks again: each is published under a new id, its parent the original')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke tasks: workers discard them when they come up, or kill them with --terminate')
@@ -650,6 +677,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;diff' {
+            break
+        }
+        'celtrace;help;doctor' {
             break
         }
         'celtrace;help;queues' {

@@ -48,6 +48,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand tail 'Follow events as they happen, one line each'
             cand replay 'Print a recording''s events again, paced by their original timing'
             cand diff 'Compare two runs of a workflow: what only one has, and what changed'
+            cand doctor 'Check the setup end to end and say what to change: why can''t I see my tasks?'
             cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
             cand retry 'Run tasks again: each is published under a new id, its parent the original'
             cand revoke 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
@@ -434,6 +435,30 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;doctor'= {
+            cand --timeout 'How long to wait for the workers'' answers and their live events (heartbeats come every 2 s)'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --stream 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --scrub-key 'Also filter the values of keys containing KEY (repeatable; adds to the profile''s `scrub_keys`)'
+            cand --json 'Print one JSON document'
+            cand --ascii 'Plain ASCII marks'
+            cand --utc 'Show times in UTC instead of local time'
+            cand --no-scrub 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;queues'= {
             cand --queue 'Also look at this queue (repeatable)'
             cand --global-keyprefix 'kombu''s `global_keyprefix` transport option, if the app sets one (Redis)'
@@ -591,6 +616,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand tail 'Follow events as they happen, one line each'
             cand replay 'Print a recording''s events again, paced by their original timing'
             cand diff 'Compare two runs of a workflow: what only one has, and what changed'
+            cand doctor 'Check the setup end to end and say what to change: why can''t I see my tasks?'
             cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
             cand retry 'Run tasks again: each is published under a new id, its parent the original'
             cand revoke 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
@@ -619,6 +645,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;replay'= {
         }
         &'celtrace;help;diff'= {
+        }
+        &'celtrace;help;doctor'= {
         }
         &'celtrace;help;queues'= {
         }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::diff::DiffArgs;
+use crate::commands::doctor::DoctorArgs;
 use crate::commands::replay::ReplayArgs;
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
@@ -52,7 +53,7 @@ const fn const_format_help() -> &'static str {
         "  3    task not found, or id prefix ambiguous\n",
         "  4    broker unreachable, refused, or not supported by this build\n",
         "  5    bad input: recording missing, unreadable, empty or too new\n",
-        "  6    found what --fail-on / --wait was asked to fail on\n",
+        "  6    found what --fail-on / --wait was asked to fail on; `doctor`: a check failed\n",
         "  7    --wait timed out before the task or flow finished\n",
         "  8    refused: read-only mode (CELTRACE_READ_ONLY=1 or the profile) forbids retry and revoke\n",
         "  130  interrupted (Ctrl-C)"
@@ -138,6 +139,7 @@ pub enum Command {
     Tail(TailArgs),
     Replay(ReplayArgs),
     Diff(DiffArgs),
+    Doctor(DoctorArgs),
     Queues(QueuesArgs),
     Retry(RetryArgs),
     Revoke(RevokeArgs),

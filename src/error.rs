@@ -307,6 +307,13 @@ pub enum CliError {
     )]
     WaitTimeout { after: String },
 
+    #[error("{count} check{} failed", if *count == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(celtrace::doctor::failed),
+        help("each failed check above says what to change")
+    )]
+    ChecksFailed { count: usize },
+
     #[error("the runs differ in {count} place{}", if *count == 1 { "" } else { "s" })]
     #[diagnostic(
         code(celtrace::diff::differs),
@@ -360,6 +367,7 @@ impl CliError {
             Self::Unwritten { .. } => exit::BROKER,
             Self::Found { .. } | Self::TaskFailed { .. } => exit::FOUND,
             Self::Differs { .. } => exit::FAILURE,
+            Self::ChecksFailed { .. } => exit::FOUND,
             Self::WaitTimeout { .. } => exit::TIMEOUT,
             Self::ReadOnly { .. } => exit::READ_ONLY,
             Self::Refused { .. } => exit::USAGE,
@@ -400,7 +408,7 @@ impl CliError {
 
     /// Said by the output itself: no diagnostic is printed (`diff`'s exit status 1).
     pub fn is_silent(&self) -> bool {
-        matches!(self, Self::Differs { .. })
+        matches!(self, Self::Differs { .. } | Self::ChecksFailed { .. })
     }
 
     pub fn is_broken_pipe(&self) -> bool {

@@ -13,7 +13,8 @@ pub const NOT_FOUND: u8 = 3;
 pub const BROKER: u8 = 4;
 /// The input could not be read: missing file, no usable event in it, recording too new.
 pub const BAD_INPUT: u8 = 5;
-/// Something was found that the caller asked to fail on (`anomalies --fail-on`, `--wait`).
+/// Something was found that the caller asked to fail on (`anomalies --fail-on`, `--wait`), or
+/// a `doctor` check failed.
 pub const FOUND: u8 = 6;
 /// `--wait` gave up: the task or flow had not finished within `--timeout`.
 pub const TIMEOUT: u8 = 7;
@@ -32,7 +33,7 @@ Exit status:
   3    task not found, or id prefix ambiguous
   4    broker unreachable, refused, or not supported by this build
   5    bad input: recording missing, unreadable, empty or too new
-  6    found what --fail-on / --wait was asked to fail on
+  6    found what --fail-on / --wait was asked to fail on; `doctor`: a check failed
   7    --wait timed out before the task or flow finished
   8    refused: read-only mode (CELTRACE_READ_ONLY=1 or the profile) forbids retry and revoke
   130  interrupted (Ctrl-C)";

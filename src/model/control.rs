@@ -58,7 +58,8 @@ pub fn parse_reply(payload: &str, header_ticket: Option<&str>) -> Option<(String
     let (body, ticket) = match v.get("body").and_then(Value::as_str) {
         Some(b64) => {
             let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-            let body: Value = serde_json::from_slice(&bytes).ok()?;
+            let text = String::from_utf8_lossy(&bytes);
+            let body: Value = serde_json::from_str(&python_json(&text)).ok()?;
             let ticket = v
                 .pointer("/headers/ticket")
                 .and_then(Value::as_str)
@@ -69,6 +70,49 @@ pub fn parse_reply(payload: &str, header_ticket: Option<&str>) -> Option<(String
     };
     let (node, result) = body.as_object()?.iter().next()?;
     Some((ticket?, node.clone(), result.clone()))
+}
+
+/// Python's `json` writes `Infinity`, `-Infinity` and `NaN` (`inspect conf` answers
+/// `result_backend_max_retries: Infinity`): outside strings they become `null`, so one such
+/// value does not lose the whole reply.
+pub fn python_json(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("Infinity") && !text.contains("NaN") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t));
+        match token {
+            Some(t) => {
+                out.push_str("null");
+                rest = &rest[t.len()..];
+            }
+            None => {
+                if c == '"' {
+                    in_string = true;
+                }
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Signal names a worker accepts for `revoke --terminate` (upper case, docs/protocol.md trap 18).
@@ -260,6 +304,20 @@ pub fn python_repr(v: &Value, as_tuple: bool) -> String {
 
 #[cfg(test)]
 mod message_tests {
+
+    #[test]
+    fn python_json_infinities_become_null_outside_strings() {
+        let text = r#"{"a": Infinity, "b": -Infinity, "c": NaN, "d": "NaN and Infinity", "e": "x\"Infinity"}"#;
+        let v: serde_json::Value = serde_json::from_str(&super::python_json(text)).unwrap();
+        assert!(v["a"].is_null() && v["b"].is_null() && v["c"].is_null());
+        assert_eq!(v["d"], "NaN and Infinity");
+        assert_eq!(v["e"], "x\"Infinity");
+        assert!(matches!(
+            super::python_json("{}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -2,6 +2,7 @@
 //! Pure: `now` and the horizon are arguments.
 
 pub mod anomalies;
+pub mod doctor;
 pub mod lineage;
 pub mod stats;
 pub mod tail;

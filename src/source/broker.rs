@@ -19,6 +19,7 @@ use super::url::{BrokerKind, BrokerUrl};
 use crate::model::control::TaskMessage;
 
 /// A Redis or RabbitMQ broker.
+#[derive(Clone)]
 pub enum Broker {
     Redis(Redis),
     Amqp(Amqp),
@@ -68,9 +69,19 @@ impl Broker {
     /// Asks every worker the `inspect` questions over the pidbox, collecting replies until
     /// `timeout`.
     pub fn inspect(&self, keyprefix: &str, timeout: Duration) -> Result<Inspection, BrokerError> {
+        self.inspect_with(keyprefix, timeout, &crate::model::control::INSPECT)
+    }
+
+    /// [`Broker::inspect`] with other questions: `(method, JSON arguments)`.
+    pub fn inspect_with(
+        &self,
+        keyprefix: &str,
+        timeout: Duration,
+        methods: &[(&str, &str)],
+    ) -> Result<Inspection, BrokerError> {
         Ok(match self {
-            Self::Redis(r) => control::inspect_redis(r, keyprefix, timeout)?,
-            Self::Amqp(a) => control::inspect_amqp(a, timeout)?,
+            Self::Redis(r) => control::inspect_redis(r, keyprefix, timeout, methods)?,
+            Self::Amqp(a) => control::inspect_amqp(a, timeout, methods)?,
         })
     }
 

@@ -47,8 +47,8 @@ pub fn unique_id() -> String {
     )
 }
 
-fn requests(reply_key: &str) -> Vec<(String, String, Value)> {
-    control::INSPECT
+fn requests(reply_key: &str, methods: &[(&str, &str)]) -> Vec<(String, String, Value)> {
+    methods
         .iter()
         .map(|(method, args)| {
             let ticket = unique_id();
@@ -178,10 +178,11 @@ pub fn inspect_redis(
     redis: &Redis,
     keyprefix: &str,
     timeout: Duration,
+    methods: &[(&str, &str)],
 ) -> Result<Inspection, RedisError> {
     let mut mailbox = RedisMailbox::open(redis, keyprefix)?;
     mailbox.bind()?;
-    let reqs = requests(&mailbox.reply_key);
+    let reqs = requests(&mailbox.reply_key, methods);
     let tickets: BTreeMap<String, String> = reqs
         .iter()
         .map(|(m, t, _)| (t.clone(), m.clone()))
@@ -204,9 +205,13 @@ pub fn inspect_redis(
 
 /// `inspect` over RabbitMQ: an own exclusive reply queue bound to `reply.celery.pidbox`, the
 /// requests published to the `celery.pidbox` fanout, replies consumed until `timeout`.
-pub fn inspect_amqp(amqp: &Amqp, timeout: Duration) -> Result<Inspection, AmqpError> {
+pub fn inspect_amqp(
+    amqp: &Amqp,
+    timeout: Duration,
+    methods: &[(&str, &str)],
+) -> Result<Inspection, AmqpError> {
     let reply_key = unique_id();
-    let reqs = requests(&reply_key);
+    let reqs = requests(&reply_key, methods);
     let tickets: BTreeMap<String, String> = reqs
         .iter()
         .map(|(m, t, _)| (t.clone(), m.clone()))

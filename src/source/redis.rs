@@ -106,6 +106,31 @@ impl Redis {
     pub fn fail(&self, e: &redis::RedisError) -> RedisError {
         RedisError::from_client(&self.label, e)
     }
+
+    /// `field` of an `INFO section` answer (`redis_version`, `used_memory`), if there.
+    pub fn info_field(&self, section: &str, field: &str) -> Result<Option<String>, RedisError> {
+        let mut conn = self.connect()?;
+        let text: String = redis::cmd("INFO")
+            .arg(section)
+            .query(&mut conn)
+            .map_err(|e| self.fail(&e))?;
+        Ok(text.lines().find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_string())
+        }))
+    }
+
+    /// A `CONFIG GET` value; `None` when the server refuses CONFIG (managed Redis, ACLs).
+    pub fn config_get(&self, name: &str) -> Option<String> {
+        let mut conn = self.connect().ok()?;
+        let pairs: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query(&mut conn)
+            .ok()?;
+        pairs.into_iter().nth(1)
+    }
 }
 
 /// kombu spells sockets `redis+socket:///path` and `unix:///path`; the client wants `unix://`.

@@ -132,6 +132,13 @@ fn every_command_prints_the_one_envelope() {
         ),
         // A run against itself: the same outcome, exit 0.
         ("diff", "diff", "", vec!["diff", A, A, "--events", &rec]),
+        // No worker and no recording there: failed checks, exit 6, the envelope all the same.
+        (
+            "doctor",
+            "doctor",
+            "",
+            vec!["doctor", "-b", &broker, "--timeout", "500ms"],
+        ),
     ];
     // What prints no envelope, and why (docs/json.md says what they print instead).
     let without: [(&str, &str); 6] = [
@@ -159,7 +166,8 @@ fn every_command_prints_the_one_envelope() {
             with_json.push("--json");
         }
         let out = run(&with_json);
-        assert_eq!(out.code, 0, "{name}: {}", out.normalized());
+        let expected = if *name == "doctor" { 6 } else { 0 };
+        assert_eq!(out.code, expected, "{name}: {}", out.normalized());
         check_document(name, &out.stdout, kind);
         if !item.is_empty() {
             let mut ndjson = args.clone();

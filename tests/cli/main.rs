@@ -17,6 +17,7 @@ mod backend;
 mod chaos;
 mod config;
 mod control;
+mod doctor;
 mod errors;
 mod example;
 mod export;

@@ -14,6 +14,8 @@ the caller runs `celtrace record` against it. Each phase starts its own worker (
   children; the worker stops cleanly at the end.
 - anomalies: a chord with a failing header task, a hard time-limit kill, a slow run, a
   failure spike (see `anomalies` there).
+- doctor: a worker and a few tasks with settings turned off by SCEN_EVENTS, SCEN_SENT and
+  SCEN_EXTENDED (0), kept up until stdin closes.
 - kill: an acks-early and an acks-late task start, the worker is SIGKILLed mid-task and
   started again under the same hostname; the acks-late task is redelivered and succeeds.
 """
@@ -32,9 +34,10 @@ APP = textwrap.dedent(
     import os, time
     from celery import Celery, shared_task
     app = Celery("scenapp", broker=os.environ["SCEN_BROKER"], backend=os.environ["SCEN_BACKEND"])
-    app.conf.worker_send_task_events = True
-    app.conf.task_send_sent_event = True
-    app.conf.result_extended = True
+    # `doctor` phase: each setting can be turned off to test its finding.
+    app.conf.worker_send_task_events = os.environ.get("SCEN_EVENTS", "1") == "1"
+    app.conf.task_send_sent_event = os.environ.get("SCEN_SENT", "1") == "1"
+    app.conf.result_extended = os.environ.get("SCEN_EXTENDED", "1") == "1"
     app.conf.task_track_started = True
     # A SIGKILLed worker's acks-late task comes back when the next worker starts.
     app.conf.broker_transport_options = {"visibility_timeout": 2}
@@ -98,10 +101,10 @@ def wait(cond, timeout, what):
 
 
 class Worker:
-    def __init__(self, tmp, env, hostname, concurrency=2):
+    def __init__(self, tmp, env, hostname, concurrency=2, events=True):
         self.log = open(os.path.join(tmp, "worker.log"), "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "scenapp", "worker", "-E", "-l", "WARNING", "-c", str(concurrency),
+            [sys.executable, "-m", "celery", "-A", "scenapp", "worker"] + (["-E"] if events else []) + ["-l", "WARNING", "-c", str(concurrency),
              "-n", hostname, "--without-gossip", "--without-mingle", "--heartbeat-interval", "1"],
             cwd=tmp, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log,
         )
@@ -225,6 +228,25 @@ def serve(app, m, tmp, env, hostname, busy=True):
     return {"hostname": hostname}
 
 
+def doctor(app, m, tmp, env, hostname):
+    """A worker (with events unless SCEN_EVENTS=0) that runs a few tasks sent with the
+    app's settings (SCEN_SENT, SCEN_EXTENDED), then stays up, answering the pidbox, until
+    stdin closes: what `celtrace doctor` is run against."""
+    worker = Worker(tmp, env, hostname, events=env.get("SCEN_EVENTS", "1") == "1")
+    try:
+        wait(lambda: ready(app, hostname), 60, "the worker to answer")
+        results = [m.add.delay(i, i) for i in range(5)]
+        for r in results:
+            r.get(timeout=30)
+        time.sleep(1.5)  # a heartbeat
+        print(json.dumps({"hostname": hostname, "tasks": [r.id for r in results]}), flush=True)
+        for _ in sys.stdin:
+            pass
+    finally:
+        worker.stop()
+    return {"hostname": hostname}
+
+
 def lost(app, m, tmp, env, hostname):
     """An unregistered task name, then the worker SIGKILLed mid-task and not restarted."""
     worker = Worker(tmp, env, hostname)
@@ -315,7 +337,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True, help="the test Redis (backend DB 1; broker DB 0 unless --broker)")
     ap.add_argument("--broker", help="another broker URL, e.g. amqp://guest:guest@127.0.0.1:5672/vhost")
-    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost", "anomalies", "chord-lost"], required=True)
+    ap.add_argument("--phase", choices=["canvas", "kill", "wait", "serve", "serve-idle", "lost", "anomalies", "chord-lost", "doctor"], required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="celtrace-scen-")
     with open(os.path.join(tmp, "scenapp.py"), "w") as f:
@@ -346,6 +368,8 @@ def main():
         facts = chord_lost(m.app, m, tmp, env, hostname)
     elif args.phase == "serve":
         facts = serve(m.app, m, tmp, env, hostname)
+    elif args.phase == "doctor":
+        facts = doctor(m.app, m, tmp, env, hostname)
     elif args.phase == "serve-idle":
         facts = serve(m.app, m, tmp, env, hostname, busy=False)
     elif args.phase == "wait":

@@ -110,6 +110,24 @@ impl Amqp {
         }
     }
 
+    /// Whether something answers on `port` of the broker's host (the stream protocol's 5552).
+    pub fn port_answers(&self, port: u16) -> bool {
+        use std::net::ToSocketAddrs;
+        let raw = client_url(&self.url);
+        let rest = raw.split_once("://").map_or(raw.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host_port.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host_port,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = if host.is_empty() { "localhost" } else { host };
+        (host, port).to_socket_addrs().is_ok_and(|mut addrs| {
+            addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
+        })
+    }
+
     /// Runs `f` on a fresh current-thread runtime with a connection and a channel.
     fn with_channel<T>(
         &self,

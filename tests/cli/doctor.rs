@@ -1,0 +1,199 @@
+//! `doctor` against real servers, one misconfiguration at a time: a worker without events, a
+//! producer without task-sent, result_extended off, no recorder, a recorder stopped with
+//! gaps, a tiny pubsub buffer limit. Each asserts the finding and the exit status.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::common::{Reaped, Recorder, RedisServer, live, repo_path, venv_python};
+
+/// A real worker (and a few tasks) with some of its settings off; kept up while alive.
+fn worker(
+    py: &std::path::Path,
+    server: &RedisServer,
+    env: &[(&str, &str)],
+) -> (serde_json::Value, Reaped) {
+    let mut cmd = std::process::Command::new(py);
+    cmd.arg(repo_path("tests/scripts/redis_scenarios.py"))
+        .args(["--port", &server.port.to_string(), "--phase", "doctor"])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = Reaped::spawn(&mut cmd);
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let facts = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    (facts, child)
+}
+
+/// `doctor --json`: the exit status and the findings by check id.
+fn doctor(
+    server: &RedisServer,
+    backend: bool,
+) -> (i32, std::collections::BTreeMap<String, serde_json::Value>) {
+    let url = server.url(0);
+    let backend_url = server.url(1);
+    let mut args = vec!["doctor", "--json", "-b", &url, "--timeout", "2s"];
+    if backend {
+        args.extend(["--result-backend", &backend_url]);
+    }
+    let out = live(&args);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    assert_eq!(doc["kind"], "doctor");
+    assert_eq!(doc["ok"], out.code == 0, "{}", out.stdout);
+    let found = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["check"].as_str().unwrap().to_string(), f.clone()))
+        .collect();
+    (out.code, found)
+}
+
+fn status(found: &std::collections::BTreeMap<String, serde_json::Value>, check: &str) -> String {
+    found
+        .get(check)
+        .unwrap_or_else(|| panic!("no {check} in {found:#?}"))["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_worker_without_events_is_named_with_its_fix() {
+    let Some(py) = venv_python() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let _rec = Recorder::start(&server, &[]);
+    let (facts, _worker) = worker(&py, &server, &[("SCEN_EVENTS", "0")]);
+    let (code, found) = doctor(&server, true);
+    assert_eq!(code, 6, "{found:#?}");
+    assert_eq!(status(&found, "worker.events"), "fail");
+    let f = &found["worker.events"];
+    assert!(
+        f["found"]
+            .as_str()
+            .unwrap()
+            .contains(facts["hostname"].as_str().unwrap()),
+        "{f}"
+    );
+    assert!(f["fix"].as_str().unwrap().contains("-E"), "{f}");
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .contains("worker_send_task_events = True"),
+        "{f}"
+    );
+}
+
+#[test]
+fn a_producer_without_task_sent_is_found_in_the_events() {
+    let Some(py) = venv_python() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let _rec = Recorder::start(&server, &["--result-backend", &server.url(1)]);
+    let (_, _worker) = worker(&py, &server, &[("SCEN_SENT", "0")]);
+    let (code, found) = doctor(&server, true);
+    assert_eq!(status(&found, "producer.task_sent"), "warning");
+    let f = &found["producer.task_sent"];
+    assert!(
+        f["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 of 5 tasks received"),
+        "{f}"
+    );
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .contains("task_send_sent_event = True"),
+        "{f}"
+    );
+    assert_eq!(status(&found, "worker.task_send_sent_event"), "warning");
+    assert_eq!(status(&found, "worker.events"), "ok");
+    // Warnings only: the setup works, with less to see.
+    assert_eq!(code, 0, "{found:#?}");
+}
+
+#[test]
+fn result_extended_off_is_seen_in_the_worker_and_the_backend() {
+    let Some(py) = venv_python() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let _rec = Recorder::start(&server, &["--result-backend", &server.url(1)]);
+    let (_, _worker) = worker(&py, &server, &[("SCEN_EXTENDED", "0")]);
+    let (code, found) = doctor(&server, true);
+    assert_eq!(status(&found, "worker.result_extended"), "warning");
+    assert_eq!(status(&found, "backend.result_extended"), "fail");
+    assert!(
+        found["backend.result_extended"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("result_extended = True")
+    );
+    assert_eq!(code, 6);
+}
+
+#[test]
+fn no_recorder_a_stopped_one_and_a_tiny_pubsub_buffer() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // Nothing recorded at all.
+    let (code, found) = doctor(&server, false);
+    assert_eq!(code, 6);
+    assert_eq!(status(&found, "recording.present"), "fail");
+    assert!(
+        found["recording.present"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("celtrace record --broker")
+    );
+    assert_eq!(status(&found, "workers.online"), "fail");
+
+    // A recorder that ran and stopped: its stop is a gap, and nobody records now.
+    let rec = Recorder::start(&server, &[]);
+    redis::cmd("PUBLISH")
+        .arg("/0.celeryev/worker.heartbeat")
+        .arg(r#"{"type": "worker-heartbeat", "hostname": "w@h", "timestamp": 1795333600.0, "freq": 2.0}"#)
+        .query::<()>(&mut server.conn())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (rc, stderr) = rec.stop();
+    assert_eq!(rc, 0, "{stderr}");
+    let (code, found) = doctor(&server, false);
+    assert_eq!(code, 6);
+    assert_eq!(status(&found, "recording.present"), "ok");
+    assert_eq!(status(&found, "recording.recorder"), "fail");
+    assert_ne!(status(&found, "recording.gaps"), "ok");
+    assert!(
+        found["recording.gaps"]["found"]
+            .as_str()
+            .unwrap()
+            .contains("stop"),
+        "{:?}",
+        found["recording.gaps"]
+    );
+
+    // A pubsub output buffer too small for a recorder that falls behind.
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("pubsub 1024 0 0")
+        .query::<()>(&mut server.conn())
+        .unwrap();
+    let (code, found) = doctor(&server, false);
+    assert_eq!(code, 6);
+    assert_eq!(status(&found, "recording.pubsub_limit"), "fail");
+    assert!(
+        found["recording.pubsub_limit"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("client-output-buffer-limit")
+    );
+}
