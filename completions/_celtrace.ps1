@@ -452,6 +452,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
         }
         'celtrace;doctor' {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the workers'' answers and their live events (heartbeats come every 2 s)')
+            [CompletionResult]::new('--management-url', '--management-url', [CompletionResultType]::ParameterName, 'RabbitMQ: also read the management API, to check the stream queue''s binding and retention (e.g. http://user:password@localhost:15672)')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
             [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
             [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')

@@ -435,13 +435,17 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__doctor)
-            opts="-b -q -v -h -V --timeout --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-b -q -v -h -V --timeout --management-url --json --ascii --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --management-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -437,6 +437,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         }
         &'celtrace;doctor'= {
             cand --timeout 'How long to wait for the workers'' answers and their live events (heartbeats come every 2 s)'
+            cand --management-url 'RabbitMQ: also read the management API, to check the stream queue''s binding and retention (e.g. http://user:password@localhost:15672)'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
             cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
             cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'

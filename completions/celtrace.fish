@@ -402,6 +402,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s v -l verbose 
 complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand diff" -s V -l version -d 'Print version'
 complete -c celtrace -n "__fish_celtrace_using_subcommand doctor" -l timeout -d 'How long to wait for the workers\' answers and their live events (heartbeats come every 2 s)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand doctor" -l management-url -d 'RabbitMQ: also read the management API, to check the stream queue\'s binding and retention (e.g. http://user:password@localhost:15672)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand doctor" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand doctor" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand doctor" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F

@@ -47,6 +47,11 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 
+    /// RabbitMQ: also read the management API, to check the stream queue's binding and
+    /// retention (e.g. http://user:password@localhost:15672)
+    #[arg(long, value_name = "URL")]
+    pub management_url: Option<String>,
+
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
@@ -72,7 +77,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), CliError> {
             "give --broker (a Redis or RabbitMQ URL) instead of --events",
         ));
     };
-    let facts = gather(ctx, url, args.timeout);
+    let facts = gather(ctx, url, args);
     let found = checks(&facts);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     if args.json {
@@ -137,7 +142,8 @@ fn print(ctx: &Ctx, ascii: bool, found: &[Finding], out: &mut dyn Write) -> std:
     )
 }
 
-fn gather(ctx: &Ctx, url: &BrokerUrl, timeout: Duration) -> Facts {
+fn gather(ctx: &Ctx, url: &BrokerUrl, args: &DoctorArgs) -> Facts {
+    let timeout = args.timeout;
     let mut facts = Facts {
         timeout: timeout.as_secs_f64(),
         ..Facts::default()
@@ -157,7 +163,7 @@ fn gather(ctx: &Ctx, url: &BrokerUrl, timeout: Duration) -> Facts {
     let live = Live::start(broker.clone(), ChannelOptions::celery_defaults()).ok();
     let started = Instant::now();
     let replies = broker.inspect_with("", timeout, &QUESTIONS).ok();
-    let (recent, recording) = recording_facts(ctx, &broker);
+    let (recent, recording) = recording_facts(ctx, &broker, args.management_url.as_deref());
     let mut lines = recent;
     if let Some(live) = &live {
         let deadline = started + timeout.max(Duration::from_millis(2500));
@@ -230,7 +236,11 @@ fn broker_facts(url: &BrokerUrl) -> BrokerFacts {
 }
 
 /// The newest recorded lines (for the event checks) and what the recording looks like.
-fn recording_facts(ctx: &Ctx, broker: &Broker) -> (Vec<String>, RecordingFacts) {
+fn recording_facts(
+    ctx: &Ctx,
+    broker: &Broker,
+    management: Option<&str>,
+) -> (Vec<String>, RecordingFacts) {
     let now = epoch(ctx.now);
     let mut r = RecordingFacts::default();
     match broker {
@@ -273,9 +283,32 @@ fn recording_facts(ctx: &Ctx, broker: &Broker) -> (Vec<String>, RecordingFacts) 
         }
         Broker::Amqp(amqp) => {
             r.name = ctx.stream_queue();
-            if let Ok(Some(info)) = amqp.stream_info(&r.name) {
-                r.present = true;
-                r.entries = info.messages();
+            // A stream queue that exists records by itself, even while it is still empty.
+            match amqp.stream_info(&r.name) {
+                Ok(Some(info)) => {
+                    r.present = true;
+                    r.entries = info.messages();
+                }
+                Ok(None) => r.present = true,
+                Err(_) => {}
+            }
+            if let (true, Some(base)) = (r.present, management) {
+                use crate::source::queues::{management_bindings, management_queues};
+                r.bound = management_bindings(base, &amqp.vhost, &r.name)
+                    .ok()
+                    .map(|b| b.iter().any(|(x, key)| x == "celeryev" && key == "#"));
+                r.retention = management_queues(base, &amqp.vhost).ok().and_then(|qs| {
+                    let q = qs.into_iter().find(|q| q.name == r.name)?;
+                    let parts: Vec<String> = ["x-max-age", "x-max-length-bytes", "x-max-length"]
+                        .iter()
+                        .filter_map(|k| Some(format!("{k}={}", q.arguments.get(*k)?)))
+                        .collect();
+                    Some(if parts.is_empty() {
+                        "none (it keeps everything)".to_string()
+                    } else {
+                        parts.join(", ")
+                    })
+                });
             }
         }
     }

@@ -107,6 +107,10 @@ pub struct RecordingFacts {
     pub pubsub_limit: Option<(u64, u64, u64)>,
     /// Average bytes per recorded event (to weigh the buffer limit against the rate).
     pub event_bytes: Option<f64>,
+    /// RabbitMQ, from the management API: bound to `celeryev` with `#`, and the retention
+    /// arguments (`x-max-age=7D, x-max-length-bytes=…`). `None`: not asked.
+    pub bound: Option<bool>,
+    pub retention: Option<String>,
 }
 
 /// The result backend.
@@ -387,6 +391,29 @@ fn workers(f: &Facts, out: &mut Vec<Finding>) {
                     .fix("set worker_prefetch_multiplier = 1 with acks-late tasks"),
             );
         }
+        let expires = w
+            .conf
+            .get("event_queue_expires")
+            .and_then(serde_json::Value::as_f64);
+        if let Some(expires) = expires.filter(|e| *e < 60.0) {
+            out.push(
+                finding("workers", "worker.event_queue_expires", Status::Warning, format!("{}: event_queue_expires = {expires}s", w.hostname))
+                    .means("a monitor's event queue on RabbitMQ is deleted after that long without a consumer")
+                    .fix("raise event_queue_expires (celtrace's stream queue does not expire; Flower's queues do)"),
+            );
+        }
+        if let Some(expires) = w
+            .conf
+            .get("result_expires")
+            .and_then(serde_json::Value::as_f64)
+            && expires < 86_400.0
+        {
+            out.push(
+                finding("backend", "worker.result_expires", Status::Warning, format!("{}: result_expires = {expires}s", w.hostname))
+                    .means("result-backend records are gone before a day's recording is: older flows lose their exact groups, and `retry` their arguments")
+                    .fix("raise result_expires (Celery's default is 1 day), or record the backend: celtrace record --result-backend ..."),
+            );
+        }
         let ttl = w
             .conf
             .get("event_queue_ttl")
@@ -496,6 +523,17 @@ fn recording_store(f: &Facts, out: &mut Vec<Finding>) {
         Status::Ok,
         format!("`{}` holds {} entries", r.name, r.entries),
     ));
+    if kind == "amqp" {
+        out.push(match (r.bound, &r.retention) {
+            (Some(true), Some(ret)) => finding("recording", "recording.binding", Status::Ok, format!("bound to celeryev with #; retention {ret}")),
+            (Some(true), None) => finding("recording", "recording.binding", Status::Ok, "bound to celeryev with #".into()),
+            (Some(false), _) => finding("recording", "recording.binding", Status::Fail, format!("`{}` is not bound to the celeryev exchange with #", r.name))
+                .means("no event reaches the recording")
+                .fix(format!("celtrace record --broker {} (it declares and binds the stream queue)", f.broker.label)),
+            (None, _) => finding("recording", "recording.binding", Status::Warning, "its binding and retention were not checked".into())
+                .fix("give --management-url http://user:password@host:15672 (the rabbitmq_management plugin)"),
+        });
+    }
     if kind == "redis" {
         out.push(match &r.recorder {
             Some(who) => finding(
@@ -725,6 +763,22 @@ mod tests {
         assert_eq!(status_of(&bad, "recording.pubsub_limit"), Status::Fail);
         assert_eq!(status_of(&bad, "backend.result_extended"), Status::Fail);
         assert_eq!(status_of(&bad, "data.clock_skew"), Status::Warning);
+    }
+
+    #[test]
+    fn rabbitmq_checks_the_binding_and_short_result_expiry_warns() {
+        let mut f = healthy();
+        f.broker.kind = "amqp";
+        f.broker.version = None;
+        f.recording.bound = Some(false);
+        assert_eq!(status_of(&f, "broker.version"), Status::Ok);
+        assert_eq!(status_of(&f, "recording.binding"), Status::Fail);
+        f.recording.bound = None;
+        assert_eq!(status_of(&f, "recording.binding"), Status::Warning);
+        f.workers.as_mut().unwrap()[0]
+            .conf
+            .insert("result_expires".into(), serde_json::json!(3600));
+        assert_eq!(status_of(&f, "worker.result_expires"), Status::Warning);
     }
 
     #[test]

@@ -207,6 +207,9 @@ pub struct ManagedQueue {
     pub messages_unacknowledged: Option<u64>,
     #[serde(default)]
     pub consumers: Option<u64>,
+    /// The queue's declared arguments (`x-queue-type`, `x-max-age`, `x-max-length-bytes`).
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,20 +222,43 @@ pub struct ManagementError {
 /// Every queue of a virtual host, from the management API (`--management-url`, e.g.
 /// `http://user:password@host:15672`).
 pub fn management_queues(base: &str, vhost: &str) -> Result<Vec<ManagedQueue>, ManagementError> {
-    use base64::Engine as _;
-    let fail = |reason: String| ManagementError {
+    let text = management_get(base, &format!("queues/{}", encode(vhost)))?;
+    serde_json::from_str(&text)
+        .map_err(|e| management_failure(base, format!("unexpected answer: {e}")))
+}
+
+/// The bindings of a queue as `(exchange, routing key)`, from the management API.
+pub fn management_bindings(
+    base: &str,
+    vhost: &str,
+    queue: &str,
+) -> Result<Vec<(String, String)>, ManagementError> {
+    #[derive(serde::Deserialize)]
+    struct Binding {
+        source: String,
+        routing_key: String,
+    }
+    let path = format!("queues/{}/{}/bindings", encode(vhost), encode(queue));
+    let text = management_get(base, &path)?;
+    let list: Vec<Binding> = serde_json::from_str(&text)
+        .map_err(|e| management_failure(base, format!("unexpected answer: {e}")))?;
+    Ok(list
+        .into_iter()
+        .map(|b| (b.source, b.routing_key))
+        .collect())
+}
+
+fn management_failure(base: &str, reason: String) -> ManagementError {
+    ManagementError {
         url: super::url::redact(base),
         reason: super::url::redact(&reason),
-    };
-    let (scheme, rest) = base
-        .split_once("://")
-        .ok_or_else(|| fail("not an http(s) URL".into()))?;
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((auth, host)) => (Some(auth), host),
-        None => (None, rest),
-    };
-    let vhost = if vhost.is_empty() { "/" } else { vhost };
-    let encoded: String = vhost
+    }
+}
+
+/// A path segment percent-encoded (a vhost `/` is `%2F`); the empty vhost is `/`.
+fn encode(segment: &str) -> String {
+    let segment = if segment.is_empty() { "/" } else { segment };
+    segment
         .bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -240,14 +266,23 @@ pub fn management_queues(base: &str, vhost: &str) -> Result<Vec<ManagedQueue>, M
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
-    let url = format!(
-        "{scheme}://{}/api/queues/{encoded}",
-        host.trim_end_matches('/')
-    );
-    let mut req = ureq::get(&url);
+        .collect()
+}
+
+/// GET `{base}/api/{path}` with the URL's credentials (guest:guest when it has none).
+fn management_get(base: &str, path: &str) -> Result<String, ManagementError> {
+    use base64::Engine as _;
+    let fail = |reason: String| management_failure(base, reason);
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| fail("not an http(s) URL".into()))?;
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some((auth, host)) => (Some(auth), host),
+        None => (None, rest),
+    };
+    let url = format!("{scheme}://{}/api/{path}", host.trim_end_matches('/'));
     let credentials = auth.unwrap_or("guest:guest");
-    req = req.header(
+    let req = ureq::get(&url).header(
         "Authorization",
         &format!(
             "Basic {}",
@@ -255,11 +290,10 @@ pub fn management_queues(base: &str, vhost: &str) -> Result<Vec<ManagedQueue>, M
         ),
     );
     let mut response = req.call().map_err(|e| fail(e.to_string()))?;
-    let text = response
+    response
         .body_mut()
         .read_to_string()
-        .map_err(|e| fail(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| fail(format!("unexpected answer: {e}")))
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Queues of celtrace's or Celery's own plumbing, not task queues.

@@ -197,3 +197,73 @@ fn no_recorder_a_stopped_one_and_a_tiny_pubsub_buffer() {
             .contains("client-output-buffer-limit")
     );
 }
+
+#[test]
+fn a_stream_queue_not_bound_to_celeryev_is_found_through_the_management_api() {
+    let Some(py) = venv_python() else { return };
+    let Some(vhost) = crate::common::Vhost::create("doctor") else {
+        return;
+    };
+    if std::net::TcpStream::connect(("127.0.0.1", 15672)).is_err() {
+        return crate::common::skip(
+            "the RabbitMQ management plugin is off (rabbitmq-plugins enable rabbitmq_management)",
+        );
+    }
+    let url = vhost.url();
+    let management = "http://guest:guest@127.0.0.1:15672";
+    let doctor = || {
+        let out = live(&[
+            "doctor",
+            "--json",
+            "-b",
+            &url,
+            "--timeout",
+            "500ms",
+            "--management-url",
+            management,
+        ]);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+        let found: std::collections::BTreeMap<String, serde_json::Value> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["check"].as_str().unwrap().to_string(), f.clone()))
+            .collect();
+        (out.code, found)
+    };
+    assert_eq!(
+        live(&["record", "--broker", &url, "--retention", "7d"]).code,
+        0
+    );
+    let (_, found) = doctor();
+    assert_eq!(status(&found, "recording.present"), "ok");
+    assert_eq!(status(&found, "recording.binding"), "ok");
+    let binding = found["recording.binding"]["found"].as_str().unwrap();
+    assert!(binding.contains("x-max-age"), "{binding}");
+    // Unbound, no event reaches it.
+    let unbind = std::process::Command::new(&py)
+        .args([
+            "-c",
+            &format!(
+                "import amqp; c = amqp.Connection('127.0.0.1:5672', userid='guest', password='guest', virtual_host='{}'); c.connect(); c.channel().queue_unbind('celtrace.events', 'celeryev', '#'); c.close()",
+                vhost.name
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        unbind.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unbind.stderr)
+    );
+    let (code, found) = doctor();
+    assert_eq!(code, 6);
+    assert_eq!(status(&found, "recording.binding"), "fail");
+    assert!(
+        found["recording.binding"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("celtrace record --broker")
+    );
+}
