@@ -251,6 +251,8 @@ fn recording_facts(
                     r.present = true;
                     r.entries = bounds.len;
                     r.lag = Some((now - bounds.last.0 as f64 / 1000.0).max(0.0));
+                    let held = (bounds.last.0.saturating_sub(bounds.first_ms)) as f64 / 1000.0;
+                    r.stream_bytes = redis.memory_usage(&r.name).map(|b| (b, held));
                 }
                 r.recorder = store.recorder().ok().flatten();
                 if let Ok(records) = store.gap_lines() {

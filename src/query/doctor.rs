@@ -107,6 +107,8 @@ pub struct RecordingFacts {
     pub pubsub_limit: Option<(u64, u64, u64)>,
     /// Average bytes per recorded event (to weigh the buffer limit against the rate).
     pub event_bytes: Option<f64>,
+    /// Redis: the stream's bytes (MEMORY USAGE) and the seconds of history it holds.
+    pub stream_bytes: Option<(u64, f64)>,
     /// RabbitMQ, from the management API: bound to `celeryev` with `#`, and the retention
     /// arguments (`x-max-age=7D, x-max-length-bytes=…`). `None`: not asked.
     pub bound: Option<bool>,
@@ -450,6 +452,29 @@ fn recording(f: &Facts, out: &mut Vec<Finding>) {
 /// Redis's memory and pubsub buffer settings against the recorder's needs.
 fn redis_limits(f: &Facts, out: &mut Vec<Finding>) {
     let r = &f.recording;
+    // A day of history (the recorder's default retention) at the rate recorded so far.
+    if let (Some((max, _, _)), Some((bytes, held))) = (&r.maxmemory, r.stream_bytes)
+        && *max > 0
+        && held > 60.0
+    {
+        let day = (bytes as f64 * 86_400.0 / held.min(86_400.0)) as u64;
+        if day * 10 > *max * 8 {
+            out.push(
+                finding("recording", "recording.retention", Status::Warning, format!("a day of history at this rate is about {day} bytes; maxmemory is {max}"))
+                    .means("the stream will reach maxmemory before its retention trims it: writes fail or keys are evicted")
+                    .fix("record less history (celtrace record --retention 6h or --max-len N), or raise maxmemory"),
+            );
+        } else {
+            out.push(finding(
+                "recording",
+                "recording.retention",
+                Status::Ok,
+                format!(
+                    "a day of history at this rate is about {day} bytes, within maxmemory {max}"
+                ),
+            ));
+        }
+    }
     if let Some((max, used, policy)) = &r.maxmemory {
         if *max > 0 && *used * 10 > *max * 8 {
             out.push(
@@ -779,6 +804,17 @@ mod tests {
             .conf
             .insert("result_expires".into(), serde_json::json!(3600));
         assert_eq!(status_of(&f, "worker.result_expires"), Status::Warning);
+    }
+
+    #[test]
+    fn a_day_of_history_is_weighed_against_maxmemory() {
+        let mut f = healthy();
+        // 1 MB for an hour: 24 MB a day, against a 10 MB maxmemory.
+        f.recording.maxmemory = Some((10_000_000, 2_000_000, "noeviction".into()));
+        f.recording.stream_bytes = Some((1_000_000, 3600.0));
+        assert_eq!(status_of(&f, "recording.retention"), Status::Warning);
+        f.recording.maxmemory = Some((100_000_000, 2_000_000, "noeviction".into()));
+        assert_eq!(status_of(&f, "recording.retention"), Status::Ok);
     }
 
     #[test]

@@ -121,6 +121,18 @@ impl Redis {
         }))
     }
 
+    /// The bytes a key takes (`MEMORY USAGE`, sampled), when the server tells.
+    pub fn memory_usage(&self, key: &str) -> Option<u64> {
+        let mut conn = self.connect().ok()?;
+        redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(100)
+            .query(&mut conn)
+            .ok()
+    }
+
     /// A `CONFIG GET` value; `None` when the server refuses CONFIG (managed Redis, ACLs).
     pub fn config_get(&self, name: &str) -> Option<String> {
         let mut conn = self.connect().ok()?;
