@@ -149,6 +149,11 @@ fn gather(ctx: &Ctx, url: &BrokerUrl, args: &DoctorArgs) -> Facts {
         ..Facts::default()
     };
     facts.broker = broker_facts(url);
+    if let (Some(base), "amqp") = (args.management_url.as_deref(), facts.broker.kind) {
+        facts.broker.version = crate::source::queues::management_version(base)
+            .ok()
+            .flatten();
+    }
     if facts.broker.unreachable.is_some() {
         facts.backend = ctx
             .result_backend

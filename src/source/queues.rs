@@ -248,6 +248,14 @@ pub fn management_bindings(
         .collect())
 }
 
+/// The RabbitMQ version the management API reports (`/api/overview`).
+pub fn management_version(base: &str) -> Result<Option<String>, ManagementError> {
+    let text = management_get(base, "overview")?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| management_failure(base, format!("unexpected answer: {e}")))?;
+    Ok(v["rabbitmq_version"].as_str().map(str::to_string))
+}
+
 fn management_failure(base: &str, reason: String) -> ManagementError {
     ManagementError {
         url: super::url::redact(base),

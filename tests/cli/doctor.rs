@@ -237,6 +237,19 @@ fn a_stream_queue_not_bound_to_celeryev_is_found_through_the_management_api() {
         0
     );
     let (_, found) = doctor();
+    assert_eq!(status(&found, "broker.version"), "ok");
+    assert!(
+        found["broker.version"]["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("RabbitMQ 3.")
+            || found["broker.version"]["found"]
+                .as_str()
+                .unwrap()
+                .starts_with("RabbitMQ 4."),
+        "{:?}",
+        found["broker.version"]
+    );
     assert_eq!(status(&found, "recording.present"), "ok");
     assert_eq!(status(&found, "recording.binding"), "ok");
     let binding = found["recording.binding"]["found"].as_str().unwrap();
