@@ -54,7 +54,7 @@ pub fn redis_envelope(body: &Value, clock: u64, expires: f64, delivery_tag: &str
 /// A reply: `(ticket, node, result)`. Accepts a Redis envelope (base64 body, ticket in its
 /// headers) or an AMQP body with the ticket given by the message headers.
 pub fn parse_reply(payload: &str, header_ticket: Option<&str>) -> Option<(String, String, Value)> {
-    let v: Value = serde_json::from_str(payload).ok()?;
+    let v: Value = serde_json::from_str(&python_json(payload)).ok()?;
     let (body, ticket) = match v.get("body").and_then(Value::as_str) {
         Some(b64) => {
             let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
