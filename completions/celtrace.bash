@@ -181,7 +181,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__anomalies)
-            opts="-f -b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --spike-window --chord-grace --slow-factor --state --name --worker --queue --root --parent --since --until --rule --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-i -f -b -q -v -h -V --fail-on --stuck-after --not-started-after --not-finished-after --retry-storm --flapping-sessions --flapping-window --lost-after --spike-window --chord-grace --slow-factor --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --rule --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,6 +261,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
                     return 0
                     ;;
                 --rule)
@@ -493,7 +501,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__export)
-            opts="-f -o -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --otlp-endpoint --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-f -o -i -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --otlp-endpoint --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -545,6 +553,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
                     return 0
                     ;;
                 --otlp-endpoint)
@@ -1219,7 +1235,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__retry)
-            opts="-y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-i -y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1255,6 +1271,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
                     return 0
                     ;;
                 --broker)
@@ -1301,7 +1325,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__revoke)
-            opts="-y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --terminate --signal --wait-reply --timeout --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-i -y -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --terminate --signal --wait-reply --timeout --yes --dry-run --json --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1337,6 +1361,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
                     return 0
                     ;;
                 --signal)
@@ -1457,7 +1489,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__stats)
-            opts="-f -b -q -v -h -V --by --state --name --worker --queue --root --parent --since --until --at --bucket --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-i -f -b -q -v -h -V --by --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --at --bucket --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1497,6 +1529,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
                     return 0
                     ;;
                 --at)
@@ -1649,7 +1689,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__tasks)
-            opts="-n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --at --limit --sort --reverse --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-i -n -f -b -q -v -h -V --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --at --limit --sort --reverse --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1685,6 +1725,14 @@ _celtrace() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
                     return 0
                     ;;
                 --at)

@@ -66,6 +66,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l root -d 'Onl
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l grep -d 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l grep-field -d 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)' -r -f -a "args\t''
+kwargs\t''
+result\t''
+exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s n -l limit -d 'Show at most N tasks (the first N in sort order)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l sort -d 'Sort order: times and runtime newest/longest first, name and state ascending' -r -f -a "received\t''
@@ -87,6 +92,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -s i -l ignore-case -d '--grep ignores case'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l reverse -d 'Reverse the sort order'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand tasks" -l ascii -d 'Plain ASCII table borders (and sparklines)'
@@ -162,6 +168,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l root -d 'On
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l grep -d 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l grep-field -d 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)' -r -f -a "args\t''
+kwargs\t''
+result\t''
+exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l otlp-endpoint -d 'Post the traces to this OTLP/HTTP collector (JSON encoding), e.g. http://localhost:4318' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
@@ -173,6 +184,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l color -d 'W
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s i -l ignore-case -d '--grep ignores case'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand export" -s q -l quiet -d 'Print no warnings or notes on stderr'
@@ -224,6 +236,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l root -d 'Onl
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l grep -d 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l grep-field -d 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)' -r -f -a "args\t''
+kwargs\t''
+result\t''
+exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l at -d 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task\'s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l bucket -d 'Add a time series of tasks per bucket of this width (e.g. 5m): a sparkline column, or the counts in JSON' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
@@ -240,6 +257,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -s i -l ignore-case -d '--grep ignores case'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l ascii -d 'Plain ASCII table borders (and sparklines)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
@@ -269,6 +287,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l root -d 
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l grep -d 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l grep-field -d 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)' -r -f -a "args\t''
+kwargs\t''
+result\t''
+exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l rule -d 'Only findings of these rules (comma-separated ids, see the README)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
 json\t'One JSON document'
@@ -284,6 +307,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l color -d
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s i -l ignore-case -d '--grep ignores case'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l json -d 'Shorthand for --format json'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l ascii -d 'Plain ASCII table borders (and sparklines)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l wide -d 'Never cut a table cell to fit the terminal: every name and id in full'
@@ -457,6 +481,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l root -d 'Onl
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l grep -d 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l grep-field -d 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)' -r -f -a "args\t''
+kwargs\t''
+result\t''
+exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l result-backend -d 'Result backend for real arguments, results and group ids (redis:// only)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]' -r -F
@@ -467,6 +496,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s i -l ignore-case -d '--grep ignores case'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l dry-run -d 'Print what would be sent, and send nothing (works with --events too)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand retry" -l json -d 'Print the new ids as JSON'
@@ -484,6 +514,11 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l root -d 'On
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l parent -d 'Only direct children of this task (full id or unique prefix)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l since -d 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l until -d 'Only tasks with activity at or before this time: a duration back from now or RFC 3339' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l grep -d 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l grep-field -d 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)' -r -f -a "args\t''
+kwargs\t''
+result\t''
+exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l signal -d 'The signal for --terminate: TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, ABRT' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l timeout -d 'How long --wait-reply collects answers' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s b -l broker -d 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://' -r
@@ -496,6 +531,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l color -d 'W
 always\t''
 never\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l scrub-key -d 'Also filter the values of keys containing KEY (repeatable; adds to the profile\'s `scrub_keys`)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s i -l ignore-case -d '--grep ignores case'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l terminate -d 'Also kill a task that is running now (its pool process gets --signal)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -l wait-reply -d 'Collect the workers\' answers for --timeout'
 complete -c celtrace -n "__fish_celtrace_using_subcommand revoke" -s y -l yes -d 'Do it without asking (needed when stdin is not a terminal)'

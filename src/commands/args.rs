@@ -51,6 +51,35 @@ pub struct TaskFilters {
     /// Only tasks with activity at or before this time: a duration back from now or RFC 3339
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+
+    /// Only tasks whose args, kwargs, result, exception or traceback match this regular
+    /// expression (repeatable: any of them), after secrets are filtered out
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Vec<String>,
+
+    /// --grep ignores case
+    #[arg(short = 'i', long, requires = "grep")]
+    pub ignore_case: bool,
+
+    /// Where --grep looks (repeatable, or comma-separated; default: all of them; `exception`
+    /// includes the traceback)
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "FIELD",
+        requires = "grep"
+    )]
+    pub grep_field: Vec<GrepFieldArg>,
+}
+
+/// `--grep-field`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrepFieldArg {
+    Args,
+    Kwargs,
+    Result,
+    Exception,
 }
 
 impl TaskFilters {
@@ -62,6 +91,7 @@ impl TaskFilters {
             || !self.queue.is_empty()
             || self.root.is_some()
             || self.parent.is_some()
+            || !self.grep.is_empty()
     }
 
     /// Checks globs and times before anything is read: a typo should not cost a long read.
@@ -73,8 +103,45 @@ impl TaskFilters {
             queues: globs("queue", &self.queue)?,
             since: bound("since", self.since.as_deref(), ctx)?,
             until: bound("until", self.until.as_deref(), ctx)?,
+            grep: self.grep_query()?,
             ..TaskQuery::default()
         })
+    }
+
+    fn grep_query(&self) -> Result<Option<crate::query::tasks::Grep>, CliError> {
+        use crate::query::tasks::{Grep, GrepField};
+        if self.grep.is_empty() {
+            return Ok(None);
+        }
+        let patterns = self
+            .grep
+            .iter()
+            .map(|p| {
+                regex::RegexBuilder::new(p)
+                    .case_insensitive(self.ignore_case)
+                    .size_limit(1 << 22)
+                    .build()
+                    .map_err(|e| {
+                        CliError::usage(
+                            format!("--grep `{p}` is not a valid regular expression: {e}"),
+                            "Rust regex syntax: `order 1002`, `RuntimeError\\(.attempt`, `(?i)timeout`; escape ( ) [ ] . * + ? with \\",
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let fields = match self.grep_field.as_slice() {
+            [] => GrepField::ALL.to_vec(),
+            some => some
+                .iter()
+                .map(|f| match f {
+                    GrepFieldArg::Args => GrepField::Args,
+                    GrepFieldArg::Kwargs => GrepField::Kwargs,
+                    GrepFieldArg::Result => GrepField::Result,
+                    GrepFieldArg::Exception => GrepField::Exception,
+                })
+                .collect(),
+        };
+        Ok(Some(Grep { patterns, fields }))
     }
 
     /// Resolves `--root` and `--parent` (ids or unique prefixes) against the loaded tasks.

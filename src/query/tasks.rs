@@ -31,9 +31,48 @@ pub struct TaskQuery {
     pub since: Option<f64>,
     /// Keep tasks with any activity at or before this epoch second.
     pub until: Option<f64>,
+    /// `--grep`: regular expressions over the task's texts (already scrubbed).
+    pub grep: Option<Grep>,
     pub sort: SortKey,
     pub reverse: bool,
     pub limit: Option<usize>,
+}
+
+/// Where `--grep` looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrepField {
+    Args,
+    Kwargs,
+    Result,
+    /// The exception and the traceback, of every attempt (a retry's too).
+    Exception,
+}
+
+impl GrepField {
+    pub const ALL: [GrepField; 4] = [Self::Args, Self::Kwargs, Self::Result, Self::Exception];
+}
+
+/// `--grep`: a task matches when any pattern matches any of the fields.
+#[derive(Debug, Clone)]
+pub struct Grep {
+    pub patterns: Vec<regex::Regex>,
+    pub fields: Vec<GrepField>,
+}
+
+impl Grep {
+    fn matches(&self, view: &TaskView<'_>) -> bool {
+        let hit =
+            |text: Option<&str>| text.is_some_and(|t| self.patterns.iter().any(|p| p.is_match(t)));
+        self.fields.iter().any(|f| match f {
+            GrepField::Args => hit(view.record.args()),
+            GrepField::Kwargs => hit(view.record.kwargs()),
+            GrepField::Result => hit(view.result()),
+            GrepField::Exception => view
+                .attempts
+                .iter()
+                .any(|a| hit(a.exception()) || hit(a.traceback())),
+        })
+    }
 }
 
 fn any_match(patterns: &[glob::Pattern], value: Option<&str>) -> bool {
@@ -73,7 +112,7 @@ impl TaskQuery {
         if self.since.is_some_and(|s| last < s) || self.until.is_some_and(|u| first > u) {
             return false;
         }
-        true
+        self.grep.as_ref().is_none_or(|g| g.matches(view))
     }
 }
 

@@ -93,6 +93,22 @@ impl<'s> Attempt<'s> {
         }
     }
 
+    /// The exception text of a failed or retried attempt (as the event carried it).
+    pub fn exception(&self) -> Option<&'s str> {
+        let m = self
+            .finished
+            .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
+        self.state.detail(m)?.text.as_deref()
+    }
+
+    /// The traceback of a failed or retried attempt.
+    pub fn traceback(&self) -> Option<&'s str> {
+        let m = self
+            .finished
+            .filter(|m| matches!(m.kind, MarkKind::Failed | MarkKind::Retried))?;
+        self.state.detail(m)?.traceback()
+    }
+
     /// First moment the attempt is known to exist.
     pub fn begin(&self) -> Option<f64> {
         [self.sent, self.received, self.started, self.finished]

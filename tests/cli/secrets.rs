@@ -398,3 +398,30 @@ fn a_password_protected_redis_never_shows_its_password() {
     assert!(logs.contains("recording"), "{logs}");
     assert!(!logs.contains("hunter2"), "{logs}");
 }
+
+#[test]
+fn a_secret_is_never_found_by_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = recording_file(&dir);
+    for secret in ["PASSONE1", "4111 1111 1111 1111", "PGPASS6", "BEARERTOK4"] {
+        let out = run(&["tasks", "--events", &file, "--grep", secret, "--json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(doc["count"], 0, "--grep {secret} found a task");
+    }
+    // What is not secret is found; with --no-scrub the value is there to find.
+    let out = run(&["tasks", "--events", &file, "--grep", "TENANT13", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(doc["count"].as_u64().unwrap() > 0);
+    let out = run(&[
+        "tasks",
+        "--events",
+        &file,
+        "--grep",
+        "PASSONE1",
+        "--json",
+        "--no-scrub",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(doc["count"].as_u64().unwrap() > 0);
+}

@@ -305,3 +305,45 @@ fn an_empty_time_range_says_where_the_events_are() {
         );
     }
 }
+
+#[test]
+fn grep_finds_tasks_by_what_they_carry() {
+    let example = crate::common::repo_path("tests/data/example.ndjson");
+    let example = example.to_str().unwrap();
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["tasks", "--events", example, "--json"];
+        all.extend(args);
+        json(&run(&all))["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap()[..8].to_string())
+            .collect()
+    };
+    // The refused order, by its number, looking in the arguments only.
+    assert_eq!(
+        ids(&["--grep", r"^\(1002,", "--grep-field", "args"]),
+        ["739c048f"]
+    );
+    // A retry's exception counts: the charge that timed out once, then succeeded.
+    assert_eq!(ids(&["--grep", "gateway TIMED", "-i"]), ["31d7f5a5"]);
+    // Repeated: any of them; combined with the other filters: all of them.
+    let either = ids(&[
+        "--grep",
+        r"^\(1002,",
+        "--grep",
+        "gateway timed",
+        "--grep-field",
+        "args,exception",
+    ]);
+    assert_eq!(either.len(), 2, "{either:?}");
+    assert!(ids(&["--grep", "gateway timed", "--state", "FAILURE"]).is_empty());
+    // A bad expression is a usage error with a help line.
+    let bad = run(&["tasks", "--events", example, "--grep", "("]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("not a valid regular expression"),
+        "{}",
+        bad.stderr
+    );
+}
