@@ -52,6 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Print a recording''s events again, paced by their original timing')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two runs of a workflow: what only one has, and what changed')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the setup end to end and say what to change: why can''t I see my tasks?')
+            [CompletionResult]::new('errors', 'errors', [CompletionResultType]::ParameterValue, 'Group failures and retries into patterns: which errors, how often, where and when')
             [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run tasks again: each is published under a new id, its parent the original')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke tasks: workers discard them when they come up, or kill them with --terminate')
@@ -492,6 +493,46 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;errors' {
+            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'Also split each pattern by worker, task name or hour')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only tasks whose name matches this glob (e.g. ''shop.*'')')
+            [CompletionResult]::new('--worker', '--worker', [CompletionResultType]::ParameterName, 'Only tasks that ran on a worker matching this glob (e.g. ''w1@*'')')
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Only tasks sent to a queue matching this glob')
+            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Only tasks of the workflow with this root id (full id or unique prefix)')
+            [CompletionResult]::new('--parent', '--parent', [CompletionResultType]::ParameterName, 'Only direct children of this task (full id or unique prefix)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only tasks with activity at or before this time: a duration back from now or RFC 3339')
+            [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out')
+            [CompletionResult]::new('--grep-field', '--grep-field', [CompletionResultType]::ParameterName, 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format: a table for people, or JSON, NDJSON or CSV for programs')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: a table for people, or JSON, NDJSON or CSV for programs')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--scrub-key', '--scrub-key', [CompletionResultType]::ParameterName, 'Also filter the values of keys containing KEY (repeatable; adds to the profile''s `scrub_keys`)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, '--grep ignores case')
+            [CompletionResult]::new('--ignore-case', '--ignore-case', [CompletionResultType]::ParameterName, '--grep ignores case')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Shorthand for --format json')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII table borders (and sparklines)')
+            [CompletionResult]::new('--wide', '--wide', [CompletionResultType]::ParameterName, 'Never cut a table cell to fit the terminal: every name and id in full')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('--no-scrub', '--no-scrub', [CompletionResultType]::ParameterName, 'Show secret values as recorded instead of [Filtered] (says so on stderr)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;queues' {
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Also look at this queue (repeatable)')
             [CompletionResult]::new('--global-keyprefix', '--global-keyprefix', [CompletionResultType]::ParameterName, 'kombu''s `global_keyprefix` transport option, if the app sets one (Redis)')
@@ -663,6 +704,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Print a recording''s events again, paced by their original timing')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two runs of a workflow: what only one has, and what changed')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check the setup end to end and say what to change: why can''t I see my tasks?')
+            [CompletionResult]::new('errors', 'errors', [CompletionResultType]::ParameterValue, 'Group failures and retries into patterns: which errors, how often, where and when')
             [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run tasks again: each is published under a new id, its parent the original')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke tasks: workers discard them when they come up, or kill them with --terminate')
@@ -705,6 +747,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;doctor' {
+            break
+        }
+        'celtrace;help;errors' {
             break
         }
         'celtrace;help;queues' {

@@ -28,6 +28,9 @@ _celtrace() {
             celtrace,doctor)
                 cmd="celtrace__subcmd__doctor"
                 ;;
+            celtrace,errors)
+                cmd="celtrace__subcmd__errors"
+                ;;
             celtrace,export)
                 cmd="celtrace__subcmd__export"
                 ;;
@@ -82,6 +85,9 @@ _celtrace() {
             celtrace__subcmd__help,doctor)
                 cmd="celtrace__subcmd__help__subcmd__doctor"
                 ;;
+            celtrace__subcmd__help,errors)
+                cmd="celtrace__subcmd__help__subcmd__errors"
+                ;;
             celtrace__subcmd__help,export)
                 cmd="celtrace__subcmd__help__subcmd__export"
                 ;;
@@ -131,7 +137,7 @@ _celtrace() {
 
     case "${cmd}" in
         celtrace)
-            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail replay diff doctor queues retry revoke completions man help"
+            opts="-b -q -v -h -V --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version tasks show graph export workers stats anomalies record tail replay diff doctor errors queues retry revoke completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -500,6 +506,108 @@ _celtrace() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        celtrace__subcmd__errors)
+            opts="-i -f -b -q -v -h -V --by --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -W "worker name hour" -- "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep-field)
+                    COMPREPLY=($(compgen -W "args kwargs result exception" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --result-backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --scrub-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         celtrace__subcmd__export)
             opts="-f -o -i -b -q -v -h -V --format --output --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --otlp-endpoint --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -681,7 +789,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help)
-            opts="tasks show graph export workers stats anomalies record tail replay diff doctor queues retry revoke completions man help"
+            opts="tasks show graph export workers stats anomalies record tail replay diff doctor errors queues retry revoke completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,6 +845,20 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        celtrace__subcmd__help__subcmd__errors)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::diff::DiffArgs;
 use crate::commands::doctor::DoctorArgs;
+use crate::commands::errors::ErrorsArgs;
 use crate::commands::replay::ReplayArgs;
 use crate::commands::{
     anomalies::AnomaliesArgs, completions::CompletionsArgs, export::ExportArgs, graph::GraphArgs,
@@ -140,6 +141,7 @@ pub enum Command {
     Replay(ReplayArgs),
     Diff(DiffArgs),
     Doctor(DoctorArgs),
+    Errors(ErrorsArgs),
     Queues(QueuesArgs),
     Retry(RetryArgs),
     Revoke(RevokeArgs),

@@ -6,6 +6,7 @@ pub mod args;
 pub mod completions;
 pub mod diff;
 pub mod doctor;
+pub mod errors;
 pub mod export;
 pub mod graph;
 pub mod guard;
@@ -44,6 +45,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Graph(args) => graph::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::Errors(args) => errors::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Workers(args) => workers::run(&ctx, args),
         Command::Anomalies(args) => anomalies::run(&ctx, args),

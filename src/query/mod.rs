@@ -3,6 +3,7 @@
 
 pub mod anomalies;
 pub mod doctor;
+pub mod errors;
 pub mod lineage;
 pub mod stats;
 pub mod tail;

@@ -4,6 +4,7 @@
 pub mod anomalies;
 pub mod diff;
 pub mod envelope;
+pub mod errors;
 pub mod fmt;
 pub mod graph;
 pub mod otlp;

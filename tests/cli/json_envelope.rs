@@ -112,6 +112,12 @@ fn every_command_prints_the_one_envelope() {
         ),
         ("stats", "stats", "row", vec!["stats", "--events", &chord]),
         (
+            "errors",
+            "errors",
+            "pattern",
+            vec!["errors", "--events", &chord],
+        ),
+        (
             "anomalies",
             "anomalies",
             "anomaly",

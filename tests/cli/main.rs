@@ -18,6 +18,7 @@ mod chaos;
 mod config;
 mod control;
 mod doctor;
+mod error_patterns;
 mod errors;
 mod example;
 mod export;
