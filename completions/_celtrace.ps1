@@ -307,6 +307,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out')
             [CompletionResult]::new('--grep-field', '--grep-field', [CompletionResultType]::ParameterName, 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)')
             [CompletionResult]::new('--rule', '--rule', [CompletionResultType]::ParameterName, 'Only findings of these rules (comma-separated ids, see the README)')
+            [CompletionResult]::new('--sla', '--sla', [CompletionResultType]::ParameterName, 'A runtime limit for tasks whose name matches a glob, `GLOB=DURATION`, or a queue-wait limit, `GLOB=wait:DURATION` (repeatable; adds to the profile''s [sla]): the `sla` rule')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format: a table for people, or JSON, NDJSON or CSV for programs')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: a table for people, or JSON, NDJSON or CSV for programs')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')

@@ -297,6 +297,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --grep 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out'
             cand --grep-field 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)'
             cand --rule 'Only findings of these rules (comma-separated ids, see the README)'
+            cand --sla 'A runtime limit for tasks whose name matches a glob, `GLOB=DURATION`, or a queue-wait limit, `GLOB=wait:DURATION` (repeatable; adds to the profile''s [sla]): the `sla` rule'
             cand -f 'Output format: a table for people, or JSON, NDJSON or CSV for programs'
             cand --format 'Output format: a table for people, or JSON, NDJSON or CSV for programs'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'

@@ -294,6 +294,7 @@ kwargs\t''
 result\t''
 exception\t''"
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l rule -d 'Only findings of these rules (comma-separated ids, see the README)' -r
+complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -l sla -d 'A runtime limit for tasks whose name matches a glob, `GLOB=DURATION`, or a queue-wait limit, `GLOB=wait:DURATION` (repeatable; adds to the profile\'s [sla]): the `sla` rule' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand anomalies" -s f -l format -d 'Output format: a table for people, or JSON, NDJSON or CSV for programs' -r -f -a "table\t'A table for people'
 json\t'One JSON document'
 ndjson\t'JSON Lines: a `begin` record, one record per item, an `end` record'

@@ -50,6 +50,10 @@ pub struct Profile {
     #[serde(default)]
     pub thresholds: BTreeMap<String, String>,
     /// Keys whose values are filtered besides the default list (matched inside keys).
+    /// `[profiles.NAME.sla]`: task-name glob to a runtime limit (`"2s"`) or a queue-wait
+    /// limit (`"wait:5s"`), for the `sla` anomaly rule.
+    #[serde(default)]
+    pub sla: BTreeMap<String, String>,
     #[serde(default)]
     pub scrub_keys: Vec<String>,
     /// Keys never filtered by key (e.g. `token_count`); shaped secrets in them still are.

@@ -87,6 +87,8 @@ pub struct ProfileSettings {
     pub thresholds: std::collections::BTreeMap<String, std::time::Duration>,
     /// Keys whose values are filtered, besides the default ones.
     pub scrub_keys: Vec<String>,
+    /// SLAs as `GLOB=LIMIT`, checked to parse.
+    pub sla: Vec<String>,
     /// Keys whose values are never filtered by key.
     pub safe_keys: Vec<String>,
 }
@@ -170,7 +172,19 @@ pub fn load_profile(g: &GlobalArgs, env: &Env) -> Result<ProfileSettings, CliErr
         })?;
         thresholds.insert(rule.clone(), d);
     }
+    let mut sla = Vec::new();
+    for (glob, limit) in &p.sla {
+        let text = format!("{glob}={limit}");
+        crate::query::anomalies::Sla::parse(&text).map_err(|e| {
+            CliError::usage(
+                format!("profile `{profile_name}`: sla {e}"),
+                format!("use \"GLOB\" = \"2s\" or \"GLOB\" = \"wait:5s\" under [profiles.{profile_name}.sla] in {label}"),
+            )
+        })?;
+        sla.push(text);
+    }
     Ok(ProfileSettings {
+        sla,
         scrub_keys: p.scrub_keys.clone(),
         safe_keys: p.safe_keys.clone(),
         key_prefix: p.key_prefix.clone(),

@@ -81,8 +81,17 @@ pub struct AnomaliesArgs {
     #[arg(long, value_delimiter = ',', value_name = "RULE", value_parser = parse_rule)]
     pub rule: Vec<String>,
 
+    /// A runtime limit for tasks whose name matches a glob, `GLOB=DURATION`, or a queue-wait
+    /// limit, `GLOB=wait:DURATION` (repeatable; adds to the profile's [sla]): the `sla` rule
+    #[arg(long, value_name = "GLOB=LIMIT", value_parser = parse_sla)]
+    pub sla: Vec<String>,
+
     #[command(flatten)]
     pub output: super::args::ListOutput,
+}
+
+fn parse_sla(s: &str) -> Result<String, String> {
+    crate::query::anomalies::Sla::parse(s).map(|_| s.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,6 +176,13 @@ pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
         slow_factor: args.slow_factor,
         slow_samples: d.slow_samples,
         chord_grace: pick(args.chord_grace, ctx, "chord_grace", d.chord_grace),
+        sla: ctx
+            .profile
+            .sla
+            .iter()
+            .chain(&args.sla)
+            .filter_map(|s| crate::query::anomalies::Sla::parse(s).ok())
+            .collect(),
     };
     if !(args.slow_factor.is_finite() && args.slow_factor > 1.0) {
         return Err(CliError::usage(

@@ -78,7 +78,52 @@ pub const RULES: &[(&str, Severity, &str)] = &[
         "a worker restarted many times",
     ),
     ("recording_gap", Severity::Warning, "events may be missing"),
+    (
+        "sla",
+        Severity::Error,
+        "tasks of a name ran (or waited) longer than their SLA",
+    ),
 ];
+
+/// What an SLA limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaKind {
+    /// The deciding attempt's runtime.
+    Runtime,
+    /// The queue wait: first `task-sent` to first `task-received`.
+    Wait,
+}
+
+/// A limit on the tasks whose name matches a glob (`--sla 'shop.charge_*=2s'`).
+#[derive(Debug, Clone)]
+pub struct Sla {
+    pub names: glob::Pattern,
+    pub kind: SlaKind,
+    /// Seconds.
+    pub limit: f64,
+}
+
+impl Sla {
+    /// `GLOB=DURATION` (runtime) or `GLOB=wait:DURATION` (queue wait).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (glob, rest) = text
+            .rsplit_once('=')
+            .ok_or_else(|| format!("`{text}` is not GLOB=DURATION (e.g. 'shop.charge_*=2s')"))?;
+        let (kind, duration) = match rest.trim().strip_prefix("wait:") {
+            Some(d) => (SlaKind::Wait, d),
+            None => (
+                SlaKind::Runtime,
+                rest.trim().strip_prefix("runtime:").unwrap_or(rest.trim()),
+            ),
+        };
+        let limit = humantime::parse_duration(duration.trim())
+            .map_err(|_| format!("`{duration}` in `{text}` is not a duration (e.g. 2s, 500ms)"))?
+            .as_secs_f64();
+        let names = glob::Pattern::new(glob.trim())
+            .map_err(|e| format!("`{glob}` in `{text}` is not a glob: {e}"))?;
+        Ok(Self { names, kind, limit })
+    }
+}
 
 /// Limits of the rules; defaults suit a typical web app's background jobs.
 #[derive(Debug, Clone)]
@@ -106,6 +151,8 @@ pub struct Thresholds {
     pub slow_samples: usize,
     /// How long a chord may wait for its last header tasks once the others have ended.
     pub chord_grace: f64,
+    /// Per task-name runtime and queue-wait limits (the `sla` rule).
+    pub sla: Vec<Sla>,
 }
 
 impl Default for Thresholds {
@@ -123,6 +170,7 @@ impl Default for Thresholds {
             slow_factor: 3.0,
             slow_samples: 20,
             chord_grace: 300.0,
+            sla: Vec::new(),
         }
     }
 }
@@ -167,6 +215,7 @@ pub fn detect_among(
         .map(|rec| TaskView::new(state, rec, horizon))
         .collect();
     task_rules(state, &views, t, horizon, &mut out);
+    sla_rule(state, &views, t, &mut out);
     name_rules(state, &views, t, horizon, &mut out);
     chord_rule(state, &mut out);
     worker_rules(state, t, horizon, &mut out);
@@ -179,6 +228,61 @@ pub fn detect_among(
             .then(a.tasks.cmp(&b.tasks))
     });
     out
+}
+
+/// Tasks over their SLA: one finding per limit, listing every task that broke it.
+fn sla_rule(state: &State, views: &[TaskView<'_>], t: &Thresholds, out: &mut Vec<Anomaly>) {
+    for sla in &t.sla {
+        let mut over: Vec<(f64, f64, &TaskView<'_>)> = views
+            .iter()
+            .filter(|v| {
+                v.record
+                    .name()
+                    .is_some_and(|n| sla.names.matches(state.sym(n)))
+            })
+            .filter_map(|v| {
+                let (value, at) = match sla.kind {
+                    SlaKind::Runtime => (v.runtime()?, v.started_at()?),
+                    SlaKind::Wait => (v.queue_wait()?, v.sent_at()?),
+                };
+                (value > sla.limit).then_some((at, value, v))
+            })
+            .collect();
+        if over.is_empty() {
+            continue;
+        }
+        over.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let worst = over.iter().map(|o| o.1).fold(0.0, f64::max);
+        let what = match sla.kind {
+            SlaKind::Runtime => "ran longer",
+            SlaKind::Wait => "waited in the queue longer",
+        };
+        let mut a = anomaly(
+            "sla",
+            format!(
+                "{} of {} {what} than their SLA of {} (worst {})",
+                crate::query::count(over.len(), "task"),
+                sla.names.as_str(),
+                fmt_secs(sla.limit),
+                fmt_secs(worst)
+            ),
+            "see what they waited on or did (`celtrace show <id>`); `celtrace stats --by hour` shows when durations grew",
+        );
+        a.at = Some(over[0].0);
+        a.tasks = over.iter().map(|o| o.2.record.id.to_string()).collect();
+        out.push(a);
+    }
+}
+
+/// Seconds as people read them: `2s`, `1.5s`, `250ms`.
+fn fmt_secs(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0}ms", s * 1000.0)
+    } else if (s - s.round()).abs() < 1e-9 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s:.2}s")
+    }
 }
 
 fn anomaly(rule: &'static str, summary: String, help: &'static str) -> Anomaly {
@@ -821,6 +925,30 @@ mod tests {
         assert_eq!(a.tasks, ["839290ff-5436-426a-b9e0-5247c00ff1fb"]);
         assert_eq!(a.worker.as_deref(), Some("w1@celtrace"));
         assert!(a.summary.contains("1 other came back"), "{}", a.summary);
+    }
+
+    #[test]
+    fn an_sla_lists_every_task_over_it_and_only_those() {
+        let s = state_of(RETRY);
+        let h = s.horizon(f64::MAX);
+        let with = |sla: &[&str]| Thresholds {
+            sla: sla.iter().map(|t| Sla::parse(t).unwrap()).collect(),
+            ..Thresholds::default()
+        };
+        // The retried task's deciding run took about 8 ms.
+        let found = detect(&s, &with(&["capapp.fl*=1ms"]), h);
+        assert_eq!(rules(&found), ["sla"], "{found:#?}");
+        assert_eq!(found[0].severity, Severity::Error);
+        assert_eq!(found[0].tasks.len(), 1);
+        assert!(found[0].summary.contains("SLA of 1ms"), "{}", found[0].summary);
+        assert!(detect(&s, &with(&["capapp.fl*=1s"]), h).is_empty());
+        assert!(detect(&s, &with(&["other.*=1ms"]), h).is_empty());
+        // A queue wait of milliseconds is within a one-second wait SLA.
+        assert!(detect(&s, &with(&["capapp.*=wait:1s"]), h).is_empty());
+        assert_eq!(rules(&detect(&s, &with(&["capapp.*=wait:1us"]), h)), ["sla"]);
+        assert!(Sla::parse("no-limit").is_err());
+        assert!(Sla::parse("x=soon").is_err());
+        assert_eq!(Sla::parse("a.*=wait:5s").unwrap().kind, SlaKind::Wait);
     }
 
     #[test]

@@ -94,6 +94,8 @@ struct ThresholdsJson {
     slow_factor: f64,
     slow_samples: usize,
     chord_grace: f64,
+    /// `--sla` and the profile's: `GLOB=SECONDS` (runtime) or `GLOB=wait:SECONDS`.
+    sla: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -137,6 +139,18 @@ pub fn machine(
             slow_factor: t.slow_factor,
             slow_samples: t.slow_samples,
             chord_grace: t.chord_grace,
+            sla: t
+                .sla
+                .iter()
+                .map(|s| match s.kind {
+                    crate::query::anomalies::SlaKind::Runtime => {
+                        format!("{}={}", s.names.as_str(), s.limit)
+                    }
+                    crate::query::anomalies::SlaKind::Wait => {
+                        format!("{}=wait:{}", s.names.as_str(), s.limit)
+                    }
+                })
+                .collect(),
         },
         count: found.len(),
         anomalies: found

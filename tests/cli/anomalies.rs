@@ -143,6 +143,10 @@ fn the_new_rules_on_a_real_worker() {
         "1s",
         "--spike-window",
         "5s",
+        "--sla",
+        "scenapp.sleepy=500ms",
+        "--sla",
+        "scenapp.*=wait:1m",
         "--broker",
         &broker,
     ]);
@@ -169,6 +173,44 @@ fn the_new_rules_on_a_real_worker() {
     let slow = found("slow");
     assert_eq!(slow.len(), 1, "{doc:#}");
     assert_eq!(slow[0]["tasks"][0], facts["slow"]);
+    // The runtime SLA: the one-second run broke it, the 20 quick ones did not; nothing
+    // waited a minute in the queue.
+    let sla = found("sla");
+    assert_eq!(sla.len(), 1, "{doc:#}");
+    assert_eq!(sla[0]["severity"], "error");
+    let over: Vec<&str> = sla[0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(over.contains(&facts["slow"].as_str().unwrap()), "{over:?}");
+    assert!(
+        over.len() <= 2,
+        "only the slow run (and the one killed at its limit): {over:?}"
+    );
+    assert!(
+        sla[0]["summary"].as_str().unwrap().contains("SLA of 500ms"),
+        "{}",
+        sla[0]["summary"]
+    );
+    let failing = live(&[
+        "anomalies",
+        "--rule",
+        "sla",
+        "--sla",
+        "scenapp.sleepy=500ms",
+        "--fail-on",
+        "error",
+        "-q",
+        "--broker",
+        &broker,
+    ]);
+    assert_eq!(
+        failing.code, 6,
+        "--fail-on honours the sla rule: {}",
+        failing.stderr
+    );
     let spike = found("failure_spike");
     assert_eq!(spike.len(), 1, "{doc:#}");
     let mut ids: Vec<&str> = spike[0]["tasks"]
