@@ -940,12 +940,19 @@ mod tests {
         assert_eq!(rules(&found), ["sla"], "{found:#?}");
         assert_eq!(found[0].severity, Severity::Error);
         assert_eq!(found[0].tasks.len(), 1);
-        assert!(found[0].summary.contains("SLA of 1ms"), "{}", found[0].summary);
+        assert!(
+            found[0].summary.contains("SLA of 1ms"),
+            "{}",
+            found[0].summary
+        );
         assert!(detect(&s, &with(&["capapp.fl*=1s"]), h).is_empty());
         assert!(detect(&s, &with(&["other.*=1ms"]), h).is_empty());
         // A queue wait of milliseconds is within a one-second wait SLA.
         assert!(detect(&s, &with(&["capapp.*=wait:1s"]), h).is_empty());
-        assert_eq!(rules(&detect(&s, &with(&["capapp.*=wait:1us"]), h)), ["sla"]);
+        assert_eq!(
+            rules(&detect(&s, &with(&["capapp.*=wait:1us"]), h)),
+            ["sla"]
+        );
         assert!(Sla::parse("no-limit").is_err());
         assert!(Sla::parse("x=soon").is_err());
         assert_eq!(Sla::parse("a.*=wait:5s").unwrap().kind, SlaKind::Wait);

@@ -230,6 +230,41 @@ fn prefixes_and_thresholds_are_read_and_checked() {
 }
 
 #[test]
+fn a_profile_sets_slas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let file = crate::common::fixture("redis/retry.events.ndjson");
+    std::fs::write(
+        &path,
+        "default_profile = \"p\"\n[profiles.p.sla]\n\"capapp.fl*\" = \"1ms\"\n",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let out = run_with_env(
+        &["anomalies", "--config", config, "--events", &file, "--json"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.normalized());
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rules: Vec<&str> = doc["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["sla"], "{doc:#}");
+    assert_eq!(doc["thresholds"]["sla"][0], "capapp.fl*=0.001");
+    std::fs::write(
+        &path,
+        "default_profile = \"p\"\n[profiles.p.sla]\n\"x\" = \"soon\"\n",
+    )
+    .unwrap();
+    let bad = run_with_env(&["anomalies", "--config", config, "--events", &file], &[]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("sla"), "{}", bad.stderr);
+}
+
+#[test]
 fn a_bad_file_never_shows_the_broker_password() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
