@@ -1615,14 +1615,18 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__stats)
-            opts="-i -f -b -q -v -h -V --by --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --at --bucket --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-i -f -b -q -v -h -V --by --heatmap --state --name --worker --queue --root --parent --since --until --grep --ignore-case --grep-field --at --bucket --format --json --ascii --wide --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --by)
-                    COMPREPLY=($(compgen -W "name worker queue" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "name worker queue hour" -- "${cur}"))
+                    return 0
+                    ;;
+                --heatmap)
+                    COMPREPLY=($(compgen -W "tasks runtime" -- "${cur}"))
                     return 0
                     ;;
                 --state)

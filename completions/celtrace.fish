@@ -226,9 +226,12 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s q -l quiet
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l by -d 'Group by task name, worker or queue' -r -f -a "name\t''
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l by -d 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour)' -r -f -a "name\t''
 worker\t''
-queue\t''"
+queue\t''
+hour\t''"
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l heatmap -d 'Instead of the table, a worker × time heatmap of the tasks each worker started (or, with `--heatmap runtime`, of their runtime), in shaded cells with a legend' -r -f -a "tasks\t'Tasks started per cell'
+runtime\t'Seconds of runtime per cell'"
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l state -d 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l name -d 'Only tasks whose name matches this glob (e.g. \'shop.*\')' -r
 complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l worker -d 'Only tasks that ran on a worker matching this glob (e.g. \'w1@*\')' -r

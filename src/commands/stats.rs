@@ -24,9 +24,15 @@ use crate::render::{self, ListFormat};
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatsArgs {
-    /// Group by task name, worker or queue
+    /// Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in
+    /// time order: counts, OK%, p50/p99 runtime per hour)
     #[arg(long, value_enum, default_value_t = By::Name)]
     pub by: By,
+
+    /// Instead of the table, a worker × time heatmap of the tasks each worker started (or,
+    /// with `--heatmap runtime`, of their runtime), in shaded cells with a legend
+    #[arg(long, value_enum, value_name = "MEASURE", num_args = 0..=1, default_missing_value = "tasks")]
+    pub heatmap: Option<Heat>,
 
     #[command(flatten)]
     pub filters: TaskFilters,
@@ -48,6 +54,15 @@ pub enum By {
     Name,
     Worker,
     Queue,
+    Hour,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Heat {
+    /// Tasks started per cell.
+    Tasks,
+    /// Seconds of runtime per cell.
+    Runtime,
 }
 
 fn parse_width(s: &str) -> Result<f64, String> {
@@ -65,6 +80,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
             By::Name => GroupBy::Name,
             By::Worker => GroupBy::Worker,
             By::Queue => GroupBy::Queue,
+            By::Hour => GroupBy::Hour,
         },
         select: args.filters.check(ctx)?,
         bucket: args.bucket,
@@ -75,6 +91,9 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
     q.select = args
         .filters
         .resolve(q.select, &state, &report.source, horizon)?;
+    if let Some(measure) = args.heatmap {
+        return print_heatmap(ctx, args, &state, &q, horizon, measure);
+    }
     let (rows, axis) = stats(&state, &q, horizon);
     if rows.is_empty() && (q.select.since.is_some() || q.select.until.is_some()) {
         super::tasks::explain_empty_range(ctx, &state);
@@ -94,6 +113,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
         By::Name => "name",
         By::Worker => "worker",
         By::Queue => "queue",
+        By::Hour => "hour",
     };
     match args.output.format() {
         ListFormat::Table => render::stats::table(&rows, axis, label, &rctx, &mut out)?,
@@ -101,5 +121,60 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
     }
     std::io::Write::flush(&mut out)?;
     state.discard();
+    Ok(())
+}
+
+fn print_heatmap(
+    ctx: &Ctx,
+    args: &StatsArgs,
+    state: &crate::state::State,
+    q: &StatsQuery,
+    horizon: f64,
+    measure: Heat,
+) -> Result<(), CliError> {
+    use crate::query::stats::{HeatMeasure, heatmap};
+    let format = args.output.format();
+    if matches!(format, ListFormat::Csv | ListFormat::Ndjson) {
+        return Err(CliError::usage(
+            "--heatmap prints a table or one JSON document",
+            "use --json, or leave --format out",
+        ));
+    }
+    let rctx = ctx.list_ctx(&args.output);
+    // As many cells as the terminal leaves beside the worker names.
+    let names = state
+        .workers
+        .keys()
+        .map(|w| w.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 40);
+    let cells = rctx
+        .width
+        .map_or(60, |w| usize::from(w).saturating_sub(names + 3))
+        .clamp(10, 120);
+    let measure = match measure {
+        Heat::Tasks => HeatMeasure::Tasks,
+        Heat::Runtime => HeatMeasure::Runtime,
+    };
+    let mut out = std::io::BufWriter::new(ctx.ui.stdout());
+    match heatmap(state, &q.select, horizon, cells, measure) {
+        None if format == ListFormat::Json => {
+            let empty = crate::query::stats::Heatmap {
+                start: horizon,
+                width: 0.0,
+                cells: 0,
+                measure,
+                rows: Vec::new(),
+            };
+            render::stats::heatmap_json(&empty, &rctx, &mut out)?;
+        }
+        None => std::io::Write::write_all(&mut out, b"No task ran on a worker in that range.\n")?,
+        Some(map) if format == ListFormat::Json => {
+            render::stats::heatmap_json(&map, &rctx, &mut out)?;
+        }
+        Some(map) => render::stats::heatmap(&map, &rctx, &mut out)?,
+    }
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }

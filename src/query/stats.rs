@@ -14,6 +14,8 @@ pub enum GroupBy {
     Name,
     Worker,
     Queue,
+    /// The UTC hour a task was first seen in (rows in time order).
+    Hour,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,10 +111,15 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
         if !q.select.matches(state, &v) {
             continue;
         }
+        let hour;
         let key = match q.by {
             GroupBy::Name => rec.name().map(|s| state.sym(s)),
             GroupBy::Worker => v.worker().map(|s| state.sym(s)),
             GroupBy::Queue => rec.queue().map(|s| state.sym(s)),
+            GroupBy::Hour => {
+                hour = hour_key(first);
+                Some(hour.as_str())
+            }
         }
         .unwrap_or("-");
         let acc = groups.entry(key.to_string()).or_default();
@@ -176,8 +183,95 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
             }
         })
         .collect();
-    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    match q.by {
+        // Hours read as a timeline; their keys sort in time order.
+        GroupBy::Hour => rows.sort_by(|a, b| a.key.cmp(&b.key)),
+        _ => rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key))),
+    }
     (rows, axis)
+}
+
+/// The UTC hour of an epoch second, as `2026-11-22T07:00Z`.
+pub fn hour_key(t: f64) -> String {
+    crate::query::time::from_epoch((t / 3600.0).floor() * 3600.0).map_or_else(
+        || "-".to_string(),
+        |h| h.format("%Y-%m-%dT%H:00Z").to_string(),
+    )
+}
+
+/// What a heatmap cell measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeatMeasure {
+    /// Tasks started (or received) in the cell.
+    Tasks,
+    /// Seconds of runtime of the tasks started in the cell.
+    Runtime,
+}
+
+/// Workers × time: one row per worker, one value per time cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    pub start: f64,
+    /// Seconds per cell.
+    pub width: f64,
+    pub cells: usize,
+    pub measure: HeatMeasure,
+    pub rows: Vec<(String, Vec<f64>)>,
+}
+
+impl Heatmap {
+    pub fn max(&self) -> f64 {
+        self.rows
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .fold(0.0, f64::max)
+    }
+}
+
+/// The heatmap of the tasks `select` keeps over `cells` equal slices of their time range,
+/// each task in the cell of its start (or its receipt when it never started).
+pub fn heatmap(
+    state: &State,
+    select: &TaskQuery,
+    horizon: f64,
+    cells: usize,
+    measure: HeatMeasure,
+) -> Option<Heatmap> {
+    let cells = cells.max(1);
+    let mut points: Vec<(String, f64, f64)> = Vec::new();
+    for rec in state.tasks() {
+        let v = TaskView::new(state, rec, horizon);
+        if !select.matches(state, &v) {
+            continue;
+        }
+        let (Some(worker), Some(at)) = (v.worker(), v.started_at().or_else(|| v.received_at()))
+        else {
+            continue;
+        };
+        let value = match measure {
+            HeatMeasure::Tasks => 1.0,
+            HeatMeasure::Runtime => v.runtime().unwrap_or(0.0),
+        };
+        points.push((state.sym(worker).to_string(), at, value));
+    }
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() {
+        return None;
+    }
+    let width = ((hi - lo) / cells as f64).max(1e-3);
+    let mut rows: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (worker, at, value) in points {
+        let i = (((at - lo) / width).floor() as usize).min(cells - 1);
+        rows.entry(worker).or_insert_with(|| vec![0.0; cells])[i] += value;
+    }
+    Some(Heatmap {
+        start: lo,
+        width,
+        cells,
+        measure,
+        rows: rows.into_iter().collect(),
+    })
 }
 
 #[cfg(test)]
@@ -188,6 +282,27 @@ mod tests {
 
     const RETRY: &str = include_str!("../../tests/fixtures/celery-5.7/redis/retry.events.ndjson");
     const CHORD: &str = include_str!("../../tests/fixtures/celery-5.7/redis/chord.events.ndjson");
+
+    #[test]
+    fn hours_and_heatmaps_hold_every_task_once() {
+        let s = state_of(CHORD);
+        let h = s.horizon(f64::MAX);
+        let q = StatsQuery {
+            by: GroupBy::Hour,
+            ..StatsQuery::default()
+        };
+        let (rows, _) = stats(&s, &q, h);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].key, "2026-11-22T07:00Z");
+        assert_eq!(rows[0].count, s.task_count());
+        let map = heatmap(&s, &TaskQuery::default(), h, 10, HeatMeasure::Tasks).unwrap();
+        assert_eq!(map.rows.len(), 1);
+        let total: f64 = map.rows[0].1.iter().sum();
+        assert_eq!(total as usize, s.task_count());
+        assert_eq!(map.rows[0].1.len(), 10);
+        let runtime = heatmap(&s, &TaskQuery::default(), h, 10, HeatMeasure::Runtime).unwrap();
+        assert!(runtime.max() > 0.0 && runtime.max() < 1.0);
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {

@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
-use super::fmt::{duration, rfc3339};
+use super::fmt::{clock_time, duration, rfc3339};
 use super::schema::DiagnosticsJson;
 use super::{ListFormat, RenderCtx};
 use crate::query::stats::{Axis, Percentiles, StatsRow};
@@ -243,4 +243,115 @@ mod tests {
         assert_eq!(sparkline(&[0, 8], true), " #");
         assert_eq!(sparkline(&vec![1; 100], false).chars().count(), 34);
     }
+}
+
+/// The worker × time heatmap: a row of shaded cells per worker, a time axis and a legend.
+pub fn heatmap(
+    map: &crate::query::stats::Heatmap,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use crate::query::stats::HeatMeasure;
+    let shades: [&str; 5] = if ctx.ascii {
+        [".", "-", "+", "*", "#"]
+    } else {
+        ["·", "░", "▒", "▓", "█"]
+    };
+    let max = map.max();
+    let name_width = map
+        .rows
+        .iter()
+        .map(|(w, _)| w.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 40);
+    let shade = |v: f64| -> &str {
+        if v <= 0.0 || max <= 0.0 {
+            return shades[0];
+        }
+        let level = ((v / max) * 4.0).ceil().clamp(1.0, 4.0) as usize;
+        shades[level]
+    };
+    let end = map.start + map.width * map.cells as f64;
+    let from = clock_time(map.start, ctx.zone, ctx.now);
+    let to = clock_time(end, ctx.zone, ctx.now);
+    // The time axis over the cells: the first cell's time on the left, the end on the right.
+    let fill = map
+        .cells
+        .saturating_sub(from.chars().count() + to.chars().count())
+        .max(1);
+    writeln!(
+        out,
+        "{}  {from}{}{to}",
+        format!("{:name_width$}", "WORKER").style(ctx.styles.heading),
+        " ".repeat(fill)
+    )?;
+    for (worker, values) in &map.rows {
+        let name = super::fmt::ellipsize(&super::fmt::printable(worker), name_width);
+        let cells: String = values.iter().map(|v| shade(*v)).collect();
+        writeln!(out, "{name:name_width$}  {cells}")?;
+    }
+    let what = match map.measure {
+        HeatMeasure::Tasks => format!("{max:.0} tasks"),
+        HeatMeasure::Runtime => format!("{} of runtime", duration(max)),
+    };
+    let cell = duration(map.width);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        if ctx.ascii {
+            format!(
+                "each cell {cell}; {} none, {} up to 1/4, {} 1/2, {} 3/4, {} the most in a cell ({what})",
+                shades[0], shades[1], shades[2], shades[3], shades[4]
+            )
+        } else {
+            format!(
+                "each cell {cell}; {} none, {} up to ¼, {} ½, {} ¾, {} the most in a cell ({what})",
+                shades[0], shades[1], shades[2], shades[3], shades[4]
+            )
+        }
+        .style(ctx.styles.muted)
+    )
+}
+
+#[derive(Serialize)]
+struct HeatmapDoc<'r> {
+    measure: &'static str,
+    start: Option<String>,
+    width: f64,
+    cells: usize,
+    rows: Vec<HeatRowJson<'r>>,
+}
+
+#[derive(Serialize)]
+struct HeatRowJson<'r> {
+    worker: &'r str,
+    values: &'r [f64],
+}
+
+/// The heatmap as one JSON document (`kind: heatmap`).
+pub fn heatmap_json(
+    map: &crate::query::stats::Heatmap,
+    ctx: &RenderCtx,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let doc = HeatmapDoc {
+        measure: match map.measure {
+            crate::query::stats::HeatMeasure::Tasks => "tasks",
+            crate::query::stats::HeatMeasure::Runtime => "runtime",
+        },
+        start: rfc3339(map.start),
+        width: map.width,
+        cells: map.cells,
+        rows: map
+            .rows
+            .iter()
+            .map(|(w, v)| HeatRowJson {
+                worker: w,
+                values: v,
+            })
+            .collect(),
+    };
+    super::envelope::json(out, "heatmap", ctx.now, &doc)
 }

@@ -57,3 +57,30 @@ fn bad_bucket_and_too_many_buckets_are_usage_errors() {
     assert_eq!(out.code, 2, "{}", out.normalized());
     assert!(out.stderr.contains("buckets"));
 }
+
+#[test]
+fn by_hour_and_the_heatmap_on_the_captures() {
+    let all = crate::common::fixture("redis/ALL.events.ndjson.gz");
+    let doc = json(&run(&["stats", "--events", &all, "--by", "hour", "--json"]));
+    let keys: Vec<&str> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["2026-11-22T07:00Z"], "{doc:#}");
+    assert_eq!(doc["by"], "hour");
+    let map = json(&run(&["stats", "--events", &all, "--heatmap", "--json"]));
+    let total: f64 = map["rows"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!(total > 10.0, "{map:#}");
+    let text = run(&["stats", "--events", &all, "--heatmap"]);
+    assert!(text.stdout.contains("each cell"), "{}", text.stdout);
+    assert!(text.stdout.contains("w1@celtrace"), "{}", text.stdout);
+    let csv = run(&["stats", "--events", &all, "--heatmap", "--format", "csv"]);
+    assert_eq!(csv.code, 2);
+}
