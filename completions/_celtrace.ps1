@@ -243,7 +243,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;stats' {
-            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour)')
+            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour; with --bucket, per slice of that width)')
             [CompletionResult]::new('--heatmap', '--heatmap', [CompletionResultType]::ParameterName, 'Instead of the table, a worker × time heatmap of the tasks each worker started (or, with `--heatmap runtime`, of their runtime), in shaded cells with a legend')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only tasks whose name matches this glob (e.g. ''shop.*'')')

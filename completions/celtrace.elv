@@ -234,7 +234,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --version 'Print version'
         }
         &'celtrace;stats'= {
-            cand --by 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour)'
+            cand --by 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour; with --bucket, per slice of that width)'
             cand --heatmap 'Instead of the table, a worker × time heatmap of the tasks each worker started (or, with `--heatmap runtime`, of their runtime), in shaded cells with a legend'
             cand --state 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)'
             cand --name 'Only tasks whose name matches this glob (e.g. ''shop.*'')'

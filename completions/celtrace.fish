@@ -226,7 +226,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s q -l quiet
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s v -l verbose -d 'Print details of problems in the input (repeat for more)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c celtrace -n "__fish_celtrace_using_subcommand workers" -s V -l version -d 'Print version'
-complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l by -d 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour)' -r -f -a "name\t''
+complete -c celtrace -n "__fish_celtrace_using_subcommand stats" -l by -d 'Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in time order: counts, OK%, p50/p99 runtime per hour; with --bucket, per slice of that width)' -r -f -a "name\t''
 worker\t''
 queue\t''
 hour\t''"

@@ -25,7 +25,7 @@ use crate::render::{self, ListFormat};
 #[command(verbatim_doc_comment)]
 pub struct StatsArgs {
     /// Group by task name, worker, queue or hour (the UTC hour a task was first seen, rows in
-    /// time order: counts, OK%, p50/p99 runtime per hour)
+    /// time order: counts, OK%, p50/p99 runtime per hour; with --bucket, per slice of that width)
     #[arg(long, value_enum, default_value_t = By::Name)]
     pub by: By,
 
@@ -80,10 +80,12 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
             By::Name => GroupBy::Name,
             By::Worker => GroupBy::Worker,
             By::Queue => GroupBy::Queue,
-            By::Hour => GroupBy::Hour,
+            // --bucket sets the width of the time rows.
+            By::Hour => GroupBy::Time(args.bucket.map_or(3600, |b| b.round().max(1.0) as u64)),
         },
         select: args.filters.check(ctx)?,
-        bucket: args.bucket,
+        // With time rows, --bucket is their width, not a sparkline.
+        bucket: args.bucket.filter(|_| args.by != By::Hour),
     };
     let at = args.at.resolve(ctx)?;
     let (state, report) = ctx.load(&Load::between(q.select.since, q.select.until).at(at))?;
@@ -113,6 +115,7 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), CliError> {
         By::Name => "name",
         By::Worker => "worker",
         By::Queue => "queue",
+        By::Hour if args.bucket.is_some() => "time",
         By::Hour => "hour",
     };
     match args.output.format() {

@@ -14,8 +14,9 @@ pub enum GroupBy {
     Name,
     Worker,
     Queue,
-    /// The UTC hour a task was first seen in (rows in time order).
-    Hour,
+    /// The time slice (of this many seconds; 3600 for hours) a task was first seen in, rows
+    /// in time order.
+    Time(u64),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -116,8 +117,8 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
             GroupBy::Name => rec.name().map(|s| state.sym(s)),
             GroupBy::Worker => v.worker().map(|s| state.sym(s)),
             GroupBy::Queue => rec.queue().map(|s| state.sym(s)),
-            GroupBy::Hour => {
-                hour = hour_key(first);
+            GroupBy::Time(width) => {
+                hour = slice_key(first, width);
                 Some(hour.as_str())
             }
         }
@@ -185,18 +186,23 @@ pub fn stats(state: &State, q: &StatsQuery, horizon: f64) -> (Vec<StatsRow>, Opt
         .collect();
     match q.by {
         // Hours read as a timeline; their keys sort in time order.
-        GroupBy::Hour => rows.sort_by(|a, b| a.key.cmp(&b.key)),
+        GroupBy::Time(_) => rows.sort_by(|a, b| a.key.cmp(&b.key)),
         _ => rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key))),
     }
     (rows, axis)
 }
 
-/// The UTC hour of an epoch second, as `2026-11-22T07:00Z`.
-pub fn hour_key(t: f64) -> String {
-    crate::query::time::from_epoch((t / 3600.0).floor() * 3600.0).map_or_else(
-        || "-".to_string(),
-        |h| h.format("%Y-%m-%dT%H:00Z").to_string(),
-    )
+/// The start of the UTC time slice of `width` seconds an epoch second falls in:
+/// `2026-11-22T07:00Z` (with seconds when the slice is shorter than a minute).
+pub fn slice_key(t: f64, width: u64) -> String {
+    let width = width.max(1) as f64;
+    let format = if width < 60.0 {
+        "%Y-%m-%dT%H:%M:%SZ"
+    } else {
+        "%Y-%m-%dT%H:%MZ"
+    };
+    crate::query::time::from_epoch((t / width).floor() * width)
+        .map_or_else(|| "-".to_string(), |h| h.format(format).to_string())
 }
 
 /// What a heatmap cell measures.
@@ -288,7 +294,7 @@ mod tests {
         let s = state_of(CHORD);
         let h = s.horizon(f64::MAX);
         let q = StatsQuery {
-            by: GroupBy::Hour,
+            by: GroupBy::Time(3600),
             ..StatsQuery::default()
         };
         let (rows, _) = stats(&s, &q, h);

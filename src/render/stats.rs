@@ -58,7 +58,15 @@ pub fn table(
     }
     use super::table::Fit::{Cut, Extra, Whole};
     let mut headers = vec![
-        (label.to_uppercase(), Cut),
+        // Time slices are read whole; names are cut.
+        (
+            label.to_uppercase(),
+            if matches!(label, "hour" | "time") {
+                Whole
+            } else {
+                Cut
+            },
+        ),
         ("TASKS".into(), Whole),
         ("OK%".into(), Whole),
         ("FAILED".into(), Whole),

@@ -70,6 +70,29 @@ fn by_hour_and_the_heatmap_on_the_captures() {
         .collect();
     assert_eq!(keys, ["2026-11-22T07:00Z"], "{doc:#}");
     assert_eq!(doc["by"], "hour");
+    // --bucket sets the width of the time rows: counts, failures and percentiles per slice.
+    let slices = json(&run(&[
+        "stats", "--events", &all, "--by", "hour", "--bucket", "15s", "--json",
+    ]));
+    let rows = slices["rows"].as_array().unwrap();
+    assert!(rows.len() > 1, "{slices:#}");
+    let keys: Vec<&str> = rows.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted, "time order");
+    assert!(
+        keys[0].ends_with(":00Z")
+            || keys[0].ends_with(":15Z")
+            || keys[0].ends_with(":30Z")
+            || keys[0].ends_with(":45Z"),
+        "{keys:?}"
+    );
+    let total: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, doc["rows"][0]["count"].as_u64().unwrap());
+    assert!(
+        rows.iter()
+            .all(|r| r["runtime"]["p99"].is_number() || r["runtime"]["p99"].is_null())
+    );
     let map = json(&run(&["stats", "--events", &all, "--heatmap", "--json"]));
     let total: f64 = map["rows"][0]["values"]
         .as_array()
