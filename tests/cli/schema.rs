@@ -384,6 +384,7 @@ struct AnomalyThresholds {
     slow_factor: f64,
     slow_samples: usize,
     chord_grace: f64,
+    sla: Vec<String>,
 }
 
 #[derive(Deserialize)]
