@@ -25,18 +25,13 @@ fn worker(
     (facts, child)
 }
 
-/// `doctor --json`: the exit status and the findings by check id.
-fn doctor(
-    server: &RedisServer,
-    backend: bool,
-) -> (i32, std::collections::BTreeMap<String, serde_json::Value>) {
-    let url = server.url(0);
-    let backend_url = server.url(1);
-    let mut args = vec!["doctor", "--json", "-b", &url, "--timeout", "2s"];
-    if backend {
-        args.extend(["--result-backend", &backend_url]);
-    }
-    let out = live(&args);
+type Findings = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// `doctor --json` with these arguments: the exit status and the findings by check id.
+fn run_doctor(args: &[&str]) -> (i32, Findings) {
+    let mut all = vec!["doctor", "--json"];
+    all.extend(args);
+    let out = live(&all);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
     assert_eq!(doc["kind"], "doctor");
@@ -50,7 +45,23 @@ fn doctor(
     (out.code, found)
 }
 
-fn status(found: &std::collections::BTreeMap<String, serde_json::Value>, check: &str) -> String {
+/// A text field of a finding (`found`, `means`, `fix`).
+fn text<'f>(found: &'f Findings, check: &str, field: &str) -> &'f str {
+    found[check][field].as_str().unwrap_or_default()
+}
+
+/// `doctor --json` on the test Redis (and its DB 1 as result backend).
+fn doctor(server: &RedisServer, backend: bool) -> (i32, Findings) {
+    let url = server.url(0);
+    let backend_url = server.url(1);
+    let mut args = vec!["-b", &url, "--timeout", "2s"];
+    if backend {
+        args.extend(["--result-backend", &backend_url]);
+    }
+    run_doctor(&args)
+}
+
+fn status(found: &Findings, check: &str) -> String {
     found
         .get(check)
         .unwrap_or_else(|| panic!("no {check} in {found:#?}"))["status"]
@@ -70,21 +81,12 @@ fn a_worker_without_events_is_named_with_its_fix() {
     let (code, found) = doctor(&server, true);
     assert_eq!(code, 6, "{found:#?}");
     assert_eq!(status(&found, "worker.events"), "fail");
-    let f = &found["worker.events"];
+    let hostname = facts["hostname"].as_str().unwrap();
+    assert!(text(&found, "worker.events", "found").contains(hostname));
+    let fix = text(&found, "worker.events", "fix");
     assert!(
-        f["found"]
-            .as_str()
-            .unwrap()
-            .contains(facts["hostname"].as_str().unwrap()),
-        "{f}"
-    );
-    assert!(f["fix"].as_str().unwrap().contains("-E"), "{f}");
-    assert!(
-        f["fix"]
-            .as_str()
-            .unwrap()
-            .contains("worker_send_task_events = True"),
-        "{f}"
+        fix.contains("-E") && fix.contains("worker_send_task_events = True"),
+        "{fix}"
     );
 }
 
@@ -98,21 +100,9 @@ fn a_producer_without_task_sent_is_found_in_the_events() {
     let (_, _worker) = worker(&py, &server, &[("SCEN_SENT", "0")]);
     let (code, found) = doctor(&server, true);
     assert_eq!(status(&found, "producer.task_sent"), "warning");
-    let f = &found["producer.task_sent"];
-    assert!(
-        f["found"]
-            .as_str()
-            .unwrap()
-            .starts_with("5 of 5 tasks received"),
-        "{f}"
-    );
-    assert!(
-        f["fix"]
-            .as_str()
-            .unwrap()
-            .contains("task_send_sent_event = True"),
-        "{f}"
-    );
+    let seen = text(&found, "producer.task_sent", "found");
+    assert!(seen.starts_with("5 of 5 tasks received"), "{seen}");
+    assert!(text(&found, "producer.task_sent", "fix").contains("task_send_sent_event = True"));
     assert_eq!(status(&found, "worker.task_send_sent_event"), "warning");
     assert_eq!(status(&found, "worker.events"), "ok");
     // Warnings only: the setup works, with less to see.
@@ -130,12 +120,7 @@ fn result_extended_off_is_seen_in_the_worker_and_the_backend() {
     let (code, found) = doctor(&server, true);
     assert_eq!(status(&found, "worker.result_extended"), "warning");
     assert_eq!(status(&found, "backend.result_extended"), "fail");
-    assert!(
-        found["backend.result_extended"]["fix"]
-            .as_str()
-            .unwrap()
-            .contains("result_extended = True")
-    );
+    assert!(text(&found, "backend.result_extended", "fix").contains("result_extended = True"));
     assert_eq!(code, 6);
 }
 
@@ -212,25 +197,14 @@ fn a_stream_queue_not_bound_to_celeryev_is_found_through_the_management_api() {
     let url = vhost.url();
     let management = "http://guest:guest@127.0.0.1:15672";
     let doctor = || {
-        let out = live(&[
-            "doctor",
-            "--json",
+        run_doctor(&[
             "-b",
             &url,
             "--timeout",
             "500ms",
             "--management-url",
             management,
-        ]);
-        let doc: serde_json::Value = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
-        let found: std::collections::BTreeMap<String, serde_json::Value> = doc["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| (f["check"].as_str().unwrap().to_string(), f.clone()))
-            .collect();
-        (out.code, found)
+        ])
     };
     assert_eq!(
         live(&["record", "--broker", &url, "--retention", "7d"]).code,
