@@ -180,6 +180,7 @@ fn gather(ctx: &Ctx, url: &BrokerUrl, args: &DoctorArgs) -> Facts {
         }
     }
     facts.events = event_facts(&lines);
+    facts.events.reach = facts.events.first.map(|t| (epoch(ctx.now) - t).max(0.0));
     facts.recording = recording;
     facts.workers = replies.map(|r| {
         r.replies
@@ -190,12 +191,20 @@ fn gather(ctx: &Ctx, url: &BrokerUrl, args: &DoctorArgs) -> Facts {
                     .and_then(serde_json::Value::as_object)
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default();
-                let configured = conf
-                    .get("worker_send_task_events")
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(false);
+                let stats = answers.get("stats");
+                let processed = stats
+                    .and_then(|s| s.get("total"))
+                    .and_then(serde_json::Value::as_object)
+                    .map(|t| t.values().filter_map(serde_json::Value::as_u64).sum());
                 WorkerFacts {
-                    sends_events: configured || facts.events.task_event_hosts.contains(&hostname),
+                    seen_task_events: facts.events.task_event_hosts.contains(&hostname),
+                    events_configured: conf
+                        .get("worker_send_task_events")
+                        .and_then(serde_json::Value::as_bool),
+                    processed,
+                    uptime: stats
+                        .and_then(|s| s.get("uptime"))
+                        .and_then(serde_json::Value::as_f64),
                     hostname,
                     conf,
                 }
@@ -399,6 +408,7 @@ fn event_facts(lines: &[String]) -> EventFacts {
         .filter(|(id, t)| *t > lo + 1.0 && !sent.contains(id))
         .count();
     f.span = if hi > lo { hi - lo } else { 0.0 };
+    f.first = lo.is_finite().then_some(lo);
     skews.sort_by(f64::total_cmp);
     f.skew = skews.get(skews.len() / 2).copied();
     f.workers_seen = workers.into_iter().collect();

@@ -50,10 +50,14 @@ pub struct BrokerFacts {
 #[derive(Debug, Clone, Default)]
 pub struct WorkerFacts {
     pub hostname: String,
-    /// Sends task events: seen doing so in the recent history (or live), or its
-    /// configuration says so (an idle worker sends none). Worker events (heartbeats) are
-    /// sent even without `-E`, so they do not count.
-    pub sends_events: bool,
+    /// Seen sending task events in the recent history (or live). Worker events (heartbeats)
+    /// are sent even without `-E`, so they do not count.
+    pub seen_task_events: bool,
+    /// `worker_send_task_events` as its configuration says (`-E` is not in it).
+    pub events_configured: Option<bool>,
+    /// Tasks it has run (`inspect stats` total) and seconds it has been up.
+    pub processed: Option<u64>,
+    pub uptime: Option<f64>,
     /// `inspect conf` (with defaults): setting name to value.
     pub conf: BTreeMap<String, serde_json::Value>,
 }
@@ -76,6 +80,10 @@ pub struct EventFacts {
     pub workers_seen: Vec<String>,
     /// Hostnames seen sending task events (`task-received`, `task-started`, ...).
     pub task_event_hosts: Vec<String>,
+    /// Seconds of events looked at, back from now (the history's reach), and the earliest
+    /// event's time.
+    pub reach: Option<f64>,
+    pub first: Option<f64>,
 }
 
 impl EventFacts {
@@ -160,6 +168,9 @@ impl Finding {
         self
     }
 }
+
+/// Seconds a worker may be up before its first event (booting before `worker-online`).
+const EVENT_SLACK: f64 = 10.0;
 
 /// A version string compared by its numbers (`7.0.15` ≥ `6.2`).
 fn at_least(version: &str, min: &[u64]) -> bool {
@@ -330,14 +341,44 @@ fn workers(f: &Facts, out: &mut Vec<Finding>) {
             names(&ws.iter().collect::<Vec<_>>())
         ),
     ));
-    let silent: Vec<&WorkerFacts> = ws.iter().filter(|w| !w.sends_events).collect();
-    out.push(if silent.is_empty() {
-        finding("workers", "worker.events", Status::Ok, "every worker that answered sends task events".into())
-    } else {
-        finding("workers", "worker.events", Status::Fail, format!("answer but send no task events: {}", names(&silent)))
+    // Sure only when the worker ran tasks within the events looked at and none of their
+    // events came; an idle worker started with -E (not in its configuration) looks the same
+    // as one without events otherwise.
+    let quiet = |w: &&WorkerFacts| !w.seen_task_events && w.events_configured != Some(true);
+    let sure = |w: &&WorkerFacts| {
+        w.processed.is_some_and(|n| n > 0)
+            && matches!((f.events.reach, w.uptime), (Some(reach), Some(up)) if reach + EVENT_SLACK >= up)
+    };
+    let silent: Vec<&WorkerFacts> = ws.iter().filter(quiet).filter(sure).collect();
+    let maybe: Vec<&WorkerFacts> = ws.iter().filter(quiet).filter(|w| !sure(w)).collect();
+    const FIX: &str = "start them with -E (celery -A proj worker -E), or set worker_send_task_events = True in the app's configuration; `celery -A proj control enable_events` turns events on until the worker restarts";
+    if silent.is_empty() && maybe.is_empty() {
+        out.push(finding(
+            "workers",
+            "worker.events",
+            Status::Ok,
+            "every worker that answered sends task events".into(),
+        ));
+    }
+    if !silent.is_empty() {
+        out.push(
+            finding(
+                "workers",
+                "worker.events",
+                Status::Fail,
+                format!("ran tasks but sent no task event: {}", names(&silent)),
+            )
             .means("celtrace sees no task these workers run (only their heartbeats)")
-            .fix("start them with -E (celery -A proj worker -E), or set worker_send_task_events = True in the app's configuration; `celery -A proj control enable_events` turns events on until the worker restarts")
-    });
+            .fix(FIX),
+        );
+    }
+    if !maybe.is_empty() {
+        out.push(
+            finding("workers", "worker.events", Status::Warning, format!("no task event seen from {}, and their configuration has worker_send_task_events off: unless they were started with -E, they send none", names(&maybe)))
+                .means("if so, celtrace sees no task these workers run")
+                .fix(FIX),
+        );
+    }
     let check = |key: &'static str, want: bool| -> Vec<&WorkerFacts> {
         ws.iter()
             .filter(|w| conf_bool(w, key).is_some_and(|v| v != want))
@@ -439,7 +480,7 @@ fn producers(f: &Facts, out: &mut Vec<Finding>) {
         finding("producers", "producer.task_sent", Status::Ok, format!("every received task has its task-sent ({} tasks)", e.task_received))
     } else {
         finding("producers", "producer.task_sent", Status::Warning, format!("{} of {} tasks received have no task-sent", e.received_without_sent, e.task_received))
-            .means("where these tasks were sent, task_send_sent_event is off: no queue wait, no stuck-in-queue detection")
+            .means("most likely task_send_sent_event is off where they were sent (unless they waited in the queue since before these events begin): no queue wait, no stuck-in-queue detection")
             .fix("set task_send_sent_event = True in the configuration of every app that sends tasks (web servers, beat, scripts)")
     });
 }
@@ -725,7 +766,10 @@ mod tests {
             },
             workers: Some(vec![WorkerFacts {
                 hostname: "w1@h".into(),
-                sends_events: true,
+                seen_task_events: true,
+                events_configured: None,
+                processed: Some(5),
+                uptime: Some(60.0),
                 conf,
             }]),
             events: EventFacts {
@@ -769,7 +813,8 @@ mod tests {
         let all = checks(&healthy());
         assert!(all.iter().all(|f| f.status == Status::Ok), "{all:#?}");
         let mut bad = healthy();
-        bad.workers.as_mut().unwrap()[0].sends_events = false;
+        bad.workers.as_mut().unwrap()[0].seen_task_events = false;
+        bad.events.reach = Some(120.0);
         bad.workers.as_mut().unwrap()[0]
             .conf
             .insert("result_extended".into(), serde_json::json!(false));
@@ -815,6 +860,22 @@ mod tests {
         assert_eq!(status_of(&f, "recording.retention"), Status::Warning);
         f.recording.maxmemory = Some((100_000_000, 2_000_000, "noeviction".into()));
         assert_eq!(status_of(&f, "recording.retention"), Status::Ok);
+    }
+
+    #[test]
+    fn a_quiet_worker_is_a_failure_only_when_it_surely_sends_no_events() {
+        let mut f = healthy();
+        let w = &mut f.workers.as_mut().unwrap()[0];
+        w.seen_task_events = false;
+        // Up longer than the events looked at: an idle worker started with -E looks the same.
+        f.events.reach = Some(30.0);
+        assert_eq!(status_of(&f, "worker.events"), Status::Warning);
+        // It ran tasks within the events looked at, and none of their events came.
+        f.events.reach = Some(120.0);
+        assert_eq!(status_of(&f, "worker.events"), Status::Fail);
+        // Its configuration says events are on: nothing to say.
+        f.workers.as_mut().unwrap()[0].events_configured = Some(true);
+        assert_eq!(status_of(&f, "worker.events"), Status::Ok);
     }
 
     #[test]
