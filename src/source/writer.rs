@@ -436,9 +436,18 @@ impl Writer {
                 settled.add(&e);
             }
         }
-        // Redis may have restarted empty: index keys get their expiry again.
+        // Redis may have restarted empty: index keys get their expiry again, and the lock is
+        // taken again at once rather than at the next tick, so no reader takes a running
+        // recorder for a stopped one meanwhile (NX: never from another recorder).
         self.flows_seen.clear();
         self.hours_seen.clear();
+        let _ = redis::cmd("SET")
+            .arg(self.layout.recorder())
+            .arg(&self.lock_value)
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_MS)
+            .query::<redis::Value>(&mut conn);
         self.conn = Some(conn);
         Ok(settled)
     }
