@@ -77,12 +77,6 @@ fn parse_factor(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A run's state: through the index where the recording has one, else the whole source
-/// (read once for both runs).
-fn load_run(ctx: &Ctx, typed: &str) -> Result<Option<(State, LoadReport)>, CliError> {
-    ctx.load_flow(typed, None)
-}
-
 /// The flow of the task `typed` names.
 fn flow_of<'s>(
     state: &'s State,
@@ -107,9 +101,11 @@ fn flow_of<'s>(
 
 pub fn run(ctx: &Ctx, args: &DiffArgs) -> Result<(), CliError> {
     let (a_typed, b_typed) = (args.a.trim(), args.b.trim());
-    let (state_a, state_b, report) = match load_run(ctx, a_typed)? {
+    // Each run through the recording's index where it has one; else the whole source, read
+    // once for both runs.
+    let (state_a, state_b, report) = match ctx.load_flow(a_typed, None)? {
         Some((sa, ra)) => {
-            let (sb, _) = load_run(ctx, b_typed)?.unwrap_or_default();
+            let (sb, _) = ctx.load_flow(b_typed, None)?.unwrap_or_default();
             (sa, Some(sb), ra)
         }
         None => {
