@@ -145,6 +145,7 @@ pub enum Command {
     Queues(QueuesArgs),
     Retry(RetryArgs),
     Revoke(RevokeArgs),
+    Top(crate::commands::top::TopArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }

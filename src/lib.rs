@@ -25,4 +25,5 @@ pub mod render;
 pub mod scrub;
 pub mod source;
 pub mod state;
+pub mod top;
 pub mod ui;

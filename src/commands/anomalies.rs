@@ -150,6 +150,26 @@ fn pick(flag: Option<f64>, ctx: &Ctx, rule: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+/// The thresholds of the profile (else the defaults), for `top`'s anomalies strip.
+pub fn profile_thresholds(ctx: &Ctx) -> Thresholds {
+    let d = Thresholds::default();
+    Thresholds {
+        stuck_in_queue: pick(None, ctx, "stuck_in_queue", d.stuck_in_queue),
+        not_started: pick(None, ctx, "not_started", d.not_started),
+        not_finished: pick(None, ctx, "not_finished", d.not_finished),
+        flapping_window: pick(None, ctx, "flapping_window", d.flapping_window),
+        spike_window: pick(None, ctx, "spike_window", d.spike_window),
+        chord_grace: pick(None, ctx, "chord_grace", d.chord_grace),
+        sla: ctx
+            .profile
+            .sla
+            .iter()
+            .filter_map(|s| crate::query::anomalies::Sla::parse(s).ok())
+            .collect(),
+        ..d
+    }
+}
+
 pub fn run(ctx: &Ctx, args: &AnomaliesArgs) -> Result<(), CliError> {
     if !(args.lost_after.is_finite() && args.lost_after > 0.0) {
         return Err(CliError::usage(

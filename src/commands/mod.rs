@@ -21,6 +21,7 @@ pub mod show;
 pub mod stats;
 pub mod tail;
 pub mod tasks;
+pub mod top;
 pub mod wait;
 pub mod workers;
 
@@ -56,6 +57,7 @@ pub fn dispatch(cli: &Cli, env: &Env, now: chrono::DateTime<chrono::Utc>) -> Res
         Command::Queues(args) => queues::run(&ctx, args),
         Command::Retry(args) => retry::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),
+        Command::Top(args) => top::run(&mut ctx, args),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -54,33 +54,7 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
         ctx.ui.note("no task matches: nothing to retry");
         return Ok(());
     }
-    let metas = backend_records(ctx, &state, &ids)?;
-    let mut messages = Vec::new();
-    let mut refused = Vec::new();
-    for id in &ids {
-        match message_for(&state, id, metas.get(id)) {
-            Ok(m) => messages.push(m),
-            Err(why) => refused.push(format!("{id}: {why}")),
-        }
-    }
-    if !refused.is_empty() {
-        return Err(CliError::Refused {
-            what: format!("retry {}", crate::render::fmt::count(refused.len(), "task")),
-            reason: refused.join("; "),
-            help: "retry needs the real JSON arguments the result backend keeps with result_extended = True in the app; record them with `celtrace record --result-backend redis://...` or read them with --result-backend".into(),
-        });
-    }
-    for m in &messages {
-        let checked = validate(&m.headers(), &m.body())
-            .and_then(|()| validate_redis_envelope(&m.redis_envelope("check")));
-        if let Err(why) = checked {
-            return Err(CliError::Refused {
-                what: format!("retry {}", m.parent_id.as_deref().unwrap_or("?")),
-                reason: format!("the message would not be read by a worker: {why}"),
-                help: "this is a bug in celtrace; nothing was sent".into(),
-            });
-        }
-    }
+    let messages = messages(ctx, &state, &ids)?;
     let mut out = ctx.ui.stdout();
     if args.guard.dry_run {
         let docs: Vec<serde_json::Value> = messages
@@ -155,6 +129,39 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<(), CliError> {
     }
     state.discard();
     Ok(())
+}
+
+/// The new messages for `ids`, each checked as a worker reads it, or why they cannot be
+/// built (the real arguments are unknown). `state` must be loaded unscrubbed.
+pub fn messages(ctx: &Ctx, state: &State, ids: &[TaskId]) -> Result<Vec<TaskMessage>, CliError> {
+    let metas = backend_records(ctx, state, ids)?;
+    let mut messages = Vec::new();
+    let mut refused = Vec::new();
+    for id in ids {
+        match message_for(state, id, metas.get(id)) {
+            Ok(m) => messages.push(m),
+            Err(why) => refused.push(format!("{id}: {why}")),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(CliError::Refused {
+            what: format!("retry {}", crate::render::fmt::count(refused.len(), "task")),
+            reason: refused.join("; "),
+            help: "retry needs the real JSON arguments the result backend keeps with result_extended = True in the app; record them with `celtrace record --result-backend redis://...` or read them with --result-backend".into(),
+        });
+    }
+    for m in &messages {
+        let checked = validate(&m.headers(), &m.body())
+            .and_then(|()| validate_redis_envelope(&m.redis_envelope("check")));
+        if let Err(why) = checked {
+            return Err(CliError::Refused {
+                what: format!("retry {}", m.parent_id.as_deref().unwrap_or("?")),
+                reason: format!("the message would not be read by a worker: {why}"),
+                help: "this is a bug in celtrace; nothing was sent".into(),
+            });
+        }
+    }
+    Ok(messages)
 }
 
 /// The result-backend records of these tasks: read with --result-backend, else recorded.

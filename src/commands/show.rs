@@ -5,7 +5,7 @@ use clap::Args;
 use crate::ctx::{Ctx, Load};
 use crate::error::CliError;
 use crate::graph::backend::TaskMeta;
-use crate::query::lineage::{ancestors, children};
+use crate::query::lineage::children;
 use crate::query::resolve_task;
 use crate::query::time::epoch;
 use crate::render::show::ShowData;
@@ -74,13 +74,6 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
             source_label: report.source.clone(),
         });
     };
-    // The same flow `graph` draws (same membership, same groups): the Flow line agrees.
-    let recorded = crate::graph::backend::Backend::from_records(&state);
-    let options = crate::graph::Options::default();
-    let flow = crate::graph::build(&state, id, &recorded, horizon, options).map(|f| {
-        let place = crate::graph::place(&f, f.focus);
-        (f, place)
-    });
     let backend = match &ctx.result_backend {
         Some((url, _)) => ctx
             .backend_metas(url, std::slice::from_ref(id))?
@@ -89,16 +82,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<(), CliError> {
         None => None,
     }
     .or_else(|| TaskMeta::recorded(&state, id));
-    let data = ShowData {
-        backend,
-        view: TaskView::new(&state, record, horizon),
-        flow,
-        ancestors: ancestors(&state, record),
-        children: children(&state, id)
-            .into_iter()
-            .map(|c| TaskView::new(&state, c, horizon))
-            .collect(),
-    };
+    let data = ShowData::gather(&state, record, horizon, backend);
     let rctx = ctx.render_ctx(args.ascii);
     let mut out = std::io::BufWriter::new(ctx.ui.stdout());
     if args.json || args.format == ShowFormat::Json {

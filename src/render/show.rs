@@ -27,6 +27,35 @@ pub struct ShowData<'s> {
     pub backend: Option<crate::graph::backend::TaskMeta>,
 }
 
+impl<'s> ShowData<'s> {
+    /// Gathers what `show` prints about `record`: its view, its flow (the one `graph` draws,
+    /// so the Flow line agrees), its ancestors and children.
+    pub fn gather(
+        state: &'s State,
+        record: &'s crate::state::task::TaskRecord,
+        horizon: f64,
+        backend: Option<crate::graph::backend::TaskMeta>,
+    ) -> Self {
+        let id = &record.id;
+        let recorded = crate::graph::backend::Backend::from_records(state);
+        let flow =
+            crate::graph::build(state, id, &recorded, horizon, Default::default()).map(|f| {
+                let place = crate::graph::place(&f, f.focus);
+                (f, place)
+            });
+        Self {
+            backend,
+            view: TaskView::new(state, record, horizon),
+            flow,
+            ancestors: crate::query::lineage::ancestors(state, record),
+            children: crate::query::lineage::children(state, id)
+                .into_iter()
+                .map(|c| TaskView::new(state, c, horizon))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct RelativeJson<'s> {
     pub id: String,
