@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser};
+use clap::Args;
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
 use super::args::{AtArg, TaskFilters};
@@ -90,7 +90,11 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
     } else {
         Source::recorded(ctx, at)?
     };
-    let mut app = App::new(filter_text(&args.filters), ctx.read_only, false);
+    let mut app = App::new(
+        crate::top::filter::text_of(&args.filters),
+        ctx.read_only,
+        false,
+    );
     let mut selection = TaskSelection {
         query: parse_filter(ctx, &source.state, &app.filter, source.horizon())
             .map_err(|e| CliError::usage(e, "see `celtrace top --help`"))?,
@@ -263,71 +267,13 @@ fn detail_lines(
     )
 }
 
-/// The `f` line as `tasks` flags: `state=FAILURE name=shop.*`, or the flags themselves.
-#[derive(Debug, Parser)]
-#[command(no_binary_name = true, disable_help_flag = true)]
-struct FilterLine {
-    #[command(flatten)]
-    filters: TaskFilters,
-}
-
 /// Parses and resolves a filter line; the reason in one line when it is not one.
 fn parse_filter(ctx: &Ctx, state: &State, text: &str, horizon: f64) -> Result<TaskQuery, String> {
-    let tokens = text.split_whitespace().map(|t| {
-        if t.starts_with('-') {
-            t.to_string()
-        } else if let Some((k, v)) = t.split_once('=') {
-            format!("--{}={v}", k.trim_start_matches('-'))
-        } else {
-            t.to_string()
-        }
-    });
-    let line = FilterLine::try_parse_from(tokens).map_err(|e| {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or("not a filter");
-        format!(
-            "{}; e.g. state=FAILURE name=shop.*",
-            first.trim_start_matches("error: ")
-        )
-    })?;
-    let query = line.filters.check(ctx).map_err(|e| e.to_string())?;
-    line.filters
+    let filters = crate::top::filter::parse(text)?;
+    let query = filters.check(ctx).map_err(|e| e.to_string())?;
+    filters
         .resolve(query, state, "the events", horizon)
         .map_err(|e| e.to_string())
-}
-
-/// The command line's task filters as a filter line.
-fn filter_text(f: &TaskFilters) -> String {
-    let mut parts = Vec::new();
-    let mut add = |key: &str, values: Vec<String>| {
-        if !values.is_empty() {
-            parts.push(format!("{key}={}", values.join(",")));
-        }
-    };
-    add(
-        "state",
-        f.state.iter().map(|s| s.as_str().to_string()).collect(),
-    );
-    for (key, values) in [
-        ("name", &f.name),
-        ("worker", &f.worker),
-        ("queue", &f.queue),
-    ] {
-        for v in values {
-            add(key, vec![v.clone()]);
-        }
-    }
-    add("root", f.root.iter().cloned().collect());
-    add("parent", f.parent.iter().cloned().collect());
-    add("since", f.since.iter().cloned().collect());
-    add("until", f.until.iter().cloned().collect());
-    for g in &f.grep {
-        add("grep", vec![g.clone()]);
-    }
-    if f.ignore_case {
-        parts.push("-i".to_string());
-    }
-    parts.join(" ")
 }
 
 /// Sends a confirmed retry or revoke: what happened, in one line.

@@ -448,7 +448,6 @@ fn hints(app: &App, look: Look) -> Line<'static> {
             ("Enter", "open"),
             ("/", "search"),
             ("f", "filter"),
-            ("g", "graph"),
             ("r", "retry"),
             ("x", "revoke"),
         ],

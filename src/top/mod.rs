@@ -9,6 +9,7 @@
 pub mod app;
 pub mod detail;
 pub mod draw;
+pub mod filter;
 pub mod look;
 pub mod snapshot;
 pub mod source;
