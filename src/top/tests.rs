@@ -148,7 +148,7 @@ fn tasks_pane() {
     let snap = snapshot(&state);
     let app = App::new(String::new(), false, false);
     let buf = render(80, 14, |f, area| {
-        draw::tasks_pane(f, area, &app, &snap, PLAIN)
+        draw::tasks_pane(f, area, &app, &snap, PLAIN);
     });
     insta::assert_snapshot!(text(&buf));
 }
