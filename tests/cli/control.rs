@@ -26,7 +26,7 @@ fn task_count(broker: &str) -> usize {
 }
 
 /// Waits (at most 20 s) until the recording on `broker` holds task `id`.
-fn wait_recorded(broker: &str, id: &str) {
+pub(crate) fn wait_recorded(broker: &str, id: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let out = live(&["show", id, "--json", "--broker", broker, "-q"]);
@@ -138,10 +138,10 @@ fn control_on(py: &std::path::Path, redis: &RedisServer, broker: &str, amqp: boo
 }
 
 /// Sends the driver a command line and returns the task id it answers with.
-type Ask = Box<dyn FnMut(&str) -> String>;
+pub(crate) type Ask = Box<dyn FnMut(&str) -> String>;
 
 /// The driver's `serve` phase: its first line, a way to ask it for tasks, and the process.
-fn serve(
+pub(crate) fn serve(
     py: &std::path::Path,
     redis: &RedisServer,
     broker: &str,

@@ -39,6 +39,7 @@ mod secrets;
 mod show;
 mod stats;
 mod tasks;
+mod top;
 mod wait;
 mod workers;
 
