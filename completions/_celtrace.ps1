@@ -56,6 +56,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run tasks again: each is published under a new id, its parent the original')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke tasks: workers discard them when they come up, or kill them with --terminate')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live dashboard of workers, queues, tasks and anomalies, with keys to act')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -647,6 +648,43 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'celtrace;top' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only tasks whose name matches this glob (e.g. ''shop.*'')')
+            [CompletionResult]::new('--worker', '--worker', [CompletionResultType]::ParameterName, 'Only tasks that ran on a worker matching this glob (e.g. ''w1@*'')')
+            [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Only tasks sent to a queue matching this glob')
+            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Only tasks of the workflow with this root id (full id or unique prefix)')
+            [CompletionResult]::new('--parent', '--parent', [CompletionResultType]::ParameterName, 'Only direct children of this task (full id or unique prefix)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only tasks with activity at or before this time: a duration back from now or RFC 3339')
+            [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out')
+            [CompletionResult]::new('--grep-field', '--grep-field', [CompletionResultType]::ParameterName, 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)')
+            [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task''s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'How often the screen is recomputed (100ms to 1s)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--broker', '--broker', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
+            [CompletionResult]::new('--result-backend', '--result-backend', [CompletionResultType]::ParameterName, 'Result backend for real arguments, results and group ids (redis:// only)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile of the configuration file to use [env: CELTRACE_PROFILE]')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read events from a recording instead of a broker (`-` reads stdin)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour [default: auto, or the profile''s `color`]')
+            [CompletionResult]::new('--scrub-key', '--scrub-key', [CompletionResultType]::ParameterName, 'Also filter the values of keys containing KEY (repeatable; adds to the profile''s `scrub_keys`)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, '--grep ignores case')
+            [CompletionResult]::new('--ignore-case', '--ignore-case', [CompletionResultType]::ParameterName, '--grep ignores case')
+            [CompletionResult]::new('--ascii', '--ascii', [CompletionResultType]::ParameterName, 'Plain ASCII borders and marks')
+            [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
+            [CompletionResult]::new('--no-scrub', '--no-scrub', [CompletionResultType]::ParameterName, 'Show secret values as recorded instead of [Filtered] (says so on stderr)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print details of problems in the input (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'celtrace;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the script into this directory (file name chosen per shell) instead of stdout')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://')
@@ -710,6 +748,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('queues', 'queues', [CompletionResultType]::ParameterValue, 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Run tasks again: each is published under a new id, its parent the original')
             [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke tasks: workers discard them when they come up, or kill them with --terminate')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live dashboard of workers, queues, tasks and anomalies, with keys to act')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print or write shell completion scripts')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page, or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -761,6 +800,9 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             break
         }
         'celtrace;help;revoke' {
+            break
+        }
+        'celtrace;help;top' {
             break
         }
         'celtrace;help;completions' {

@@ -53,6 +53,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
             cand retry 'Run tasks again: each is published under a new id, its parent the original'
             cand revoke 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
+            cand top 'A live dashboard of workers, queues, tasks and anomalies, with keys to act'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -627,6 +628,42 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'celtrace;top'= {
+            cand --state 'Only tasks in this state (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)'
+            cand --name 'Only tasks whose name matches this glob (e.g. ''shop.*'')'
+            cand --worker 'Only tasks that ran on a worker matching this glob (e.g. ''w1@*'')'
+            cand --queue 'Only tasks sent to a queue matching this glob'
+            cand --root 'Only tasks of the workflow with this root id (full id or unique prefix)'
+            cand --parent 'Only direct children of this task (full id or unique prefix)'
+            cand --since 'Only tasks with activity at or after this time: a duration back from now (15m, 2h, 1d) or RFC 3339'
+            cand --until 'Only tasks with activity at or before this time: a duration back from now or RFC 3339'
+            cand --grep 'Only tasks whose args, kwargs, result, exception or traceback match this regular expression (repeatable: any of them), after secrets are filtered out'
+            cand --grep-field 'Where --grep looks (repeatable, or comma-separated; default: all of them; `exception` includes the traceback)'
+            cand --at 'The state as it was at TIME, from the same recording: RFC 3339, a duration ago (15m), or a task''s first event plus or minus a duration (3f2a+2.5s, 3f2a-1s). Events after it are left out, running tasks are measured up to it, workers judged at it'
+            cand --refresh 'How often the screen is recomputed (100ms to 1s)'
+            cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --broker 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
+            cand --result-backend 'Result backend for real arguments, results and group ids (redis:// only)'
+            cand --config 'Configuration file [default: $XDG_CONFIG_HOME/celtrace/config.toml]'
+            cand --profile 'Profile of the configuration file to use [env: CELTRACE_PROFILE]'
+            cand --events 'Read events from a recording instead of a broker (`-` reads stdin)'
+            cand --stream 'The recording `celtrace record` keeps: Redis Stream key [default: profile''s `key_prefix`, or celtrace:events] or RabbitMQ stream queue [default: profile''s `queue_name`, or celtrace.events]'
+            cand --color 'When to use colour [default: auto, or the profile''s `color`]'
+            cand --scrub-key 'Also filter the values of keys containing KEY (repeatable; adds to the profile''s `scrub_keys`)'
+            cand -i '--grep ignores case'
+            cand --ignore-case '--grep ignores case'
+            cand --ascii 'Plain ASCII borders and marks'
+            cand --utc 'Show times in UTC instead of local time'
+            cand --no-scrub 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
+            cand -q 'Print no warnings or notes on stderr'
+            cand --quiet 'Print no warnings or notes on stderr'
+            cand -v 'Print details of problems in the input (repeat for more)'
+            cand --verbose 'Print details of problems in the input (repeat for more)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'celtrace;completions'= {
             cand --dir 'Write the script into this directory (file name chosen per shell) instead of stdout'
             cand -b 'Broker to read events from: redis://, rediss://, unix://, amqp:// or amqps://'
@@ -688,6 +725,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand queues 'Show the backlog of each queue: waiting, in flight, consumers, age of the oldest message'
             cand retry 'Run tasks again: each is published under a new id, its parent the original'
             cand revoke 'Revoke tasks: workers discard them when they come up, or kill them with --terminate'
+            cand top 'A live dashboard of workers, queues, tasks and anomalies, with keys to act'
             cand completions 'Print or write shell completion scripts'
             cand man 'Print the man page, or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -723,6 +761,8 @@ set edit:completion:arg-completer[celtrace] = {|@words|
         &'celtrace;help;retry'= {
         }
         &'celtrace;help;revoke'= {
+        }
+        &'celtrace;help;top'= {
         }
         &'celtrace;help;completions'= {
         }
