@@ -19,7 +19,7 @@ use crate::state::State;
 use crate::top::app::{Action, App, DetailTab, Effect, Screen as AppScreen, Tone};
 use crate::top::draw::{self, Header, View};
 use crate::top::look::Look;
-use crate::top::snapshot::{Snapshot, TaskSelection, anomaly_lines, queue_names};
+use crate::top::snapshot::{Slow, Snapshot, TaskSelection};
 use crate::top::source::Source;
 use crate::top::terminal::Screen;
 
@@ -54,7 +54,8 @@ pub struct TopArgs {
     pub ascii: bool,
 }
 
-/// How often anomalies are looked for (they read every task; they change slowly).
+/// How often, at most, anomalies, lost tasks and queue tallies are recomputed live (they
+/// read every task; they change slowly).
 const ANOMALIES_EVERY: Duration = Duration::from_secs(5);
 
 /// The longest wait for a key before the loop looks at the source again.
@@ -112,7 +113,9 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
     let mut snap = Snapshot::default();
     let mut detail: Vec<String> = Vec::new();
     let mut next_refresh = Instant::now();
-    let mut next_anomalies = Instant::now();
+    let mut slow = Slow::default();
+    let mut next_slow = Instant::now();
+    let mut slow_stale = true;
     let mut state_changed = true;
     let mut recompute = true;
     loop {
@@ -120,7 +123,10 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
             break;
         }
         match source.pump(ctx) {
-            Ok(changed) => state_changed |= changed,
+            Ok(changed) => {
+                state_changed |= changed;
+                slow_stale |= changed;
+            }
             Err(e) => app.say(e.to_string(), Tone::Error),
         }
         let now = Instant::now();
@@ -132,19 +138,21 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
             } else {
                 state_changed
             };
+            state_changed = false;
         }
         if recompute {
             let horizon = source.horizon();
-            let (depths, depth_error) = source.depths();
-            let anomalies = std::mem::take(&mut snap.anomalies);
-            snap = Snapshot::build(&source.state, &selection, depths.as_deref(), horizon);
-            snap.anomalies = anomalies;
-            if state_changed && (now >= next_anomalies || !source.is_live()) {
-                next_anomalies = now + ANOMALIES_EVERY;
-                snap.anomalies = anomaly_lines(&source.state, &thresholds, horizon);
-                source.ask_about(queue_names(&source.state));
-                state_changed = false;
+            // The slow part reads every task: live, at most every ANOMALIES_EVERY and never
+            // more than a fortieth of the time; a recording's state changes only on a move.
+            if slow_stale && (now >= next_slow || !source.is_live()) {
+                let started = Instant::now();
+                slow = Slow::compute(&source.state, &thresholds, horizon);
+                source.ask_about(slow.queue_names());
+                next_slow = now + ANOMALIES_EVERY.max(started.elapsed() * 40);
+                slow_stale = false;
             }
+            let (depths, depth_error) = source.depths();
+            snap = Snapshot::build(&source.state, &selection, depths.as_deref(), &slow, horizon);
             app.follow(&snap);
             if let AppScreen::Detail { id, tab, .. } = &app.screen {
                 let width = screen
@@ -183,6 +191,8 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
                 if effect == Effect::Quit {
                     break;
                 }
+                // A step loads another moment: everything is computed again.
+                slow_stale |= matches!(effect, Effect::Step(_));
                 apply(ctx, &mut app, &mut source, &mut selection, effect);
                 if app.screen != before {
                     detail.clear();

@@ -99,6 +99,7 @@ pub fn run(ctx: &Ctx, args: &WorkersArgs) -> Result<(), CliError> {
         statuses: args.status.iter().map(|&s| s.into()).collect(),
         since: super::args::bound("since", args.since.as_deref(), ctx)?,
         until: super::args::bound("until", args.until.as_deref(), ctx)?,
+        sessions_only: false,
     };
     let at = args.at.resolve(ctx)?;
     let (state, report) = match ctx.load(&Load::ALL.at(at)) {

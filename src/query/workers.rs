@@ -19,6 +19,9 @@ pub struct WorkerQuery {
     /// Only workers with a sign of life in `[since, until]`.
     pub since: Option<f64>,
     pub until: Option<f64>,
+    /// Leave the interrupted tasks out (they take a pass over every task): for callers that
+    /// want the sessions' status only.
+    pub sessions_only: bool,
 }
 
 impl Default for WorkerQuery {
@@ -29,6 +32,7 @@ impl Default for WorkerQuery {
             statuses: Vec::new(),
             since: None,
             until: None,
+            sessions_only: false,
         }
     }
 }
@@ -127,7 +131,9 @@ pub fn workers<'s>(state: &'s State, query: &WorkerQuery, horizon: f64) -> Vec<W
         })
         .filter(|r| query.statuses.is_empty() || query.statuses.contains(&r.status()))
         .collect();
-    attach_interrupted(state, &mut rows, horizon);
+    if !query.sessions_only {
+        attach_interrupted(state, &mut rows, horizon);
+    }
     rows
 }
 

@@ -3,6 +3,8 @@
 //! (a key press, a resize) without asking the state again. Pure: the horizon is an argument.
 
 use crate::model::TaskState;
+use std::collections::BTreeMap;
+
 use crate::query::anomalies::{Anomaly, Severity, Thresholds, detect};
 use crate::query::tasks::TaskQuery;
 use crate::query::workers::{WorkerQuery, workers};
@@ -134,9 +136,18 @@ impl TaskSelection {
     }
 }
 
-/// The workers pane: every worker, as `workers` sees it.
-pub fn worker_lines(state: &State, horizon: f64) -> Vec<WorkerLine> {
-    workers(state, &WorkerQuery::default(), horizon)
+/// The workers pane: every worker's newest session, as `workers` sees it; the tasks each lost
+/// come from the slow part.
+pub fn worker_lines(
+    state: &State,
+    lost: &BTreeMap<String, usize>,
+    horizon: f64,
+) -> Vec<WorkerLine> {
+    let query = WorkerQuery {
+        sessions_only: true,
+        ..WorkerQuery::default()
+    };
+    workers(state, &query, horizon)
         .iter()
         .map(|w| {
             let s = w.current().session;
@@ -150,7 +161,7 @@ pub fn worker_lines(state: &State, horizon: f64) -> Vec<WorkerLine> {
                 heartbeat_age: w
                     .heartbeat_age(horizon)
                     .filter(|_| w.status() != Liveness::Offline),
-                lost_tasks: w.sessions().map(|s| s.dropped()).sum(),
+                lost_tasks: lost.get(w.hostname).copied().unwrap_or(0),
             }
         })
         .collect()
@@ -205,19 +216,21 @@ fn task_line(state: &State, v: &TaskView<'_>) -> TaskLine {
     }
 }
 
-/// The queues pane. From the events: per queue a task was sent to, how many wait (sent, not
-/// received), how many are in flight (received or running), the oldest wait and the send
-/// rate. With `depths` (the broker's own counts) waiting and in-flight are the broker's,
-/// and its queues with no task in the events are listed too.
-pub fn queue_lines(state: &State, depths: Option<&[Depth]>, horizon: f64) -> Vec<QueueLine> {
-    #[derive(Default)]
-    struct Tally {
-        waiting: u64,
-        in_flight: u64,
-        oldest_sent: Option<f64>,
-        sent_recently: u64,
-    }
-    let mut by_queue: std::collections::BTreeMap<String, Tally> = Default::default();
+/// What the events say about one queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Sent, not yet received.
+    pub waiting: u64,
+    /// Received or running.
+    pub in_flight: u64,
+    pub oldest_sent: Option<f64>,
+    /// Sent within the [`RATE_WINDOW`] before the horizon.
+    pub sent_recently: u64,
+}
+
+/// Every queue a task was sent to, with its tally.
+pub fn queue_tallies(state: &State, horizon: f64) -> BTreeMap<String, Tally> {
+    let mut by_queue: BTreeMap<String, Tally> = BTreeMap::new();
     for rec in state.tasks() {
         let Some(q) = rec.queue() else { continue };
         let v = TaskView::new(state, rec, horizon);
@@ -238,23 +251,36 @@ pub fn queue_lines(state: &State, depths: Option<&[Depth]>, horizon: f64) -> Vec
             t.sent_recently += 1;
         }
     }
+    by_queue
+}
+
+/// The queues pane. From the events (`tallies`): per queue a task was sent to, how many wait
+/// (sent, not received), how many are in flight (received or running), the oldest wait and
+/// the send rate. With `depths` (the broker's own counts) waiting and in-flight are the
+/// broker's, and its queues with no task in the events are listed too.
+pub fn queue_lines(
+    state: &State,
+    tallies: &BTreeMap<String, Tally>,
+    depths: Option<&[Depth]>,
+    horizon: f64,
+) -> Vec<QueueLine> {
     let age = |sent: Option<f64>| sent.map(|s| (horizon - s).max(0.0));
+    let rate = |t: Option<&Tally>| t.map_or(0.0, |t| t.sent_recently as f64 / RATE_WINDOW);
     let Some(depths) = depths else {
-        return by_queue
-            .into_iter()
+        return tallies
+            .iter()
             .map(|(name, t)| QueueLine {
-                name,
+                name: name.clone(),
                 waiting: Some(t.waiting),
                 in_flight: Some(t.in_flight),
                 oldest_age: age(t.oldest_sent),
-                rate: t.sent_recently as f64 / RATE_WINDOW,
+                rate: rate(Some(t)),
             })
             .collect();
     };
     let mut lines: Vec<QueueLine> = depths
         .iter()
         .map(|d| {
-            let tally = by_queue.remove(&d.name).unwrap_or_default();
             // The broker's oldest waiting message, dated by its task-sent when recorded.
             let oldest = d
                 .oldest_tasks
@@ -269,19 +295,24 @@ pub fn queue_lines(state: &State, depths: Option<&[Depth]>, horizon: f64) -> Vec
                 waiting: Some(d.waiting),
                 in_flight: d.in_flight,
                 oldest_age: if d.waiting == 0 { None } else { age(oldest) },
-                rate: tally.sent_recently as f64 / RATE_WINDOW,
+                rate: rate(tallies.get(&d.name)),
             }
         })
         .collect();
     // Queues only the events name (not asked of the broker yet): their event counts would
     // contradict the broker's, so only the rate is shown.
-    lines.extend(by_queue.into_iter().map(|(name, t)| QueueLine {
-        name,
-        waiting: None,
-        in_flight: None,
-        oldest_age: None,
-        rate: t.sent_recently as f64 / RATE_WINDOW,
-    }));
+    lines.extend(
+        tallies
+            .iter()
+            .filter(|(name, _)| !depths.iter().any(|d| &d.name == *name))
+            .map(|(name, t)| QueueLine {
+                name: name.clone(),
+                waiting: None,
+                in_flight: None,
+                oldest_age: None,
+                rate: rate(Some(t)),
+            }),
+    );
     lines.sort_by(|a, b| a.name.cmp(&b.name));
     lines
 }
@@ -295,36 +326,58 @@ pub fn anomaly_lines(state: &State, thresholds: &Thresholds, horizon: f64) -> Ve
         .collect()
 }
 
-/// The queue names the events mention (the broker is asked about these).
-pub fn queue_names(state: &State) -> Vec<String> {
-    let mut names: Vec<String> = state
-        .tasks()
-        .filter_map(|t| t.queue())
-        .map(|q| state.sym(q).to_string())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+/// What reads every task (anomalies, the tasks lost with each worker, the queues' tallies):
+/// computed on a slower cadence than the frame, and reused by every frame in between.
+#[derive(Debug, Clone, Default)]
+pub struct Slow {
+    pub anomalies: Vec<AnomalyLine>,
+    /// Per worker: tasks its ended sessions dropped for good.
+    pub lost: BTreeMap<String, usize>,
+    pub tallies: BTreeMap<String, Tally>,
+}
+
+impl Slow {
+    pub fn compute(state: &State, thresholds: &Thresholds, horizon: f64) -> Self {
+        let lost = workers(state, &WorkerQuery::default(), horizon)
+            .iter()
+            .map(|w| {
+                let n: usize = w.sessions().map(|s| s.dropped()).sum();
+                (w.hostname.to_string(), n)
+            })
+            .collect();
+        Self {
+            anomalies: anomaly_lines(state, thresholds, horizon),
+            lost,
+            tallies: queue_tallies(state, horizon),
+        }
+    }
+
+    /// The queue names the events mention (the broker is asked about these).
+    pub fn queue_names(&self) -> Vec<String> {
+        self.tallies.keys().cloned().collect()
+    }
 }
 
 impl Snapshot {
-    /// Everything but the anomalies (slower; refreshed less often by the caller).
+    /// One frame: the task list and the workers' sessions from the state now, the rest from
+    /// `slow`, the queues' counts from the broker (`depths`) when it has answered.
     pub fn build(
         state: &State,
         selection: &TaskSelection,
         depths: Option<&[Depth]>,
+        slow: &Slow,
         horizon: f64,
     ) -> Self {
         let (tasks, tasks_matching, tasks_total) = task_lines(state, selection, horizon);
         Self {
             horizon,
-            workers: worker_lines(state, horizon),
-            queues: queue_lines(state, depths, horizon),
+            workers: worker_lines(state, &slow.lost, horizon),
+            queues: queue_lines(state, &slow.tallies, depths, horizon),
             queues_from_broker: depths.is_some(),
             tasks,
             tasks_matching,
             tasks_total,
-            anomalies: Vec::new(),
+            anomalies: slow.anomalies.clone(),
         }
     }
 }

@@ -12,7 +12,7 @@ use ratatui::style::Color;
 use super::app::{Action, App, DetailTab, Effect, Overlay, Pane, Screen};
 use super::draw::{self, Header, View};
 use super::look::Look;
-use super::snapshot::{Snapshot, TaskSelection, anomaly_lines, queue_lines};
+use super::snapshot::{Slow, Snapshot, TaskSelection, queue_lines, queue_tallies};
 use crate::query::anomalies::Thresholds;
 use crate::query::testing::state_of;
 use crate::render::Zone;
@@ -37,11 +37,13 @@ fn horizon(state: &State) -> f64 {
     state.time_range().map_or(0.0, |(_, last)| last)
 }
 
+fn slow(state: &State) -> Slow {
+    Slow::compute(state, &Thresholds::default(), horizon(state))
+}
+
 fn snapshot(state: &State) -> Snapshot {
     let h = horizon(state);
-    let mut snap = Snapshot::build(state, &TaskSelection::default(), None, h);
-    snap.anomalies = anomaly_lines(state, &Thresholds::default(), h);
-    snap
+    Snapshot::build(state, &TaskSelection::default(), None, &slow(state), h)
 }
 
 const PLAIN: Look = Look {
@@ -135,7 +137,8 @@ fn queues_pane_from_events_and_from_the_broker() {
         in_flight: Some(2),
         ..Depth::default()
     }];
-    let lines = queue_lines(&state, Some(&depths), horizon(&state));
+    let h = horizon(&state);
+    let lines = queue_lines(&state, &queue_tallies(&state, h), Some(&depths), h);
     let from_broker = render(80, 4, |f, area| {
         draw::queues_pane(f, area, &app, &lines, true, PLAIN);
     });
@@ -206,8 +209,7 @@ fn whole_screen_at_80_by_24_in_ascii() {
         search: String::new(),
     };
     let h = horizon(&state);
-    let mut snap = Snapshot::build(&state, &failures, None, h);
-    snap.anomalies = anomaly_lines(&state, &Thresholds::default(), h);
+    let snap = Snapshot::build(&state, &failures, None, &slow(&state), h);
     assert_eq!(snap.tasks.len(), 1);
     let app = App::new("state=FAILURE".into(), false, false);
     let buf = screen(&app, &snap, &[], ASCII);
@@ -319,6 +321,7 @@ fn search_narrows_as_typed_and_esc_puts_it_back() {
             ..Default::default()
         },
         None,
+        &Slow::default(),
         horizon(&state),
     );
     assert_eq!(narrowed.tasks.len(), 1);
@@ -337,6 +340,7 @@ fn search_narrows_as_typed_and_esc_puts_it_back() {
             ..Default::default()
         },
         None,
+        &Slow::default(),
         horizon(&state),
     );
     assert!(!by_name.tasks.is_empty());
@@ -423,7 +427,8 @@ fn the_selected_task_stays_selected_when_new_tasks_arrive_above_it() {
 fn queues_from_events_count_what_waits_and_runs() {
     let state = captured();
     let h = horizon(&state);
-    let lines = queue_lines(&state, None, h);
+    let tallies = queue_tallies(&state, h);
+    let lines = queue_lines(&state, &tallies, None, h);
     let celery = lines.iter().find(|q| q.name == "celery").unwrap();
     let (waiting, running) = state.tasks().fold((0, 0), |(w, r), t| {
         let v = crate::state::view::TaskView::new(&state, t, h);
@@ -442,7 +447,7 @@ fn queues_from_events_count_what_waits_and_runs() {
         waiting: 7,
         ..Depth::default()
     }];
-    let lines = queue_lines(&state, Some(&depths), h);
+    let lines = queue_lines(&state, &tallies, Some(&depths), h);
     assert_eq!(lines[0].waiting, Some(7));
     assert_eq!(lines[0].in_flight, None);
 }

@@ -147,13 +147,17 @@ fn every_command_prints_the_one_envelope() {
         ),
     ];
     // What prints no envelope, and why (docs/json.md says what they print instead).
-    let without: [(&str, &str); 6] = [
+    let without: [(&str, &str); 7] = [
         ("record", "writes a recording; its status is for people"),
         (
             "tail",
             "prints events: lines for people or the recording format",
         ),
         ("replay", "prints events, as tail does"),
+        (
+            "top",
+            "draws a dashboard on a terminal; its numbers are the other commands' JSON",
+        ),
         ("completions", "prints a shell script"),
         ("man", "prints roff"),
         ("help", "clap's own"),

@@ -238,7 +238,7 @@ fn a_recorder_redis_drops_for_falling_behind_records_the_gap() {
         publish_capture(&server, "redis/ALL.raw.ndjson.gz");
     }
     signal("-CONT");
-    let gaps = wait_for_gaps(&server, 2, Duration::from_secs(15));
+    let gaps = wait_for_gaps(&server, 2, Duration::from_secs(30));
     assert_eq!(gaps.len(), 2, "{gaps:?}");
     assert!(
         gaps[0].contains("\"reason\":\"reconnect\"") || gaps[0].contains("\"reason\":\"lagged\""),
