@@ -23,17 +23,7 @@ pub struct Line {
     pub root: Option<String>,
     /// Worker events are kept apart too, so a query that reads a few tasks still knows liveness.
     pub worker: Option<String>,
-    /// A top-level task's `task-sent`: who sent it and when, for finding the other top-level
-    /// tasks its producer sent in the same burst (a group sent from a client).
-    pub sent_by: Option<SentBy>,
     pub kind: LineKind,
-}
-
-/// The producer (`hostname:pid`) and event time (ms) of a top-level task's `task-sent`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentBy {
-    pub producer: String,
-    pub at_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,36 +45,6 @@ struct Keys<'a> {
     root_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     hostname: Option<Cow<'a, str>>,
-    // Read leniently (any JSON): a field of an odd type must not make the event unreadable.
-    #[serde(borrow)]
-    parent_id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pid: Option<&'a RawValue>,
-    #[serde(borrow)]
-    timestamp: Option<&'a RawValue>,
-}
-
-/// Who sent the top-level task whose `task-sent` this recording line is (`None` for any other
-/// line).
-pub fn sent_by_of(line: &str) -> Option<SentBy> {
-    sent_by(&serde_json::from_str::<Keys<'_>>(line).ok()?)
-}
-
-/// Who sent a top-level task, from its `task-sent`'s keys.
-fn sent_by(keys: &Keys<'_>) -> Option<SentBy> {
-    if keys.type_name.as_deref() != Some("task-sent") {
-        return None;
-    }
-    if keys.parent_id.is_some_and(|p| p.get().trim() != "null") {
-        return None;
-    }
-    let host = keys.hostname.as_deref()?;
-    let pid: u64 = keys.pid?.get().trim().parse().ok()?;
-    let at: f64 = keys.timestamp?.get().trim().parse().ok()?;
-    (at.is_finite() && at > 0.0).then(|| SentBy {
-        producer: format!("{host}:{pid}"),
-        at_ms: (at * 1000.0).round() as u64,
-    })
 }
 
 /// Splits one event message (kombu envelope, plain event, or list of events).
@@ -130,7 +90,6 @@ fn event_line(event: &str, received: f64) -> Option<Line> {
         LineKind::Other
     };
     Some(Line {
-        sent_by: sent_by(&keys),
         json: stamp(event, received),
         task: (kind == LineKind::Task)
             .then(|| keys.uuid.map(Cow::into_owned))
@@ -156,7 +115,6 @@ fn kept(text: &str, received: f64) -> Line {
         task: None,
         root: None,
         worker: None,
-        sent_by: None,
         kind: LineKind::Kept,
     }
 }
@@ -217,7 +175,6 @@ pub fn backend_line(key: &str, value: &str, received: f64) -> Line {
         task,
         root: None,
         worker: None,
-        sent_by: None,
         kind: LineKind::Other,
     }
 }
@@ -296,37 +253,6 @@ pub fn count_events(payload: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn a_top_level_task_sent_says_who_sent_it_and_when() {
-        let line = r#"{"type": "task-sent", "uuid": "a", "hostname": "web1@host", "pid": 42, "timestamp": 1795333623.8983712, "parent_id": null, "root_id": "a"}"#;
-        let (lines, _) = split_message(line, 1.0);
-        assert_eq!(
-            lines[0].sent_by,
-            Some(SentBy {
-                producer: "web1@host:42".into(),
-                at_ms: 1_795_333_623_898,
-            })
-        );
-        assert_eq!(sent_by_of(&lines[0].json), lines[0].sent_by);
-    }
-
-    #[test]
-    fn children_other_events_and_odd_fields_say_nothing_of_a_sender() {
-        for line in [
-            r#"{"type": "task-sent", "uuid": "b", "hostname": "w", "pid": 1, "timestamp": 5.0, "parent_id": "a"}"#,
-            r#"{"type": "task-received", "uuid": "b", "hostname": "w", "pid": 1, "timestamp": 5.0}"#,
-            r#"{"type": "task-sent", "uuid": "b", "hostname": "w", "pid": "x", "timestamp": 5.0}"#,
-            r#"{"type": "task-sent", "uuid": "b", "hostname": "w", "pid": 1, "timestamp": "soon"}"#,
-        ] {
-            let (lines, _) = split_message(line, 1.0);
-            assert_eq!(lines.len(), 1);
-            assert_eq!(lines[0].sent_by, None, "{line}");
-            // An odd field never makes the event unreadable.
-            assert_eq!(lines[0].kind, LineKind::Task, "{line}");
-        }
-    }
-
     use super::*;
     use base64::Engine as _;
 

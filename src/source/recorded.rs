@@ -160,17 +160,13 @@ impl Recorded {
             // (members of a group sent from a client are each a root of their own).
             let flows = self.store.flow_entries(&roots)?;
             for root in roots.clone() {
-                let own: Vec<String> = flows
+                let first = flows
                     .iter()
                     .filter(|(t, _)| *t == root)
-                    .map(|(_, id)| id.clone())
-                    .collect();
-                let first = own
-                    .iter()
-                    .filter_map(|id| super::stream::parse_id(id))
+                    .filter_map(|(_, id)| super::stream::parse_id(id))
                     .min();
                 if let Some(first) = first {
-                    roots.extend(self.burst_roots(&own, first.0)?);
+                    roots.extend(self.sibling_roots(first.0)?);
                 }
             }
             roots.sort();
@@ -206,48 +202,6 @@ impl Recorded {
         report.issue_counts = more.issue_counts;
         report.issues = more.issues;
         Ok((state, report))
-    }
-
-    /// The top-level tasks the root's producer sent with it: its burst (the rule of
-    /// `graph::root_burst`: chained within `BURST_SECS`, a steady stream is no burst) and
-    /// every send within [`SIBLING_WINDOW_MS`] (a group the result backend names may have gone
-    /// out slower), found by producer in the id sets. For what was recorded before the
-    /// recorder wrote those (`bursts_since`), every top-level task sent near the root's first
-    /// entry (at `first_ms`), whoever sent it.
-    fn burst_roots(&mut self, own: &[String], first_ms: u64) -> Result<Vec<String>, LoadError> {
-        let indexed = self
-            .store
-            .bursts_since()?
-            .is_some_and(|since| first_ms >= since);
-        if !indexed {
-            return self.sibling_roots(first_ms);
-        }
-        let lines = self.store.entries(own)?;
-        let Some(sent) = lines
-            .iter()
-            .find_map(|l| crate::model::split::sent_by_of(l))
-        else {
-            // No task-sent recorded (sent before the recording began, or not top-level).
-            return self.sibling_roots(first_ms);
-        };
-        let span = (crate::graph::BURST_MAX_SECS * 1000.0) as u64;
-        // Its burst arrived around its own first entry (a minute of delivery delay allowed).
-        let sends = self.store.producer_sends(
-            &sent.producer,
-            (sent.at_ms.saturating_sub(span), sent.at_ms + span),
-            (first_ms.saturating_sub(span), first_ms + span + 60_000),
-            crate::graph::BURST_MAX + 1,
-        )?;
-        // What `graph` may call a group: the chained burst; what the result backend may name
-        // as one (a group sent slowly): every send within the sibling window.
-        let mut roots = burst_around(&sends, sent.at_ms);
-        roots.extend(
-            sends
-                .iter()
-                .filter(|(ms, _)| ms.abs_diff(sent.at_ms) <= SIBLING_WINDOW_MS)
-                .map(|(_, t)| t.clone()),
-        );
-        Ok(roots)
     }
 
     /// Top-level tasks sent within [`SIBLING_WINDOW_MS`] of a root's first event (at `ms`).
@@ -322,30 +276,6 @@ impl Recorded {
         let running = self.store.recorder()?.is_some();
         Ok((lines, running))
     }
-}
-
-/// The tasks of the burst that holds the send at `at_ms` in `sends` (a producer's sends, by
-/// time): each within `BURST_SECS` of the previous; empty when the send is alone, or when the
-/// run is a steady stream (longer or larger than a burst), as `graph` decides.
-fn burst_around(sends: &[(u64, String)], at_ms: u64) -> Vec<String> {
-    let gap = (crate::graph::BURST_SECS * 1000.0).round() as u64;
-    let Some(pos) = sends.iter().position(|(ms, _)| *ms >= at_ms) else {
-        return Vec::new();
-    };
-    let (mut lo, mut hi) = (pos, pos);
-    while lo > 0 && sends[lo].0 - sends[lo - 1].0 <= gap {
-        lo -= 1;
-    }
-    while hi + 1 < sends.len() && sends[hi + 1].0 - sends[hi].0 <= gap {
-        hi += 1;
-    }
-    let span = sends[hi].0 - sends[lo].0;
-    let steady = hi - lo + 1 > crate::graph::BURST_MAX
-        || span as f64 > crate::graph::BURST_MAX_SECS * 1000.0;
-    if hi == lo || steady {
-        return Vec::new();
-    }
-    sends[lo..=hi].iter().map(|(_, t)| t.clone()).collect()
 }
 
 fn load_lines(lines: &[String], label: &str, state: &mut State) -> Result<LoadReport, LoadError> {
@@ -448,32 +378,6 @@ pub fn overlapping_gaps(
 
 #[cfg(test)]
 mod tests {
-    use super::burst_around;
-
-    fn sends(times: &[u64]) -> Vec<(u64, String)> {
-        times.iter().map(|t| (*t, format!("t{t}"))).collect()
-    }
-
-    #[test]
-    fn a_burst_is_the_chain_of_sends_within_50_ms_around_the_root() {
-        let s = sends(&[1_000, 5_000, 5_030, 5_070, 5_110, 5_200, 9_000]);
-        assert_eq!(
-            burst_around(&s, 5_070),
-            vec!["t5000", "t5030", "t5070", "t5110"]
-        );
-        // Any member finds the same burst.
-        assert_eq!(burst_around(&s, 5_000), burst_around(&s, 5_110));
-    }
-
-    #[test]
-    fn a_send_alone_or_a_steady_stream_is_no_burst() {
-        assert!(burst_around(&sends(&[1_000, 5_000, 9_000]), 5_000).is_empty());
-        assert!(burst_around(&sends(&[]), 5_000).is_empty());
-        // One send every 40 ms for 3 s: a producer's steady stream, as `graph` decides.
-        let steady: Vec<u64> = (0..75).map(|i| 10_000 + i * 40).collect();
-        assert!(burst_around(&sends(&steady), 11_000).is_empty());
-    }
-
     use super::*;
 
     fn rec(reason: &str, from: Option<f64>, to: Option<f64>) -> String {

@@ -6,8 +6,7 @@
 //! |---|---|---|
 //! | `P` | stream | one entry per event, field `e` = the event's JSON; ids are receive time (ms) |
 //! | `P:f:<root id>` | string | `<task id>:<stream id>,` appended for every entry of every task of the workflow |
-//! | `P:ids:<hour>` | zset | `<task id>:<root id>` of tasks first seen in that hour (score 0: prefix search by lex); and `~<host>:<pid> <sent ms> <task id>` of every top-level `task-sent` (its producer's bursts, by lex range) |
-//! | `P:bursts-since` | string | when the producer members began (ms); older parts are searched by time window |
+//! | `P:ids:<hour>` | zset | `<task id>:<root id>` of tasks first seen in that hour (score 0: prefix search by lex) |
 //! | `P:workers` | hash | last event and last `worker-online` of every worker |
 //! | `P:gaps` | list | the newest gap records |
 //! | `P:recorder` | string | present while a recorder runs (expires when it dies) |
@@ -49,14 +48,6 @@ impl Layout {
     }
     pub fn ids(&self, hour: u64) -> String {
         format!("{}:ids:{hour}", self.stream)
-    }
-    pub fn bursts_since(&self) -> String {
-        format!("{}:bursts-since", self.stream)
-    }
-    /// The id-set member of a top-level task sent by `producer` at `at_ms` (event time):
-    /// sorted by producer, then time, so one lex range is a producer's sends in a window.
-    pub fn burst_member(producer: &str, at_ms: u64, task: &str) -> String {
-        format!("~{producer} {at_ms:013} {task}")
     }
     pub fn workers(&self) -> String {
         format!("{}:workers", self.stream)
@@ -298,54 +289,6 @@ impl Store {
             }
         }
         Ok(found)
-    }
-
-    /// When the producer members of the id sets began (ms), if a recorder writes them.
-    pub fn bursts_since(&mut self) -> Result<Option<u64>, RedisError> {
-        let key = self.layout.bursts_since();
-        let v: Option<String> = self.query(redis::cmd("GET").arg(&key))?;
-        Ok(v.and_then(|v| v.trim().parse().ok()))
-    }
-
-    /// `(sent ms, task id)` of the top-level tasks `producer` sent between two event times
-    /// (ms), at most `limit`, oldest first. Members are filed by the hour they were received:
-    /// `received` is the range of receive times (ms) to look in.
-    pub fn producer_sends(
-        &mut self,
-        producer: &str,
-        (from_ms, to_ms): (u64, u64),
-        received: (u64, u64),
-        limit: usize,
-    ) -> Result<Vec<(u64, String)>, RedisError> {
-        let lo = Layout::burst_member(producer, from_ms, "");
-        let hi = format!("{}\u{7f}", Layout::burst_member(producer, to_ms, ""));
-        let mut pipe = redis::pipe();
-        for h in hour_of(received.0)..=hour_of(received.1) {
-            pipe.cmd("ZRANGEBYLEX")
-                .arg(self.layout.ids(h))
-                .arg(format!("[{lo}"))
-                .arg(format!("[{hi}"))
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit);
-        }
-        let lists: Vec<Vec<String>> = pipe
-            .query(&mut self.conn)
-            .map_err(|e| self.redis.fail(&e))?;
-        let mut out: Vec<(u64, String)> = lists
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                let mut parts = m.rsplitn(3, ' ');
-                let task = parts.next()?.to_string();
-                let ms = parts.next()?.parse().ok()?;
-                Some((ms, task))
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out.truncate(limit);
-        Ok(out)
     }
 
     /// Every indexed entry of these workflows (by root id): `(task id, stream id)`.

@@ -156,14 +156,6 @@ impl Writer {
             });
         }
         let last = last_id(&redis, &mut conn, &layout)?;
-        // Top-level sends are indexed by producer from now on; a reader falls back to a time
-        // window for what was recorded before (by an older recorder).
-        let _: Option<String> = redis::cmd("SET")
-            .arg(layout.bursts_since())
-            .arg((now * 1000.0) as u64)
-            .arg("NX")
-            .query(&mut conn)
-            .map_err(|e| redis.fail(&e))?;
         let mut w = Self {
             redis,
             conn: Some(conn),
@@ -243,7 +235,6 @@ impl Writer {
                 task: None,
                 root: None,
                 worker: None,
-                sent_by: None,
                 kind: LineKind::Other,
             },
             gap: true,
@@ -525,15 +516,6 @@ impl Writer {
                         task.clone()
                     }
                 };
-                if let Some(sent) = &e.line.sent_by {
-                    // Beside the task's own member of the hour's id set: found by producer and
-                    // time, it gives the top-level tasks sent in one burst (a client's group).
-                    pipe.cmd("ZADD")
-                        .arg(self.layout.ids(hour_of(e.id.0)))
-                        .arg(0)
-                        .arg(Layout::burst_member(&sent.producer, sent.at_ms, task))
-                        .ignore();
-                }
                 let value = appends.entry(root).or_default();
                 value.push_str(task);
                 value.push(':');
