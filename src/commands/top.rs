@@ -102,7 +102,7 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
         search: String::new(),
     };
     // From here stderr is under the screen: what would be a warning shows in the header.
-    ctx.ui.quiet = true;
+    let quiet = std::mem::replace(&mut ctx.ui.quiet, true);
     let look = Look {
         color: ctx.ui.stdout_color,
         ascii: args.ascii,
@@ -204,7 +204,7 @@ pub fn run(ctx: &mut Ctx, args: &TopArgs) -> Result<(), CliError> {
         }
     }
     drop(screen);
-    ctx.ui.quiet = false;
+    ctx.ui.quiet = quiet;
     Ok(())
 }
 
