@@ -25,6 +25,18 @@ impl Screen {
             signal_hook::flag::register(sig, Arc::clone(&stop))?;
         }
         let terminal = ratatui::try_init()?;
+        // When the terminal itself goes away (its window closed: SIGHUP), crossterm's input
+        // poll can spin without returning to the loop; the loop then never sees the flag. A
+        // watchdog ends the process if the loop has not ended a second after a signal.
+        let watched = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !watched.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let _ = ratatui::try_restore();
+            std::process::exit(i32::from(crate::exit::INTERRUPTED));
+        });
         Ok(Self { terminal, stop })
     }
 
