@@ -22,8 +22,6 @@ pub const RATE_WINDOW: f64 = 60.0;
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// The moment the data reaches (liveness and ages are judged here).
-    pub horizon: f64,
     pub workers: Vec<WorkerLine>,
     pub queues: Vec<QueueLine>,
     /// Whether waiting and in-flight counts came from the broker (else from the events).
@@ -370,7 +368,6 @@ impl Snapshot {
     ) -> Self {
         let (tasks, tasks_matching, tasks_total) = task_lines(state, selection, horizon);
         Self {
-            horizon,
             workers: worker_lines(state, &slow.lost, horizon),
             queues: queue_lines(state, &slow.tallies, depths, horizon),
             queues_from_broker: depths.is_some(),
