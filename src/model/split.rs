@@ -23,7 +23,19 @@ pub struct Line {
     pub root: Option<String>,
     /// Worker events are kept apart too, so a query that reads a few tasks still knows liveness.
     pub worker: Option<String>,
+    /// Who sent it and when, for a top-level `task-sent`: a query finds the group siblings
+    /// of a workflow's root (each a root of its own) through these.
+    pub sent_by: Option<SentBy>,
     pub kind: LineKind,
+}
+
+/// The producer of a top-level `task-sent` and its `timestamp`, as the recorder indexes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentBy {
+    /// `<hostname>:<pid>` of the sending process (the graph's notion of one producer).
+    pub producer: String,
+    /// The event's `timestamp` in milliseconds, rounded down.
+    pub ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +57,13 @@ struct Keys<'a> {
     root_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     hostname: Option<Cow<'a, str>>,
+    // Raw, so an odd value never fails the split (the line is then just not indexed by it).
+    #[serde(borrow)]
+    parent_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
 }
 
 /// Splits one event message (kombu envelope, plain event, or list of events).
@@ -89,6 +108,9 @@ fn event_line(event: &str, received: f64) -> Option<Line> {
     } else {
         LineKind::Other
     };
+    let sent_by = (type_name == "task-sent")
+        .then(|| sent_by_of(&keys))
+        .flatten();
     Some(Line {
         json: stamp(event, received),
         task: (kind == LineKind::Task)
@@ -100,7 +122,27 @@ fn event_line(event: &str, received: f64) -> Option<Line> {
         worker: (kind == LineKind::Worker)
             .then(|| keys.hostname.map(Cow::into_owned))
             .flatten(),
+        sent_by,
         kind,
+    })
+}
+
+/// The producer and time of a `task-sent` without a parent (a workflow's root, or a member
+/// of a group sent from a client); `None` for a child or when a field is missing or odd.
+fn sent_by_of(keys: &Keys<'_>) -> Option<SentBy> {
+    if keys.parent_id.is_some_and(|p| p.get() != "null") {
+        return None;
+    }
+    let host = keys.hostname.as_deref()?;
+    let pid: u64 = keys.pid?.get().parse().ok()?;
+    let seconds: f64 = keys.timestamp?.get().parse().ok()?;
+    let ms = seconds * 1000.0;
+    if !(0.0..1e13).contains(&ms) {
+        return None;
+    }
+    Some(SentBy {
+        producer: format!("{host}:{pid}"),
+        ms: ms as u64,
     })
 }
 
@@ -115,6 +157,7 @@ fn kept(text: &str, received: f64) -> Line {
         task: None,
         root: None,
         worker: None,
+        sent_by: None,
         kind: LineKind::Kept,
     }
 }
@@ -175,6 +218,7 @@ pub fn backend_line(key: &str, value: &str, received: f64) -> Line {
         task,
         root: None,
         worker: None,
+        sent_by: None,
         kind: LineKind::Other,
     }
 }
@@ -255,6 +299,36 @@ pub fn count_events(payload: &str) -> u64 {
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    #[test]
+    fn top_level_sends_name_their_producer_and_children_do_not() {
+        let sent = |parent: &str, pid: &str, ts: &str| {
+            let e = format!(
+                r#"{{"type": "task-sent", "uuid": "t1", "root_id": "t1", "parent_id": {parent}, "hostname": "web@h", "pid": {pid}, "timestamp": {ts}}}"#
+            );
+            split_message(&e, 1.0).0.remove(0)
+        };
+        let top = sent("null", "42", "1700000000.1234");
+        assert_eq!(
+            top.sent_by,
+            Some(SentBy {
+                producer: "web@h:42".to_string(),
+                ms: 1_700_000_000_123,
+            })
+        );
+        assert_eq!(top.task.as_deref(), Some("t1"));
+        assert_eq!(sent(r#""p1""#, "42", "1700000000.1").sent_by, None);
+        // Odd values leave the line unindexed by producer, never unsplit.
+        let odd = sent("null", r#""x""#, "-3");
+        assert_eq!((odd.sent_by, odd.kind), (None, LineKind::Task));
+        let received = split_message(
+            r#"{"type": "task-received", "uuid": "t1", "hostname": "w@h", "pid": 1, "timestamp": 1.0}"#,
+            1.0,
+        )
+        .0
+        .remove(0);
+        assert_eq!(received.sent_by, None);
+    }
 
     fn envelope(body: &str) -> String {
         let b64 = base64::engine::general_purpose::STANDARD.encode(body);

@@ -22,6 +22,11 @@ const COMPLETE_AT_MOST: usize = 20_000;
 const SIBLING_WINDOW_MS: u64 = 100;
 /// Entries read around a root to find such siblings.
 const SIBLING_ENTRIES: usize = 5_000;
+/// How far from a root's send its producer's sends are read: past the longest burst the
+/// graph accepts, so every send of a burst is read and a longer chain is seen as steady.
+const BURST_READ_MS: u64 = (crate::graph::BURST_MAX_SECS * 1000.0) as u64 + 100;
+/// Sends are filed under the hour they were received: this much later than sent, at most.
+const RECEIVE_SLACK_MS: u64 = 60_000;
 /// With `--at`, worker events are read from this long before it (five heartbeats of Celery's
 /// default two seconds), at most this many entries.
 const WORKERS_BEFORE_MS: u64 = 10_000;
@@ -159,13 +164,22 @@ impl Recorded {
             // The whole workflow, and the top-level tasks sent in the same burst as its root
             // (members of a group sent from a client are each a root of their own).
             let flows = self.store.flow_entries(&roots)?;
+            let indexed_from = self.store.bursts_since()?;
             for root in roots.clone() {
-                let first = flows
+                let own: Vec<&String> = flows
                     .iter()
                     .filter(|(t, _)| *t == root)
-                    .filter_map(|(_, id)| super::stream::parse_id(id))
+                    .map(|(_, id)| id)
+                    .collect();
+                let first = own
+                    .iter()
+                    .filter_map(|id| super::stream::parse_id(id))
                     .min();
-                if let Some(first) = first {
+                let Some(first) = first else { continue };
+                if indexed_from.is_some_and(|from| first.0 >= from) {
+                    let own: Vec<String> = own.into_iter().cloned().collect();
+                    roots.extend(self.burst_roots(&root, &own, first.0)?);
+                } else {
                     roots.extend(self.sibling_roots(first.0)?);
                 }
             }
@@ -204,7 +218,42 @@ impl Recorded {
         Ok((state, report))
     }
 
-    /// Top-level tasks sent within [`SIBLING_WINDOW_MS`] of a root's first event (at `ms`).
+    /// The top-level tasks its producer sent in the same burst as `root` (whose entries are
+    /// `own`, the first at `first_ms`), through the producer index: every send that could
+    /// chain to it, and none when the index shows a steady stream, which the graph never
+    /// reads as a group. The graph then finds the exact burst among them.
+    fn burst_roots(
+        &mut self,
+        root: &str,
+        own: &[String],
+        first_ms: u64,
+    ) -> Result<Vec<String>, LoadError> {
+        let sent = self
+            .store
+            .entries(own)?
+            .iter()
+            .flat_map(|line| crate::model::split::split_message(line, 0.0).0)
+            .find_map(|l| l.sent_by);
+        // Sent without a `task-sent` event (Celery's default): no producer, no burst.
+        let Some(sent) = sent else {
+            return Ok(Vec::new());
+        };
+        let reach = BURST_READ_MS;
+        let sends = self.store.producer_sends(
+            &sent.producer,
+            (sent.ms.saturating_sub(reach), sent.ms + reach),
+            sent.ms,
+            (
+                first_ms.saturating_sub(reach + RECEIVE_SLACK_MS),
+                first_ms + reach + RECEIVE_SLACK_MS,
+            ),
+            crate::graph::BURST_MAX + 1,
+        )?;
+        Ok(burst_around(&sends, (sent.ms, root)))
+    }
+
+    /// Top-level tasks sent within [`SIBLING_WINDOW_MS`] of a root's first event (at `ms`):
+    /// how siblings are found in streams recorded before the producer index.
     fn sibling_roots(&mut self, ms: u64) -> Result<Vec<String>, LoadError> {
         let lines = self.store.range_lines(
             ms.saturating_sub(SIBLING_WINDOW_MS),
@@ -276,6 +325,42 @@ impl Recorded {
         let running = self.store.recorder()?.is_some();
         Ok((lines, running))
     }
+}
+
+/// From one producer's top-level sends `(sent ms, task)` in time order, those that may be in
+/// the burst of `root` (sent at `root.0`). Times are whole milliseconds, so the graph's 50 ms
+/// chain is bracketed: chained by ≤ 49 ms gaps is surely in the burst, and if that alone is
+/// a steady stream (longer or larger than the graph accepts), nothing is; otherwise every
+/// send chained by ≤ 51 ms gaps is returned, a superset from which the graph picks the same
+/// burst it would pick from the whole recording.
+pub fn burst_around(sends: &[(u64, String)], root: (u64, &str)) -> Vec<String> {
+    let Some(at) = sends
+        .iter()
+        .position(|(ms, t)| *ms == root.0 && t == root.1)
+    else {
+        return Vec::new();
+    };
+    let chain = |gap: u64| {
+        let (mut lo, mut hi) = (at, at);
+        while lo > 0 && sends[lo].0 - sends[lo - 1].0 <= gap {
+            lo -= 1;
+        }
+        while hi + 1 < sends.len() && sends[hi + 1].0 - sends[hi].0 <= gap {
+            hi += 1;
+        }
+        (lo, hi)
+    };
+    let burst_ms = (crate::graph::BURST_SECS * 1000.0) as u64;
+    let (lo, hi) = chain(burst_ms - 1);
+    let longest_ms = (crate::graph::BURST_MAX_SECS * 1000.0) as u64;
+    if hi - lo + 1 > crate::graph::BURST_MAX || sends[hi].0 - sends[lo].0 > longest_ms + 1 {
+        return Vec::new();
+    }
+    let (lo, hi) = chain(burst_ms + 1);
+    if lo == hi {
+        return Vec::new();
+    }
+    sends[lo..=hi].iter().map(|(_, t)| t.clone()).collect()
 }
 
 fn load_lines(lines: &[String], label: &str, state: &mut State) -> Result<LoadReport, LoadError> {
@@ -383,6 +468,37 @@ mod tests {
     fn rec(reason: &str, from: Option<f64>, to: Option<f64>) -> String {
         serde_json::json!({"type": "celtrace.gap", "reason": reason, "from": from, "to": to})
             .to_string()
+    }
+
+    fn sends(list: &[(u64, &str)]) -> Vec<(u64, String)> {
+        list.iter().map(|(ms, t)| (*ms, t.to_string())).collect()
+    }
+
+    #[test]
+    fn a_burst_is_read_with_its_doubtful_edges_and_alone_is_nothing() {
+        let s = sends(&[
+            (1_000, "far"),
+            (2_000, "a"),
+            (2_030, "root"),
+            (2_081, "edge"),
+            (2_200, "next"),
+        ]);
+        // 2_081 - 2_030 = 51 ms in whole ms may be under 50 ms in seconds: read it.
+        assert_eq!(burst_around(&s, (2_030, "root")), ["a", "root", "edge"]);
+        assert!(burst_around(&s, (2_200, "next")).is_empty());
+        assert!(burst_around(&s, (1_000, "far")).is_empty());
+        // A send the index does not hold: nothing to chain from.
+        assert!(burst_around(&s, (2_030, "other")).is_empty());
+    }
+
+    #[test]
+    fn a_steady_stream_is_no_burst_but_a_doubtful_one_is_read() {
+        // Every 40 ms for 3 s: surely chained, longer than any burst.
+        let steady: Vec<(u64, String)> = (0..76).map(|i| (i * 40, format!("t{i}"))).collect();
+        assert!(burst_around(&steady, (1_200, "t30")).is_empty());
+        // Every 50 ms in whole ms: chained only if the seconds say so; the graph decides.
+        let doubtful: Vec<(u64, String)> = (0..61).map(|i| (i * 50, format!("t{i}"))).collect();
+        assert_eq!(burst_around(&doubtful, (1_500, "t30")).len(), 61);
     }
 
     #[test]

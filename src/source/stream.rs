@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | `P` | stream | one entry per event, field `e` = the event's JSON; ids are receive time (ms) |
 //! | `P:f:<root id>` | string | `<task id>:<stream id>,` appended for every entry of every task of the workflow |
-//! | `P:ids:<hour>` | zset | `<task id>:<root id>` of tasks first seen in that hour (score 0: prefix search by lex) |
+//! | `P:ids:<hour>` | zset | `<task id>:<root id>` of tasks first seen in that hour (score 0: prefix search by lex), and `~<host>:<pid> <sent ms, 13 digits> <task id>` of every top-level `task-sent` (a producer's sends in time order) |
+//! | `P:bursts-since` | string | ms from which top-level sends are indexed by producer (older streams: absent) |
 //! | `P:workers` | hash | last event and last `worker-online` of every worker |
 //! | `P:gaps` | list | the newest gap records |
 //! | `P:recorder` | string | present while a recorder runs (expires when it dies) |
@@ -49,6 +50,9 @@ impl Layout {
     pub fn ids(&self, hour: u64) -> String {
         format!("{}:ids:{hour}", self.stream)
     }
+    pub fn bursts_since(&self) -> String {
+        format!("{}:bursts-since", self.stream)
+    }
     pub fn workers(&self) -> String {
         format!("{}:workers", self.stream)
     }
@@ -58,6 +62,12 @@ impl Layout {
     pub fn recorder(&self) -> String {
         format!("{}:recorder", self.stream)
     }
+}
+
+/// The id-set member of a top-level send: after `~` (no task id starts with it), so prefix
+/// searches for ids never meet it, and sorted by time within one producer.
+pub fn producer_member(producer: &str, sent_ms: u64, task: &str) -> String {
+    format!("~{producer} {sent_ms:013} {task}")
 }
 
 /// The hour bucket of a time in milliseconds.
@@ -228,7 +238,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(String, String)>, RedisError> {
         let prefix = prefix.to_ascii_lowercase();
-        if prefix.contains([':', '[', '(', ']']) {
+        if prefix.contains([':', '[', '(', ']']) || prefix.starts_with('~') {
             return Ok(Vec::new());
         }
         let found = self.lex_search(&[prefix], first_ms, last_ms, limit * 2)?;
@@ -289,6 +299,59 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// From when top-level sends are indexed by producer (`None`: never, an older recording).
+    pub fn bursts_since(&mut self) -> Result<Option<u64>, RedisError> {
+        let key = self.layout.bursts_since();
+        self.query(redis::cmd("GET").arg(&key))
+    }
+
+    /// `(sent ms, task id)` of `producer`'s top-level sends with a sent time in `sent` (ms),
+    /// recorded in the hours of `received`: at most `limit` on each side of `around`, the
+    /// nearest first, so a busy producer costs a bounded read.
+    pub fn producer_sends(
+        &mut self,
+        producer: &str,
+        sent: (u64, u64),
+        around: u64,
+        received: (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, RedisError> {
+        let head = format!("~{producer} ");
+        let at = |ms: u64| format!("{head}{ms:013}");
+        let mut pipe = redis::pipe();
+        for h in hour_of(received.0)..=hour_of(received.1) {
+            let key = self.layout.ids(h);
+            pipe.cmd("ZRANGEBYLEX")
+                .arg(&key)
+                .arg(format!("[{}", at(around)))
+                .arg(format!("[{}\u{7f}", at(sent.1)))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit);
+            pipe.cmd("ZREVRANGEBYLEX")
+                .arg(&key)
+                .arg(format!("({}", at(around)))
+                .arg(format!("[{}", at(sent.0)))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit);
+        }
+        let lists: Vec<Vec<String>> = pipe
+            .query(&mut self.conn)
+            .map_err(|e| self.redis.fail(&e))?;
+        let mut out: BTreeSet<(u64, String)> = BTreeSet::new();
+        for member in lists.iter().flatten() {
+            let Some((ms, task)) = member.strip_prefix(&head).and_then(|m| m.split_once(' '))
+            else {
+                continue;
+            };
+            if let Ok(ms) = ms.parse() {
+                out.insert((ms, task.to_string()));
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     /// Every indexed entry of these workflows (by root id): `(task id, stream id)`.

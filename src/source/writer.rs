@@ -8,7 +8,7 @@ use redis::Pipeline;
 
 use super::pubsub::Feed;
 use super::redis::{Redis, RedisError};
-use super::stream::{GAPS_KEPT, IdClock, Layout, hour_of, parse_id};
+use super::stream::{GAPS_KEPT, IdClock, Layout, hour_of, parse_id, producer_member};
 use crate::model::split::{self, GapReason, Line, LineKind, gap_line};
 
 /// How long the lock says a recorder runs without being refreshed (it is refreshed every second).
@@ -156,6 +156,16 @@ impl Writer {
             });
         }
         let last = last_id(&redis, &mut conn, &layout)?;
+        // From here on (unless an earlier recorder already did), every top-level send is
+        // indexed by producer: queries older than this fall back to reading a time window.
+        let indexed_from = (now * 1000.0).max(0.0) as u64;
+        let indexed_from = indexed_from.max(last.map_or(0, |(ms, _)| ms + 1));
+        redis::cmd("SET")
+            .arg(layout.bursts_since())
+            .arg(indexed_from)
+            .arg("NX")
+            .query::<()>(&mut conn)
+            .map_err(|e| redis.fail(&e))?;
         let mut w = Self {
             redis,
             conn: Some(conn),
@@ -235,6 +245,7 @@ impl Writer {
                 task: None,
                 root: None,
                 worker: None,
+                sent_by: None,
                 kind: LineKind::Other,
             },
             gap: true,
@@ -516,6 +527,13 @@ impl Writer {
                         task.clone()
                     }
                 };
+                if let Some(sent) = &e.line.sent_by {
+                    pipe.cmd("ZADD")
+                        .arg(self.layout.ids(hour_of(e.id.0)))
+                        .arg(0)
+                        .arg(producer_member(&sent.producer, sent.ms, task))
+                        .ignore();
+                }
                 let value = appends.entry(root).or_default();
                 value.push_str(task);
                 value.push(':');

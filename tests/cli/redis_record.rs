@@ -110,6 +110,51 @@ fn recorded_captures_read_back_exactly_like_the_files() {
             assert_eq!(a[key], b[key], "{cmd} {id}");
         }
     }
+    // Every top-level task's graph, with the group siblings the producer index finds, and
+    // again as a stream recorded before that index (no `bursts-since`: the window read).
+    let roots: Vec<String> = from_file["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["parent_id"].is_null())
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let graph_of = |id: &str, source: &[&str]| {
+        let doc = json(&live(&[&["graph", id, "--json", "-q"], source].concat()));
+        (
+            doc["nodes"].clone(),
+            doc["likely_siblings"].clone(),
+            doc["groups"].clone(),
+        )
+    };
+    let files: Vec<_> = roots
+        .iter()
+        .map(|r| graph_of(r, &["--events", &file]))
+        .collect();
+    assert!(
+        files
+            .iter()
+            .filter(|g| g.1.as_array().is_some_and(|s| s.len() >= 2))
+            .count()
+            >= 2,
+        "the capture holds groups sent from a client"
+    );
+    for layout in ["producer index", "older layout"] {
+        if layout == "older layout" {
+            redis::cmd("DEL")
+                .arg("celtrace:events:bursts-since")
+                .query::<()>(&mut server.conn())
+                .unwrap();
+        }
+        for (root, expected) in roots.iter().zip(&files) {
+            assert_eq!(
+                &graph_of(root, &["--broker", &url]),
+                expected,
+                "{layout}: {root}"
+            );
+        }
+    }
+
     // An ambiguous prefix lists candidates from the index, as from a file.
     let out = live(&["show", "6d", "--broker", &url]);
     assert_eq!(out.code, 3, "{}", out.stderr);
