@@ -425,6 +425,46 @@ fn time_cli(args: &[&str], runs: usize) -> (f64, String) {
     (times[times.len() / 2], out)
 }
 
+/// The reads a lookup of one workflow cannot do without, on one connection, median of 15:
+/// the id set's prefix search, the workflow's index key, and each of its entries.
+fn bare_flow_read(server: &Server, prefix: &str, root: &str) -> f64 {
+    let mut conn = server.conn();
+    let hours: Vec<String> = redis::cmd("KEYS")
+        .arg("celtrace:events:ids:*")
+        .query(&mut conn)
+        .unwrap();
+    let mut times = Vec::new();
+    for _ in 0..15 {
+        let t = Instant::now();
+        let mut pipe = redis::pipe();
+        for key in &hours {
+            pipe.cmd("ZRANGEBYLEX")
+                .arg(key)
+                .arg(format!("[{prefix}"))
+                .arg(format!("[{prefix}\u{7f}"))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(21);
+        }
+        let _: Vec<Vec<String>> = pipe.query(&mut conn).unwrap();
+        let flow: String = redis::cmd("GET")
+            .arg(format!("celtrace:events:f:{root}"))
+            .query(&mut conn)
+            .unwrap();
+        let mut pipe = redis::pipe();
+        for entry in flow.split(',').filter_map(|e| e.split_once(':')) {
+            pipe.cmd("XRANGE")
+                .arg("celtrace:events")
+                .arg(entry.1)
+                .arg(entry.1);
+        }
+        let _: Vec<redis::Value> = pipe.query(&mut conn).unwrap();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// A bare paged XRANGE of the whole stream (page 1000, no decoding): the floor of a rebuild.
 fn bare_scan(server: &Server) -> f64 {
     let mut conn = server.conn();
@@ -508,6 +548,23 @@ fn queries(a: &Args) {
             secs * 1000.0
         );
     }
+    let (_, out) = time_cli(&["show", &middle, "--json", "--broker", &url, "-q"], 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    println!(
+        "show reads {} entries of {} (the workflow's, and the workers' last events)",
+        doc["diagnostics"]["entries"],
+        recorded + recent
+    );
+    // Floors: starting a process at all, and the workflow's reads done bare.
+    let (start, _) = time_cli(&["--version"], 15);
+    let n = recorded / 8 + 1;
+    let root = uuid(n - n % 4);
+    let bare = bare_flow_read(&server, prefix, &root);
+    println!(
+        "floors: `celtrace --version` {:.1} ms (median of 15); bare reads of the workflow (ZRANGEBYLEX, MGET, one XRANGE per entry) {:.2} ms",
+        start * 1000.0,
+        bare * 1000.0
+    );
     let (since, out) = time_cli(
         &["tasks", "--since", "10s", "--json", "--broker", &url, "-q"],
         5,
