@@ -43,7 +43,10 @@ fn cut_at(text: &str, i: usize) -> bool {
 /// long enough to be a token (`https://ghp_…@github.com`).
 fn url_credentials(text: &str, edits: &mut Edits) {
     let b = text.as_bytes();
-    for at in memchr::memmem::find_iter(b, b"://") {
+    // Built once: a finder per call costs more than the search in short strings.
+    static SCHEME: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"://"));
+    for at in SCHEME.find_iter(b) {
         let has_scheme = at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'+');
         if !has_scheme {
             continue;
