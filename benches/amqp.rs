@@ -2,6 +2,9 @@
 //! rebuild, a time-bounded read, and the stream's disk size.
 //!
 //!     cargo bench --bench amqp                  # 1,000,000 events
+//!
+//! Each read is timed over RabbitMQ's stream protocol (port 5552, plugin `rabbitmq_stream`)
+//! and over AMQP (`CELTRACE_STREAM_PORT=0`) in the same run, each beside its bare consumer.
 //!     cargo bench --bench amqp -- --events 200000
 //!
 //! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest) and `rabbitmqctl` (run as a user that may
@@ -176,9 +179,62 @@ async fn drain(uri: &str, last: i64) -> (u64, u64) {
     (n, bytes)
 }
 
+/// The stream queue drained over the stream protocol by the official client alone: the
+/// floor of a stream-protocol read.
+async fn drain_stream_protocol(vhost: &str, last: i64) -> (u64, u64) {
+    let env = rabbitmq_stream_client::Environment::builder()
+        .host("127.0.0.1")
+        .port(5552)
+        .virtual_host(vhost)
+        .build()
+        .await
+        .unwrap();
+    let mut consumer = env
+        .consumer()
+        .offset(rabbitmq_stream_client::types::OffsetSpecification::First)
+        .build("celtrace.events")
+        .await
+        .unwrap();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while let Some(Ok(d)) = consumer.next().await {
+        n += 1;
+        bytes += d.message().data().map_or(0, |b| b.len() as u64);
+        if d.offset() as i64 >= last {
+            break;
+        }
+    }
+    let _ = consumer.handle().close().await;
+    (n, bytes)
+}
+
+/// How the reads reach the stream queue: the stream protocol when it answers (the default),
+/// or AMQP only.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    Stream,
+    Amqp,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Stream => "stream protocol",
+            Via::Amqp => "AMQP",
+        }
+    }
+}
+
 fn celtrace(args: &[&str]) -> (f64, String) {
+    celtrace_via(Via::Stream, args)
+}
+
+fn celtrace_via(via: Via, args: &[&str]) -> (f64, String) {
     let t = Instant::now();
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let mut cmd = Command::new(BIN);
+    if via == Via::Amqp {
+        cmd.env("CELTRACE_STREAM_PORT", "0");
+    }
+    let out = cmd.args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -232,21 +288,43 @@ fn main() {
     let (n, drained_bytes) = rt.block_on(drain(&url, last));
     let bare = t.elapsed().as_secs_f64();
     println!(
-        "bare consumer drain: {n} messages in {bare:.2} s = {:.0} events/s, {:.0} MB/s",
+        "bare AMQP consumer drain: {n} messages in {bare:.2} s = {:.0} events/s, {:.0} MB/s",
         events as f64 / bare,
         drained_bytes as f64 / bare / 1e6
     );
-    let mut fulls = Vec::new();
-    for _ in 0..3 {
-        fulls.push(celtrace(&["tasks", "--limit", "1", "--broker", &url, "-q"]).0);
-    }
-    fulls.sort_by(f64::total_cmp);
-    let full = fulls[1];
+    let t = Instant::now();
+    let (n, _) = rt.block_on(drain_stream_protocol(&vhost.0, last));
+    let bare_stream = t.elapsed().as_secs_f64();
     println!(
-        "full read + rebuild (tasks --limit 1): {full:.2} s = {:.0} events/s, {:.0} MB/s; {:.2}x the bare drain",
-        events as f64 / full,
-        drained_bytes as f64 / full / 1e6,
-        full / bare
+        "bare stream-protocol consumer drain: {n} messages in {bare_stream:.2} s = {:.0} events/s, {:.0} MB/s",
+        events as f64 / bare_stream,
+        drained_bytes as f64 / bare_stream / 1e6
+    );
+    let mut full_by = Vec::new();
+    for via in [Via::Stream, Via::Amqp] {
+        let mut fulls = Vec::new();
+        let mut source = String::new();
+        for _ in 0..3 {
+            let (secs, out) =
+                celtrace_via(via, &["tasks", "--limit", "1", "--json", "--broker", &url, "-q"]);
+            fulls.push(secs);
+            let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+            source = doc["diagnostics"]["source"].as_str().unwrap_or("").to_string();
+        }
+        fulls.sort_by(f64::total_cmp);
+        let full = fulls[1];
+        let floor = if via == Via::Stream { bare_stream } else { bare };
+        println!(
+            "full read + rebuild over {} (tasks --limit 1, median of 3): {full:.2} s = {:.0} events/s; {:.2}x its bare drain [source: {source}]",
+            via.name(),
+            events as f64 / full,
+            full / floor
+        );
+        full_by.push(full);
+    }
+    println!(
+        "stream protocol vs AMQP, full read + rebuild: {:.1}x faster",
+        full_by[1] / full_by[0]
     );
     let since = chrono_like(half_at);
     let (secs, out) = celtrace(&["tasks", "--since", &since, "--json", "--broker", &url, "-q"]);
@@ -257,10 +335,17 @@ fn main() {
         tasks * 3
     );
     let id = uuid(tasks - 10);
-    let (secs, _) = celtrace(&["show", &id[..8], "--broker", &url, "-q"]);
-    println!(
-        "show <prefix> of a task in the last hour: {secs:.2} s (three filtered passes over that hour)"
-    );
+    for via in [Via::Stream, Via::Amqp] {
+        let mut times: Vec<f64> = (0..3)
+            .map(|_| celtrace_via(via, &["show", &id[..8], "--broker", &url, "-q"]).0)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "show <prefix> of a task in the last hour over {} (median of 3): {:.2} s",
+            via.name(),
+            times[1]
+        );
+    }
     let du = Command::new("sh")
         .arg("-c")
         .arg(format!(

@@ -104,6 +104,15 @@ impl Broker {
     }
 }
 
+/// Where a stream queue read comes from, and how it is read (diagnostics' `source`).
+fn queue_label(amqp: &Amqp, queue: &str, reader: &super::amqp::AmqpReader) -> String {
+    format!(
+        "{} (stream queue {queue}, read by {})",
+        amqp.label,
+        reader.transport.describe()
+    )
+}
+
 impl History {
     /// A read of the stream queue from `since` (chunk-granular) to its end now.
     fn queue_reader(
@@ -138,7 +147,7 @@ impl History {
             Self::Queue { amqp, queue, .. } => {
                 let start = since.map_or(Start::First, Start::Time);
                 let reader = Self::queue_reader(&amqp, &queue, start, until)?;
-                let label = format!("{} (stream queue {queue})", amqp.label);
+                let label = queue_label(&amqp, &queue, &reader);
                 Ok((Box::new(reader.with_progress(progress.clone())), label))
             }
         }
@@ -178,7 +187,7 @@ impl History {
                 // `until` already has the slack past `--at` (`Ctx::load`).
                 let end = until;
                 let reader = Self::queue_reader(&amqp, &queue, start, end)?;
-                let label = format!("{} (stream queue {queue})", amqp.label);
+                let label = queue_label(&amqp, &queue, &reader);
                 let mut state = State::scrubbed_by(scrub).with_cutoff(cutoff);
                 let reader = Box::new(reader.with_progress(progress.clone()));
                 let report = load_reader_into(reader, &label, &mut state, filter)?;

@@ -1,4 +1,5 @@
-//! RabbitMQ over AMQP 0.9.1 (lapin): the stream queue that keeps Celery's events by itself
+//! RabbitMQ over AMQP 0.9.1 (lapin), and its stream protocol for reading the stream queue
+//! back ([`stream_protocol`]): the stream queue that keeps Celery's events by itself
 //! (docs/protocol.md §2.3), reading it back, and live events for `tail`. This file holds the
 //! connection and its errors; each job has its own file: [`admin`] (the stream queue and
 //! passive declares), [`reader`] (reading the stream back), [`pidbox`] (remote control and
@@ -23,8 +24,10 @@ mod admin;
 mod follow;
 mod pidbox;
 mod reader;
+pub mod stream_protocol;
 
 pub use reader::AmqpReader;
+pub use stream_protocol::Transport;
 
 pub const DEFAULT_QUEUE: &str = "celtrace.events";
 pub const EVENT_EXCHANGE: &str = "celeryev";

@@ -9,6 +9,7 @@ use futures_lite::StreamExt;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
+use super::stream_protocol::Transport;
 use super::{Amqp, AmqpError, BLOCK, PREFETCH, Start, StreamInfo, long_string, stream_offset};
 
 impl Amqp {
@@ -34,19 +35,32 @@ impl Amqp {
             });
         };
         let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
+        let (chosen_tx, chosen_rx) = std::sync::mpsc::channel::<Transport>();
         let this = self.clone();
         let queue = queue.to_string();
         std::thread::spawn(move || {
-            let result = this.consume_into(&queue, start, info.last, end, &tx);
-            if let Err(e) = result {
-                let _ = tx.send(Err(e));
+            let tell = |t: Transport| {
+                let _ = chosen_tx.send(t);
+            };
+            // The stream protocol when the plugin answers, else AMQP.
+            if let Err(why) =
+                this.consume_stream_protocol(&queue, start, info.last, end, &tx, &tell)
+            {
+                tell(Transport::Amqp(why));
+                if let Err(e) = this.consume_into(&queue, start, info.last, end, &tx) {
+                    let _ = tx.send(Err(e));
+                }
             }
         });
+        let transport = chosen_rx
+            .recv()
+            .unwrap_or_else(|_| Transport::Amqp("could not be tried".to_string()));
         Ok(AmqpReader {
             rx,
             buf: Vec::new(),
             pos: 0,
             info,
+            transport,
             progress: indicatif::ProgressBar::hidden(),
             done: false,
         })
@@ -125,7 +139,7 @@ impl Amqp {
 
 /// The event time of a message body: its first `"timestamp"` (a batch's first event), read
 /// without parsing the whole body.
-fn body_time(body: &[u8]) -> Option<f64> {
+pub(super) fn body_time(body: &[u8]) -> Option<f64> {
     let key = b"\"timestamp\"";
     let at = memchr::memmem::find(body, key)? + key.len();
     let rest = &body[at..];
@@ -141,7 +155,7 @@ fn body_time(body: &[u8]) -> Option<f64> {
 }
 
 /// A body as one recording line: JSON never needs a raw line break.
-fn push_line(block: &mut Vec<u8>, body: &[u8]) {
+pub(super) fn push_line(block: &mut Vec<u8>, body: &[u8]) {
     block.extend(
         body.iter()
             .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
@@ -155,6 +169,8 @@ pub struct AmqpReader {
     buf: Vec<u8>,
     pos: usize,
     pub info: StreamInfo,
+    /// How it reads: the stream protocol, or AMQP and why.
+    pub transport: Transport,
     progress: indicatif::ProgressBar,
     done: bool,
 }
