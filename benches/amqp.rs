@@ -6,6 +6,7 @@
 //! Each read is timed over RabbitMQ's stream protocol (port 5552, plugin `rabbitmq_stream`)
 //! and over AMQP (`CELTRACE_STREAM_PORT=0`) in the same run, each beside its bare consumer.
 //!     cargo bench --bench amqp -- --events 200000
+//!     cargo bench --bench amqp -- --events 200000 --keep   (leaves its virtual host)
 //!
 //! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest) and `rabbitmqctl` (run as a user that may
 //! use it): the bench makes a virtual host of its own, lets `celtrace record` declare the
@@ -43,6 +44,11 @@ struct Vhost(String);
 
 impl Drop for Vhost {
     fn drop(&mut self) {
+        // `--keep`: left for a profiler (delete it with `rabbitmqctl delete_vhost NAME`).
+        if std::env::args().any(|a| a == "--keep") {
+            println!("kept virtual host {}", self.0);
+            return;
+        }
         let _ = Command::new("rabbitmqctl")
             .args(["delete_vhost", &self.0])
             .output();
@@ -179,31 +185,59 @@ async fn drain(uri: &str, last: i64) -> (u64, u64) {
     (n, bytes)
 }
 
-/// The stream queue drained over the stream protocol by the official client alone: the
-/// floor of a stream-protocol read.
+/// The stream queue drained over the stream protocol by the official client alone, whole
+/// chunks with 32 in flight and nothing done with them: the floor of a stream-protocol read.
 async fn drain_stream_protocol(vhost: &str, last: i64) -> (u64, u64) {
-    let env = rabbitmq_stream_client::Environment::builder()
+    use rabbitmq_stream_client::types::{MessageResult, OffsetSpecification, ResponseKind};
+    let options = rabbitmq_stream_client::ClientOptions::builder()
         .host("127.0.0.1")
         .port(5552)
-        .virtual_host(vhost)
-        .build()
+        .v_host(vhost)
+        .build();
+    let client = rabbitmq_stream_client::Client::connect(options)
         .await
         .unwrap();
-    let mut consumer = env
-        .consumer()
-        .offset(rabbitmq_stream_client::types::OffsetSpecification::First)
-        .build("celtrace.events")
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, u64, u64)>(32);
+    client
+        .set_handler(move |item: MessageResult| {
+            let tx = tx.clone();
+            async move {
+                if let Some(Ok(r)) = item
+                    && let ResponseKind::Deliver(d) = r.kind()
+                {
+                    let bytes = d
+                        .messages
+                        .iter()
+                        .map(|m| m.data().map_or(0, |b| b.len() as u64))
+                        .sum();
+                    let _ = tx
+                        .send((d.chunk_first_offset, d.messages.len() as u64, bytes))
+                        .await;
+                }
+                Ok(())
+            }
+        })
+        .await;
+    client
+        .subscribe(
+            1,
+            "celtrace.events",
+            OffsetSpecification::First,
+            32,
+            Default::default(),
+        )
         .await
         .unwrap();
     let (mut n, mut bytes) = (0u64, 0u64);
-    while let Some(Ok(d)) = consumer.next().await {
-        n += 1;
-        bytes += d.message().data().map_or(0, |b| b.len() as u64);
-        if d.offset() as i64 >= last {
+    while let Some((first, count, b)) = rx.recv().await {
+        let _ = client.credit(1, 1).await;
+        n += count;
+        bytes += b;
+        if (first + count) as i64 > last {
             break;
         }
     }
-    let _ = consumer.handle().close().await;
+    let _ = client.close().await;
     (n, bytes)
 }
 
@@ -305,15 +339,24 @@ fn main() {
         let mut fulls = Vec::new();
         let mut source = String::new();
         for _ in 0..3 {
-            let (secs, out) =
-                celtrace_via(via, &["tasks", "--limit", "1", "--json", "--broker", &url, "-q"]);
+            let (secs, out) = celtrace_via(
+                via,
+                &["tasks", "--limit", "1", "--json", "--broker", &url, "-q"],
+            );
             fulls.push(secs);
             let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-            source = doc["diagnostics"]["source"].as_str().unwrap_or("").to_string();
+            source = doc["diagnostics"]["source"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
         }
         fulls.sort_by(f64::total_cmp);
         let full = fulls[1];
-        let floor = if via == Via::Stream { bare_stream } else { bare };
+        let floor = if via == Via::Stream {
+            bare_stream
+        } else {
+            bare
+        };
         println!(
             "full read + rebuild over {} (tasks --limit 1, median of 3): {full:.2} s = {:.0} events/s; {:.2}x its bare drain [source: {source}]",
             via.name(),

@@ -35,6 +35,8 @@ pub struct Env {
     pub profile: Option<String>,
     pub xdg_config_home: Option<String>,
     pub home: Option<String>,
+    /// `CELTRACE_STREAM_PORT`: RabbitMQ's stream protocol port, `0` for AMQP only.
+    pub stream_port: Option<String>,
 }
 
 impl Env {
@@ -54,6 +56,7 @@ impl Env {
             profile: var("CELTRACE_PROFILE"),
             xdg_config_home: var("XDG_CONFIG_HOME"),
             home: var("HOME"),
+            stream_port: var(crate::source::amqp::stream_protocol::PORT_ENV),
         }
     }
 
@@ -305,6 +308,8 @@ pub struct Ctx {
     /// What is filtered out of events as they are loaded: `scrub`, except for `retry`, which
     /// must re-send the real arguments (and scrubs what it prints itself).
     pub ingest: Arc<Policy>,
+    /// `CELTRACE_STREAM_PORT`, for reads of a RabbitMQ stream queue.
+    pub stream_port: Option<String>,
 }
 
 impl Ctx {
@@ -374,6 +379,7 @@ impl Ctx {
             source,
             result_backend,
             stream: g.stream.clone(),
+            stream_port: env.stream_port.clone(),
         })
     }
 
@@ -381,7 +387,9 @@ impl Ctx {
     /// refusal when events come from a file ("`queues` asks the broker").
     pub fn broker(&self, what: &str) -> Result<Broker, CliError> {
         match &self.source {
-            EventSource::Broker(url, _) => Ok(Broker::open(url)?),
+            EventSource::Broker(url, _) => {
+                Ok(Broker::open(url)?.with_stream_port(self.stream_port.clone()))
+            }
             EventSource::Recording(_) => Err(CliError::usage(
                 format!("{what}, and a recording on disk is not a broker"),
                 "give --broker (a Redis or RabbitMQ URL) instead of --events",

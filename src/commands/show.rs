@@ -176,6 +176,17 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
     // A stream queue has no index, and each read of it costs a drain: one whole read of the
     // last hour alone (a timestamp offset), then, if the task is not there, of everything.
     if ctx.is_amqp() {
+        // The result backend says when the task finished: read from a little before that,
+        // and keep it if the whole lineage is there (else the hour, as without a backend).
+        if let Some(done) = finished_by_backend(ctx, typed)
+            && done <= at.unwrap_or(f64::INFINITY)
+        {
+            let since = Some(done - NARROW_BEFORE_SECS);
+            let (state, report) = ctx.load(&Load::between(since, None).at(at))?;
+            if lineage_is_whole(&state, typed) {
+                return Ok((state, report));
+            }
+        }
         let hour_ago = Some(at.unwrap_or(crate::query::time::epoch(ctx.now)) - 3600.0);
         let (state, report) = ctx.load(&Load::between(hour_ago, None).at(at))?;
         if resolve_task(&state, typed).is_ok() {
@@ -184,6 +195,50 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
         return ctx.load(&Load::ALL.at(at));
     }
     passes(ctx, typed, at)
+}
+
+/// How long before the backend's `date_done` a stream queue read begins: a task's events
+/// (sent, received, started) come before its end, by its queue wait and run time.
+const NARROW_BEFORE_SECS: f64 = 600.0;
+
+/// When the result backend says the task `typed` (a full id: the backend is looked up by
+/// key) finished, if a backend is configured and has it.
+fn finished_by_backend(ctx: &Ctx, typed: &str) -> Option<f64> {
+    let (url, _) = ctx.result_backend.as_ref()?;
+    let id = crate::model::TaskId::parse(typed);
+    let metas = ctx.backend_metas(url, std::slice::from_ref(&id)).ok()?;
+    let meta = TaskMeta::parse(metas.first()?)?;
+    parse_date_done(meta.date_done.as_deref()?)
+}
+
+/// Celery writes `date_done` in ISO 8601, in UTC, with or without an offset.
+fn parse_date_done(text: &str) -> Option<f64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros() as f64 / 1e6);
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    Some(naive.and_utc().timestamp_micros() as f64 / 1e6)
+}
+
+/// Whether a read holds the task and every ancestor up to its root with their identity
+/// (their `task-sent` or `task-received`): nothing of the lineage began before the read.
+fn lineage_is_whole(state: &State, typed: &str) -> bool {
+    let Ok(id) = resolve_task(state, typed) else {
+        return false;
+    };
+    let mut at = state.task(id);
+    let mut steps = 0;
+    while let Some(t) = at {
+        if t.name().is_none() || steps > 1000 {
+            return false;
+        }
+        let Some(parent) = state.parent_id(t) else {
+            return true;
+        };
+        at = state.task(parent);
+        steps += 1;
+    }
+    false
 }
 
 /// The filtered passes of [`load`].
@@ -259,3 +314,22 @@ fn passes(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport)
 /// enough that a run of sends longer than a burst may be (a steady stream, not a group) shows
 /// as longer here too, so `show` and `graph` judge it alike.
 const MATES_WINDOW_SECS: f64 = crate::graph::BURST_MAX_SECS + 2.0 * crate::graph::BURST_SECS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_done_reads_with_or_without_an_offset() {
+        let at = 1_795_333_631.023;
+        for text in [
+            "2026-11-22T07:47:11.023+00:00",
+            "2026-11-22T08:47:11.023+01:00",
+            "2026-11-22T07:47:11.023000",
+        ] {
+            let t = parse_date_done(text).unwrap();
+            assert!((t - at).abs() < 1e-3, "{text}: {t}");
+        }
+        assert_eq!(parse_date_done("yesterday"), None);
+    }
+}

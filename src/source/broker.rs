@@ -58,6 +58,17 @@ impl Broker {
         })
     }
 
+    /// RabbitMQ: the stream protocol's port setting (`CELTRACE_STREAM_PORT`).
+    pub fn with_stream_port(self, setting: Option<String>) -> Self {
+        match self {
+            Self::Amqp(mut a) => {
+                a.stream_port = setting;
+                Self::Amqp(a)
+            }
+            other => other,
+        }
+    }
+
     /// The URL with its password hidden.
     pub fn label(&self) -> &str {
         match self {

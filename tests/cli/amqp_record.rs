@@ -90,6 +90,12 @@ fn stream_queue_reads_back_exactly_like_the_files() {
     }
     assert_eq!(from_amqp["diagnostics"]["entries"], published);
     assert_eq!(tasks_of(&from_amqp), tasks_of(&from_file));
+    // Over AMQP alone (no stream protocol), exactly the same.
+    let mut amqp_only = command(&["tasks", "--json", "--broker", &url]);
+    amqp_only.env("CELTRACE_STREAM_PORT", "0");
+    let amqp_only = json(&run_cmd(amqp_only));
+    assert_eq!(amqp_only["diagnostics"]["entries"], published);
+    assert_eq!(tasks_of(&amqp_only), tasks_of(&from_file));
     let status = live(&["record", "--status", "--broker", &url]);
     assert!(
         status
@@ -335,6 +341,45 @@ fn celery_worker_on_rabbitmq_matches_redis_and_survives_a_broker_restart() {
     let show = json(&live(&["show", &last[..8], "--json", "--broker", &url]));
     assert_eq!(show["task"]["parent_id"], canvas["chain"][1]);
     assert_eq!(show["task"]["root_id"], canvas["chain"][0]);
+    // Read over RabbitMQ's stream protocol (the plugin is on: .ci/run enables it), and the
+    // same answer over AMQP alone, and narrowed by the backend's `date_done`.
+    let source = show["diagnostics"]["source"].as_str().unwrap();
+    if std::net::TcpStream::connect("127.0.0.1:5552").is_ok() {
+        assert!(source.contains("read by stream protocol"), "{source}");
+    } else {
+        crate::common::skip("RabbitMQ's stream plugin (port 5552) is off");
+    }
+    let mut over_amqp = command(&["show", last, "--json", "--broker", &url]);
+    over_amqp
+        .env_remove("CELTRACE_NOW")
+        .env("CELTRACE_STREAM_PORT", "0");
+    let over_amqp = json(&run_cmd(over_amqp));
+    let source = over_amqp["diagnostics"]["source"].as_str().unwrap();
+    assert!(
+        source.contains("read by AMQP; the stream protocol is turned off"),
+        "{source}"
+    );
+    let narrowed = json(&live(&[
+        "show",
+        last,
+        "--json",
+        "--broker",
+        &url,
+        "--result-backend",
+        &redis.url(1),
+    ]));
+    for key in [
+        "id",
+        "state",
+        "parent_id",
+        "root_id",
+        "children",
+        "worker",
+        "started_at",
+    ] {
+        assert_eq!(over_amqp["task"][key], show["task"][key], "{key}");
+        assert_eq!(narrowed["task"][key], show["task"][key], "{key}");
+    }
     // Group ids from the backend at query time make the chord exact.
     let graph = json(&live(&[
         "graph",

@@ -93,6 +93,8 @@ pub struct Amqp {
     url: BrokerUrl,
     pub label: String,
     pub vhost: String,
+    /// `CELTRACE_STREAM_PORT` as given: another port for the stream protocol, or `0`.
+    pub stream_port: Option<String>,
 }
 
 fn runtime() -> io::Result<tokio::runtime::Runtime> {
@@ -110,6 +112,7 @@ impl Amqp {
             url: url.clone(),
             label: url.redacted(),
             vhost,
+            stream_port: None,
         }
     }
 

@@ -28,33 +28,44 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
     ) -> Result<AmqpReader, AmqpError> {
-        let Some(info) = self.stream_info(queue)? else {
-            return Err(AmqpError::NoQueue {
-                url: self.label.clone(),
-                queue: queue.to_string(),
-            });
-        };
         let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
-        let (chosen_tx, chosen_rx) = std::sync::mpsc::channel::<Transport>();
+        let (opened_tx, opened_rx) =
+            std::sync::mpsc::channel::<Result<(Transport, StreamInfo), AmqpError>>();
         let this = self.clone();
         let queue = queue.to_string();
         std::thread::spawn(move || {
-            let tell = |t: Transport| {
-                let _ = chosen_tx.send(t);
+            let opened = |t: Transport, info: StreamInfo| {
+                let _ = opened_tx.send(Ok((t, info)));
             };
             // The stream protocol when the plugin answers, else AMQP.
-            if let Err(why) =
-                this.consume_stream_protocol(&queue, start, info.last, end, &tx, &tell)
-            {
-                tell(Transport::Amqp(why));
-                if let Err(e) = this.consume_into(&queue, start, info.last, end, &tx) {
-                    let _ = tx.send(Err(e));
+            let Err(why) = this.consume_stream_protocol(&queue, start, end, &tx, &opened) else {
+                return;
+            };
+            let info = match this.stream_info(&queue) {
+                Ok(Some(info)) => info,
+                Ok(None) => {
+                    let _ = opened_tx.send(Err(AmqpError::NoQueue {
+                        url: this.label.clone(),
+                        queue: queue.clone(),
+                    }));
+                    return;
                 }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            opened(Transport::Amqp(why), info);
+            if let Err(e) = this.consume_into(&queue, start, info.last, end, &tx) {
+                let _ = tx.send(Err(e));
             }
         });
-        let transport = chosen_rx
-            .recv()
-            .unwrap_or_else(|_| Transport::Amqp("could not be tried".to_string()));
+        let (transport, info) = opened_rx.recv().unwrap_or_else(|_| {
+            Err(AmqpError::Closed {
+                url: self.label.clone(),
+                reason: "the reading thread ended before the read began".to_string(),
+            })
+        })?;
         Ok(AmqpReader {
             rx,
             buf: Vec::new(),

@@ -6,19 +6,28 @@
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use futures_lite::StreamExt;
-use rabbitmq_stream_client::Environment;
-use rabbitmq_stream_client::types::OffsetSpecification;
+use std::collections::HashMap;
+
+use rabbitmq_stream_client::types::{Message, MessageResult, OffsetSpecification, ResponseKind};
+use rabbitmq_stream_client::{Client, ClientOptions};
 
 use super::reader::{body_time, push_line};
-use super::{Amqp, AmqpError, BLOCK, Start, client_url};
+use super::{Amqp, AmqpError, BLOCK, Start, StreamInfo, client_url};
 
 /// The plugin's port when nothing else is said.
 pub const DEFAULT_PORT: u16 = 5552;
 /// `CELTRACE_STREAM_PORT`: another port for the stream protocol, or `0` for AMQP only.
 pub const PORT_ENV: &str = "CELTRACE_STREAM_PORT";
 /// How long connecting and subscribing may take before AMQP is used instead.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+/// A subscription's first chunk comes at once when there is one.
+const PROBE_WAIT: Duration = Duration::from_millis(500);
+/// Chunks in flight: the broker sends this many ahead of the reader (the client's own
+/// consumer allows one, which makes a read wait a round trip per chunk).
+const CREDIT: u16 = 200;
+/// The subscription that reads, and the one that finds the stream's first and last offsets.
+const READ: u8 = 1;
+const PROBE: u8 = 2;
 
 /// How a stream queue was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +79,7 @@ impl Amqp {
             .parse()
             .map_err(|_| "cannot be reached: the URL does not parse".to_string())?;
         let tls = uri.scheme == lapin::uri::AMQPScheme::AMQPS;
-        let setting = std::env::var(PORT_ENV).ok();
-        let port = port_to_try(setting.as_deref(), tls)?;
+        let port = port_to_try(self.stream_port.as_deref(), tls)?;
         Ok(Endpoint {
             host: uri.authority.host,
             port,
@@ -81,101 +89,280 @@ impl Amqp {
         })
     }
 
-    /// Reads `queue` from `start` to offset `last` (or the first event after `end`) over the
-    /// stream protocol, sending blocks of lines. `chosen` hears the transport before the
-    /// first block; `Err` without a word on `chosen` means "use AMQP", with the reason.
+    /// Reads `queue` from `start` to the offset that is last when the read begins (or to the
+    /// first event after `end`) over the stream protocol, sending blocks of lines. `opened`
+    /// hears the transport and the stream's offsets before the first block. `Err` (and no
+    /// word on `opened`) means "use AMQP", with the reason: the plugin is off, the queue is
+    /// missing or empty (AMQP then says which), or the broker refused.
+    ///
+    /// The client runs on a thread of its own (it decodes the frames) while this one cuts
+    /// lines; chunks come over a bounded channel, and each one taken asks the broker for one
+    /// more, so memory stays bounded by the credit.
     pub(super) fn consume_stream_protocol(
         &self,
         queue: &str,
         start: Start,
-        last: i64,
         end: Option<f64>,
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
-        chosen: &dyn Fn(Transport),
+        opened: &dyn Fn(Transport, StreamInfo),
     ) -> Result<(), String> {
         let at = self.stream_endpoint()?;
-        let rt = super::runtime().map_err(|e| format!("could not start: {e}"))?;
-        rt.block_on(async {
-            let open = async {
-                let env = Environment::builder()
-                    .host(&at.host)
-                    .port(at.port)
-                    .username(&at.user)
-                    .password(&at.password)
-                    .virtual_host(&at.vhost)
-                    .client_provided_name("celtrace")
-                    .build()
-                    .await
-                    .map_err(|e| format!("is not available on port {}: {e}", at.port))?;
-                let offset = match start {
-                    Start::First => OffsetSpecification::First,
-                    Start::Offset(o) => OffsetSpecification::Offset(o.max(0) as u64),
-                    // Milliseconds here (AMQP's `x-stream-offset` takes seconds).
-                    Start::Time(t) => OffsetSpecification::Timestamp((t.max(0.0) * 1000.0) as i64),
-                };
-                env.consumer()
-                    .offset(offset)
-                    .client_provided_name("celtrace-read")
-                    .build(queue)
-                    .await
-                    .map_err(|e| format!("could not subscribe to `{queue}`: {e}"))
-            };
-            let mut consumer = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(why)) => return Err(redact_reason(&why, &at.password)),
-                Err(_) => {
-                    return Err(format!(
-                        "did not answer on port {} within {}s",
-                        at.port,
-                        OPEN_TIMEOUT.as_secs()
-                    ));
-                }
-            };
-            chosen(Transport::Stream(at.port));
-            let mut block = Vec::with_capacity(BLOCK * 600);
-            let mut lines = 0;
-            while let Some(delivery) = consumer.next().await {
-                let delivery = match delivery {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let _ = tx.send(Err(AmqpError::Closed {
-                            url: self.label.clone(),
-                            reason: redact_reason(&e.to_string(), &at.password),
-                        }));
-                        break;
-                    }
-                };
-                let offset = i64::try_from(delivery.offset()).unwrap_or(i64::MAX);
-                if offset > last {
-                    break;
-                }
-                if let Some(body) = delivery.message().data() {
-                    if let (Some(end), Some(t)) = (end, body_time(body))
-                        && t > end
-                    {
-                        break;
-                    }
-                    push_line(&mut block, body);
-                    lines += 1;
-                }
-                if lines >= BLOCK {
-                    if tx.send(Ok(std::mem::take(&mut block))).is_err() {
-                        break;
-                    }
-                    lines = 0;
-                }
-                if offset >= last {
-                    break;
-                }
+        let password = at.password.clone();
+        let port = at.port;
+        let (chunks_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(usize::from(CREDIT));
+        let (open_tx, open_rx) = std::sync::mpsc::channel::<Result<StreamInfo, String>>();
+        let (credit_tx, credit_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let queue_name = queue.to_string();
+        let client_thread = std::thread::spawn(move || {
+            run_client(&at, &queue_name, start, &chunks_tx, &open_tx, credit_rx);
+        });
+        let info = match open_rx.recv() {
+            Ok(Ok(info)) => info,
+            Ok(Err(why)) => {
+                let _ = client_thread.join();
+                return Err(redact_reason(&why, &password));
             }
-            if !block.is_empty() {
-                let _ = tx.send(Ok(block));
+            Err(_) => {
+                let _ = client_thread.join();
+                return Err("could not be used (its thread ended)".to_string());
             }
-            let _ = consumer.handle().close().await;
-            Ok(())
-        })
+        };
+        opened(Transport::Stream(port), info);
+        let result = cut_lines(&chunks, &credit_tx, start, info.last, end, tx);
+        if let Err(reason) = result {
+            let _ = tx.send(Err(AmqpError::Closed {
+                url: self.label.clone(),
+                reason: redact_reason(&reason, &password),
+            }));
+        }
+        // Dropping the credit sender ends the client's loop, which unsubscribes and closes.
+        drop(credit_tx);
+        drop(chunks);
+        let _ = client_thread.join();
+        Ok(())
     }
 }
+
+/// The client's side: connect, find the stream's offsets, subscribe, then give credit as
+/// the reader asks until it stops asking.
+fn run_client(
+    at: &Endpoint,
+    queue: &str,
+    start: Start,
+    chunks: &SyncSender<Chunk>,
+    opened: &std::sync::mpsc::Sender<Result<StreamInfo, String>>,
+    mut credit: tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    // One thread: the client hands each frame to a task of its own, and only a
+    // current-thread runtime runs those in the order the frames came.
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = opened.send(Err(format!("could not start: {e}")));
+            return;
+        }
+    };
+    rt.block_on(async {
+        let (probe_tx, mut probes) = tokio::sync::mpsc::unbounded_channel::<Chunk>();
+        let open = async {
+            let options = ClientOptions::builder()
+                .host(&at.host)
+                .port(at.port)
+                .user(&at.user)
+                .password(&at.password)
+                .v_host(&at.vhost)
+                .build();
+            let client = Client::connect(options)
+                .await
+                .map_err(|e| format!("is not available on port {}: {e}", at.port))?;
+            client.set_handler(handler(probe_tx, chunks.clone())).await;
+            // Chunks come whole: the newest one ends at the last offset, the oldest starts at
+            // the first. No waiting for the end of a chunk as over AMQP.
+            let (last_start, last_len) =
+                first_chunk(&client, &mut probes, queue, OffsetSpecification::Last).await?;
+            let (first, _) =
+                first_chunk(&client, &mut probes, queue, OffsetSpecification::First).await?;
+            let info = StreamInfo {
+                first: to_i64(first),
+                last: to_i64(last_start + last_len.max(1) - 1),
+            };
+            let offset = match start {
+                Start::First => OffsetSpecification::First,
+                Start::Offset(o) => OffsetSpecification::Offset(o.max(0) as u64),
+                // Milliseconds here (AMQP's `x-stream-offset` takes seconds).
+                Start::Time(t) => OffsetSpecification::Timestamp((t.max(0.0) * 1000.0) as i64),
+            };
+            subscribe(&client, READ, queue, offset, CREDIT).await?;
+            Ok::<_, String>((client, info))
+        };
+        let client = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
+            Ok(Ok((client, info))) => {
+                let _ = opened.send(Ok(info));
+                client
+            }
+            Ok(Err(why)) => {
+                let _ = opened.send(Err(why));
+                return;
+            }
+            Err(_) => {
+                let _ = opened.send(Err(format!(
+                    "did not answer on port {} within {}s",
+                    at.port,
+                    OPEN_TIMEOUT.as_secs()
+                )));
+                return;
+            }
+        };
+        while credit.recv().await.is_some() {
+            let _ = client.credit(READ, 1).await;
+        }
+        let _ = client.unsubscribe(READ).await;
+        let _ = client.close().await;
+    });
+}
+
+/// The reader's side: chunks in, blocks of recording lines out, from `start` to offset
+/// `last` or the first event after `end`. Offsets must follow on from chunk to chunk: a
+/// chunk missing or out of order is an error, never a silent hole.
+fn cut_lines(
+    chunks: &std::sync::mpsc::Receiver<Chunk>,
+    credit: &tokio::sync::mpsc::UnboundedSender<()>,
+    start: Start,
+    last: i64,
+    end: Option<f64>,
+    tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
+) -> Result<(), String> {
+    let from = match start {
+        Start::Offset(o) => o,
+        _ => i64::MIN,
+    };
+    let mut next: Option<u64> = None;
+    let mut block = Vec::with_capacity(BLOCK * 600);
+    let mut lines = 0;
+    'read: for chunk in chunks.iter() {
+        let (first, messages) = chunk?;
+        let _ = credit.send(());
+        if next.is_some_and(|n| n != first) {
+            return Err(format!(
+                "chunks did not follow on: offset {} came where {} was due",
+                first,
+                next.unwrap_or_default()
+            ));
+        }
+        next = Some(first + messages.len() as u64);
+        for (i, message) in messages.iter().enumerate() {
+            let offset = to_i64(first + i as u64);
+            // A chunk starts where it starts, whatever offset was asked for.
+            if offset < from {
+                continue;
+            }
+            if offset > last {
+                break 'read;
+            }
+            if let Some(body) = message.data() {
+                if let (Some(end), Some(t)) = (end, body_time(body))
+                    && t > end
+                {
+                    break 'read;
+                }
+                push_line(&mut block, body);
+                lines += 1;
+            }
+            if lines >= BLOCK {
+                if tx.send(Ok(std::mem::take(&mut block))).is_err() {
+                    return Ok(());
+                }
+                lines = 0;
+            }
+            if offset >= last {
+                break 'read;
+            }
+        }
+    }
+    if !block.is_empty() {
+        let _ = tx.send(Ok(block));
+    }
+    Ok(())
+}
+
+fn to_i64(offset: u64) -> i64 {
+    i64::try_from(offset).unwrap_or(i64::MAX)
+}
+
+async fn subscribe(
+    client: &Client,
+    subscription: u8,
+    queue: &str,
+    offset: OffsetSpecification,
+    credit: u16,
+) -> Result<(), String> {
+    let reply = client
+        .subscribe(subscription, queue, offset, credit, HashMap::new())
+        .await
+        .map_err(|e| format!("could not subscribe to `{queue}`: {e}"))?;
+    if reply.is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "could not subscribe to `{queue}` ({:?})",
+            reply.code()
+        ))
+    }
+}
+
+/// The first offset and the length of the first chunk delivered from `offset`, on a
+/// subscription of its own, closed after.
+async fn first_chunk(
+    client: &Client,
+    probes: &mut tokio::sync::mpsc::UnboundedReceiver<Chunk>,
+    queue: &str,
+    offset: OffsetSpecification,
+) -> Result<(u64, u64), String> {
+    subscribe(client, PROBE, queue, offset, 1).await?;
+    let found = match tokio::time::timeout(PROBE_WAIT, probes.recv()).await {
+        Ok(Some(Ok((first, messages)))) => Ok((first, messages.len() as u64)),
+        Ok(Some(Err(reason))) => Err(reason),
+        Ok(None) => Err("the connection closed".to_string()),
+        // Nothing to deliver: the stream is empty (AMQP says so in its words).
+        Err(_) => Err(format!("delivered nothing from `{queue}` (empty?)")),
+    };
+    let _ = client.unsubscribe(PROBE).await;
+    found
+}
+
+/// A delivered chunk: its first offset and messages; or why the connection ended.
+type Chunk = Result<(u64, Vec<Message>), String>;
+
+/// Hands each delivered chunk whole to the probe or the reader, by subscription. The client
+/// runs this in a task per frame: the send never waits on another task (a full channel
+/// blocks the client's thread), so chunks arrive in the order they came.
+fn handler(
+    probes: tokio::sync::mpsc::UnboundedSender<Chunk>,
+    reads: SyncSender<Chunk>,
+) -> impl FnOnce(MessageResult) -> BoxFuture + Clone + Send + Sync + 'static {
+    move |item: MessageResult| -> BoxFuture {
+        let (subscription, chunk) = match item {
+            Some(Ok(response)) => match response.kind() {
+                ResponseKind::Deliver(d) => {
+                    (d.subscription_id, Ok((d.chunk_first_offset, d.messages)))
+                }
+                _ => return Box::pin(async { Ok(()) }),
+            },
+            Some(Err(e)) => (READ, Err(e.to_string())),
+            None => (READ, Err("the connection closed".to_string())),
+        };
+        if subscription == PROBE {
+            let _ = probes.send(chunk);
+        } else {
+            let _ = reads.send(chunk);
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+type BoxFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = rabbitmq_stream_client::RabbitMQStreamResult<()>> + Send>,
+>;
 
 /// A client error's text, never with the password in it.
 fn redact_reason(reason: &str, password: &str) -> String {
