@@ -478,6 +478,9 @@ impl Writer {
         // One APPEND per workflow per batch: a worker's task.multi batches carry several
         // events of one task, and flows send bursts.
         let mut appends: HashMap<String, String> = HashMap::new();
+        // One ZADD per hour's id set per batch, with all its new members: Redis's cost is
+        // mostly per command, and it is the recorder's ceiling at high rates.
+        let mut members: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
         for e in self.pending.iter().take(n) {
             let id = format!("{}-{}", e.id.0, e.id.1);
             pipe.cmd("XADD")
@@ -502,37 +505,28 @@ impl Writer {
                     (_, Some(known)) => known.clone(),
                     (Some(root), None) => {
                         self.roots.insert(task.clone(), root.clone());
-                        let ids = self.layout.ids(hour_of(e.id.0));
-                        pipe.cmd("ZADD")
-                            .arg(&ids)
-                            .arg(0)
-                            .arg(format!("{task}:{root}"))
-                            .ignore();
-                        if let Some(ttl) = ttl
-                            && self.hours_seen.insert(hour_of(e.id.0))
-                        {
-                            pipe.cmd("PEXPIRE").arg(&ids).arg(ttl).ignore();
-                        }
+                        members
+                            .entry(hour_of(e.id.0))
+                            .or_default()
+                            .push(format!("{task}:{root}"));
                         root.clone()
                     }
                     (None, None) => {
                         // Root unknown (recording began mid-task, or a backend write):
                         // filed under the task's own id.
                         self.roots.insert(task.clone(), task.clone());
-                        pipe.cmd("ZADD")
-                            .arg(self.layout.ids(hour_of(e.id.0)))
-                            .arg(0)
-                            .arg(format!("{task}:{task}"))
-                            .ignore();
+                        members
+                            .entry(hour_of(e.id.0))
+                            .or_default()
+                            .push(format!("{task}:{task}"));
                         task.clone()
                     }
                 };
                 if let Some(sent) = &e.line.sent_by {
-                    pipe.cmd("ZADD")
-                        .arg(self.layout.ids(hour_of(e.id.0)))
-                        .arg(0)
-                        .arg(producer_member(&sent.producer, sent.ms, task))
-                        .ignore();
+                    members
+                        .entry(hour_of(e.id.0))
+                        .or_default()
+                        .push(producer_member(&sent.producer, sent.ms, task));
                 }
                 let value = appends.entry(root).or_default();
                 value.push_str(task);
@@ -554,6 +548,19 @@ impl Writer {
                         .arg(&e.line.json)
                         .ignore();
                 }
+            }
+        }
+        for (hour, new) in members {
+            let key = self.layout.ids(hour);
+            let zadd = pipe.cmd("ZADD").arg(&key);
+            for m in new {
+                zadd.arg(0).arg(m);
+            }
+            zadd.ignore();
+            if let Some(ttl) = ttl
+                && self.hours_seen.insert(hour)
+            {
+                pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
             }
         }
         for (root, value) in appends {

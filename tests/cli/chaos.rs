@@ -497,23 +497,35 @@ fn a_query_on_rabbitmq_whose_connection_is_closed_says_so() {
     assert_eq!(live(&["record", "--broker", &vhost.url()]).code, 0);
     // About 160k messages: a full read takes seconds, time enough to close it mid-read.
     crate::amqp_record::publish_repeated(&py, &vhost, "amqp/ALL.raw.ndjson.gz", 800);
-    let mut cmd = crate::common::command(&["tasks", "--broker", &vhost.url(), "--json"]);
-    cmd.env_remove("CELTRACE_NOW")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(300));
-    close_connections(&vhost);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        started.elapsed() > Duration::from_millis(300),
-        "the read ended before the close"
-    );
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("celtrace::broker::closed"), "{stderr}");
-    assert!(stderr.contains("CONNECTION_FORCED"), "{stderr}");
-    assert!(!stderr.contains("guest:guest"), "{stderr}");
-    assert!(out.stdout.is_empty(), "no half answer on stdout");
+    // Over the stream protocol (where its plugin answers), then over AMQP alone.
+    for (port, says) in [
+        (None, "closed the stream protocol connection mid-read"),
+        (Some("0"), "CONNECTION_FORCED"),
+    ] {
+        let mut cmd = crate::common::command(&["tasks", "--broker", &vhost.url(), "--json"]);
+        cmd.env_remove("CELTRACE_NOW")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(p) = port {
+            cmd.env("CELTRACE_STREAM_PORT", p);
+        } else if std::net::TcpStream::connect("127.0.0.1:5552").is_err() {
+            crate::common::skip("RabbitMQ's stream plugin (port 5552) is off");
+            continue;
+        }
+        let child = cmd.spawn().unwrap();
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(300));
+        close_connections(&vhost);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            started.elapsed() > Duration::from_millis(300),
+            "the read ended before the close"
+        );
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        assert!(stderr.contains("celtrace::broker::closed"), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("guest:guest"), "{stderr}");
+        assert!(out.stdout.is_empty(), "no half answer on stdout");
+    }
 }

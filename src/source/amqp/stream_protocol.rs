@@ -349,7 +349,10 @@ fn handler(
                 _ => return Box::pin(async { Ok(()) }),
             },
             Some(Err(e)) => (READ, Err(e.to_string())),
-            None => (READ, Err("the connection closed".to_string())),
+            None => (
+                READ,
+                Err("the broker closed the stream protocol connection mid-read (an operator, a shutdown or a policy)".to_string()),
+            ),
         };
         if subscription == PROBE {
             let _ = probes.send(chunk);
