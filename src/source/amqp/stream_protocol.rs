@@ -20,6 +20,9 @@ pub const DEFAULT_PORT: u16 = 5552;
 pub const PORT_ENV: &str = "CELTRACE_STREAM_PORT";
 /// How long connecting and subscribing may take before AMQP is used instead.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+/// A read that receives nothing this long before its last offset has stalled: said, not
+/// waited on forever.
+const STALL: Duration = Duration::from_secs(15);
 /// A subscription's first chunk comes at once when there is one.
 const PROBE_WAIT: Duration = Duration::from_millis(500);
 /// Chunks in flight: the broker sends this many ahead of the reader (the client's own
@@ -239,7 +242,18 @@ fn cut_lines(
     let mut next: Option<u64> = None;
     let mut block = Vec::with_capacity(BLOCK * 600);
     let mut lines = 0;
-    'read: for chunk in chunks.iter() {
+    'read: loop {
+        let chunk = match chunks.recv_timeout(STALL) {
+            Ok(chunk) => chunk,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "the broker sent nothing for {}s before offset {last} (read up to {})",
+                    STALL.as_secs(),
+                    next.map_or_else(|| "none".to_string(), |n| n.to_string())
+                ));
+            }
+        };
         let (first, messages) = chunk?;
         let _ = credit.send(());
         if next.is_some_and(|n| n != first) {
