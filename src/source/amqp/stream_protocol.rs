@@ -3,10 +3,9 @@
 //! than AMQP's delivery per message. The reader tries it first and falls back to AMQP when
 //! the plugin does not answer; which one read is said in the read's diagnostics.
 
+use std::collections::HashMap;
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use rabbitmq_stream_client::types::{Message, MessageResult, OffsetSpecification, ResponseKind};
 use rabbitmq_stream_client::{Client, ClientOptions};
