@@ -320,23 +320,29 @@ impl Store {
     ) -> Result<Vec<(u64, String)>, RedisError> {
         let head = format!("~{producer} ");
         let at = |ms: u64| format!("{head}{ms:013}");
+        // Upwards from `around` (included), and downwards from just below it.
+        let up = (
+            "ZRANGEBYLEX",
+            format!("[{}", at(around)),
+            format!("[{}\u{7f}", at(sent.1)),
+        );
+        let down = (
+            "ZREVRANGEBYLEX",
+            format!("({}", at(around)),
+            format!("[{}", at(sent.0)),
+        );
         let mut pipe = redis::pipe();
         for h in hour_of(received.0)..=hour_of(received.1) {
             let key = self.layout.ids(h);
-            pipe.cmd("ZRANGEBYLEX")
-                .arg(&key)
-                .arg(format!("[{}", at(around)))
-                .arg(format!("[{}\u{7f}", at(sent.1)))
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit);
-            pipe.cmd("ZREVRANGEBYLEX")
-                .arg(&key)
-                .arg(format!("({}", at(around)))
-                .arg(format!("[{}", at(sent.0)))
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit);
+            for (cmd, from, to) in [&up, &down] {
+                pipe.cmd(cmd)
+                    .arg(&key)
+                    .arg(from)
+                    .arg(to)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit);
+            }
         }
         let lists: Vec<Vec<String>> = pipe
             .query(&mut self.conn)

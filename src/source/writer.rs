@@ -114,6 +114,9 @@ pub struct Writer {
     roots: HashMap<String, String>,
     flows_seen: HashSet<String>,
     hours_seen: HashSet<u64>,
+    /// A write failed: the next pipelines file every task they touch in the id sets again,
+    /// since the failed one may have held a task's only filing (idempotent, so harmless).
+    refile: bool,
     lock_value: String,
     pending: VecDeque<Entry>,
     failing: Option<Failing>,
@@ -175,6 +178,7 @@ impl Writer {
             roots: HashMap::new(),
             flows_seen: HashSet::new(),
             hours_seen: HashSet::new(),
+            refile: false,
             lock_value,
             pending: VecDeque::new(),
             failing: None,
@@ -302,10 +306,15 @@ impl Writer {
                         settled.add(&e);
                     }
                     self.failing = None;
+                    self.refile = false;
                 }
                 Err(e) => {
                     let e = self.redis.fail(&e);
                     self.fail(e);
+                    // The failed pipeline's index writes and expiries are written again.
+                    self.refile = true;
+                    self.flows_seen.clear();
+                    self.hours_seen.clear();
                     break;
                 }
             }
@@ -502,7 +511,15 @@ impl Writer {
             }
             if let Some(task) = &e.line.task {
                 let root = match (&e.line.root, self.roots.get(task)) {
-                    (_, Some(known)) => known.clone(),
+                    (_, Some(known)) => {
+                        if self.refile {
+                            members
+                                .entry(hour_of(e.id.0))
+                                .or_default()
+                                .push(format!("{task}:{known}"));
+                        }
+                        known.clone()
+                    }
                     (Some(root), None) => {
                         self.roots.insert(task.clone(), root.clone());
                         members

@@ -8,26 +8,22 @@ if ! command -v redis-server >/dev/null; then
   exit 1
 fi
 tests/scripts/setup_venv.sh >/dev/null
+# Enables a RabbitMQ plugin where this user may and waits for its port (otherwise the tests
+# that need it are skipped, and fail under CI=true).
+enable_plugin() {
+  local plugin=$1 port=$2
+  command -v rabbitmq-plugins >/dev/null || return 0
+  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+  rabbitmq-plugins enable --quiet "$plugin" >/dev/null 2>&1 \
+    || { echo "note: could not enable $plugin; the tests that need it are skipped" >&2; return 0; }
+  for _ in $(seq 1 20); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+    sleep 0.5
+  done
+}
 # `queues --management-url` is tested against RabbitMQ's management API, off in a plain
-# install: enable it where this user may (otherwise that part of the test is skipped).
-if command -v rabbitmq-plugins >/dev/null \
-  && ! (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null; then
-  rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 \
-    || echo "note: could not enable rabbitmq_management; its test part is skipped" >&2
-  for _ in $(seq 1 20); do
-    (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break
-    sleep 0.5
-  done
-fi
-# Stream queue reads go over RabbitMQ's stream protocol (plugin rabbitmq_stream, port 5552)
-# when it answers; the tests check that they do.
-if command -v rabbitmq-plugins >/dev/null \
-  && ! (exec 3<>/dev/tcp/127.0.0.1/5552) 2>/dev/null; then
-  rabbitmq-plugins enable --quiet rabbitmq_stream >/dev/null 2>&1 \
-    || echo "note: could not enable rabbitmq_stream; reads use AMQP, its test part is skipped" >&2
-  for _ in $(seq 1 20); do
-    (exec 3<>/dev/tcp/127.0.0.1/5552) 2>/dev/null && break
-    sleep 0.5
-  done
-fi
+# install; stream queue reads go over the stream protocol (rabbitmq_stream) when it answers,
+# and the tests check that they do.
+enable_plugin rabbitmq_management 15672
+enable_plugin rabbitmq_stream 5552
 cargo test --locked "$@"
