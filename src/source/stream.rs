@@ -281,13 +281,8 @@ impl Store {
         for chunk in queries.chunks(BATCH) {
             let mut pipe = redis::pipe();
             for (key, p) in chunk {
-                pipe.cmd("ZRANGEBYLEX")
-                    .arg(key)
-                    .arg(format!("[{p}"))
-                    .arg(format!("[{p}\u{7f}"))
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit);
+                let (from, to) = (format!("[{p}"), format!("[{p}\u{7f}"));
+                lex_range(&mut pipe, "ZRANGEBYLEX", key, &from, &to, limit);
             }
             let lists: Vec<Vec<String>> = pipe
                 .query(&mut self.conn)
@@ -335,13 +330,7 @@ impl Store {
         for h in hour_of(received.0)..=hour_of(received.1) {
             let key = self.layout.ids(h);
             for (cmd, from, to) in [&up, &down] {
-                pipe.cmd(cmd)
-                    .arg(&key)
-                    .arg(from)
-                    .arg(to)
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit);
+                lex_range(&mut pipe, cmd, &key, from, to, limit);
             }
         }
         let lists: Vec<Vec<String>> = pipe
@@ -421,6 +410,17 @@ impl Store {
         let key = self.layout.recorder();
         self.query(redis::cmd("GET").arg(&key))
     }
+}
+
+/// Queues a `ZRANGEBYLEX`/`ZREVRANGEBYLEX` of at most `limit` members of an id set.
+fn lex_range(pipe: &mut redis::Pipeline, cmd: &str, key: &str, from: &str, to: &str, limit: usize) {
+    pipe.cmd(cmd)
+        .arg(key)
+        .arg(from)
+        .arg(to)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit);
 }
 
 /// Calls `f(id, e)` for every entry of an XRANGE-shaped reply that has an `e` field.
