@@ -210,7 +210,14 @@ fn decode_batch(
             ));
             continue;
         }
-        match parse_object(raw) {
+        // The flat fast path first, as for a lone event; serde decides anything else.
+        let mut fast = Entry::default();
+        let parsed = if super::fast::parse_into(raw, &mut fast) {
+            Ok(fast)
+        } else {
+            parse_object(raw)
+        };
+        match parsed {
             Ok(entry) if entry.event.type_name.is_empty() && entry.is_wrapper() => {
                 issues.push(DecodeIssue::new(
                     IssueKind::NotAnEvent,

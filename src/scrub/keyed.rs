@@ -16,6 +16,11 @@ pub type Edits = Vec<(usize, usize, String)>;
 pub fn find(text: &str, is_secret: &dyn Fn(&str) -> bool) -> Edits {
     let b = text.as_bytes();
     let mut edits = Edits::new();
+    // Every key is followed by `:` or `=`: most texts (positional args, plain results) have
+    // neither, and need no scan.
+    if memchr::memchr2(b':', b'=', b).is_none() {
+        return edits;
+    }
     let mut i = 0;
     while i < b.len() {
         if !is_key_byte(b[i]) {

@@ -39,6 +39,26 @@ pub struct Policy {
     fragments: usize,
     /// The profile's `safe_keys`, folded: keys never filtered (shaped secrets still are).
     safe: Vec<String>,
+    /// Names this policy's answers in the per-thread memo of [`Policy::is_secret_key`].
+    id: u64,
+}
+
+/// A fresh [`Policy::id`].
+fn next_policy_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Keys the memo holds before it starts afresh (keys take few values; a flood of distinct
+/// ones must not grow it without bound).
+const MEMO_KEYS: usize = 4096;
+
+std::thread_local! {
+    /// Answers of [`Policy::is_secret_key`] on this thread, for the policy of that id: the
+    /// same few keys (`amount`, `order_id`) come back in every argument, and folding and
+    /// matching them each time was a tenth of decoding.
+    static SECRET_KEYS: std::cell::RefCell<(u64, rustc_hash::FxHashMap<Box<str>, bool>)> =
+        std::cell::RefCell::default();
 }
 
 impl Default for Policy {
@@ -72,6 +92,7 @@ impl Policy {
             list,
             fragments: count,
             safe: fold(safe),
+            id: next_policy_id(),
         }
     }
 
@@ -83,6 +104,7 @@ impl Policy {
             list: Vec::new(),
             fragments: 0,
             safe: Vec::new(),
+            id: next_policy_id(),
         }
     }
 
@@ -95,6 +117,23 @@ impl Policy {
         if !self.enabled {
             return false;
         }
+        let memo = SECRET_KEYS
+            .with_borrow(|(id, keys)| (*id == self.id).then(|| keys.get(key).copied()).flatten());
+        if let Some(secret) = memo {
+            return secret;
+        }
+        let secret = self.is_secret_key_uncached(key);
+        SECRET_KEYS.with_borrow_mut(|(id, keys)| {
+            if *id != self.id || keys.len() >= MEMO_KEYS {
+                *id = self.id;
+                keys.clear();
+            }
+            keys.insert(key.into(), secret);
+        });
+        secret
+    }
+
+    fn is_secret_key_uncached(&self, key: &str) -> bool {
         // Most keys are short ASCII (`name`, `order_id`): folded on the stack, no allocation.
         if key.is_ascii() && key.len() <= keys::SHORT_KEY {
             let mut buf = [0u8; keys::SHORT_KEY];

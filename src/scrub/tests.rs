@@ -48,6 +48,29 @@ fn default_keys_match_as_parts_in_any_case_and_spelling() {
 }
 
 #[test]
+fn answers_remembered_for_one_policy_are_never_another_policys() {
+    // The memo is per thread: policies used in turn on one thread must each keep their own
+    // answers, however often the same key comes back.
+    let default = Policy::default();
+    let extra = Policy::new(&["order_id".into()], &["password".into()]);
+    for _ in 0..3 {
+        assert!(!default.is_secret_key("order_id"));
+        assert!(extra.is_secret_key("order_id"));
+        assert!(default.is_secret_key("password"));
+        assert!(!extra.is_secret_key("password"));
+        assert!(!Policy::off().is_secret_key("password"));
+    }
+    // A clone has the same settings, so shares the answers.
+    let clone = extra.clone();
+    assert!(clone.is_secret_key("order_id"));
+    // A flood of distinct keys starts the memo afresh and answers stay right.
+    for i in 0..(MEMO_KEYS + 10) {
+        assert!(!default.is_secret_key(&format!("field_{i}")));
+    }
+    assert!(default.is_secret_key("api_key"));
+}
+
+#[test]
 fn extra_and_safe_keys() {
     let p = Policy::new(&["Tenant-Code".into()], &["token_count".into()]);
     assert!(p.is_secret_key("tenant_code"));

@@ -193,24 +193,27 @@ fn card_numbers(text: &str, edits: &mut Edits) {
             i = first.1;
             continue;
         }
-        let mut groups = vec![first];
-        loop {
-            let end = groups[groups.len() - 1].1;
-            let joined =
-                end + 1 < b.len() && matches!(b[end], b' ' | b'-') && b[end + 1].is_ascii_digit();
-            if !joined {
-                break;
-            }
-            groups.push((end + 1, digits_end(b, end + 1)));
+        // Walk the run once without keeping it: most runs are ids and amounts, not cards.
+        let (mut run_end, mut total) = (first.1, first.1 - first.0);
+        while run_end + 1 < b.len()
+            && matches!(b[run_end], b' ' | b'-')
+            && b[run_end + 1].is_ascii_digit()
+        {
+            let end = digits_end(b, run_end + 1);
+            total += end - run_end - 1;
+            run_end = end;
         }
-        let run_end = groups[groups.len() - 1].1;
         i = run_end;
         if run_end < b.len() && b[run_end].is_ascii_alphabetic() {
             continue;
         }
-        let total: usize = groups.iter().map(|(s, e)| e - s).sum();
         if total < 6 || (total < 13 && !cut_at(text, run_end)) {
             continue;
+        }
+        let mut groups = vec![first];
+        while groups[groups.len() - 1].1 < run_end {
+            let start = groups[groups.len() - 1].1 + 1;
+            groups.push((start, digits_end(b, start)));
         }
         let digits = |from: usize, to: usize| -> Vec<u8> {
             groups[from..=to]

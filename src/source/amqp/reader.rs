@@ -167,10 +167,15 @@ pub(super) fn body_time(body: &[u8]) -> Option<f64> {
 
 /// A body as one recording line: JSON never needs a raw line break.
 pub(super) fn push_line(block: &mut Vec<u8>, body: &[u8]) {
-    block.extend(
-        body.iter()
-            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-    );
+    // JSON bodies hold no raw line breaks as a rule: copy them whole.
+    if memchr::memchr2(b'\n', b'\r', body).is_none() {
+        block.extend_from_slice(body);
+    } else {
+        block.extend(
+            body.iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+        );
+    }
     block.push(b'\n');
 }
 
