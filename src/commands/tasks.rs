@@ -97,6 +97,11 @@ pub fn run(ctx: &Ctx, args: &TasksArgs) -> Result<(), CliError> {
 pub fn explain_empty_range(ctx: &Ctx, state: &crate::state::State) {
     use crate::render::fmt::{full_time, relative};
     let note = match state.time_range() {
+        // A broker read from `--since` that found nothing: the range is only the read's own
+        // clock, not the data's.
+        _ if state.counts.events == 0 => {
+            "nothing was recorded in that time range (no events in it)".to_string()
+        }
         Some((first, last)) => format!(
             "nothing in that time range; the events run from {} to {} ({}); times in --since/--until are measured from now",
             full_time(first, ctx.zone),

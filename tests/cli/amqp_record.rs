@@ -96,6 +96,26 @@ fn stream_queue_reads_back_exactly_like_the_files() {
     let amqp_only = json(&run_cmd(amqp_only));
     assert_eq!(amqp_only["diagnostics"]["entries"], published);
     assert_eq!(tasks_of(&amqp_only), tasks_of(&from_file));
+
+    // From a time after the newest message, RabbitMQ waits for more as if it were coming:
+    // the read must see there is nothing and answer at once, on both transports.
+    std::thread::sleep(Duration::from_millis(1500));
+    for port in [None, Some("0")] {
+        let mut quiet = command(&["tasks", "--json", "--since", "1s", "--broker", &url]);
+        quiet.env_remove("CELTRACE_NOW");
+        if let Some(p) = port {
+            quiet.env("CELTRACE_STREAM_PORT", p);
+        }
+        let started = std::time::Instant::now();
+        let out = run_cmd(quiet);
+        assert_eq!(out.code, 0, "port {port:?}: {}", out.stderr);
+        assert_eq!(json(&out)["tasks"], serde_json::json!([]), "port {port:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "port {port:?}: a quiet stream took {:?}",
+            started.elapsed()
+        );
+    }
     let status = live(&["record", "--status", "--broker", &url]);
     assert!(
         status

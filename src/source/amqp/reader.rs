@@ -90,6 +90,7 @@ impl Amqp {
                 .await
                 .map_err(|e| self.fail(&e))?;
             let mut args = FieldTable::default();
+            let from_time = matches!(start, Start::Time(_));
             let start = match start {
                 Start::Time(t) => AMQPValue::Timestamp(t.max(0.0) as u64),
                 Start::Offset(o) => AMQPValue::LongLongInt(o),
@@ -108,7 +109,18 @@ impl Amqp {
             let mut block = Vec::with_capacity(BLOCK * 600);
             let mut lines = 0;
             let mut unacked = 0;
-            while let Some(delivery) = consumer.next().await {
+            // From a time past the newest message RabbitMQ waits for more as if it were
+            // coming: when nothing is delivered at once, nothing was recorded since.
+            let mut first_wait = from_time.then_some(FIRST_WAIT);
+            loop {
+                let next = match first_wait.take() {
+                    Some(wait) => match tokio::time::timeout(wait, consumer.next()).await {
+                        Ok(next) => next,
+                        Err(_) => None,
+                    },
+                    None => consumer.next().await,
+                };
+                let Some(delivery) = next else { break };
                 let delivery = delivery.map_err(|e| self.fail(&e))?;
                 let offset = stream_offset(&delivery);
                 if offset.is_some_and(|o| o > last) {
@@ -147,6 +159,10 @@ impl Amqp {
         })
     }
 }
+
+/// How long the first message of a read from a time may take: a message the broker has is
+/// sent at once.
+const FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The event time of a message body: its first `"timestamp"` (a batch's first event), read
 /// without parsing the whole body.

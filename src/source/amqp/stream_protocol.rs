@@ -112,14 +112,14 @@ impl Amqp {
         let password = at.password.clone();
         let port = at.port;
         let (chunks_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(usize::from(CREDIT));
-        let (open_tx, open_rx) = std::sync::mpsc::channel::<Result<StreamInfo, String>>();
+        let (open_tx, open_rx) = std::sync::mpsc::channel::<Result<Opened, String>>();
         let (credit_tx, credit_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let queue_name = queue.to_string();
         let client_thread = std::thread::spawn(move || {
             run_client(&at, &queue_name, start, &chunks_tx, &open_tx, credit_rx);
         });
-        let info = match open_rx.recv() {
-            Ok(Ok(info)) => info,
+        let (info, reading) = match open_rx.recv() {
+            Ok(Ok(opened)) => opened,
             Ok(Err(why)) => {
                 let _ = client_thread.join();
                 return Err(redact_reason(&why, &password));
@@ -130,7 +130,11 @@ impl Amqp {
             }
         };
         opened(Transport::Stream(port), info);
-        let result = cut_lines(&chunks, &credit_tx, start, info.last, end, tx);
+        let result = if reading {
+            cut_lines(&chunks, &credit_tx, start, info.last, end, tx)
+        } else {
+            Ok(())
+        };
         if let Err(reason) = result {
             let _ = tx.send(Err(AmqpError::Closed {
                 url: self.label.clone(),
@@ -152,7 +156,7 @@ fn run_client(
     queue: &str,
     start: Start,
     chunks: &SyncSender<Chunk>,
-    opened: &std::sync::mpsc::Sender<Result<StreamInfo, String>>,
+    opened: &std::sync::mpsc::Sender<Result<Opened, String>>,
     mut credit: tokio::sync::mpsc::UnboundedReceiver<()>,
 ) {
     // One thread: the client hands each frame to a task of its own, and only a
@@ -166,6 +170,8 @@ fn run_client(
     };
     rt.block_on(async {
         let (probe_tx, mut probes) = tokio::sync::mpsc::unbounded_channel::<Chunk>();
+        // Set before celtrace closes the connection itself: that end is not the broker's.
+        let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let open = async {
             let options = ClientOptions::builder()
                 .host(&at.host)
@@ -177,7 +183,9 @@ fn run_client(
             let client = Client::connect(options)
                 .await
                 .map_err(|e| format!("is not available on port {}: {e}", at.port))?;
-            client.set_handler(handler(probe_tx, chunks.clone())).await;
+            client
+                .set_handler(handler(probe_tx, chunks.clone(), closing.clone()))
+                .await;
             // Chunks come whole: the newest one ends at the last offset, the oldest starts at
             // the first. No waiting for the end of a chunk as over AMQP.
             let (last_start, last_len) =
@@ -191,15 +199,29 @@ fn run_client(
             let offset = match start {
                 Start::First => OffsetSpecification::First,
                 Start::Offset(o) => OffsetSpecification::Offset(o.max(0) as u64),
+                // RabbitMQ waits at the end for a time past the newest chunk, as if more were
+                // coming: find the chunk first, so a quiet stream reads as nothing at once.
                 // Milliseconds here (AMQP's `x-stream-offset` takes seconds).
-                Start::Time(t) => OffsetSpecification::Timestamp((t.max(0.0) * 1000.0) as i64),
+                Start::Time(t) => {
+                    let at = OffsetSpecification::Timestamp((t.max(0.0) * 1000.0) as i64);
+                    match delivered_from(&client, &mut probes, queue, at).await? {
+                        Some((first, _)) => OffsetSpecification::Offset(first),
+                        None => return Ok((client, info, false)),
+                    }
+                }
             };
             subscribe(&client, READ, queue, offset, CREDIT).await?;
-            Ok::<_, String>((client, info))
+            Ok::<_, String>((client, info, true))
         };
         let client = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
-            Ok(Ok((client, info))) => {
-                let _ = opened.send(Ok(info));
+            Ok(Ok((client, info, reading))) => {
+                let _ = opened.send(Ok((info, reading)));
+                if !reading {
+                    // Nothing recorded from that time on: the reader sees the end at once.
+                    closing.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = client.close().await;
+                    return;
+                }
                 client
             }
             Ok(Err(why)) => {
@@ -218,6 +240,7 @@ fn run_client(
         while credit.recv().await.is_some() {
             let _ = client.credit(READ, 1).await;
         }
+        closing.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = client.unsubscribe(READ).await;
         let _ = client.close().await;
     });
@@ -331,17 +354,33 @@ async fn first_chunk(
     queue: &str,
     offset: OffsetSpecification,
 ) -> Result<(u64, u64), String> {
+    // Nothing to deliver: the stream is empty (AMQP says so in its words).
+    delivered_from(client, probes, queue, offset)
+        .await?
+        .ok_or_else(|| format!("delivered nothing from `{queue}` (empty?)"))
+}
+
+/// [`first_chunk`], or `None` when nothing is delivered from `offset` within [`PROBE_WAIT`]
+/// (the broker sends a chunk it has at once).
+async fn delivered_from(
+    client: &Client,
+    probes: &mut tokio::sync::mpsc::UnboundedReceiver<Chunk>,
+    queue: &str,
+    offset: OffsetSpecification,
+) -> Result<Option<(u64, u64)>, String> {
     subscribe(client, PROBE, queue, offset, 1).await?;
     let found = match tokio::time::timeout(PROBE_WAIT, probes.recv()).await {
-        Ok(Some(Ok((first, messages)))) => Ok((first, messages.len() as u64)),
+        Ok(Some(Ok((first, messages)))) => Ok(Some((first, messages.len() as u64))),
         Ok(Some(Err(reason))) => Err(reason),
         Ok(None) => Err("the connection closed".to_string()),
-        // Nothing to deliver: the stream is empty (AMQP says so in its words).
-        Err(_) => Err(format!("delivered nothing from `{queue}` (empty?)")),
+        Err(_) => Ok(None),
     };
     let _ = client.unsubscribe(PROBE).await;
     found
 }
+
+/// The stream's offsets, and whether there is anything to read from the start asked for.
+type Opened = (StreamInfo, bool);
 
 /// A delivered chunk: its first offset and messages; or why the connection ended.
 type Chunk = Result<(u64, Vec<Message>), String>;
@@ -352,8 +391,12 @@ type Chunk = Result<(u64, Vec<Message>), String>;
 fn handler(
     probes: tokio::sync::mpsc::UnboundedSender<Chunk>,
     reads: SyncSender<Chunk>,
+    closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> impl FnOnce(MessageResult) -> BoxFuture + Clone + Send + Sync + 'static {
     move |item: MessageResult| -> BoxFuture {
+        if item.is_none() && closing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Box::pin(async { Ok(()) });
+        }
         let (subscription, chunk) = match item {
             Some(Ok(response)) => match response.kind() {
                 ResponseKind::Deliver(d) => {
