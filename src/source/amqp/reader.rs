@@ -114,10 +114,10 @@ impl Amqp {
             let mut first_wait = from_time.then_some(FIRST_WAIT);
             loop {
                 let next = match first_wait.take() {
-                    Some(wait) => match tokio::time::timeout(wait, consumer.next()).await {
-                        Ok(next) => next,
-                        Err(_) => None,
-                    },
+                    // Nothing within the wait (`Err`) ends the read like the stream's end.
+                    Some(wait) => tokio::time::timeout(wait, consumer.next())
+                        .await
+                        .unwrap_or_default(),
                     None => consumer.next().await,
                 };
                 let Some(delivery) = next else { break };
