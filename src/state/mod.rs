@@ -279,7 +279,11 @@ impl State {
     fn apply_task(&mut self, u: TaskUpdate) {
         self.counts.task_events += 1;
         if let Some((host, pid)) = &u.worker {
-            self.worker_mut(host).touch_activity(*pid, u.mark.time);
+            // One lookup for a known worker (nearly every event).
+            match self.workers.get_mut(host.as_ref()) {
+                Some(worker) => worker.touch_activity(*pid, u.mark.time),
+                None => self.worker_mut(host).touch_activity(*pid, u.mark.time),
+            }
         }
         let pos = self.slot(u.id);
         let mut mark = u.mark;
