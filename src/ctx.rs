@@ -37,6 +37,9 @@ pub struct Env {
     pub home: Option<String>,
     /// `CELTRACE_STREAM_PORT`: RabbitMQ's stream protocol port, `0` for AMQP only.
     pub stream_port: Option<String>,
+    /// `CELTRACE_STREAM_SPLIT`: from how many messages a stream-protocol read uses two
+    /// connections, `0` for never.
+    pub stream_split: Option<String>,
 }
 
 impl Env {
@@ -57,6 +60,7 @@ impl Env {
             xdg_config_home: var("XDG_CONFIG_HOME"),
             home: var("HOME"),
             stream_port: var(crate::source::amqp::stream_protocol::PORT_ENV),
+            stream_split: var(crate::source::amqp::stream_protocol::SPLIT_ENV),
         }
     }
 
@@ -310,6 +314,8 @@ pub struct Ctx {
     pub ingest: Arc<Policy>,
     /// `CELTRACE_STREAM_PORT`, for reads of a RabbitMQ stream queue.
     pub stream_port: Option<String>,
+    /// `CELTRACE_STREAM_SPLIT`, parsed.
+    pub stream_split: u64,
 }
 
 impl Ctx {
@@ -380,6 +386,15 @@ impl Ctx {
             result_backend,
             stream: g.stream.clone(),
             stream_port: env.stream_port.clone(),
+            stream_split: crate::source::amqp::stream_protocol::split_setting(
+                env.stream_split.as_deref(),
+            )
+            .map_err(|why| {
+                CliError::usage(
+                    why,
+                    "set CELTRACE_STREAM_SPLIT to a number of messages (0: never split)",
+                )
+            })?,
         })
     }
 
@@ -387,9 +402,9 @@ impl Ctx {
     /// refusal when events come from a file ("`queues` asks the broker").
     pub fn broker(&self, what: &str) -> Result<Broker, CliError> {
         match &self.source {
-            EventSource::Broker(url, _) => {
-                Ok(Broker::open(url)?.with_stream_port(self.stream_port.clone()))
-            }
+            EventSource::Broker(url, _) => Ok(Broker::open(url)?
+                .with_stream_port(self.stream_port.clone())
+                .with_stream_split(self.stream_split)),
             EventSource::Recording(_) => Err(CliError::usage(
                 format!("{what}, and a recording on disk is not a broker"),
                 "give --broker (a Redis or RabbitMQ URL) instead of --events",

@@ -69,6 +69,18 @@ impl Broker {
         }
     }
 
+    /// RabbitMQ: from how many messages a stream-protocol read may use two connections
+    /// (`CELTRACE_STREAM_SPLIT`).
+    pub fn with_stream_split(self, messages: u64) -> Self {
+        match self {
+            Self::Amqp(mut a) => {
+                a.stream_split = messages;
+                Self::Amqp(a)
+            }
+            other => other,
+        }
+    }
+
     /// The URL with its password hidden.
     pub fn label(&self) -> &str {
         match self {

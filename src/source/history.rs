@@ -115,13 +115,21 @@ fn queue_label(amqp: &Amqp, queue: &str, reader: &super::amqp::AmqpReader) -> St
 
 impl History {
     /// A read of the stream queue from `since` (chunk-granular) to its end now.
+    /// `ordered: false` lets a long read come in two halves at once (a state's fold does not
+    /// care about order; an export does).
     fn queue_reader(
         amqp: &Amqp,
         queue: &str,
         start: Start,
         end: Option<f64>,
+        ordered: bool,
     ) -> Result<super::amqp::AmqpReader, HistoryError> {
-        amqp.reader_until(queue, start, end).map_err(|e| match e {
+        let reader = if ordered {
+            amqp.reader_until(queue, start, end)
+        } else {
+            amqp.unordered_reader_until(queue, start, end)
+        };
+        reader.map_err(|e| match e {
             AmqpError::NoQueue { .. } => HistoryError::Missing {
                 url: amqp.label.clone(),
                 key: queue.to_string(),
@@ -146,7 +154,7 @@ impl History {
             }
             Self::Queue { amqp, queue, .. } => {
                 let start = since.map_or(Start::First, Start::Time);
-                let reader = Self::queue_reader(&amqp, &queue, start, until)?;
+                let reader = Self::queue_reader(&amqp, &queue, start, until, true)?;
                 let label = queue_label(&amqp, &queue, &reader);
                 Ok((Box::new(reader.with_progress(progress.clone())), label))
             }
@@ -186,7 +194,7 @@ impl History {
                 let start = since.map_or(Start::First, Start::Time);
                 // `until` already has the slack past `--at` (`Ctx::load`).
                 let end = until;
-                let reader = Self::queue_reader(&amqp, &queue, start, end)?;
+                let reader = Self::queue_reader(&amqp, &queue, start, end, false)?;
                 let label = queue_label(&amqp, &queue, &reader);
                 let mut state = State::scrubbed_by(scrub).with_cutoff(cutoff);
                 let reader = Box::new(reader.with_progress(progress.clone()));
@@ -248,7 +256,8 @@ impl History {
                 let mut back = 400_i64;
                 loop {
                     let start = (info.last + 1 - back).max(info.first);
-                    let mut reader = Self::queue_reader(&amqp, &queue, Start::Offset(start), None)?;
+                    let mut reader =
+                        Self::queue_reader(&amqp, &queue, Start::Offset(start), None, true)?;
                     let mut text = String::new();
                     reader.read_to_string(&mut text).map_err(|e| {
                         match e.get_ref().and_then(|e| e.downcast_ref::<AmqpError>()) {

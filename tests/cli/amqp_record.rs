@@ -96,6 +96,22 @@ fn stream_queue_reads_back_exactly_like_the_files() {
     let amqp_only = json(&run_cmd(amqp_only));
     assert_eq!(amqp_only["diagnostics"]["entries"], published);
     assert_eq!(tasks_of(&amqp_only), tasks_of(&from_file));
+    // Split in two halves read at once (long reads are; here from 1 message on), the same
+    // again: every message once, whichever half it came in.
+    let mut halves = command(&["tasks", "--json", "--broker", &url]);
+    halves.env("CELTRACE_STREAM_SPLIT", "1");
+    let halves = json(&run_cmd(halves));
+    assert_eq!(halves["diagnostics"]["entries"], published);
+    assert_eq!(tasks_of(&halves), tasks_of(&from_file));
+    let mut bad = command(&["tasks", "--broker", &url]);
+    bad.env("CELTRACE_STREAM_SPLIT", "half");
+    let bad = run_cmd(bad);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("CELTRACE_STREAM_SPLIT"),
+        "{}",
+        bad.stderr
+    );
 
     // From a time after the newest message, RabbitMQ waits for more as if it were coming:
     // the read must see there is nothing and answer at once, on both transports.

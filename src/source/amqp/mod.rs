@@ -95,6 +95,9 @@ pub struct Amqp {
     pub vhost: String,
     /// `CELTRACE_STREAM_PORT` as given: another port for the stream protocol, or `0`.
     pub stream_port: Option<String>,
+    /// `CELTRACE_STREAM_SPLIT`: reads of this many messages or more that fold into a state
+    /// come over two stream-protocol connections at once; `0` never.
+    pub stream_split: u64,
 }
 
 fn runtime() -> io::Result<tokio::runtime::Runtime> {
@@ -113,6 +116,7 @@ impl Amqp {
             label: url.redacted(),
             vhost,
             stream_port: None,
+            stream_split: stream_protocol::SPLIT_DEFAULT,
         }
     }
 

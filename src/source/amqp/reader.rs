@@ -28,6 +28,28 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
     ) -> Result<AmqpReader, AmqpError> {
+        self.open_reader(queue, start, end, None)
+    }
+
+    /// [`Amqp::reader_until`] for a reader that folds every line into a state, where order
+    /// does not matter: a long read over the stream protocol may come in two halves at once,
+    /// their blocks interleaved (see [`Amqp::stream_split`]).
+    pub fn unordered_reader_until(
+        &self,
+        queue: &str,
+        start: Start,
+        end: Option<f64>,
+    ) -> Result<AmqpReader, AmqpError> {
+        self.open_reader(queue, start, end, Some(self.stream_split))
+    }
+
+    fn open_reader(
+        &self,
+        queue: &str,
+        start: Start,
+        end: Option<f64>,
+        split: Option<u64>,
+    ) -> Result<AmqpReader, AmqpError> {
         let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
         let (opened_tx, opened_rx) =
             std::sync::mpsc::channel::<Result<(Transport, StreamInfo), AmqpError>>();
@@ -38,7 +60,8 @@ impl Amqp {
                 let _ = opened_tx.send(Ok((t, info)));
             };
             // The stream protocol when the plugin answers, else AMQP.
-            let Err(why) = this.consume_stream_protocol(&queue, start, end, &tx, &opened) else {
+            let Err(why) = this.consume_stream_protocol(&queue, start, end, split, &tx, &opened)
+            else {
                 return;
             };
             let info = match this.stream_info(&queue) {

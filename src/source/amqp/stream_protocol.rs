@@ -17,6 +17,22 @@ use super::{Amqp, AmqpError, BLOCK, Start, StreamInfo, client_url};
 pub const DEFAULT_PORT: u16 = 5552;
 /// `CELTRACE_STREAM_PORT`: another port for the stream protocol, or `0` for AMQP only.
 pub const PORT_ENV: &str = "CELTRACE_STREAM_PORT";
+/// `CELTRACE_STREAM_SPLIT`: from how many messages a read that folds into a state comes over
+/// two connections at once, or `0` for never.
+pub const SPLIT_ENV: &str = "CELTRACE_STREAM_SPLIT";
+/// Below this a second connection costs more than it saves.
+pub const SPLIT_DEFAULT: u64 = 100_000;
+
+/// [`SPLIT_ENV`]'s value, or what is wrong with it.
+pub fn split_setting(setting: Option<&str>) -> Result<u64, String> {
+    match setting.map(str::trim) {
+        None | Some("") => Ok(SPLIT_DEFAULT),
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("`{n}` in {SPLIT_ENV} is not a number of messages")),
+    }
+}
+
 /// How long connecting and subscribing may take before AMQP is used instead.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 /// A read that receives nothing this long before its last offset has stalled: said, not
@@ -67,6 +83,7 @@ pub fn port_to_try(setting: Option<&str>, tls: bool) -> Result<u16, String> {
 }
 
 /// Where and as whom to connect.
+#[derive(Clone)]
 struct Endpoint {
     host: String,
     port: u16,
@@ -100,52 +117,135 @@ impl Amqp {
     /// The client runs on a thread of its own (it decodes the frames) while this one cuts
     /// lines; chunks come over a bounded channel, and each one taken asks the broker for one
     /// more, so memory stays bounded by the credit.
+    ///
+    /// `split`: from how many messages on the read may come in two halves at once, their
+    /// blocks interleaved (`None` keeps the stream's order, for readers that need it).
     pub(super) fn consume_stream_protocol(
         &self,
         queue: &str,
         start: Start,
         end: Option<f64>,
+        split: Option<u64>,
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
         opened: &dyn Fn(Transport, StreamInfo),
     ) -> Result<(), String> {
         let at = self.stream_endpoint()?;
         let password = at.password.clone();
         let port = at.port;
-        let (chunks_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(usize::from(CREDIT));
-        let (open_tx, open_rx) = std::sync::mpsc::channel::<Result<Opened, String>>();
-        let (credit_tx, credit_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let queue_name = queue.to_string();
-        let client_thread = std::thread::spawn(move || {
-            run_client(&at, &queue_name, start, &chunks_tx, &open_tx, credit_rx);
-        });
-        let (info, reading) = match open_rx.recv() {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(why)) => {
-                let _ = client_thread.join();
+        let (first, opened_first) = Connection::open(&at, queue, Plan::Find(start));
+        let (info, begin) = match opened_first {
+            Ok(opened) => opened,
+            Err(why) => {
+                first.close();
                 return Err(redact_reason(&why, &password));
-            }
-            Err(_) => {
-                let _ = client_thread.join();
-                return Err("could not be used (its thread ended)".to_string());
             }
         };
         opened(Transport::Stream(port), info);
-        let result = if reading {
-            cut_lines(&chunks, &credit_tx, start, info.last, end, tx)
-        } else {
-            Ok(())
-        };
-        if let Err(reason) = result {
+        let fail = |reason: String| {
             let _ = tx.send(Err(AmqpError::Closed {
                 url: self.label.clone(),
                 reason: redact_reason(&reason, &password),
             }));
+        };
+        let Some(begin) = begin else {
+            first.close();
+            return Ok(());
+        };
+        // The client decodes every message on its thread, and that thread is the read's
+        // ceiling: a long read is split in two halves, each on a connection of its own.
+        let messages = u64::try_from(info.last - to_i64(begin) + 1).unwrap_or(0);
+        let second = split.filter(|&n| n > 0 && messages >= n).and_then(|_| {
+            let mid = begin + messages / 2;
+            let (second, opened) = Connection::open(&at, queue, Plan::At(mid));
+            match opened {
+                Ok((_, Some(_))) => Some((second, mid)),
+                _ => {
+                    second.close();
+                    None
+                }
+            }
+        });
+        match second {
+            None => {
+                if let Err(reason) = first.cut(start, info.last, end, tx) {
+                    fail(reason);
+                }
+            }
+            Some((second, mid)) => std::thread::scope(|scope| {
+                let later = scope.spawn(|| {
+                    if let Err(reason) = second.cut(Start::Offset(to_i64(mid)), info.last, end, tx)
+                    {
+                        fail(reason);
+                    }
+                    second.close();
+                });
+                if let Err(reason) = first.cut(start, to_i64(mid) - 1, end, tx) {
+                    fail(reason);
+                }
+                let _ = later.join();
+            }),
         }
-        // Dropping the credit sender ends the client's loop, which unsubscribes and closes.
-        drop(credit_tx);
-        drop(chunks);
-        let _ = client_thread.join();
+        first.close();
         Ok(())
+    }
+}
+
+/// What a connection does before it reads.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// Find the stream's offsets, then subscribe from the start asked for.
+    Find(Start),
+    /// Subscribe at this offset, no questions asked (the second half of a split read).
+    At(u64),
+}
+
+/// One stream-protocol connection reading on a thread of its own.
+struct Connection {
+    chunks: std::sync::mpsc::Receiver<Chunk>,
+    credit: tokio::sync::mpsc::UnboundedSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Connection {
+    /// Connects and subscribes; the stream's offsets and where the read begins (`None`:
+    /// nothing to read), or why the stream protocol cannot be used.
+    fn open(at: &Endpoint, queue: &str, plan: Plan) -> (Self, Result<Opened, String>) {
+        let (chunks_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(usize::from(CREDIT));
+        let (open_tx, open_rx) = std::sync::mpsc::channel::<Result<Opened, String>>();
+        let (credit, credit_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (at, queue) = (at.clone(), queue.to_string());
+        let thread = std::thread::spawn(move || {
+            run_client(&at, &queue, plan, &chunks_tx, &open_tx, credit_rx);
+        });
+        let opened = open_rx
+            .recv()
+            .unwrap_or_else(|_| Err("could not be used (its thread ended)".to_string()));
+        (
+            Self {
+                chunks,
+                credit,
+                thread,
+            },
+            opened,
+        )
+    }
+
+    /// Hands the lines from `start` to offset `last` (or the first event after `end`) to `tx`.
+    fn cut(
+        &self,
+        start: Start,
+        last: i64,
+        end: Option<f64>,
+        tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
+    ) -> Result<(), String> {
+        cut_lines(&self.chunks, &self.credit, start, last, end, tx)
+    }
+
+    /// Dropping the credit sender ends the client's loop, which unsubscribes and closes.
+    fn close(self) {
+        drop(self.credit);
+        drop(self.chunks);
+        let _ = self.thread.join();
     }
 }
 
@@ -154,7 +254,7 @@ impl Amqp {
 fn run_client(
     at: &Endpoint,
     queue: &str,
-    start: Start,
+    plan: Plan,
     chunks: &SyncSender<Chunk>,
     opened: &std::sync::mpsc::Sender<Result<Opened, String>>,
     mut credit: tokio::sync::mpsc::UnboundedReceiver<()>,
@@ -186,37 +286,49 @@ fn run_client(
             client
                 .set_handler(handler(probe_tx, chunks.clone(), closing.clone()))
                 .await;
-            // Chunks come whole: the newest one ends at the last offset, the oldest starts at
-            // the first. No waiting for the end of a chunk as over AMQP.
-            let (last_start, last_len) =
-                first_chunk(&client, &mut probes, queue, OffsetSpecification::Last).await?;
-            let (first, _) =
-                first_chunk(&client, &mut probes, queue, OffsetSpecification::First).await?;
-            let info = StreamInfo {
-                first: to_i64(first),
-                last: to_i64(last_start + last_len.max(1) - 1),
-            };
-            let offset = match start {
-                Start::First => OffsetSpecification::First,
-                Start::Offset(o) => OffsetSpecification::Offset(o.max(0) as u64),
-                // RabbitMQ waits at the end for a time past the newest chunk, as if more were
-                // coming: find the chunk first, so a quiet stream reads as nothing at once.
-                // Milliseconds here (AMQP's `x-stream-offset` takes seconds).
-                Start::Time(t) => {
-                    let at = OffsetSpecification::Timestamp((t.max(0.0) * 1000.0) as i64);
-                    match delivered_from(&client, &mut probes, queue, at).await? {
-                        Some((first, _)) => OffsetSpecification::Offset(first),
-                        None => return Ok((client, info, false)),
-                    }
+            let (info, begin) = match plan {
+                Plan::At(offset) => (
+                    StreamInfo {
+                        first: to_i64(offset),
+                        last: to_i64(offset),
+                    },
+                    Some(offset),
+                ),
+                Plan::Find(start) => {
+                    let info = offsets(&client, &mut probes, queue).await?;
+                    let begin = match start {
+                        Start::First => Some(info.first.max(0) as u64),
+                        Start::Offset(o) => Some(o.max(info.first).max(0) as u64),
+                        // RabbitMQ waits at the end for a time past the newest chunk, as if
+                        // more were coming: find the chunk first, so a quiet stream reads as
+                        // nothing at once. Milliseconds here (AMQP's `x-stream-offset` takes
+                        // seconds).
+                        Start::Time(t) => {
+                            let at = OffsetSpecification::Timestamp((t.max(0.0) * 1000.0) as i64);
+                            delivered_from(&client, &mut probes, queue, at)
+                                .await?
+                                .map(|(first, _)| first)
+                        }
+                    };
+                    (info, begin)
                 }
             };
-            subscribe(&client, READ, queue, offset, CREDIT).await?;
-            Ok::<_, String>((client, info, true))
+            if let Some(offset) = begin {
+                subscribe(
+                    &client,
+                    READ,
+                    queue,
+                    OffsetSpecification::Offset(offset),
+                    CREDIT,
+                )
+                .await?;
+            }
+            Ok::<_, String>((client, info, begin))
         };
         let client = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
-            Ok(Ok((client, info, reading))) => {
-                let _ = opened.send(Ok((info, reading)));
-                if !reading {
+            Ok(Ok((client, info, begin))) => {
+                let _ = opened.send(Ok((info, begin)));
+                if begin.is_none() {
                     // Nothing recorded from that time on: the reader sees the end at once.
                     closing.store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = client.close().await;
@@ -346,6 +458,22 @@ async fn subscribe(
     }
 }
 
+/// The stream's first and last offsets. Chunks come whole: the newest one ends at the last
+/// offset, the oldest starts at the first. No waiting for the end of a chunk as over AMQP.
+async fn offsets(
+    client: &Client,
+    probes: &mut tokio::sync::mpsc::UnboundedReceiver<Chunk>,
+    queue: &str,
+) -> Result<StreamInfo, String> {
+    let (last_start, last_len) =
+        first_chunk(client, probes, queue, OffsetSpecification::Last).await?;
+    let (first, _) = first_chunk(client, probes, queue, OffsetSpecification::First).await?;
+    Ok(StreamInfo {
+        first: to_i64(first),
+        last: to_i64(last_start + last_len.max(1) - 1),
+    })
+}
+
 /// The first offset and the length of the first chunk delivered from `offset`, on a
 /// subscription of its own, closed after.
 async fn first_chunk(
@@ -379,8 +507,9 @@ async fn delivered_from(
     found
 }
 
-/// The stream's offsets, and whether there is anything to read from the start asked for.
-type Opened = (StreamInfo, bool);
+/// The stream's offsets, and the offset the read begins at (`None`: nothing to read from
+/// the start asked for).
+type Opened = (StreamInfo, Option<u64>);
 
 /// A delivered chunk: its first offset and messages; or why the connection ended.
 type Chunk = Result<(u64, Vec<Message>), String>;
@@ -452,6 +581,16 @@ mod tests {
             Transport::Stream(5552).describe(),
             "stream protocol, port 5552"
         );
+    }
+
+    #[test]
+    fn the_split_comes_from_the_setting() {
+        assert_eq!(split_setting(None), Ok(SPLIT_DEFAULT));
+        assert_eq!(split_setting(Some(" ")), Ok(SPLIT_DEFAULT));
+        assert_eq!(split_setting(Some("0")), Ok(0));
+        assert_eq!(split_setting(Some(" 5000 ")), Ok(5000));
+        assert!(split_setting(Some("-1")).unwrap_err().contains("`-1`"));
+        assert!(split_setting(Some("half")).unwrap_err().contains(SPLIT_ENV));
     }
 
     #[test]
