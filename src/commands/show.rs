@@ -187,14 +187,45 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
                 return Ok((state, report));
             }
         }
-        let hour_ago = Some(at.unwrap_or(crate::query::time::epoch(ctx.now)) - 3600.0);
-        let (state, report) = ctx.load(&Load::between(hour_ago, None).at(at))?;
-        if resolve_task(&state, typed).is_ok() {
-            return Ok((state, report));
+        // Then the last few minutes (the task asked about during an incident is most often
+        // a recent one), then the last hour: each kept only when it holds the whole lineage
+        // and the root's group mates; else everything.
+        let end = at.unwrap_or(crate::query::time::epoch(ctx.now));
+        for window in RECENT_WINDOWS_SECS {
+            let since = end - window;
+            let (state, report) = ctx.load(&Load::between(Some(since), None).at(at))?;
+            if lineage_is_whole(&state, typed) && root_begins_after(&state, typed, since) {
+                return Ok((state, report));
+            }
         }
         return ctx.load(&Load::ALL.at(at));
     }
     passes(ctx, typed, at)
+}
+
+/// The windows a stream queue read tries before reading everything, shortest first.
+const RECENT_WINDOWS_SECS: [f64; 2] = [300.0, 3600.0];
+
+/// How far the producers' and workers' clocks may run ahead of the broker's: a read from a
+/// broker time holds the events stamped that much later for sure.
+const CLOCK_MARGIN_SECS: f64 = 30.0;
+
+/// Whether the root of the task's flow was first seen late enough after `since` that the
+/// tasks sent in a burst with it (its group mates) were read too.
+fn root_begins_after(state: &State, typed: &str, since: f64) -> bool {
+    let Ok(id) = resolve_task(state, typed) else {
+        return false;
+    };
+    let Some(task) = state.task(id) else {
+        return false;
+    };
+    let root = state.task(state.root_id(task)).unwrap_or(task);
+    root.marks
+        .iter()
+        .map(|m| m.time)
+        .filter(|t| *t > 0.0)
+        .reduce(f64::min)
+        .is_some_and(|first| first - MATES_WINDOW_SECS - CLOCK_MARGIN_SECS > since)
 }
 
 /// How long before the backend's `date_done` a stream queue read begins: a task's events
