@@ -310,7 +310,8 @@ fn run_client(
                                 .map(|(first, _)| first)
                         }
                     };
-                    (info, begin)
+                    // Past the last offset RabbitMQ would wait for more: nothing to read.
+                    (info, begin.filter(|&b| to_i64(b) <= info.last))
                 }
             };
             if let Some(offset) = begin {
