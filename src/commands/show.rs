@@ -363,4 +363,37 @@ mod tests {
         }
         assert_eq!(parse_date_done("yesterday"), None);
     }
+
+    /// A chain root → mid → leaf: the root sent at 1000 s, mid at 1010, leaf at 1020.
+    fn chain(with_root: bool, with_mid: bool) -> State {
+        let event = |kind: &str, id: &str, parent: Option<&str>, t: f64| {
+            let parent = parent.map_or("null".to_string(), |p| format!("\"{p}\""));
+            format!(
+                r#"{{"type": "{kind}", "uuid": "{id}", "name": "t.{id}", "root_id": "root", "parent_id": {parent}, "hostname": "w@h", "pid": 1, "timestamp": {t}}}"#
+            )
+        };
+        let mut lines = Vec::new();
+        if with_root {
+            lines.push(event("task-sent", "root", None, 1000.0));
+        }
+        if with_mid {
+            lines.push(event("task-sent", "mid", Some("root"), 1010.0));
+        }
+        lines.push(event("task-sent", "leaf", Some("mid"), 1020.0));
+        crate::query::testing::state_of(&lines.join("\n"))
+    }
+
+    #[test]
+    fn a_window_is_kept_only_with_the_whole_lineage_and_room_for_the_roots_burst() {
+        let whole = chain(true, true);
+        assert!(lineage_is_whole(&whole, "leaf"));
+        assert!(!lineage_is_whole(&chain(false, true), "leaf"));
+        assert!(!lineage_is_whole(&chain(true, false), "leaf"));
+        assert!(!lineage_is_whole(&whole, "nothing"));
+        // The root's mates are sent within MATES_WINDOW_SECS of it, and clocks may run ahead.
+        let room = MATES_WINDOW_SECS + CLOCK_MARGIN_SECS;
+        assert!(root_begins_after(&whole, "leaf", 1000.0 - room - 1.0));
+        assert!(!root_begins_after(&whole, "leaf", 1000.0 - room + 1.0));
+        assert!(!root_begins_after(&whole, "nothing", 0.0));
+    }
 }
