@@ -9,6 +9,7 @@ use redis::Pipeline;
 use super::pubsub::Feed;
 use super::redis::{Redis, RedisError};
 use super::stream::{GAPS_KEPT, IdClock, Layout, hour_of, parse_id, producer_member};
+use crate::model::TaskId;
 use crate::model::split::{self, GapReason, Line, LineKind, gap_line};
 
 /// How long the lock says a recorder runs without being refreshed (it is refreshed every second).
@@ -111,8 +112,10 @@ pub struct Writer {
     retention: Retention,
     /// Root of each recent task, learnt from its `task-sent`/`task-received`: later events of
     /// the task (`task-started`, ...) do not name it.
-    roots: HashMap<String, String>,
-    flows_seen: HashSet<String>,
+    /// Ids as [`TaskId`]s: a UUID in 16 bytes inline, where two strings cost about 150 bytes
+    /// a task, and the map holds up to [`ROOTS_MAX`] of them.
+    roots: HashMap<TaskId, TaskId>,
+    flows_seen: HashSet<TaskId>,
     hours_seen: HashSet<u64>,
     /// A write failed: the next pipelines file every task they touch in the id sets again,
     /// since the failed one may have held a task's only filing (idempotent, so harmless).
@@ -510,18 +513,21 @@ impl Writer {
                     .ignore();
             }
             if let Some(task) = &e.line.task {
-                let root = match (&e.line.root, self.roots.get(task)) {
+                // `TaskId` prints exactly the text it was parsed from.
+                let task_id = TaskId::parse(task);
+                let root = match (&e.line.root, self.roots.get(&task_id)) {
                     (_, Some(known)) => {
+                        let known = known.to_string();
                         if self.refile {
                             members
                                 .entry(hour_of(e.id.0))
                                 .or_default()
                                 .push(format!("{task}:{known}"));
                         }
-                        known.clone()
+                        known
                     }
                     (Some(root), None) => {
-                        self.roots.insert(task.clone(), root.clone());
+                        self.roots.insert(task_id, TaskId::parse(root));
                         members
                             .entry(hour_of(e.id.0))
                             .or_default()
@@ -531,7 +537,7 @@ impl Writer {
                     (None, None) => {
                         // Root unknown (recording began mid-task, or a backend write):
                         // filed under the task's own id.
-                        self.roots.insert(task.clone(), task.clone());
+                        self.roots.insert(task_id.clone(), task_id);
                         members
                             .entry(hour_of(e.id.0))
                             .or_default()
@@ -584,7 +590,7 @@ impl Writer {
             let key = self.layout.flow(&root);
             pipe.cmd("APPEND").arg(&key).arg(value).ignore();
             if let Some(ttl) = ttl
-                && self.flows_seen.insert(root)
+                && self.flows_seen.insert(TaskId::parse(&root))
             {
                 pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
             }
