@@ -489,7 +489,7 @@ impl Writer {
         pipe.atomic();
         // One APPEND per workflow per batch: a worker's task.multi batches carry several
         // events of one task, and flows send bursts.
-        let mut appends: HashMap<String, String> = HashMap::new();
+        let mut appends: HashMap<TaskId, String> = HashMap::new();
         // One ZADD per hour's id set per batch, with all its new members: Redis's cost is
         // mostly per command, and it is the recorder's ceiling at high rates.
         let mut members: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
@@ -517,32 +517,32 @@ impl Writer {
                 let task_id = TaskId::parse(task);
                 let root = match (&e.line.root, self.roots.get(&task_id)) {
                     (_, Some(known)) => {
-                        let known = known.to_string();
                         if self.refile {
                             members
                                 .entry(hour_of(e.id.0))
                                 .or_default()
                                 .push(format!("{task}:{known}"));
                         }
-                        known
+                        known.clone()
                     }
                     (Some(root), None) => {
-                        self.roots.insert(task_id, TaskId::parse(root));
+                        let root = TaskId::parse(root);
+                        self.roots.insert(task_id, root.clone());
                         members
                             .entry(hour_of(e.id.0))
                             .or_default()
                             .push(format!("{task}:{root}"));
-                        root.clone()
+                        root
                     }
                     (None, None) => {
                         // Root unknown (recording began mid-task, or a backend write):
                         // filed under the task's own id.
-                        self.roots.insert(task_id.clone(), task_id);
+                        self.roots.insert(task_id.clone(), task_id.clone());
                         members
                             .entry(hour_of(e.id.0))
                             .or_default()
                             .push(format!("{task}:{task}"));
-                        task.clone()
+                        task_id
                     }
                 };
                 if let Some(sent) = &e.line.sent_by {
@@ -587,10 +587,10 @@ impl Writer {
             }
         }
         for (root, value) in appends {
-            let key = self.layout.flow(&root);
+            let key = self.layout.flow(&root.to_string());
             pipe.cmd("APPEND").arg(&key).arg(value).ignore();
             if let Some(ttl) = ttl
-                && self.flows_seen.insert(TaskId::parse(&root))
+                && self.flows_seen.insert(root)
             {
                 pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
             }
