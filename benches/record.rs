@@ -132,6 +132,40 @@ impl Server {
     }
 }
 
+impl Server {
+    /// CPU seconds the server used so far (user + system).
+    fn cpu_secs(&self) -> f64 {
+        let info: String = redis::cmd("INFO").arg("cpu").query(&mut self.conn()).unwrap();
+        info.lines()
+            .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+            .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+            .sum()
+    }
+
+    /// The commands that cost Redis the most: `name calls×µs`, busiest first.
+    fn command_stats(&self) -> String {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.conn())
+            .unwrap();
+        let mut rows: Vec<(f64, String)> = info
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let field = |k: &str| {
+                    rest.split(',')
+                        .find_map(|f| f.strip_prefix(k))
+                        .and_then(|v| v.parse::<f64>().ok())
+                };
+                let (calls, usec, per) = (field("calls=")?, field("usec=")?, field("usec_per_call=")?);
+                Some((usec, format!("{name} {calls:.0}×{per:.2}")))
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        rows.into_iter().take(6).map(|r| r.1).collect::<Vec<_>>().join(", ")
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -365,11 +399,14 @@ fn ingest(a: &Args) {
         }
         samples
     });
+    let redis_cpu0 = server.cpu_secs();
     let t = Instant::now();
     let published = publish(&server, 0, a.rate, a.secs, u64::MAX);
     let secs = t.elapsed().as_secs_f64();
     let recorded = wait_recorded(&server, published);
     let (_, ticks1) = proc_figures(pid);
+    let redis_cpu = server.cpu_secs() - redis_cpu0;
+    let commands = server.command_stats();
     stop(rec);
     let samples = sampler.join().unwrap();
     let hz = 100.0;
@@ -383,6 +420,11 @@ fn ingest(a: &Args) {
         "ingest: recorded {recorded} events, lost {} ({:.3} %)",
         published.saturating_sub(recorded),
         published.saturating_sub(recorded) as f64 * 100.0 / published.max(1) as f64
+    );
+    // The floor: Redis runs commands on one thread, shared by the publisher and the recorder.
+    println!(
+        "ingest: redis-server CPU {:.2} cores over the load; per command (calls, µs each): {commands}",
+        redis_cpu / secs
     );
     let mid = samples.len() / 2;
     let at = |i: usize| samples.get(i).map_or(0, |s| s.1 / 1024);
