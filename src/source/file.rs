@@ -312,7 +312,10 @@ fn maybe_gunzip(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>
             reader,
         ))))
     } else {
-        Ok(Box::new(reader))
+        // The peeked bytes, then straight from the source: through the BufReader, each page
+        // would be copied twice.
+        let head = reader.buffer().to_vec();
+        Ok(Box::new(io::Cursor::new(head).chain(reader.into_inner())))
     }
 }
 
