@@ -135,7 +135,10 @@ impl Server {
 impl Server {
     /// CPU seconds the server used so far (user + system).
     fn cpu_secs(&self) -> f64 {
-        let info: String = redis::cmd("INFO").arg("cpu").query(&mut self.conn()).unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query(&mut self.conn())
+            .unwrap();
         info.lines()
             .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
             .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
@@ -157,12 +160,17 @@ impl Server {
                         .find_map(|f| f.strip_prefix(k))
                         .and_then(|v| v.parse::<f64>().ok())
                 };
-                let (calls, usec, per) = (field("calls=")?, field("usec=")?, field("usec_per_call=")?);
+                let (calls, usec, per) =
+                    (field("calls=")?, field("usec=")?, field("usec_per_call=")?);
                 Some((usec, format!("{name} {calls:.0}×{per:.2}")))
             })
             .collect();
         rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-        rows.into_iter().take(6).map(|r| r.1).collect::<Vec<_>>().join(", ")
+        rows.into_iter()
+            .take(6)
+            .map(|r| r.1)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -13,7 +13,7 @@ use crate::render::{RenderCtx, Styles, Zone};
 use crate::scrub::Policy;
 use crate::source::broker::Broker;
 use crate::source::file::{self, Input, LineFilter, LoadReport};
-use crate::source::history::{History, Names};
+use crate::source::history::{Backward, History, Names};
 use crate::source::url::{BrokerKind, BrokerUrl};
 use crate::state::State;
 use crate::ui::{ColorChoice, Ui};
@@ -527,6 +527,31 @@ impl Ctx {
         }
         self.report_problems(&report);
         Ok((state, report))
+    }
+
+    /// Reads of a RabbitMQ stream queue newest first, further back step by step (`show`):
+    /// `None` for other sources. Each step is [`Ctx::read_back`]; [`Ctx::finish_back`] ends.
+    pub fn backward(&self, at: Option<f64>) -> Result<Option<Backward>, CliError> {
+        if !self.is_amqp() {
+            return Ok(None);
+        }
+        let until = at.map(|t| t + crate::source::history::AT_SLACK);
+        Ok(self.history(at)?.backward(until, epoch(self.now)))
+    }
+
+    /// One step back: from `since` (`None`: the first message) to where the last step began.
+    pub fn read_back(&self, reads: &mut Backward, since: Option<f64>) -> Result<(), CliError> {
+        let progress = self.ui.progress_entries("reading");
+        let result = reads.extend(since, &progress);
+        progress.finish_and_clear();
+        Ok(result?)
+    }
+
+    /// What the steps read, its problems reported like any load's.
+    pub fn finish_back(&self, reads: Backward) -> (State, LoadReport) {
+        let (state, report) = reads.finish();
+        self.report_problems(&report);
+        (state, report)
     }
 
     /// The workflow of one task through the recording's index (`show`, `graph`). `None` when

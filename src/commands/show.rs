@@ -173,38 +173,39 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
     if !ctx.rereadable() || typed.len() < crate::model::id::MIN_PREFIX {
         return ctx.load(&Load::ALL.at(at));
     }
-    // A stream queue has no index, and each read of it costs a drain: one whole read of the
-    // last hour alone (a timestamp offset), then, if the task is not there, of everything.
-    if ctx.is_amqp() {
-        // The result backend says when the task finished: read from a little before that,
-        // and keep it if the whole lineage is there (else the hour, as without a backend).
-        if let Some(done) = finished_by_backend(ctx, typed)
-            && done <= at.unwrap_or(f64::INFINITY)
-        {
-            let since = Some(done - NARROW_BEFORE_SECS);
-            let (state, report) = ctx.load(&Load::between(since, None).at(at))?;
-            if lineage_is_whole(&state, typed) {
-                return Ok((state, report));
-            }
-        }
-        // Then the last few minutes (the task asked about during an incident is most often
-        // a recent one), then the last hour: each kept only when it holds the whole lineage
-        // and the root's group mates; else everything.
+    // A stream queue has no index, and reading it costs a drain: read it newest first, step
+    // by step further back, each step up to where the one before began (nothing is read
+    // twice), and stop once the task's whole lineage and its root's group mates are in.
+    if let Some(mut reads) = ctx.backward(at)? {
         let end = at.unwrap_or(crate::query::time::epoch(ctx.now));
-        for window in RECENT_WINDOWS_SECS {
-            let since = end - window;
-            let (state, report) = ctx.load(&Load::between(Some(since), None).at(at))?;
-            if lineage_is_whole(&state, typed) && root_begins_after(&state, typed, since) {
-                return Ok((state, report));
+        // The result backend says when the task finished: its events come shortly before.
+        let done = finished_by_backend(ctx, typed).filter(|&d| d <= end);
+        let mut starts: Vec<f64> = done.map(|d| d - NARROW_BEFORE_SECS).into_iter().collect();
+        starts.extend(BACK_WINDOWS_SECS.iter().map(|w| end - w));
+        let mut reached = f64::INFINITY;
+        for since in starts {
+            if since >= reached {
+                continue;
+            }
+            reached = since;
+            ctx.read_back(&mut reads, Some(since))?;
+            let state = reads.state();
+            if reads.is_complete()
+                || (lineage_is_whole(state, typed) && root_begins_after(state, typed, since))
+            {
+                return Ok(ctx.finish_back(reads));
             }
         }
-        return ctx.load(&Load::ALL.at(at));
+        ctx.read_back(&mut reads, None)?;
+        return Ok(ctx.finish_back(reads));
     }
     passes(ctx, typed, at)
 }
 
-/// The windows a stream queue read tries before reading everything, shortest first.
-const RECENT_WINDOWS_SECS: [f64; 2] = [300.0, 3600.0];
+/// How far back from now (or `--at`) the steps of a stream queue read begin, before the
+/// last one reads from the first message: the task asked about during an incident is most
+/// often a recent one.
+const BACK_WINDOWS_SECS: [f64; 5] = [300.0, 900.0, 3600.0, 6.0 * 3600.0, 24.0 * 3600.0];
 
 /// How far the producers' and workers' clocks may run ahead of the broker's: a read from a
 /// broker time holds the events stamped that much later for sure.

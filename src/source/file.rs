@@ -92,6 +92,32 @@ impl LoadReport {
             .sum()
     }
 
+    /// Adds a further read of the same source: its counts, and its issues numbered on from
+    /// the lines read before it.
+    pub fn absorb(&mut self, other: LoadReport) {
+        let base = self.entries;
+        if self.source.is_empty() {
+            self.source = other.source;
+        }
+        self.entries += other.entries;
+        self.events += other.events;
+        self.filtered += other.filtered;
+        for (kind, n) in other.issue_counts {
+            *self.issue_counts.entry(kind).or_default() += n;
+        }
+        let room = KEPT_ISSUES.saturating_sub(self.issues.len());
+        self.issues
+            .extend(other.issues.into_iter().take(room).map(|mut i| {
+                i.line += base;
+                i
+            }));
+        self.skipped_until = match (self.skipped_until, other.skipped_until) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.gaps.extend(other.gaps);
+    }
+
     fn add(&mut self, issue: LineIssue) {
         *self.issue_counts.entry(issue.kind).or_default() += 1;
         if self.issues.len() < KEPT_ISSUES {

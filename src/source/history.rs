@@ -207,6 +207,30 @@ impl History {
         }
     }
 
+    /// Reads of the stream queue newest first, further back step by step; `None` for a
+    /// Redis Stream, whose index finds a flow without reading back.
+    pub fn backward(self, until: Option<f64>, now: f64) -> Option<Backward> {
+        let Self::Queue {
+            amqp,
+            queue,
+            scrub,
+            cutoff,
+        } = self
+        else {
+            return None;
+        };
+        Some(Backward {
+            observe_now: (until.is_none() && cutoff.is_none()).then_some(now),
+            state: State::scrubbed_by(scrub).with_cutoff(cutoff),
+            report: LoadReport::default(),
+            amqp,
+            queue,
+            until,
+            reached: None,
+            complete: false,
+        })
+    }
+
     /// The workflow of the task `typed` names, through the recording's index; `None` where
     /// there is no index (a stream queue is read in passes by `show` instead).
     pub fn load_flow(
@@ -276,5 +300,77 @@ impl History {
                 }
             }
         }
+    }
+}
+
+/// Reads of a stream queue further and further back into one state (`show` on RabbitMQ,
+/// which has no index): each from an earlier time up to the offset where the one before
+/// began, so no message is read twice however many steps it takes.
+pub struct Backward {
+    amqp: Amqp,
+    queue: String,
+    /// Nothing after this event time is read (`--at` and its slack).
+    until: Option<f64>,
+    state: State,
+    report: LoadReport,
+    /// The first offset read so far: the next read stops short of it.
+    reached: Option<i64>,
+    /// A read began at the stream's first message: there is nothing further back.
+    complete: bool,
+    /// The state's time goes on to now (no `--at`, no end): RabbitMQ records all the time.
+    observe_now: Option<f64>,
+}
+
+impl Backward {
+    /// Reads from `since` (`None`: the first message) up to where the reads so far began.
+    pub fn extend(
+        &mut self,
+        since: Option<f64>,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<(), HistoryError> {
+        if self.complete {
+            return Ok(());
+        }
+        let start = since.map_or(Start::First, Start::Time);
+        let reader = self
+            .amqp
+            .unordered_reader_before(&self.queue, start, self.until, self.reached)
+            .map_err(|e| match e {
+                AmqpError::NoQueue { .. } => HistoryError::Missing {
+                    url: self.amqp.label.clone(),
+                    key: self.queue.clone(),
+                    why: "does not exist or is empty",
+                },
+                e => e.into(),
+            })?;
+        let label = queue_label(&self.amqp, &self.queue, &reader);
+        let first_offset = reader.first_offset();
+        let stream_first = reader.info.first;
+        let reader = Box::new(reader.with_progress(progress.clone()));
+        let report = load_reader_into(reader, &label, &mut self.state, None)?;
+        self.report.absorb(report);
+        if let Some(first) = first_offset.get() {
+            self.reached = Some(first);
+        }
+        // From the first message, or from a time before it (the read began at the first).
+        self.complete = since.is_none() || self.reached.is_some_and(|r| r <= stream_first);
+        Ok(())
+    }
+
+    /// What the reads so far hold.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Whether a read reached the stream's first message.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    pub fn finish(mut self) -> (State, LoadReport) {
+        if let Some(now) = self.observe_now {
+            self.state.observe_time(now);
+        }
+        (self.state, self.report)
     }
 }

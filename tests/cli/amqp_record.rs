@@ -330,6 +330,54 @@ fn shapes(doc: &serde_json::Value) -> Vec<(String, String, u64, usize)> {
     v
 }
 
+/// `show` reads a stream queue newest first and steps back only as far as the task's lineage
+/// needs: each step ends where the one before began, so nothing is read twice. `--at` in the
+/// future puts the first step's start just before the newer half, so the task (in the older
+/// half) takes a second step.
+#[test]
+fn show_steps_back_through_a_stream_queue_without_reading_twice() {
+    let _serial = BROKER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(py) = venv_python() else { return };
+    let Some(vhost) = Vhost::create("backward") else {
+        return;
+    };
+    let url = vhost.url();
+    assert_eq!(live(&["record", "--broker", &url]).code, 0);
+    let older = publish(&py, &vhost, "amqp/chain.raw.ndjson");
+    let chain = json(&live(&["tasks", "--json", "--broker", &url]));
+    let chain_tasks = chain["tasks"].as_array().unwrap();
+    let last = chain_tasks
+        .iter()
+        .find(|t| t["parent_id"].is_string() && t["children"].as_array().is_some_and(Vec::is_empty))
+        .unwrap_or_else(|| panic!("no last link in {chain}"));
+    let id = last["id"].as_str().unwrap().to_string();
+    // Chunks are stamped with the broker's clock: the newer half comes well after.
+    std::thread::sleep(Duration::from_millis(2500));
+    let newer_from = chrono::Utc::now() - chrono::Duration::milliseconds(1000);
+    let newer = publish(&py, &vhost, "amqp/group.raw.ndjson");
+    let at = (newer_from + chrono::Duration::seconds(300)).to_rfc3339();
+    for port in [None, Some("0")] {
+        let mut cmd = command(&["show", &id, "--json", "--at", &at, "--broker", &url]);
+        cmd.env_remove("CELTRACE_NOW");
+        if let Some(p) = port {
+            cmd.env("CELTRACE_STREAM_PORT", p);
+        }
+        let show = json(&run_cmd(cmd));
+        assert_eq!(show["task"]["id"], id.as_str());
+        assert_eq!(show["task"]["parent_id"], last["parent_id"], "{port:?}");
+        assert_eq!(show["task"]["root_id"], last["root_id"], "{port:?}");
+        // Both halves read (the task is in the older one), each message once.
+        assert_eq!(
+            show["diagnostics"]["entries"],
+            older + newer,
+            "{port:?}: {}",
+            show["diagnostics"]
+        );
+    }
+}
+
 #[test]
 fn celery_worker_on_rabbitmq_matches_redis_and_survives_a_broker_restart() {
     let _serial = BROKER

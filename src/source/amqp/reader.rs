@@ -3,6 +3,8 @@
 //! last when the read began.
 
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use futures_lite::StreamExt;
@@ -28,7 +30,7 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
     ) -> Result<AmqpReader, AmqpError> {
-        self.open_reader(queue, start, end, None)
+        self.open_reader(queue, start, end, None, None)
     }
 
     /// [`Amqp::reader_until`] for a reader that folds every line into a state, where order
@@ -40,7 +42,19 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
     ) -> Result<AmqpReader, AmqpError> {
-        self.open_reader(queue, start, end, Some(self.stream_split))
+        self.open_reader(queue, start, end, Some(self.stream_split), None)
+    }
+
+    /// [`Amqp::unordered_reader_until`] that stops short of offset `before`: where an earlier
+    /// read began, so a read further back never reads a message twice.
+    pub fn unordered_reader_before(
+        &self,
+        queue: &str,
+        start: Start,
+        end: Option<f64>,
+        before: Option<i64>,
+    ) -> Result<AmqpReader, AmqpError> {
+        self.open_reader(queue, start, end, Some(self.stream_split), before)
     }
 
     fn open_reader(
@@ -49,23 +63,31 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
         split: Option<u64>,
+        before: Option<i64>,
     ) -> Result<AmqpReader, AmqpError> {
         let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
         let (opened_tx, opened_rx) =
             std::sync::mpsc::channel::<Result<(Transport, StreamInfo), AmqpError>>();
         let this = self.clone();
         let queue = queue.to_string();
+        let first_read = Arc::new(AtomicI64::new(NOTHING_READ));
+        let first = first_read.clone();
         std::thread::spawn(move || {
             let opened = |t: Transport, info: StreamInfo| {
                 let _ = opened_tx.send(Ok((t, info)));
             };
+            let read = ReadSpan {
+                start,
+                end,
+                before,
+                first: &first,
+            };
             // The stream protocol when the plugin answers, else AMQP.
-            let Err(why) = this.consume_stream_protocol(&queue, start, end, split, &tx, &opened)
-            else {
+            let Err(why) = this.consume_stream_protocol(&queue, &read, split, &tx, &opened) else {
                 return;
             };
             let info = match this.stream_info(&queue) {
-                Ok(Some(info)) => info,
+                Ok(Some(info)) => read.capped(info),
                 Ok(None) => {
                     let _ = opened_tx.send(Err(AmqpError::NoQueue {
                         url: this.label.clone(),
@@ -79,7 +101,7 @@ impl Amqp {
                 }
             };
             opened(Transport::Amqp(why), info);
-            if let Err(e) = this.consume_into(&queue, start, info.last, end, &tx) {
+            if let Err(e) = this.consume_into(&queue, &read, info.last, &tx) {
                 let _ = tx.send(Err(e));
             }
         });
@@ -97,17 +119,18 @@ impl Amqp {
             transport,
             progress: indicatif::ProgressBar::hidden(),
             done: false,
+            first_read,
         })
     }
 
     fn consume_into(
         &self,
         queue: &str,
-        start: Start,
+        read: &ReadSpan<'_>,
         last: i64,
-        end: Option<f64>,
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
     ) -> Result<(), AmqpError> {
+        let (start, end) = (read.start, read.end);
         self.with_channel(async |_, ch| {
             ch.basic_qos(PREFETCH, BasicQosOptions::default())
                 .await
@@ -154,6 +177,9 @@ impl Amqp {
                 {
                     break;
                 }
+                if let Some(offset) = offset {
+                    read.note_first(offset);
+                }
                 push_line(&mut block, &delivery.data);
                 lines += 1;
                 unacked += 1;
@@ -180,6 +206,45 @@ impl Amqp {
                 .await;
             Ok(())
         })
+    }
+}
+
+/// What one read asks for: where it starts, the event time it stops after, the offset it
+/// stops short of, and where it tells the first offset it read.
+pub(super) struct ReadSpan<'a> {
+    pub start: Start,
+    pub end: Option<f64>,
+    pub before: Option<i64>,
+    pub first: &'a AtomicI64,
+}
+
+/// The first offset a read delivered.
+#[derive(Clone)]
+pub struct FirstOffset(Arc<AtomicI64>);
+
+impl FirstOffset {
+    /// `None`: nothing was read (yet).
+    pub fn get(&self) -> Option<i64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&o| o != NOTHING_READ)
+    }
+}
+
+/// [`FirstOffset`] before anything was read.
+const NOTHING_READ: i64 = i64::MAX;
+
+impl ReadSpan<'_> {
+    /// The stream's offsets as this read sees them: none at or past `before`.
+    pub fn capped(&self, info: StreamInfo) -> StreamInfo {
+        StreamInfo {
+            last: self.before.map_or(info.last, |b| info.last.min(b - 1)),
+            ..info
+        }
+    }
+
+    /// Called with each offset read, or at least the first of each run (reads are in order
+    /// within a connection; a split read's halves each call it).
+    pub fn note_first(&self, offset: i64) {
+        self.first.fetch_min(offset, Ordering::Relaxed);
     }
 }
 
@@ -228,9 +293,15 @@ pub struct AmqpReader {
     pub transport: Transport,
     progress: indicatif::ProgressBar,
     done: bool,
+    first_read: Arc<AtomicI64>,
 }
 
 impl AmqpReader {
+    /// Where the first offset this read delivers can be asked once it is over.
+    pub fn first_offset(&self) -> FirstOffset {
+        FirstOffset(self.first_read.clone())
+    }
+
     pub fn with_progress(mut self, bar: indicatif::ProgressBar) -> Self {
         bar.set_length(self.info.messages());
         self.progress = bar;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rabbitmq_stream_client::types::{Message, MessageResult, OffsetSpecification, ResponseKind};
 use rabbitmq_stream_client::{Client, ClientOptions};
 
-use super::reader::{body_time, push_line};
+use super::reader::{ReadSpan, body_time, push_line};
 use super::{Amqp, AmqpError, BLOCK, Start, StreamInfo, client_url};
 
 /// The plugin's port when nothing else is said.
@@ -123,12 +123,12 @@ impl Amqp {
     pub(super) fn consume_stream_protocol(
         &self,
         queue: &str,
-        start: Start,
-        end: Option<f64>,
+        read: &ReadSpan<'_>,
         split: Option<u64>,
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
         opened: &dyn Fn(Transport, StreamInfo),
     ) -> Result<(), String> {
+        let (start, end) = (read.start, read.end);
         let at = self.stream_endpoint()?;
         let password = at.password.clone();
         let port = at.port;
@@ -140,6 +140,7 @@ impl Amqp {
                 return Err(redact_reason(&why, &password));
             }
         };
+        let info = read.capped(info);
         opened(Transport::Stream(port), info);
         let fail = |reason: String| {
             let _ = tx.send(Err(AmqpError::Closed {
@@ -147,10 +148,16 @@ impl Amqp {
                 reason: redact_reason(&reason, &password),
             }));
         };
-        let Some(begin) = begin else {
+        // Nothing from there on, or nothing before where an earlier read began.
+        let Some(begin) = begin.filter(|&b| to_i64(b) <= info.last) else {
             first.close();
             return Ok(());
         };
+        // Reads are whole from the chunk they begin at: the first offset read is known now.
+        read.note_first(match start {
+            Start::Offset(o) => o.max(to_i64(begin)),
+            _ => to_i64(begin),
+        });
         // The client decodes every message on its thread, and that thread is the read's
         // ceiling: a long read is split in two halves, each on a connection of its own.
         let messages = u64::try_from(info.last - to_i64(begin) + 1).unwrap_or(0);
