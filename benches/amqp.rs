@@ -389,6 +389,35 @@ fn main() {
             times[1]
         );
     }
+    // A task from before the last five minutes: `--at` makes the newer half the last five
+    // minutes, so `show` reads it first, then steps back over the older half only.
+    let older = uuid(tasks / 4);
+    let at = chrono_like(half_at + 300.0);
+    let mut runs: Vec<(f64, String)> = (0..3)
+        .map(|_| {
+            celtrace_via(
+                Via::Stream,
+                &[
+                    "show",
+                    &older[..8],
+                    "--at",
+                    &at,
+                    "--json",
+                    "--broker",
+                    &url,
+                    "-q",
+                ],
+            )
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let doc: serde_json::Value = serde_json::from_str(&runs[1].1).unwrap_or_default();
+    println!(
+        "show <prefix> of a task older than the last 5 minutes (--at), over stream protocol (median of 3): {:.2} s, read {} of {} messages",
+        runs[1].0,
+        doc["diagnostics"]["entries"],
+        tasks * 3
+    );
     let du = Command::new("sh")
         .arg("-c")
         .arg(format!(
