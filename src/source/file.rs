@@ -787,6 +787,52 @@ mod tests {
     }
 
     #[test]
+    fn reports_of_two_reads_add_up_with_their_issues_numbered_on() {
+        let issue = |line, kind| LineIssue {
+            line,
+            kind,
+            message: String::new(),
+            excerpt: String::new(),
+        };
+        let mut first = LoadReport {
+            source: "q".into(),
+            entries: 10,
+            events: 9,
+            skipped_until: Some(5.0),
+            ..LoadReport::default()
+        };
+        first.add(issue(3, IssueKind::NotJson));
+        let mut second = LoadReport {
+            source: "q".into(),
+            entries: 4,
+            events: 3,
+            filtered: 2,
+            skipped_until: Some(4.0),
+            ..LoadReport::default()
+        };
+        second.add(issue(2, IssueKind::NotJson));
+        second.add(issue(4, IssueKind::TooLarge));
+        let mut total = LoadReport::default();
+        total.absorb(first);
+        total.absorb(second);
+        assert_eq!(total.source, "q");
+        assert_eq!((total.entries, total.events, total.filtered), (14, 12, 2));
+        assert_eq!(total.issue_counts[&IssueKind::NotJson], 2);
+        assert_eq!(total.total_issues(), 3);
+        let lines: Vec<u64> = total.issues.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [3, 12, 14]);
+        assert_eq!(total.skipped_until, Some(5.0));
+        // Kept issues stay capped, counts do not.
+        let mut many = LoadReport::default();
+        for n in 0..KEPT_ISSUES as u64 + 5 {
+            many.add(issue(n + 1, IssueKind::NotJson));
+        }
+        total.absorb(many);
+        assert_eq!(total.issues.len(), KEPT_ISSUES);
+        assert_eq!(total.total_issues(), 3 + KEPT_ISSUES as u64 + 5);
+    }
+
+    #[test]
     fn bom_and_empty_input() {
         let (report, events) = read_bytes(
             b"\xEF\xBB\xBF{\"type\": \"worker-heartbeat\", \"hostname\": \"w\"}\n".to_vec(),

@@ -339,6 +339,35 @@ mod tests {
     use super::body_time;
 
     #[test]
+    fn a_read_before_an_offset_sees_the_stream_end_there_and_tells_its_first_offset() {
+        use std::sync::atomic::AtomicI64;
+        let shared = std::sync::Arc::new(AtomicI64::new(super::NOTHING_READ));
+        let span = |before| super::ReadSpan {
+            start: super::Start::First,
+            end: None,
+            before,
+            first: &shared,
+        };
+        let info = super::StreamInfo {
+            first: 10,
+            last: 99,
+        };
+        assert_eq!(span(None).capped(info).last, 99);
+        assert_eq!(span(Some(500)).capped(info).last, 99);
+        assert_eq!(span(Some(50)).capped(info).last, 49);
+        assert_eq!(span(Some(50)).capped(info).first, 10);
+        // Nothing before the stream's first offset: an empty range.
+        assert_eq!(span(Some(10)).capped(info).messages(), 0);
+        let told = super::FirstOffset(shared.clone());
+        assert_eq!(told.get(), None);
+        let read = span(None);
+        for offset in [40, 42, 30, 31] {
+            read.note_first(offset);
+        }
+        assert_eq!(told.get(), Some(30));
+    }
+
+    #[test]
     fn the_time_of_a_body_is_its_first_timestamp() {
         assert_eq!(
             body_time(br#"{"type": "task-sent", "timestamp": 1795333600.25}"#),
