@@ -183,12 +183,24 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
         let mut starts: Vec<f64> = done.map(|d| d - NARROW_BEFORE_SECS).into_iter().collect();
         starts.extend(BACK_WINDOWS_SECS.iter().map(|w| end - w));
         let mut reached = f64::INFINITY;
+        // Once a step finds nothing, the newest message's time: the steps that would begin
+        // after it are skipped (each would wait to find nothing, 0.5 s, or 2 s over AMQP).
+        let mut newest: Option<Option<f64>> = None;
         for since in starts {
             if since >= reached {
                 continue;
             }
+            if let Some(Some(t)) = newest
+                && since > t + CLOCK_MARGIN_SECS
+            {
+                continue;
+            }
             reached = since;
+            let before = reads.reached();
             ctx.read_back(&mut reads, Some(since))?;
+            if reads.reached() == before && newest.is_none() {
+                newest = Some(reads.newest_time()?);
+            }
             let state = reads.state();
             if reads.is_complete()
                 || (lineage_is_whole(state, typed) && root_begins_after(state, typed, since))

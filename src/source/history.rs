@@ -357,6 +357,26 @@ impl Backward {
         Ok(())
     }
 
+    /// The first offset read so far (`None`: nothing yet).
+    pub fn reached(&self) -> Option<i64> {
+        self.reached
+    }
+
+    /// The event time of the newest message the stream holds (`None` when it has none or no
+    /// time): a step from a later time would read nothing, and only wait to find that out.
+    pub fn newest_time(&self) -> Result<Option<f64>, HistoryError> {
+        let queue = History::Queue {
+            amqp: self.amqp.clone(),
+            queue: self.queue.clone(),
+            scrub: Arc::default(),
+            cutoff: None,
+        };
+        let lines = queue.newest_lines(1, &mut |lines| !lines.is_empty())?;
+        Ok(lines
+            .last()
+            .and_then(|l| super::amqp::body_time(l.as_bytes())))
+    }
+
     /// What the reads so far hold.
     pub fn state(&self) -> &State {
         &self.state

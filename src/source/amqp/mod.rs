@@ -26,7 +26,7 @@ mod pidbox;
 mod reader;
 pub mod stream_protocol;
 
-pub use reader::{AmqpReader, FirstOffset};
+pub use reader::{AmqpReader, FirstOffset, body_time};
 pub use stream_protocol::Transport;
 
 pub const DEFAULT_QUEUE: &str = "celtrace.events";

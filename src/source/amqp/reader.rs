@@ -254,7 +254,7 @@ const FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The event time of a message body: its first `"timestamp"` (a batch's first event), read
 /// without parsing the whole body.
-pub(super) fn body_time(body: &[u8]) -> Option<f64> {
+pub fn body_time(body: &[u8]) -> Option<f64> {
     let key = b"\"timestamp\"";
     let at = memchr::memmem::find(body, key)? + key.len();
     let rest = &body[at..];
