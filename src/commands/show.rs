@@ -182,12 +182,12 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
         let done = finished_by_backend(ctx, typed).filter(|&d| d <= end);
         let mut starts: Vec<f64> = done.map(|d| d - NARROW_BEFORE_SECS).into_iter().collect();
         starts.extend(BACK_WINDOWS_SECS.iter().map(|w| end - w));
-        let mut reached = f64::INFINITY;
+        let mut earliest = f64::INFINITY;
         // Once a step finds nothing, the newest message's time: the steps that would begin
         // after it are skipped (each would wait to find nothing, 0.5 s, or 2 s over AMQP).
         let mut newest: Option<Option<f64>> = None;
         for since in starts {
-            if since >= reached {
+            if since >= earliest {
                 continue;
             }
             if let Some(Some(t)) = newest
@@ -195,7 +195,7 @@ fn load(ctx: &Ctx, typed: &str, at: Option<f64>) -> Result<(State, LoadReport), 
             {
                 continue;
             }
-            reached = since;
+            earliest = since;
             let before = reads.reached();
             ctx.read_back(&mut reads, Some(since))?;
             if reads.reached() == before && newest.is_none() {

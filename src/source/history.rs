@@ -104,6 +104,18 @@ impl Broker {
     }
 }
 
+/// A read's error, a missing stream queue said as nothing recorded there.
+fn queue_error(amqp: &Amqp, queue: &str, e: AmqpError) -> HistoryError {
+    match e {
+        AmqpError::NoQueue { .. } => HistoryError::Missing {
+            url: amqp.label.clone(),
+            key: queue.to_string(),
+            why: "does not exist or is empty",
+        },
+        e => e.into(),
+    }
+}
+
 /// Where a stream queue read comes from, and how it is read (diagnostics' `source`).
 fn queue_label(amqp: &Amqp, queue: &str, reader: &super::amqp::AmqpReader) -> String {
     format!(
@@ -129,14 +141,7 @@ impl History {
         } else {
             amqp.unordered_reader_until(queue, start, end)
         };
-        reader.map_err(|e| match e {
-            AmqpError::NoQueue { .. } => HistoryError::Missing {
-                url: amqp.label.clone(),
-                key: queue.to_string(),
-                why: "does not exist or is empty",
-            },
-            e => e.into(),
-        })
+        reader.map_err(|e| queue_error(amqp, queue, e))
     }
 
     /// The recording's lines between two times (a stream queue is read from `since` to its
@@ -335,14 +340,7 @@ impl Backward {
         let reader = self
             .amqp
             .unordered_reader_before(&self.queue, start, self.until, self.reached)
-            .map_err(|e| match e {
-                AmqpError::NoQueue { .. } => HistoryError::Missing {
-                    url: self.amqp.label.clone(),
-                    key: self.queue.clone(),
-                    why: "does not exist or is empty",
-                },
-                e => e.into(),
-            })?;
+            .map_err(|e| queue_error(&self.amqp, &self.queue, e))?;
         let label = queue_label(&self.amqp, &self.queue, &reader);
         let first_offset = reader.first_offset();
         let stream_first = reader.info.first;

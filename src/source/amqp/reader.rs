@@ -154,6 +154,7 @@ impl Amqp {
                 .map_err(|e| self.fail(&e))?;
             let mut block = Vec::with_capacity(BLOCK * 600);
             let mut lines = 0;
+            let mut noted = false;
             let mut unacked = 0;
             // From a time past the newest message RabbitMQ waits for more as if it were
             // coming: when nothing is delivered at once, nothing was recorded since.
@@ -177,8 +178,10 @@ impl Amqp {
                 {
                     break;
                 }
-                if let Some(offset) = offset {
+                // Deliveries come in order: the first one is the read's first offset.
+                if !noted && let Some(offset) = offset {
                     read.note_first(offset);
+                    noted = true;
                 }
                 push_line(&mut block, &delivery.data);
                 lines += 1;
@@ -241,8 +244,8 @@ impl ReadSpan<'_> {
         }
     }
 
-    /// Called with each offset read, or at least the first of each run (reads are in order
-    /// within a connection; a split read's halves each call it).
+    /// Called with the first offset of each run read in order (a split read's halves each
+    /// call it): the smallest is kept.
     pub fn note_first(&self, offset: i64) {
         self.first.fetch_min(offset, Ordering::Relaxed);
     }
