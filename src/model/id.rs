@@ -22,18 +22,10 @@ impl TaskId {
         parse_uuid(s).map_or_else(|| Self::Text(s.into()), Self::Uuid)
     }
 
-    /// The id as text, written into a stack buffer for uuids.
+    /// The id as text, appended to `out`.
     pub fn write_to(&self, out: &mut String) {
         match self {
-            Self::Uuid(b) => {
-                for (i, byte) in b.iter().enumerate() {
-                    if matches!(i, 4 | 6 | 8 | 10) {
-                        out.push('-');
-                    }
-                    out.push(HEX[(byte >> 4) as usize] as char);
-                    out.push(HEX[(byte & 15) as usize] as char);
-                }
-            }
+            Self::Uuid(b) => out.extend(uuid_text(b).map(char::from)),
             Self::Text(s) => out.push_str(s),
         }
     }
@@ -42,7 +34,7 @@ impl TaskId {
     pub fn starts_with(&self, prefix: &str) -> bool {
         match self {
             Self::Text(s) => s.starts_with(prefix),
-            Self::Uuid(_) => self.to_string().starts_with(prefix),
+            Self::Uuid(b) => uuid_text(b).starts_with(prefix.as_bytes()),
         }
     }
 
@@ -53,6 +45,21 @@ impl TaskId {
             Self::Text(t) => &**t == s,
         }
     }
+}
+
+/// A uuid's canonical text, on the stack.
+fn uuid_text(b: &[u8; 16]) -> [u8; 36] {
+    let mut out = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        out[at] = HEX[(byte >> 4) as usize];
+        out[at + 1] = HEX[(byte & 15) as usize];
+        at += 2;
+    }
+    out
 }
 
 fn parse_uuid(s: &str) -> Option<[u8; 16]> {
@@ -91,9 +98,11 @@ const HEX_VALUE: [u8; 256] = {
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(36);
-        self.write_to(&mut s);
-        f.write_str(&s)
+        match self {
+            // Hex digits and hyphens: always UTF-8.
+            Self::Uuid(b) => f.write_str(std::str::from_utf8(&uuid_text(b)).unwrap_or_default()),
+            Self::Text(s) => f.write_str(s),
+        }
     }
 }
 
@@ -108,7 +117,9 @@ impl Ord for TaskId {
         match (self, other) {
             // Byte order of a canonical uuid equals the order of its text.
             (Self::Uuid(a), Self::Uuid(b)) => a.cmp(b),
-            _ => self.to_string().cmp(&other.to_string()),
+            (Self::Text(a), Self::Text(b)) => a.cmp(b),
+            (Self::Uuid(a), Self::Text(b)) => uuid_text(a).as_slice().cmp(b.as_bytes()),
+            (Self::Text(a), Self::Uuid(b)) => a.as_bytes().cmp(uuid_text(b).as_slice()),
         }
     }
 }
@@ -161,19 +172,59 @@ pub fn lookup<'a>(ids: impl Iterator<Item = &'a TaskId>, typed: &str) -> Lookup<
     }
 }
 
-/// Length of the shortest prefix of `id` that no other id in `sorted` shares (at least
-/// [`MIN_PREFIX`]); `sorted` must be sorted and contain `id`.
-pub fn unique_prefix_len(sorted: &[String], index: usize) -> usize {
-    let id = &sorted[index];
-    let common = |other: &String| {
-        id.bytes()
-            .zip(other.bytes())
-            .take_while(|(a, b)| a == b)
-            .count()
-    };
-    let before = index.checked_sub(1).map_or(0, |i| common(&sorted[i]));
-    let after = sorted.get(index + 1).map_or(0, common);
-    (before.max(after) + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))
+/// Every known id in text order, to tell how many leading characters set one apart (the
+/// highlighted part of an id in tables). Built from references: a table of a few rows among
+/// a million tasks must not write every id out as text.
+pub struct Prefixes<'a> {
+    sorted: Vec<&'a TaskId>,
+}
+
+impl<'a> Prefixes<'a> {
+    pub fn new(ids: impl Iterator<Item = &'a TaskId>) -> Self {
+        let mut sorted: Vec<&TaskId> = ids.collect();
+        sorted.sort_unstable();
+        Self { sorted }
+    }
+
+    /// Length in bytes of the shortest prefix of `id`'s text that no other known id shares
+    /// (at least [`MIN_PREFIX`]); `id` need not be known.
+    pub fn unique_len(&self, id: &TaskId) -> usize {
+        let at = self.sorted.binary_search(&id);
+        let (before, after) = match at {
+            Ok(i) => (i.checked_sub(1), i + 1),
+            Err(i) => (i.checked_sub(1), i),
+        };
+        let common = |j: Option<usize>| {
+            j.and_then(|j| self.sorted.get(j))
+                .map_or(0, |other| common_text_prefix(id, other))
+        };
+        let len = match id {
+            TaskId::Uuid(_) => 36,
+            TaskId::Text(s) => s.len(),
+        };
+        (common(before).max(common(Some(after))) + 1).clamp(MIN_PREFIX, len.max(MIN_PREFIX))
+    }
+}
+
+/// How many leading bytes the texts of two ids share.
+fn common_text_prefix(a: &TaskId, b: &TaskId) -> usize {
+    let common = |x: &[u8], y: &[u8]| x.iter().zip(y).take_while(|(p, q)| p == q).count();
+    match (a, b) {
+        (TaskId::Uuid(x), TaskId::Uuid(y)) => {
+            // Equal hex digits, then the hyphens before them (after digits 8, 12, 16, 20).
+            let bytes = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+            let digits = if bytes == 16 {
+                32
+            } else {
+                2 * bytes + usize::from(x[bytes] >> 4 == y[bytes] >> 4)
+            };
+            digits + [8, 12, 16, 20].iter().filter(|&&h| h <= digits).count()
+        }
+        (TaskId::Text(x), TaskId::Text(y)) => common(x.as_bytes(), y.as_bytes()),
+        (TaskId::Uuid(x), TaskId::Text(y)) | (TaskId::Text(y), TaskId::Uuid(x)) => {
+            common(&uuid_text(x), y.as_bytes())
+        }
+    }
 }
 
 /// The first `n` bytes of `s`, widened to the end of the character they cut into: ids come
@@ -201,9 +252,9 @@ mod tests {
         assert_eq!(short_id("abc"), "abc");
         assert_eq!(short_id("日本語タスク"), "日本語");
         assert_eq!(prefix_bytes("aé", 2), "aé");
-        let ids = vec!["日本語タスク".to_string(), "日本語タスケ".to_string()];
-        let n = unique_prefix_len(&ids, 0);
-        assert_eq!(prefix_bytes(&ids[0], n), "日本語タスク");
+        let ids = ["日本語タスク", "日本語タスケ"].map(TaskId::parse);
+        let n = Prefixes::new(ids.iter()).unique_len(&ids[0]);
+        assert_eq!(prefix_bytes("日本語タスク", n), "日本語タスク");
     }
 
     const A: &str = "ed705c4a-b44d-4d5e-8f68-0758520c8bb9";
@@ -251,10 +302,64 @@ mod tests {
 
     #[test]
     fn unique_prefix_is_at_least_four() {
-        let sorted: Vec<String> = ["abcd1111", "abcd2222", "ffff0000"]
-            .map(String::from)
+        let ids: Vec<TaskId> = ["abcd1111", "abcd2222", "ffff0000"]
+            .map(TaskId::parse)
             .into();
-        assert_eq!(unique_prefix_len(&sorted, 0), 5);
-        assert_eq!(unique_prefix_len(&sorted, 2), 4);
+        let prefixes = Prefixes::new(ids.iter());
+        assert_eq!(prefixes.unique_len(&ids[0]), 5);
+        assert_eq!(prefixes.unique_len(&ids[2]), 4);
+        // An id it does not hold is set apart from its would-be neighbours.
+        assert_eq!(prefixes.unique_len(&TaskId::parse("abcd1119")), 8);
+    }
+
+    #[test]
+    fn uuid_prefixes_count_their_hyphens() {
+        let a = TaskId::parse("ed705c4a-b44d-4d5e-8f68-0758520c8bb9");
+        for (other, common) in [
+            ("ed705c4a-b44d-4d5e-8f68-0758520c8bb8", 35),
+            ("ed705c4a-c44d-4d5e-8f68-0758520c8bb9", 9),
+            ("ed705c4b-b44d-4d5e-8f68-0758520c8bb9", 7),
+            ("ed705c4a-b44d-4d5e-8f68-1758520c8bb9", 24),
+            ("fd705c4a-b44d-4d5e-8f68-0758520c8bb9", 0),
+            ("ed705c4a-b44d-4d5e-8f68-0758520c8bb9", 36),
+        ] {
+            assert_eq!(common_text_prefix(&a, &TaskId::parse(other)), common, "{other}");
+        }
+    }
+
+    /// The prefix read from ids kept as bytes is the one their texts give.
+    fn text_unique_len(all: &[String], id: &str) -> usize {
+        let common = all
+            .iter()
+            .filter(|o| o.as_str() != id)
+            .map(|o| id.bytes().zip(o.bytes()).take_while(|(a, b)| a == b).count())
+            .max()
+            .unwrap_or(0);
+        (common + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prefixes_match_the_texts(
+            // A state holds each id once.
+            ids in proptest::collection::btree_set(
+                proptest::prop_oneof![
+                    // uuids sharing leading digits, so prefixes run long
+                    "ed70[0-9a-f]{4}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+                    "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+                    // custom ids, some ordered among the uuids
+                    "ed7[0-9a-z-]{0,12}",
+                    "[a-z日]{1,6}",
+                ],
+                1..40,
+            )
+        ) {
+            let ids: Vec<String> = ids.into_iter().collect();
+            let parsed: Vec<TaskId> = ids.iter().map(|s| TaskId::parse(s)).collect();
+            let prefixes = Prefixes::new(parsed.iter());
+            for (id, text) in parsed.iter().zip(&ids) {
+                proptest::prop_assert_eq!(prefixes.unique_len(id), text_unique_len(&ids, text));
+            }
+        }
     }
 }

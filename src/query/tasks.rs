@@ -198,7 +198,7 @@ pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<&'s 
                 .then(|| row(query.sort, &v, &name_rank))
         })
         .collect();
-    rows.sort_by(|a, b| {
+    let order = |a: &Row<'_>, b: &Row<'_>| {
         // Rows without the sort key (never started, no runtime) stay last in both directions.
         b.primary
             .is_nan()
@@ -209,9 +209,73 @@ pub fn select<'s>(state: &'s State, query: &TaskQuery, horizon: f64) -> Vec<&'s 
                 if query.reverse { ord.reverse() } else { ord }
             })
             .then_with(|| a.task.id.cmp(&b.task.id))
-    });
-    if let Some(n) = query.limit {
-        rows.truncate(n);
+    };
+    // Ids are unique, so the order is total: the first `n` picked out, then sorted, are the
+    // first `n` of the whole sort, without sorting a million rows for a screenful.
+    match query.limit {
+        Some(0) => rows.clear(),
+        Some(n) if n < rows.len() => {
+            rows.select_nth_unstable_by(n - 1, order);
+            rows.truncate(n);
+            rows.sort_unstable_by(order);
+        }
+        _ => rows.sort_unstable_by(order),
     }
     rows.into_iter().map(|r| r.task).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::testing::state_of;
+    use proptest::prelude::*;
+
+    /// A task's events: sent, then as far as `stage` goes (received, started, then succeeded
+    /// or failed), at times that often tie, so the ids have to break the ties.
+    fn events(i: usize, name: u8, stage: u8, t: u8) -> String {
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", i * 7919 % 4096, i);
+        let t = 1_700_000_000.0 + f64::from(t);
+        let end = if stage == 4 { "task-failed" } else { "task-succeeded" };
+        let kinds = ["task-received", "task-started", end];
+        let mut lines = vec![format!(
+            r#"{{"type": "task-sent", "uuid": "{id}", "name": "n{name}", "timestamp": {t}}}"#
+        )];
+        for (k, kind) in kinds.iter().enumerate().take(usize::from(stage.min(3))) {
+            let at = t + k as f64 * f64::from(name % 3);
+            lines.push(format!(
+                r#"{{"type": "{kind}", "uuid": "{id}", "hostname": "w@h", "timestamp": {at}, "runtime": 0.5}}"#
+            ));
+        }
+        lines.join("\n")
+    }
+
+    proptest! {
+        #[test]
+        fn a_limit_keeps_the_first_rows_of_the_whole_order(
+            tasks in proptest::collection::vec((0u8..4, 0u8..5, 0u8..6), 0..60),
+            limit in 0usize..70,
+            sort in 0usize..5,
+            reverse: bool,
+        ) {
+            let text: Vec<String> = tasks
+                .iter()
+                .enumerate()
+                .map(|(i, &(name, stage, t))| events(i, name, stage, t))
+                .collect();
+            let state = state_of(&text.join("\n"));
+            let sort = [
+                SortKey::Received,
+                SortKey::Started,
+                SortKey::Runtime,
+                SortKey::Name,
+                SortKey::State,
+            ][sort];
+            let all = TaskQuery { sort, reverse, ..TaskQuery::default() };
+            let limited = TaskQuery { limit: Some(limit), ..all.clone() };
+            let whole: Vec<&TaskId> = select(&state, &all, f64::INFINITY).iter().map(|t| &t.id).collect();
+            let first: Vec<&TaskId> = select(&state, &limited, f64::INFINITY).iter().map(|t| &t.id).collect();
+            prop_assert_eq!(whole.len(), tasks.len());
+            prop_assert_eq!(&first[..], &whole[..limit.min(whole.len())]);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::RenderCtx;
 use super::fmt::{clock_time, duration, ellipsize, relative};
 use super::schema::{DiagnosticsJson, TaskJson, task_json};
-use crate::model::id::{prefix_bytes, unique_prefix_len};
+use crate::model::id::{Prefixes, prefix_bytes};
 use crate::model::repr::effective_exception;
 use crate::source::file::LoadReport;
 use crate::state::State;
@@ -29,8 +29,7 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No tasks match.");
     }
-    let mut ids: Vec<String> = state.tasks().map(|t| t.id.to_string()).collect();
-    ids.sort_unstable();
+    let prefixes = Prefixes::new(state.tasks().map(|t| &t.id));
     use super::table::Fit::{Cut, Extra, Whole};
     let mut t = super::table::new(
         ctx,
@@ -48,8 +47,7 @@ pub fn table(
     for rec in rows {
         let v = TaskView::new(state, rec, horizon);
         let id = v.record.id.to_string();
-        let pos = ids.binary_search(&id).unwrap_or(0);
-        let unique = prefix_bytes(&id, unique_prefix_len(&ids, pos));
+        let unique = prefix_bytes(&id, prefixes.unique_len(&v.record.id));
         let shown = if ctx.wide {
             id.as_str()
         } else {
