@@ -323,7 +323,11 @@ mod tests {
             ("fd705c4a-b44d-4d5e-8f68-0758520c8bb9", 0),
             ("ed705c4a-b44d-4d5e-8f68-0758520c8bb9", 36),
         ] {
-            assert_eq!(common_text_prefix(&a, &TaskId::parse(other)), common, "{other}");
+            assert_eq!(
+                common_text_prefix(&a, &TaskId::parse(other)),
+                common,
+                "{other}"
+            );
         }
     }
 
@@ -332,7 +336,12 @@ mod tests {
         let common = all
             .iter()
             .filter(|o| o.as_str() != id)
-            .map(|o| id.bytes().zip(o.bytes()).take_while(|(a, b)| a == b).count())
+            .map(|o| {
+                id.bytes()
+                    .zip(o.bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            })
             .max()
             .unwrap_or(0);
         (common + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))

@@ -235,7 +235,11 @@ mod tests {
     fn events(i: usize, name: u8, stage: u8, t: u8) -> String {
         let id = format!("{:08x}-0000-4000-8000-{:012x}", i * 7919 % 4096, i);
         let t = 1_700_000_000.0 + f64::from(t);
-        let end = if stage == 4 { "task-failed" } else { "task-succeeded" };
+        let end = if stage == 4 {
+            "task-failed"
+        } else {
+            "task-succeeded"
+        };
         let kinds = ["task-received", "task-started", end];
         let mut lines = vec![format!(
             r#"{{"type": "task-sent", "uuid": "{id}", "name": "n{name}", "timestamp": {t}}}"#

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -130,8 +131,17 @@ impl LoadReport {
 /// Line numbers are counted by the decoders, not the cutter, so the cutter never scans.
 struct Chunk {
     seq: u64,
+    /// A buffer whose `lines` part holds the chunk: buffers are passed around whole so they
+    /// stay initialised, and the next read into one needs no zeroing first.
     bytes: Vec<u8>,
+    lines: Range<usize>,
     too_long: Option<usize>,
+}
+
+impl Chunk {
+    fn lines(&self) -> &[u8] {
+        &self.bytes[self.lines.clone()]
+    }
 }
 
 struct Decoded<T> {
@@ -493,11 +503,12 @@ fn cut_chunks(
     spare: &mpsc::Receiver<Vec<u8>>,
 ) -> io::Result<()> {
     let mut seq = 0;
-    let mut send = |bytes: Vec<u8>, too_long: Option<usize>| {
+    let mut send = |bytes: Vec<u8>, lines: Range<usize>, too_long: Option<usize>| {
         let ok = tx
             .send(Chunk {
                 seq,
                 bytes,
+                lines,
                 too_long,
             })
             .is_ok();
@@ -512,66 +523,64 @@ fn cut_chunks(
     let mut damage: Option<io::Error> = None;
     loop {
         let mut buf = spare.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.reserve(CHUNK_BYTES + carry.len());
-        buf.append(&mut carry);
-        let start = buf.len();
-        let n = loop {
-            match reader
-                .by_ref()
-                .take(CHUNK_BYTES as u64)
-                .read_to_end(&mut buf)
-            {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        let start = carry.len();
+        let full = start + CHUNK_BYTES;
+        // Zeroed once per buffer (or when a long line's carry outgrows it), not per read.
+        if buf.len() < full {
+            buf.resize(full, 0);
+        }
+        buf[..start].copy_from_slice(&carry);
+        carry.clear();
+        let mut end = start;
+        while end < full {
+            match reader.read(&mut buf[end..full]) {
+                Ok(0) => break,
+                Ok(n) => end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // What was read before the damage is in `buf`: cut it as the last chunk.
                 Err(e) if e.get_ref().is_some_and(|i| i.is::<Damaged>()) => {
                     damage = Some(e);
-                    break buf.len() - start;
+                    break;
                 }
                 Err(e) => return Err(e),
             }
-        };
-        if n == 0 || damage.is_some() {
-            carry = buf;
+        }
+        if end == start || damage.is_some() {
+            carry.extend_from_slice(&buf[..end]);
             break;
         }
+        let mut from = 0;
         if first {
             first = false;
-            if buf[start..].starts_with(b"\xEF\xBB\xBF") {
-                buf.drain(start..start + 3); // UTF-8 BOM
+            if buf[start..end].starts_with(b"\xEF\xBB\xBF") {
+                from = start + 3; // UTF-8 BOM (the first read has no carry before it)
             }
         }
-        let mut from = 0;
         if let Some(skipped) = skipping.as_mut() {
-            match memchr::memchr(b'\n', &buf) {
+            match memchr::memchr(b'\n', &buf[from..end]) {
                 None => {
-                    *skipped += buf.len();
+                    *skipped += end - from;
                     continue;
                 }
                 Some(i) => {
                     let total = *skipped + i;
                     skipping = None;
-                    if !send(Vec::new(), Some(total)) {
+                    if !send(Vec::new(), 0..0, Some(total)) {
                         return Ok(());
                     }
-                    from = i + 1;
+                    from += i + 1;
                 }
             }
         }
-        match memchr::memrchr(b'\n', &buf[from..]).map(|i| from + i) {
+        match memchr::memrchr(b'\n', &buf[from..end]).map(|i| from + i) {
             Some(last) => {
-                carry = buf[last + 1..].to_vec();
-                buf.truncate(last + 1);
-                if from > 0 {
-                    buf.drain(..from);
-                }
-                if !send(buf, None) {
+                carry.extend_from_slice(&buf[last + 1..end]);
+                if !send(buf, from..last + 1, None) {
                     return Ok(());
                 }
             }
             None => {
-                carry = if from > 0 { buf[from..].to_vec() } else { buf };
+                carry.extend_from_slice(&buf[from..end]);
                 if carry.len() > MAX_ENTRY_BYTES {
                     skipping = Some(carry.len());
                     carry = Vec::new();
@@ -580,9 +589,10 @@ fn cut_chunks(
         }
     }
     if let Some(skipped) = skipping {
-        send(Vec::new(), Some(skipped));
+        send(Vec::new(), 0..0, Some(skipped));
     } else if !carry.is_empty() {
-        send(carry, None);
+        let len = carry.len();
+        send(carry, 0..len, None);
     }
     damage.map_or(Ok(()), Err)
 }
@@ -615,14 +625,14 @@ fn decode_chunk<T, L>(
         };
     }
     // About one event per 300 bytes in real recordings: sized once instead of doubling.
-    items.reserve(chunk.bytes.len() / 256);
+    items.reserve(chunk.lines.len() / 256);
     let mut issues = Vec::new();
     let mut entries = 0;
     let mut lines = 0;
     let mut skipped_until = None;
     let mut filtered = 0;
     let mut found = Vec::new();
-    let bytes = &chunk.bytes;
+    let bytes = chunk.lines();
     let mut start = 0;
     let ends =
         memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len()));
@@ -830,6 +840,63 @@ mod tests {
         total.absorb(many);
         assert_eq!(total.issues.len(), KEPT_ISSUES);
         assert_eq!(total.total_issues(), 3 + KEPT_ISSUES as u64 + 5);
+    }
+
+    /// A reader that hands out its bytes in pieces of the given sizes, in turn.
+    struct Trickle {
+        data: io::Cursor<Vec<u8>>,
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()].min(buf.len());
+            self.turn += 1;
+            self.data.read(&mut buf[..size])
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// However the reads fall, the chunks are the input's lines, each whole, in order.
+        #[test]
+        fn chunks_are_the_input_cut_at_line_ends(
+            lines in proptest::collection::vec((0usize..200_000, proptest::bool::ANY), 0..24),
+            sizes in proptest::collection::vec(1usize..700_000, 1..6),
+            bom: bool,
+            last_newline: bool,
+        ) {
+            let mut data = Vec::new();
+            for (i, &(len, long)) in lines.iter().enumerate() {
+                // Some lines span chunks.
+                let len = if long { len * 4 } else { len % 300 };
+                data.extend((0..len).map(|k| b'a' + ((i + k) % 26) as u8));
+                data.push(b'\n');
+            }
+            if !last_newline {
+                data.extend_from_slice(b"tail");
+            }
+            let mut input = if bom { b"\xEF\xBB\xBF".to_vec() } else { Vec::new() };
+            input.extend_from_slice(&data);
+            let reader = Trickle { data: io::Cursor::new(input), sizes, turn: 0 };
+            let (tx, rx) = mpsc::sync_channel(1024);
+            let (_spare_tx, spare_rx) = mpsc::channel();
+            let cutter = std::thread::spawn(move || cut_chunks(Box::new(reader), &tx, &spare_rx));
+            let chunks: Vec<Chunk> = rx.iter().collect();
+            proptest::prop_assert!(cutter.join().unwrap().is_ok());
+            let mut joined = Vec::new();
+            for (i, chunk) in chunks.iter().enumerate() {
+                proptest::prop_assert_eq!(chunk.seq, i as u64);
+                proptest::prop_assert!(chunk.too_long.is_none());
+                proptest::prop_assert!(!chunk.lines().is_empty());
+                if i + 1 < chunks.len() || last_newline {
+                    proptest::prop_assert_eq!(chunk.lines().last(), Some(&b'\n'));
+                }
+                joined.extend_from_slice(chunk.lines());
+            }
+            proptest::prop_assert!(joined == data, "{} bytes cut, {} given", joined.len(), data.len());
+        }
     }
 
     #[test]
