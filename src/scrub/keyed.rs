@@ -54,8 +54,21 @@ pub fn find(text: &str, is_secret: &dyn Fn(&str) -> bool) -> Edits {
 
 /// Bytes a key is made of: letters, digits, `_ - .`, and any non-ASCII character.
 fn is_key_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80
+    KEY_BYTES[usize::from(c)]
 }
+
+/// [`is_key_byte`] as a table: every byte of a text with a `:` or `=` is classified, and one
+/// load costs less than the comparisons.
+const KEY_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') || b >= 0x80;
+        c += 1;
+    }
+    t
+};
 
 /// What follows a key: its closing quote (backslashes included), and where `:`/`=` is.
 struct Separator<'a> {

@@ -148,7 +148,7 @@ const TOKEN_PREFIXES: &[&str] = &[
 /// and all; at least 8 characters must follow the prefix.
 fn known_tokens(text: &str, edits: &mut Edits) {
     let b = text.as_bytes();
-    let is_token = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-');
+    let is_token = |c: u8| TOKEN_BYTES[usize::from(c)];
     let mut i = 0;
     while i < b.len() {
         if !is_token(b[i]) {
@@ -172,6 +172,19 @@ fn known_tokens(text: &str, edits: &mut Edits) {
         }
     }
 }
+
+/// Bytes of a token: ASCII letters and digits, `_` and `-` (a table: every byte of every
+/// text is classified).
+const TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-');
+        c += 1;
+    }
+    t
+};
 
 /// 13 to 19 digits, in groups split by single spaces or dashes, that pass the Luhn check;
 /// at a cut, any run of 6 digits or more (what shows of a card could be most of it).
