@@ -391,6 +391,76 @@ fn show_steps_back_through_a_stream_queue_without_reading_twice() {
     assert!(took < Duration::from_secs(8), "took {took:?}");
 }
 
+/// A worker at an ordinary rate publishes events one by one, and the stream keeps each in a
+/// chunk of its own. Over AMQP the broker then reads as many chunks as a consumer may have in
+/// flight before it sends the first message: half a second for 2,000 chunks on an idle broker,
+/// more on a busy one. A wait for the first message must not turn that into "nothing is
+/// recorded" (four reads at once said so six times in eight before the probes asked the
+/// queue's own count and looked with one message in flight).
+#[test]
+fn a_stream_of_small_chunks_is_read_whole_by_reads_at_once() {
+    let _serial = BROKER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(py) = venv_python() else { return };
+    let Some(vhost) = Vhost::create("small-chunks") else {
+        return;
+    };
+    let url = vhost.url();
+    assert_eq!(live(&["record", "--broker", &url]).code, 0);
+    let before = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
+    let out = std::process::Command::new(&py)
+        .arg(repo_path("tests/scripts/amqp_publish.py"))
+        .args([&vhost.name, &fixture("amqp/ALL.raw.ndjson.gz")])
+        .args(["--repeat", "15", "--confirm"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    for port in [Some("0"), None] {
+        // Every read from the first message, four at once, and one from a time.
+        let reads: Vec<Vec<&str>> = vec![
+            vec!["tasks", "--json"],
+            vec!["tasks", "--json"],
+            vec!["tasks", "--json"],
+            vec!["workers", "--json"],
+            vec!["tasks", "--json", "--since", &before],
+        ];
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = reads
+                .iter()
+                .map(|args| {
+                    let url = &url;
+                    scope.spawn(move || {
+                        let mut full = args.clone();
+                        full.extend(["--broker", url.as_str()]);
+                        let mut cmd = command(&full);
+                        cmd.env_remove("CELTRACE_NOW");
+                        if let Some(p) = port {
+                            cmd.env("CELTRACE_STREAM_PORT", p);
+                        }
+                        (args.clone(), run_cmd(cmd))
+                    })
+                })
+                .collect();
+            for run in runs {
+                let (args, out) = run.join().unwrap();
+                assert_eq!(out.code, 0, "{port:?} {args:?}: {}", out.stderr);
+                let doc = json(&out);
+                assert_eq!(
+                    doc["diagnostics"]["entries"], sent,
+                    "{port:?} {args:?}: {}",
+                    doc["diagnostics"]
+                );
+            }
+        });
+    }
+}
+
 #[test]
 fn celery_worker_on_rabbitmq_matches_redis_and_survives_a_broker_restart() {
     let _serial = BROKER

@@ -2,10 +2,12 @@
 """Publishes captured AMQP event deliveries (tests/fixtures/celery-5.7/amqp/*.raw.ndjson[.gz])
 to the celeryev exchange of a virtual host, as Celery's workers publish them (docs/protocol.md §2.1).
 
-    target/celery-venv/bin/python tests/scripts/amqp_publish.py VHOST CAPTURE [--declare] [--repeat N]
+    target/celery-venv/bin/python tests/scripts/amqp_publish.py VHOST CAPTURE [--declare] [--repeat N] [--confirm]
 
 --declare declares the exchange first (topic, durable), as a worker would; --repeat publishes
-the capture N times (a big stream for the chaos tests). Prints the count.
+the capture N times (a big stream for the chaos tests); --confirm waits for the broker's
+confirm of each message, so a stream queue stores each in a chunk of its own, as it does for
+a worker publishing at an ordinary rate. Prints the count.
 """
 import argparse
 import gzip
@@ -18,8 +20,10 @@ ap.add_argument("vhost")
 ap.add_argument("capture")
 ap.add_argument("--declare", action="store_true")
 ap.add_argument("--repeat", type=int, default=1)
+ap.add_argument("--confirm", action="store_true")
 args = ap.parse_args()
-conn = amqp.Connection("127.0.0.1:5672", userid="guest", password="guest", virtual_host=args.vhost)
+conn = amqp.Connection("127.0.0.1:5672", userid="guest", password="guest", virtual_host=args.vhost,
+                       confirm_publish=args.confirm)
 conn.connect()
 ch = conn.channel()
 if args.declare:

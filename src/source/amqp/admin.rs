@@ -13,7 +13,8 @@ use lapin::{Channel, Connection};
 
 use super::super::url::redact;
 use super::{
-    Amqp, AmqpError, EVENT_EXCHANGE, PREFETCH, PROBE_IDLE, StreamInfo, long_string, stream_offset,
+    Amqp, AmqpError, DELIVERY_STALL, EMPTY_WAIT, EVENT_EXCHANGE, FIRST_WAIT, PREFETCH, PROBE_IDLE,
+    StreamInfo, long_string, stream_offset,
 };
 
 impl Amqp {
@@ -112,15 +113,67 @@ impl Amqp {
     }
 
     /// First and last offset of the stream queue now; `None` when it is empty.
+    ///
+    /// Empty is what the queue's own count says, never a guess from a wait: on a stream of
+    /// small chunks (events published one at a time) a busy broker may take seconds to send
+    /// the first message, and a probe that gave up early would call a full stream empty.
     pub fn stream_info(&self, queue: &str) -> Result<Option<StreamInfo>, AmqpError> {
         self.with_channel(async |conn, ch| {
-            self.check_queue(conn, queue).await?;
-            let first = self.probe(ch, queue, "first", Duration::ZERO).await?;
-            let last = self.probe(ch, queue, "last", PROBE_IDLE).await?;
-            Ok(first
-                .zip(last)
-                .map(|((first, _), (_, last))| StreamInfo { first, last }))
+            let count = self.check_queue(conn, queue).await?;
+            let wait = if count > 0 {
+                DELIVERY_STALL
+            } else {
+                EMPTY_WAIT
+            };
+            let first = Probe {
+                offset: long_string("first"),
+                name: "first",
+                prefetch: 1,
+                first_wait: wait,
+                idle: Duration::ZERO,
+            };
+            // The last chunk comes whole: as many in flight as a read has.
+            let last = Probe {
+                offset: long_string("last"),
+                name: "last",
+                prefetch: PREFETCH,
+                first_wait: wait,
+                idle: PROBE_IDLE,
+            };
+            let first = self.probe(ch, queue, first).await?;
+            let last = self.probe(ch, queue, last).await?;
+            match first.zip(last) {
+                Some(((first, _), (_, last))) => Ok(Some(StreamInfo { first, last })),
+                None if count > 0 => Err(AmqpError::Command {
+                    url: self.label.clone(),
+                    reason: format!(
+                        "`{queue}` holds {count} messages but none was delivered within {}s",
+                        DELIVERY_STALL.as_secs()
+                    ),
+                }),
+                None => Ok(None),
+            }
         })
+    }
+
+    /// The offset of the first message at or after `time` (seconds), or `None` when nothing
+    /// was recorded since: RabbitMQ then waits for more, so nothing within [`FIRST_WAIT`] is
+    /// the answer. One message in flight: with more, the broker reads that many chunks
+    /// before it sends the first, which on a stream of small chunks takes longer than the wait.
+    pub(super) async fn offset_at_time(
+        &self,
+        ch: &Channel,
+        queue: &str,
+        time: f64,
+    ) -> Result<Option<i64>, AmqpError> {
+        let probe = Probe {
+            offset: AMQPValue::Timestamp(time.max(0.0) as u64),
+            name: "time",
+            prefetch: 1,
+            first_wait: FIRST_WAIT,
+            idle: Duration::ZERO,
+        };
+        Ok(self.probe(ch, queue, probe).await?.map(|(first, _)| first))
     }
 
     /// `(ready messages, consumers)` of each queue, `None` for a missing one: one passive
@@ -156,8 +209,9 @@ impl Amqp {
         })
     }
 
-    /// A passive declare on a channel of its own (a missing queue closes the channel).
-    async fn check_queue(&self, conn: &Connection, queue: &str) -> Result<(), AmqpError> {
+    /// A passive declare on a channel of its own (a missing queue closes the channel); the
+    /// messages a stream queue holds.
+    async fn check_queue(&self, conn: &Connection, queue: &str) -> Result<u32, AmqpError> {
         let ch = conn.create_channel().await.map_err(|e| self.fail(&e))?;
         match ch
             .queue_declare(
@@ -170,9 +224,9 @@ impl Amqp {
             )
             .await
         {
-            Ok(_) => {
+            Ok(q) => {
                 let _ = ch.close(200, "ok".into()).await;
-                Ok(())
+                Ok(q.message_count())
             }
             Err(e) if e.to_string().contains("NOT_FOUND") => Err(AmqpError::NoQueue {
                 url: self.label.clone(),
@@ -182,21 +236,21 @@ impl Amqp {
         }
     }
 
-    /// The lowest and highest offset delivered from `spec` (`first`: just the first message;
-    /// `last`: the last chunk, until `idle` passes without a delivery).
+    /// The lowest and highest offset delivered from the probe's offset (just the first
+    /// message, or until `idle` passes without a delivery), `None` when nothing came within
+    /// its `first_wait`.
     async fn probe(
         &self,
         ch: &Channel,
         queue: &str,
-        spec: &str,
-        idle: Duration,
+        probe: Probe,
     ) -> Result<Option<(i64, i64)>, AmqpError> {
-        ch.basic_qos(PREFETCH, BasicQosOptions::default())
+        ch.basic_qos(probe.prefetch, BasicQosOptions::default())
             .await
             .map_err(|e| self.fail(&e))?;
         let mut args = FieldTable::default();
-        args.insert("x-stream-offset".into(), long_string(spec));
-        let tag = format!("celtrace-probe-{spec}");
+        args.insert("x-stream-offset".into(), probe.offset);
+        let tag = format!("celtrace-probe-{}", probe.name);
         let mut consumer = ch
             .basic_consume(
                 queue.into(),
@@ -207,8 +261,7 @@ impl Amqp {
             .await
             .map_err(|e| self.fail(&e))?;
         let mut range: Option<(i64, i64)> = None;
-        // An empty stream delivers nothing: give the first delivery a moment longer.
-        let mut wait = Duration::from_millis(500).max(idle);
+        let mut wait = probe.first_wait;
         loop {
             let Ok(next) = tokio::time::timeout(wait, consumer.next()).await else {
                 break;
@@ -219,14 +272,27 @@ impl Amqp {
             if let Some(o) = offset {
                 range = Some(range.map_or((o, o), |(lo, hi)| (lo.min(o), hi.max(o))));
             }
-            if idle.is_zero() {
+            if probe.idle.is_zero() {
                 break;
             }
-            wait = idle;
+            wait = probe.idle;
         }
         let _ = ch
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
             .await;
         Ok(range)
     }
+}
+
+/// A consumer that only looks where a stream begins, ends, or reaches a time.
+struct Probe {
+    offset: AMQPValue,
+    /// For the consumer's tag.
+    name: &'static str,
+    /// Messages in flight (the broker reads this many chunks ahead before the first).
+    prefetch: u16,
+    /// How long the first delivery may take.
+    first_wait: Duration,
+    /// After the first, how long without a delivery ends the probe (zero: one is enough).
+    idle: Duration,
 }

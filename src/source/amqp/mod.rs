@@ -36,6 +36,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const PREFETCH: u16 = 2000;
 /// How long the probe for the stream's last offset waits for more of the last chunk.
 const PROBE_IDLE: Duration = Duration::from_millis(200);
+/// How long a probe of a queue that counts no messages waits for one anyway.
+const EMPTY_WAIT: Duration = Duration::from_millis(500);
+/// How long a stream that holds messages may take to send the first: a busy broker reading
+/// small chunks is slow, not empty.
+const DELIVERY_STALL: Duration = Duration::from_secs(15);
+/// How long the first message of a read from a time may take with one in flight: a message
+/// the broker has is sent at once; past the newest it waits for more.
+const FIRST_WAIT: Duration = Duration::from_secs(2);
 /// Lines per block handed from the consumer thread to the reader.
 const BLOCK: usize = 1000;
 

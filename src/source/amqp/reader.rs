@@ -132,16 +132,20 @@ impl Amqp {
     ) -> Result<(), AmqpError> {
         let (start, end) = (read.start, read.end);
         self.with_channel(async |_, ch| {
+            // From a time, the offset it reaches first: past the newest message RabbitMQ
+            // waits for more as if it were coming, and the probe tells that apart.
+            let start = match start {
+                Start::Time(t) => match self.offset_at_time(ch, queue, t).await? {
+                    Some(offset) => AMQPValue::LongLongInt(offset),
+                    None => return Ok(()),
+                },
+                Start::Offset(o) => AMQPValue::LongLongInt(o),
+                Start::First => long_string("first"),
+            };
             ch.basic_qos(PREFETCH, BasicQosOptions::default())
                 .await
                 .map_err(|e| self.fail(&e))?;
             let mut args = FieldTable::default();
-            let from_time = matches!(start, Start::Time(_));
-            let start = match start {
-                Start::Time(t) => AMQPValue::Timestamp(t.max(0.0) as u64),
-                Start::Offset(o) => AMQPValue::LongLongInt(o),
-                Start::First => long_string("first"),
-            };
             args.insert("x-stream-offset".into(), start);
             let mut consumer = ch
                 .basic_consume(
@@ -156,18 +160,10 @@ impl Amqp {
             let mut lines = 0;
             let mut noted = false;
             let mut unacked = 0;
-            // From a time past the newest message RabbitMQ waits for more as if it were
-            // coming: when nothing is delivered at once, nothing was recorded since.
-            let mut first_wait = from_time.then_some(FIRST_WAIT);
             loop {
-                let next = match first_wait.take() {
-                    // Nothing within the wait (`Err`) ends the read like the stream's end.
-                    Some(wait) => tokio::time::timeout(wait, consumer.next())
-                        .await
-                        .unwrap_or_default(),
-                    None => consumer.next().await,
+                let Some(delivery) = consumer.next().await else {
+                    break;
                 };
-                let Some(delivery) = next else { break };
                 let delivery = delivery.map_err(|e| self.fail(&e))?;
                 let offset = stream_offset(&delivery);
                 if offset.is_some_and(|o| o > last) {
@@ -250,10 +246,6 @@ impl ReadSpan<'_> {
         self.first.fetch_min(offset, Ordering::Relaxed);
     }
 }
-
-/// How long the first message of a read from a time may take: a message the broker has is
-/// sent at once.
-const FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The event time of a message body: its first `"timestamp"` (a batch's first event), read
 /// without parsing the whole body.
