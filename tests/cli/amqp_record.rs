@@ -422,14 +422,10 @@ fn a_stream_of_small_chunks_is_read_whole_by_reads_at_once() {
     );
     let sent: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     for port in [Some("0"), None] {
-        // Every read from the first message, four at once, and one from a time.
-        let reads: Vec<Vec<&str>> = vec![
-            vec!["tasks", "--json"],
-            vec!["tasks", "--json"],
-            vec!["tasks", "--json"],
-            vec!["workers", "--json"],
-            vec!["tasks", "--json", "--since", &before],
-        ];
+        // Reads from the first message, six at once, and two from a time.
+        let mut reads: Vec<Vec<&str>> = vec![vec!["tasks", "--json"]; 5];
+        reads.push(vec!["workers", "--json"]);
+        reads.extend([vec!["tasks", "--json", "--since", &before]; 2]);
         std::thread::scope(|scope| {
             let runs: Vec<_> = reads
                 .iter()
