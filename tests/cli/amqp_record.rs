@@ -425,7 +425,7 @@ fn a_stream_of_small_chunks_is_read_whole_by_reads_at_once() {
         // Reads from the first message, six at once, and two from a time.
         let mut reads: Vec<Vec<&str>> = vec![vec!["tasks", "--json"]; 5];
         reads.push(vec!["workers", "--json"]);
-        reads.extend([vec!["tasks", "--json", "--since", &before]; 2]);
+        reads.extend(vec![vec!["tasks", "--json", "--since", &before]; 2]);
         std::thread::scope(|scope| {
             let runs: Vec<_> = reads
                 .iter()
