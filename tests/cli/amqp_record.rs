@@ -26,10 +26,15 @@ pub(crate) fn publish_repeated(
     capture: &str,
     repeat: usize,
 ) -> usize {
+    publish_with(py, vhost, capture, &["--repeat", &repeat.to_string()])
+}
+
+/// `tests/scripts/amqp_publish.py` with these options; the messages sent.
+fn publish_with(py: &std::path::Path, vhost: &Vhost, capture: &str, options: &[&str]) -> usize {
     let out = std::process::Command::new(py)
         .arg(repo_path("tests/scripts/amqp_publish.py"))
         .args([&vhost.name, &fixture(capture)])
-        .args(["--repeat", &repeat.to_string()])
+        .args(options)
         .output()
         .unwrap();
     assert!(
@@ -409,18 +414,13 @@ fn a_stream_of_small_chunks_is_read_whole_by_reads_at_once() {
     let url = vhost.url();
     assert_eq!(live(&["record", "--broker", &url]).code, 0);
     let before = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
-    let out = std::process::Command::new(&py)
-        .arg(repo_path("tests/scripts/amqp_publish.py"))
-        .args([&vhost.name, &fixture("amqp/ALL.raw.ndjson.gz")])
-        .args(["--repeat", "15", "--confirm"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    // A confirm for each message: each is a chunk of its own.
+    let sent = publish_with(
+        &py,
+        &vhost,
+        "amqp/ALL.raw.ndjson.gz",
+        &["--repeat", "15", "--confirm"],
     );
-    let sent: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     for port in [Some("0"), None] {
         // Reads from the first message, six at once, and two from a time.
         let mut reads: Vec<Vec<&str>> = vec![vec!["tasks", "--json"]; 5];
