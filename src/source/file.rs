@@ -580,7 +580,13 @@ fn cut_chunks(
                 }
             }
             None => {
-                carry.extend_from_slice(&buf[from..end]);
+                // A line longer than a chunk: the buffer itself carries it on (no copy).
+                if from == 0 {
+                    buf.truncate(end);
+                    carry = buf;
+                } else {
+                    carry.extend_from_slice(&buf[from..end]);
+                }
                 if carry.len() > MAX_ENTRY_BYTES {
                     skipping = Some(carry.len());
                     carry = Vec::new();
