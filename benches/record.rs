@@ -120,25 +120,24 @@ impl Server {
             .get_connection()
             .unwrap()
     }
-    fn used_memory(&self) -> u64 {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
+    /// One section of the server's `INFO`.
+    fn info(&self, section: &str) -> String {
+        redis::cmd("INFO")
+            .arg(section)
             .query(&mut self.conn())
-            .unwrap();
+            .unwrap()
+    }
+    fn used_memory(&self) -> u64 {
+        let info = self.info("memory");
         info.lines()
             .find_map(|l| l.strip_prefix("used_memory:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     }
-}
 
-impl Server {
     /// CPU seconds the server used so far (user + system).
     fn cpu_secs(&self) -> f64 {
-        let info: String = redis::cmd("INFO")
-            .arg("cpu")
-            .query(&mut self.conn())
-            .unwrap();
+        let info = self.info("cpu");
         info.lines()
             .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
             .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
@@ -147,10 +146,7 @@ impl Server {
 
     /// The commands that cost Redis the most: `name calls×µs`, busiest first.
     fn command_stats(&self) -> String {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut self.conn())
-            .unwrap();
+        let info = self.info("commandstats");
         let mut rows: Vec<(f64, String)> = info
             .lines()
             .filter_map(|l| {
