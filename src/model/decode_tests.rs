@@ -398,3 +398,21 @@ proptest! {
         same_as_serde(&spaced);
     }
 }
+
+proptest! {
+    /// Numbers as they are written, not as serde writes them back: long digit runs (read
+    /// eight at a time), leading zeros, fractions of every length, exponents.
+    #[test]
+    fn fast_path_reads_number_texts_as_serde_does(
+        number in "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?|-?0[0-9]{1,9}"
+    ) {
+        let line = format!(
+            r#"{{"type": "task-succeeded", "uuid": "u", "timestamp": {number}, "runtime": {number}}}"#
+        );
+        if parse_object(&line).is_ok() {
+            same_as_serde(&line);
+        } else {
+            prop_assert!(super::super::fast::parse(&line).is_none(), "{line}");
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub fn table(
     if rows.is_empty() {
         return writeln!(out, "No tasks match.");
     }
-    let prefixes = Prefixes::new(state.tasks().map(|t| &t.id));
+    let prefixes = Prefixes::new(state.tasks().map(|t| &t.id), rows.len());
     use super::table::Fit::{Cut, Extra, Whole};
     let mut t = super::table::new(
         ctx,

@@ -13,28 +13,24 @@ use super::FILTERED;
 pub type Edits = Vec<(usize, usize, String)>;
 
 /// Finds the values of keys `is_secret` names; returns the edits, in order, not overlapping.
+///
+/// Every key is followed by `:` or `=`, so the scan jumps from separator to separator (a
+/// vectorised search) and reads each key backwards from its separator: most bytes of a text
+/// are never looked at one by one, and texts with neither byte (positional args, plain
+/// results) cost one search.
 pub fn find(text: &str, is_secret: &dyn Fn(&str) -> bool) -> Edits {
     let b = text.as_bytes();
     let mut edits = Edits::new();
-    // Every key is followed by `:` or `=`: most texts (positional args, plain results) have
-    // neither, and need no scan.
-    if memchr::memchr2(b':', b'=', b).is_none() {
-        return edits;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if !is_key_byte(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && is_key_byte(b[i]) {
-            i += 1;
-        }
-        let key = &text[start..i];
-        let Some(sep) = separator(b, i) else {
+    // Keys start at or after `floor`: never inside a value already dealt with.
+    let mut floor = 0;
+    let mut from = 0;
+    while let Some(found) = memchr::memchr2(b':', b'=', &b[from..]) {
+        let at = from + found;
+        from = at + 1;
+        let Some((start, sep)) = separator_at(b, at, floor) else {
             continue;
         };
+        let key = &text[start..sep.key_end];
         if sep.colon && sep.quote.is_none() && !key_before_bare_colon(key) {
             continue;
         }
@@ -43,7 +39,8 @@ pub fn find(text: &str, is_secret: &dyn Fn(&str) -> bool) -> Edits {
         }
         let value = skip_blanks(b, sep.at + 1);
         if let Some(edit) = value_edit(text, value, &sep) {
-            i = edit.1.max(i);
+            floor = edit.1;
+            from = from.max(edit.1);
             if text[edit.0..edit.1] != edit.2 {
                 edits.push(edit);
             }
@@ -72,39 +69,47 @@ const KEY_BYTES: [bool; 256] = {
 
 /// What follows a key: its closing quote (backslashes included), and where `:`/`=` is.
 struct Separator<'a> {
+    key_end: usize,
     quote: Option<&'a [u8]>,
     colon: bool,
     at: usize,
 }
 
-fn separator(b: &[u8], end: usize) -> Option<Separator<'_>> {
-    let mut j = end;
-    while j < b.len() && b[j] == b'\\' {
-        j += 1;
-    }
-    let quote = if j < b.len() && matches!(b[j], b'\'' | b'"') {
-        j += 1;
-        Some(&b[end..j])
-    } else {
-        j = end;
-        None
+/// The key whose separator may be the `:` or `=` at `at`, read backwards, starting no earlier
+/// than `floor`: `key`, `key'`, `key\\"` or `key"`, then spaces. A `::`, `:/` (a URL's
+/// scheme) or `==` separates nothing. Returns where the key starts.
+fn separator_at(b: &[u8], at: usize, floor: usize) -> Option<(usize, Separator<'_>)> {
+    let colon = match (b[at], b.get(at + 1)) {
+        (b':', next) if next != Some(&b':') && next != Some(&b'/') => true,
+        (b'=', next) if next != Some(&b'=') => false,
+        _ => return None,
     };
-    while j < b.len() && b[j] == b' ' {
-        j += 1;
+    let mut j = at;
+    while j > floor && b[j - 1] == b' ' {
+        j -= 1;
     }
-    match (b.get(j), b.get(j + 1)) {
-        (Some(b':'), next) if next != Some(&b':') && next != Some(&b'/') => Some(Separator {
-            quote,
-            colon: true,
-            at: j,
-        }),
-        (Some(b'='), next) if next != Some(&b'=') => Some(Separator {
-            quote,
-            colon: false,
-            at: j,
-        }),
-        _ => None,
+    let mut quote = None;
+    if j > floor && matches!(b[j - 1], b'\'' | b'"') {
+        let quote_end = j;
+        j -= 1;
+        while j > floor && b[j - 1] == b'\\' {
+            j -= 1;
+        }
+        quote = Some(&b[j..quote_end]);
     }
+    let key_end = j;
+    while j > floor && is_key_byte(b[j - 1]) {
+        j -= 1;
+    }
+    (j < key_end).then_some((
+        j,
+        Separator {
+            key_end,
+            quote,
+            colon,
+            at,
+        },
+    ))
 }
 
 /// A bare word then `:` is a key (`password: x`, `Authorization: Bearer x`) unless it is an
@@ -332,6 +337,88 @@ mod tests {
             "    connect(password = '[Filtered]')"
         );
         assert_eq!(scrub("if password == x:"), "if password == x:");
+    }
+
+    /// The scan before it jumped between separators: every byte classified, keys read
+    /// forwards. Kept to check the jumps find exactly the same keys.
+    fn forward_find(text: &str, is_secret: &dyn Fn(&str) -> bool) -> Edits {
+        let b = text.as_bytes();
+        let mut edits = Edits::new();
+        let mut i = 0;
+        while i < b.len() {
+            if !is_key_byte(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && is_key_byte(b[i]) {
+                i += 1;
+            }
+            let key = &text[start..i];
+            let Some(sep) = forward_separator(b, i) else {
+                continue;
+            };
+            if sep.colon && sep.quote.is_none() && !key_before_bare_colon(key) {
+                continue;
+            }
+            if !is_secret(key) {
+                continue;
+            }
+            let value = skip_blanks(b, sep.at + 1);
+            if let Some(edit) = value_edit(text, value, &sep) {
+                i = edit.1.max(i);
+                if text[edit.0..edit.1] != edit.2 {
+                    edits.push(edit);
+                }
+            }
+        }
+        edits
+    }
+
+    fn forward_separator(b: &[u8], end: usize) -> Option<Separator<'_>> {
+        let mut j = end;
+        while j < b.len() && b[j] == b'\\' {
+            j += 1;
+        }
+        let quote = if j < b.len() && matches!(b[j], b'\'' | b'"') {
+            j += 1;
+            Some(&b[end..j])
+        } else {
+            j = end;
+            None
+        };
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        let colon = match (b.get(j), b.get(j + 1)) {
+            (Some(b':'), next) if next != Some(&b':') && next != Some(&b'/') => true,
+            (Some(b'='), next) if next != Some(&b'=') => false,
+            _ => return None,
+        };
+        Some(Separator {
+            key_end: end,
+            quote,
+            colon,
+            at: j,
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn jumping_between_separators_finds_what_a_forward_scan_finds(
+            parts in proptest::collection::vec(
+                proptest::sample::select(&[
+                    "password", "token", "user", "TokenError", "é", "a.b-c_d", " ", "  ", ":",
+                    "=", "==", "::", "://", "'", "\"", "\\", "\\\\\"", ",", "{", "}", "(", ")",
+                    "<", ">", "[", "]", "\n", "&", "12", "...", "b'", "x",
+                ][..]),
+                0..30,
+            )
+        ) {
+            let text = parts.concat();
+            let secret = |k: &str| k.contains("password") || k.contains("token") || k.contains('é');
+            proptest::prop_assert_eq!(find(&text, &secret), forward_find(&text, &secret));
+        }
     }
 
     #[test]

@@ -117,7 +117,8 @@ fn bearer_tokens(text: &str, edits: &mut Edits) {
     }
 }
 
-/// Prefixes of API keys and tokens that say what they are (the services' own formats).
+/// Prefixes of API keys and tokens that say what they are (the services' own formats). Each
+/// holds a `_`, a `-` or an `A`, which [`known_tokens`] searches for.
 const TOKEN_PREFIXES: &[&str] = &[
     "sk_live_",
     "sk_test_",
@@ -145,36 +146,36 @@ const TOKEN_PREFIXES: &[&str] = &[
 ];
 
 /// A token with a well-known prefix (`sk_live_…`, `ghp_…`, `AKIA…`) → `[Filtered]`, prefix
-/// and all; at least 8 characters must follow the prefix.
+/// and all; at least 8 characters must follow the prefix. A word is a run of token bytes
+/// and the prefix starts it.
 fn known_tokens(text: &str, edits: &mut Edits) {
     let b = text.as_bytes();
     let is_token = |c: u8| TOKEN_BYTES[usize::from(c)];
-    let mut i = 0;
-    while i < b.len() {
-        if !is_token(b[i]) {
-            i += 1;
-            continue;
+    // Every prefix holds a `_`, a `-` or an `A`: only the words around those bytes are read
+    // (found by a vectorised search; most arguments and results have none of them).
+    let mut from = 0;
+    while let Some(found) = memchr::memchr3(b'_', b'-', b'A', &b[from..]) {
+        let mut start = from + found;
+        while start > from && is_token(b[start - 1]) {
+            start -= 1;
         }
-        let start = i;
-        while i < b.len() && is_token(b[i]) {
-            i += 1;
+        let mut end = from + found + 1;
+        while end < b.len() && is_token(b[end]) {
+            end += 1;
         }
-        let word = &text[start..i];
-        // Every prefix is 3 or more bytes and 8 must follow: shorter words are never tokens.
-        if word.len() < 11 || !b"srtwgxAhnp".contains(&b[start]) {
-            continue;
-        }
-        let known = TOKEN_PREFIXES
+        from = end;
+        let word = &text[start..end];
+        if TOKEN_PREFIXES
             .iter()
-            .any(|p| word.starts_with(p) && word.len() >= p.len() + 8);
-        if known {
-            mask(edits, start, i);
+            .any(|p| word.starts_with(p) && word.len() >= p.len() + 8)
+        {
+            mask(edits, start, end);
         }
     }
 }
 
-/// Bytes of a token: ASCII letters and digits, `_` and `-` (a table: every byte of every
-/// text is classified).
+/// Bytes of a token: ASCII letters and digits, `_` and `-` (a table: the bytes of the words
+/// read are classified).
 const TOKEN_BYTES: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0;
@@ -192,8 +193,12 @@ fn card_numbers(text: &str, edits: &mut Edits) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
-            i += 1;
+        i = next_digit(b, i);
+        if i == b.len() {
+            break;
+        }
+        if i > 0 && b[i - 1].is_ascii_alphanumeric() {
+            i = digits_end(b, i);
             continue;
         }
         // Groups of digits: (start, end) byte ranges. Most numbers are one short group.
@@ -256,6 +261,27 @@ fn card_numbers(text: &str, edits: &mut Edits) {
     }
 }
 
+/// Index of the first ASCII digit at or after `i` (or the end), eight bytes at a time.
+fn next_digit(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // Per byte x < 0x80: x + 0x50 has its high bit set iff x >= 0x30, and x + 0x46 iff
+        // x >= 0x3a; no carry crosses bytes. Bytes >= 0x80 are masked out.
+        let low7 = w & !HIGH;
+        let digit = (low7 + ONES * 0x50) & !(low7 + ONES * 0x46) & !w & HIGH;
+        if digit != 0 {
+            return i + (digit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
 fn digits_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && b[i].is_ascii_digit() {
         i += 1;
@@ -285,6 +311,7 @@ pub fn luhn(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn scrub(text: &str) -> String {
         let mut out = text.to_string();
@@ -360,6 +387,66 @@ mod tests {
         assert_eq!(scrub("(4111111..."), "([Filtered]...");
         assert_eq!(scrub("(4111111"), "(4111111");
         assert_eq!(scrub("(41111"), "(41111");
+    }
+
+    /// Tokens found the way they were before the search for prefix bytes: every word read,
+    /// then its start compared.
+    fn word_by_word_tokens(text: &str) -> Edits {
+        let mut edits = Edits::new();
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if !TOKEN_BYTES[usize::from(b[i])] {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && TOKEN_BYTES[usize::from(b[i])] {
+                i += 1;
+            }
+            let word = &text[start..i];
+            if TOKEN_PREFIXES
+                .iter()
+                .any(|p| word.starts_with(p) && word.len() >= p.len() + 8)
+            {
+                mask(&mut edits, start, i);
+            }
+        }
+        edits
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reading_only_words_with_prefix_bytes_finds_every_token(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(TOKEN_PREFIXES).prop_map(str::to_string),
+                    "[a-zA-Z0-9_-]{0,12}",
+                    "[ ,'\"():=é.]{1,2}",
+                ],
+                0..12,
+            )
+        ) {
+            let text = parts.concat();
+            let mut edits = Edits::new();
+            known_tokens(&text, &mut edits);
+            proptest::prop_assert_eq!(edits, word_by_word_tokens(&text));
+        }
+
+        #[test]
+        fn digits_are_found_wherever_they_are(text in "[a-z0-9 é\u{80}-\u{7ff}:/]{0,40}", from in 0usize..40) {
+            let b = text.as_bytes();
+            let from = from.min(b.len());
+            let expected = (from..b.len()).find(|&i| b[i].is_ascii_digit()).unwrap_or(b.len());
+            proptest::prop_assert_eq!(next_digit(b, from), expected);
+        }
+    }
+
+    #[test]
+    fn every_token_prefix_holds_a_byte_the_search_finds() {
+        for p in TOKEN_PREFIXES {
+            assert!(p.bytes().any(|c| matches!(c, b'_' | b'-' | b'A')), "{p}");
+        }
     }
 
     #[test]
