@@ -480,9 +480,8 @@ impl<'de> Visitor<'de> for EntryVisitor {
     }
 }
 
-/// The keys the decoder knows. Matched by length first: a plain `match` on strings compares
-/// against each arm in turn, which dominated decoding time.
-#[derive(Clone, Copy)]
+/// The keys the decoder knows ([`KNOWN_KEYS`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Field {
     Type,
     Hostname,
@@ -526,54 +525,111 @@ pub(super) enum Field {
     Other,
 }
 
+/// Every key the decoder knows, with its field.
+const KNOWN_KEYS: [(&str, Field); 41] = [
+    ("eta", Field::Eta),
+    ("pid", Field::Pid),
+    ("raw", Field::Raw),
+    ("type", Field::Type),
+    ("uuid", Field::Uuid),
+    ("name", Field::Name),
+    ("args", Field::Args),
+    ("freq", Field::Freq),
+    ("body", Field::Body),
+    ("queue", Field::Queue),
+    ("clock", Field::Clock),
+    ("kwargs", Field::Kwargs),
+    ("result", Field::Result),
+    ("sw_ver", Field::SwVer),
+    ("sw_sys", Field::SwSys),
+    ("signum", Field::Signum),
+    ("active", Field::Active),
+    ("root_id", Field::RootId),
+    ("expires", Field::Expires),
+    ("retries", Field::Retries),
+    ("runtime", Field::Runtime),
+    ("expired", Field::Expired),
+    ("requeue", Field::Requeue),
+    ("loadavg", Field::Loadavg),
+    ("recv_ts", Field::Received),
+    ("hostname", Field::Hostname),
+    ("exchange", Field::Exchange),
+    ("sw_ident", Field::SwIdent),
+    ("_recv_ts", Field::Received),
+    ("parent_id", Field::ParentId),
+    ("exception", Field::Exception),
+    ("traceback", Field::Traceback),
+    ("utcoffset", Field::Utcoffset),
+    ("timestamp", Field::Timestamp),
+    ("processed", Field::Processed),
+    ("terminated", Field::Terminated),
+    ("properties", Field::Properties),
+    ("routing_key", Field::RoutingKey),
+    ("content-type", Field::ContentType),
+    ("content_type", Field::ContentType),
+    ("local_received", Field::Received),
+];
+
+/// The bytes of a key of up to 16 bytes as two little-endian words, zero-padded.
+pub(super) const fn key_words(key: &[u8]) -> (u64, u64) {
+    let mut w = [0u64; 2];
+    let mut i = 0;
+    while i < key.len() {
+        w[i / 8] |= (key[i] as u64) << (8 * (i % 8));
+        i += 1;
+    }
+    (w[0], w[1])
+}
+
+/// Where a key's words sit in [`KEY_TABLE`]: a multiplicative hash whose multiplier was
+/// searched for so that no two known keys share a slot (a new key may need a new one: the
+/// table's build says so).
+const fn key_slot(lo: u64, hi: u64) -> usize {
+    ((lo ^ hi.rotate_left(31)).wrapping_mul(0xF24D_04FD_A24C_8407) >> 57) as usize
+}
+
+/// [`KNOWN_KEYS`] by [`key_slot`]: (words, length, field). Built at compile time, which
+/// fails if two keys share a slot.
+const KEY_TABLE: [Option<(u64, u64, u8, Field)>; 128] = {
+    let mut table = [None; 128];
+    let mut k = 0;
+    while k < KNOWN_KEYS.len() {
+        let (name, field) = KNOWN_KEYS[k];
+        let (lo, hi) = key_words(name.as_bytes());
+        let slot = key_slot(lo, hi);
+        assert!(table[slot].is_none(), "two known keys share a slot");
+        table[slot] = Some((lo, hi, name.len() as u8, field));
+        k += 1;
+    }
+    table
+};
+
 impl Field {
+    /// The field a key names. A key is looked up by its bytes as two words, one comparison
+    /// instead of a string compare per known key of its length.
     pub(super) fn of(key: &str) -> Self {
-        let f = match (key.len(), key) {
-            (3, "eta") => Self::Eta,
-            (3, "pid") => Self::Pid,
-            (3, "raw") => Self::Raw,
-            (4, "type") => Self::Type,
-            (4, "uuid") => Self::Uuid,
-            (4, "name") => Self::Name,
-            (4, "args") => Self::Args,
-            (4, "freq") => Self::Freq,
-            (4, "body") => Self::Body,
-            (5, "queue") => Self::Queue,
-            (5, "clock") => Self::Clock,
-            (6, "kwargs") => Self::Kwargs,
-            (6, "result") => Self::Result,
-            (6, "sw_ver") => Self::SwVer,
-            (6, "sw_sys") => Self::SwSys,
-            (6, "signum") => Self::Signum,
-            (6, "active") => Self::Active,
-            (7, "root_id") => Self::RootId,
-            (7, "expires") => Self::Expires,
-            (7, "retries") => Self::Retries,
-            (7, "runtime") => Self::Runtime,
-            (7, "expired") => Self::Expired,
-            (7, "requeue") => Self::Requeue,
-            (7, "loadavg") => Self::Loadavg,
-            (7, "recv_ts") => Self::Received,
-            (8, "hostname") => Self::Hostname,
-            (8, "exchange") => Self::Exchange,
-            (8, "sw_ident") => Self::SwIdent,
-            (8, "_recv_ts") => Self::Received,
-            (9, "parent_id") => Self::ParentId,
-            (9, "exception") => Self::Exception,
-            (9, "traceback") => Self::Traceback,
-            (9, "utcoffset") => Self::Utcoffset,
-            (9, "timestamp") => Self::Timestamp,
-            (9, "processed") => Self::Processed,
-            (10, "terminated") => Self::Terminated,
-            (10, "properties") => Self::Properties,
-            (11, "routing_key") => Self::RoutingKey,
-            (12, "content-type" | "content_type") => Self::ContentType,
-            (14, "local_received") => Self::Received,
-            _ => Self::Other,
-        };
-        match f {
-            Self::Other if key.starts_with('_') => Self::Annotation,
-            f => f,
+        let b = key.as_bytes();
+        if b.len() > 16 {
+            return Self::unknown(b.first().copied());
+        }
+        let (lo, hi) = key_words(b);
+        Self::of_words(lo, hi, b.len())
+    }
+
+    /// [`Field::of`] for a key already read as words ([`key_words`]) of `len` bytes.
+    pub(super) fn of_words(lo: u64, hi: u64, len: usize) -> Self {
+        match KEY_TABLE[key_slot(lo, hi)] {
+            Some((l, h, n, field)) if l == lo && h == hi && usize::from(n) == len => field,
+            _ => Self::unknown((len > 0).then_some(lo as u8)),
+        }
+    }
+
+    /// A key the decoder does not know: an annotation if it starts with `_`.
+    fn unknown(first: Option<u8>) -> Self {
+        if first == Some(b'_') {
+            Self::Annotation
+        } else {
+            Self::Other
         }
     }
 }

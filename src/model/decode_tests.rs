@@ -416,3 +416,44 @@ proptest! {
         }
     }
 }
+
+/// The key table answers what a comparison with every known key answers.
+fn field_by_comparison(key: &str) -> Field {
+    KNOWN_KEYS.iter().find(|(k, _)| *k == key).map_or(
+        if key.starts_with('_') {
+            Field::Annotation
+        } else {
+            Field::Other
+        },
+        |(_, f)| *f,
+    )
+}
+
+#[test]
+fn every_known_key_finds_its_field() {
+    for (key, field) in KNOWN_KEYS {
+        assert_eq!(Field::of(key), field, "{key}");
+        // A byte more or less is another key.
+        assert_eq!(
+            Field::of(&key[..key.len() - 1]),
+            field_by_comparison(&key[..key.len() - 1])
+        );
+        let longer = format!("{key}\0");
+        assert_eq!(Field::of(&longer), field_by_comparison(&longer), "{key}");
+    }
+    assert_eq!(Field::of(""), Field::Other);
+    assert_eq!(Field::of("_"), Field::Annotation);
+    assert_eq!(Field::of("_a_very_long_annotation_key"), Field::Annotation);
+}
+
+proptest! {
+    #[test]
+    fn the_key_table_answers_as_a_comparison_does(
+        key in prop_oneof![
+            proptest::sample::select(KNOWN_KEYS.map(|(k, _)| k).to_vec()).prop_map(str::to_string),
+            "[a-z_\\-é\0]{0,20}",
+        ]
+    ) {
+        prop_assert_eq!(Field::of(&key), field_by_comparison(&key));
+    }
+}

@@ -10,21 +10,29 @@ use std::borrow::Cow;
 
 use super::decode::{Entry, Field, cap_text};
 
+/// The high bit of each byte of `w` (little-endian) that may be a quote, a backslash or a
+/// control character. The lowest flagged byte is exact, and none is flagged if there is no
+/// such byte: borrows only run upwards from a real one, and bytes >= 0x80 never match.
+fn stops(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    let control = w.wrapping_sub(ONES * 0x20);
+    (quote | backslash | control) & !w & HIGH
+}
+
+/// A mask of the low `n` bytes of a word (`n` <= 8).
+fn low_bytes(n: usize) -> u64 {
+    if n >= 8 { !0 } else { (1 << (8 * n)) - 1 }
+}
+
 /// Index of the first quote, backslash or control character at or after `i` (or the end).
 /// Eight bytes at a time with word arithmetic (as serde_json does), then byte by byte.
 fn plain_run(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
-        let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
-        let control = w.wrapping_sub(ONES * 0x20);
-        // A set high bit marks a candidate byte; exact for bytes < 0x80 (the rest is UTF-8
-        // continuation, which never matches, and is re-checked below).
-        let hit = (quote | backslash | control) & !w & HIGH;
+        let hit = stops(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
         if hit != 0 {
-            // The lowest flagged byte is exact (borrows only run upwards from a real hit).
             return i + (hit.trailing_zeros() / 8) as usize;
         }
         i += 8;
@@ -130,6 +138,34 @@ impl<'a> Scanner<'a> {
         }
         self.ws();
         self.b.get(self.i).copied()
+    }
+
+    /// The field a key names, after its opening quote. Celery's keys are short plain names:
+    /// the 16 bytes from the key's start are read as two words, the closing quote is found
+    /// in them, and the words look the field up; a longer key, or one with an escape, goes
+    /// the general way.
+    fn key_field(&mut self) -> Option<Field> {
+        let start = self.i;
+        if let Some(chunk) = self.b.get(start..start + 16) {
+            let lo = u64::from_le_bytes(chunk[..8].try_into().unwrap_or([0; 8]));
+            let hi = u64::from_le_bytes(chunk[8..].try_into().unwrap_or([0; 8]));
+            let len = match (stops(lo), stops(hi)) {
+                (0, 0) => 16,
+                (0, h) => 8 + (h.trailing_zeros() / 8) as usize,
+                (l, _) => (l.trailing_zeros() / 8) as usize,
+            };
+            if len < 16 && self.b[start + len] == b'"' {
+                let (lo, hi) = if len <= 8 {
+                    (lo & low_bytes(len), 0)
+                } else {
+                    (lo, hi & low_bytes(len - 8))
+                };
+                self.i = start + len + 1;
+                return Some(Field::of_words(lo, hi, len));
+            }
+        }
+        let key = self.string()?;
+        Some(Field::of(&key))
     }
 
     /// A string after its opening quote.
@@ -282,14 +318,13 @@ fn parse_fields<'a>(text: &'a str, entry: &mut Entry<'a>) -> Option<()> {
     } else {
         loop {
             sc.eat(b'"')?;
-            let key = sc.string()?;
+            let field = sc.key_field()?;
             // Python writes `": "`: take it in one step, else the general way.
             if sc.b.get(sc.i..sc.i + 2) == Some(b": ") {
                 sc.i += 2;
             } else {
                 sc.eat(b':')?;
             }
-            let field = Field::of(&key);
             // Receive time and time zone are only kept on events without a task timestamp
             // (see `handle_entry`): keep their text and parse it at the end if needed.
             if matches!(field, Field::Received | Field::Utcoffset)
@@ -484,4 +519,33 @@ fn set<'a>(entry: &mut Entry<'a>, field: Field, val: Val<'a>) -> Option<()> {
         }
     }
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A key read as words names the field its text names, and the scan goes on after
+        /// its closing quote: short and long keys, escapes, and lines that end soon after.
+        #[test]
+        fn a_key_read_as_words_is_the_key_read_as_text(
+            key in prop_oneof![
+                proptest::sample::select(&["type", "uuid", "timestamp", "local_received", "_recv_ts", "content-type"][..])
+                    .prop_map(str::to_string),
+                "[a-z_é]{0,20}",
+                "[a-z]{0,6}\\\\[n\"][a-z]{0,6}",
+            ],
+            after in "(: 1, \"clock\": 2\\}|: 1\\}|\\})",
+        ) {
+            let line = format!("\"{key}\"{after}");
+            let mut sc = Scanner { s: &line, b: line.as_bytes(), i: 1 };
+            let field = sc.key_field();
+            let mut general = Scanner { s: &line, b: line.as_bytes(), i: 1 };
+            let text = general.string();
+            prop_assert_eq!(field, text.as_deref().map(Field::of));
+            prop_assert_eq!(sc.i, general.i);
+        }
+    }
 }
