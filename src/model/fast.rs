@@ -70,21 +70,62 @@ impl NumberScan {
     /// The value. Integers and decimals whose digits form an integer below 2^53 are exact
     /// (Clinger's fast path: an exact mantissa divided by an exact power of ten is correctly
     /// rounded by IEEE division); anything else goes to Rust's parser, correctly rounded too,
-    /// like serde_json with `float_roundtrip`. Celery timestamps with 16 digits take the fast
-    /// path, 17 digits do not.
+    /// like serde_json with `float_roundtrip`. Up to 19 digits past 2^53, the quotient is
+    /// rounded in integers ([`exact_quotient`]).
     fn value(&self, text: &str) -> Option<f64> {
-        if !self.exponent
-            && self.digits <= 19
-            && self.mantissa < (1 << 53)
-            && let Some(p) = POW10.get(self.frac)
-        {
-            let v = self.mantissa as f64 / p;
-            return Some(if self.negative { -v } else { v });
+        if !self.exponent && self.digits <= 19 {
+            let v = match POW10.get(self.frac) {
+                Some(p) if self.mantissa < (1 << 53) => Some(self.mantissa as f64 / p),
+                _ => exact_quotient(self.mantissa, self.frac),
+            };
+            if let Some(v) = v {
+                return Some(if self.negative { -v } else { v });
+            }
         }
         let n: f64 = text.parse().ok()?;
         n.is_finite().then_some(n)
     }
 }
+
+/// `m / 10^k` rounded to the nearest f64 (ties to even), for any `m` and `k` up to 22: the
+/// quotient is taken in integers to 54 bits or more, and the bits past the 53 kept, with the
+/// remainder, say which way to round. Celery's timestamps and runtimes with 17 significant
+/// digits need this: their mantissa is past 2^53, where the division of two floats may round
+/// twice.
+fn exact_quotient(m: u64, k: usize) -> Option<f64> {
+    let divisor = *POW10_INT.get(k)?;
+    if m == 0 {
+        return Some(0.0);
+    }
+    // `m` moved to the top of 128 bits: the quotient is at least 2^127 / 10^22 > 2^53.
+    let shift = m.leading_zeros() + 64;
+    let n = u128::from(m) << shift;
+    let q = n / divisor;
+    let r = n - q * divisor;
+    let extra = (128 - q.leading_zeros()) - 53;
+    let mut top = (q >> extra) as u64;
+    let rest = q & ((1 << extra) - 1);
+    let half = 1 << (extra - 1);
+    if rest > half || (rest == half && (r != 0 || top & 1 == 1)) {
+        top += 1;
+    }
+    // top * 2^(extra - shift): both exact (top <= 2^53; the power of two is a normal f64, as
+    // extra - shift lies between -127 and 11).
+    let exponent = i64::from(extra) - i64::from(shift);
+    let scale = f64::from_bits(u64::try_from(exponent + 1023).ok()? << 52);
+    Some(top as f64 * scale)
+}
+
+/// 10^k as integers, k up to 22.
+const POW10_INT: [u128; 23] = {
+    let mut t = [1u128; 23];
+    let mut k = 1;
+    while k < 23 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
 
 /// Powers of ten exactly representable as f64.
 const POW10: [f64; 23] = [
@@ -527,6 +568,18 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// The integer quotient rounds as Rust's parser does (correctly): any mantissa, every
+        /// power of ten, ties included (a mantissa ending in 5 over a power of ten of its
+        /// width lands on many halfway cases).
+        #[test]
+        fn an_integer_quotient_is_rounded_as_the_parser_rounds(
+            m in prop_oneof![any::<u64>(), (1u64 << 53)..(1u64 << 56), 0u64..1000],
+            k in 0usize..=22,
+        ) {
+            let parsed: f64 = format!("{m}e-{k}").parse().unwrap();
+            prop_assert_eq!(exact_quotient(m, k), Some(parsed));
+        }
+
         /// A key read as words names the field its text names, and the scan goes on after
         /// its closing quote: short and long keys, escapes, and lines that end soon after.
         #[test]
