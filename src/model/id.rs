@@ -62,39 +62,56 @@ fn uuid_text(b: &[u8; 16]) -> [u8; 36] {
     out
 }
 
+/// The 16 bytes of a canonical (lower-case) uuid's text. Eight hex digits are decoded at a
+/// time, as one word: every id of every event passes here.
 fn parse_uuid(s: &str) -> Option<[u8; 16]> {
     let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    // Positions of the 16 hex pairs in `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    // `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`: 8 digits, 4 + 4, 4 + 4, then 4 + 8 (as 8 + 8
+    // overlapping by four would decode four twice, the last group is read from 28).
+    let words = [
+        word(0),
+        half(9) | half(14) << 32,
+        half(19) | half(24) << 32,
+        word(28),
+    ];
     let mut out = [0u8; 16];
-    let mut bad = 0u8;
-    for (o, &i) in out.iter_mut().zip(AT.iter()) {
-        let (hi, lo) = (HEX_VALUE[b[i] as usize], HEX_VALUE[b[i + 1] as usize]);
-        bad |= (hi | lo) & 0x80;
-        *o = (hi << 4) | (lo & 0x0f);
+    for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&hex_word(w)?.to_le_bytes());
     }
-    (bad == 0).then_some(out)
+    Some(out)
 }
 
-/// Value of a lower-case hex digit; 0x80 marks anything else. Upper-case hex is not
-/// canonical: such ids stay text so they print as they came.
-const HEX_VALUE: [u8; 256] = {
-    let mut t = [0x80u8; 256];
-    let mut c = 0;
-    while c < 10 {
-        t[b'0' as usize + c] = c as u8;
-        c += 1;
+/// Eight lower-case hex digits (read little-endian: the first digit in the lowest byte) as
+/// four bytes in text order, or `None` if any is not one. Upper-case hex is not canonical:
+/// such ids stay text so they print as they came.
+fn hex_word(w: u64) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & !HIGH;
+    // The high bit of each byte that is at least `c` (no carry leaves a byte: low7 < 0x80).
+    let at_least = |c: u64| (low7 + ONES * (0x80 - c)) & HIGH;
+    let digit = at_least(0x30) & !at_least(0x3a);
+    let letter = at_least(0x61) & !at_least(0x67);
+    if (digit | letter) != HIGH || w & HIGH != 0 {
+        return None;
     }
-    let mut c = 0;
-    while c < 6 {
-        t[b'a' as usize + c] = 10 + c as u8;
-        c += 1;
-    }
-    t
-};
+    // Nibble values: the low four bits, plus 9 for `a`-`f`.
+    let nibbles = (w & (ONES * 0x0f)) + (letter >> 7) * 9;
+    // Each even byte takes its nibble as the high half and the next byte's as the low one,
+    // then the even bytes are packed together.
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs | (pairs >> 8)) & 0x0000_FFFF_0000_FFFF;
+    Some(((quads | (quads >> 16)) & 0xFFFF_FFFF) as u32)
+}
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -366,6 +383,50 @@ mod tests {
             .max()
             .unwrap_or(0);
         (common + 1).clamp(MIN_PREFIX, id.len().max(MIN_PREFIX))
+    }
+
+    /// The uuid parser before it decoded words: a table lookup per digit.
+    fn parse_uuid_by_digit(s: &str) -> Option<[u8; 16]> {
+        let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+        if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+            return None;
+        }
+        let value = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut out = [0u8; 16];
+        for (o, &i) in out.iter_mut().zip(AT.iter()) {
+            *o = (value(b[i])? << 4) | value(b[i + 1])?;
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn uuids_decoded_by_word_are_decoded_by_digit(
+            // Mostly hex digits, now and then any ASCII byte (upper-case hex, `g`, `:`, `` ` ``,
+            // `/`, `@`: the neighbours of the digit ranges), with the hyphens in place or not.
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    30 => proptest::sample::select(b"0123456789abcdef".to_vec()),
+                    1 => 0u8..0x80,
+                ],
+                36,
+            ),
+            hyphens in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = bytes;
+            if hyphens {
+                for at in [8, 13, 18, 23] {
+                    bytes[at] = b'-';
+                }
+            }
+            let text = String::from_utf8(bytes).unwrap();
+            proptest::prop_assert_eq!(parse_uuid(&text), parse_uuid_by_digit(&text));
+        }
     }
 
     proptest::proptest! {
