@@ -108,7 +108,9 @@ pub fn decode_bytes(
     issues: &mut Vec<DecodeIssue>,
     sink: &mut dyn FnMut(&Event<'_>),
 ) -> usize {
-    match std::str::from_utf8(bytes) {
+    // Vectorised validation (every byte of every line is checked); its error is the
+    // standard one, which says where.
+    match simdutf8::compat::from_utf8(bytes) {
         Ok(text) => decode_entry(text, issues, sink),
         Err(e) => {
             issues.push(DecodeIssue::new(
