@@ -222,6 +222,16 @@ fn malformed_entries() {
     let mut issues = Vec::new();
     decode_bytes(b"\xff\xfe{\"type\"", &mut issues, &mut |_| {});
     assert_eq!(kinds(&issues), vec![IssueKind::NotJson]);
+    // The message says where: past a long valid prefix (read in vector-wide blocks) too.
+    let mut line = br#"{"type": "task-sent", "uuid": ""#.to_vec();
+    line.extend(std::iter::repeat_n(b'a', 100));
+    line.extend(b"\xe2\x82\"}");
+    issues.clear();
+    decode_bytes(&line, &mut issues, &mut |_| {});
+    assert_eq!(
+        issues[0].message,
+        "not UTF-8 text (invalid byte at offset 131)"
+    );
 }
 
 #[test]
