@@ -25,5 +25,6 @@ pub mod render;
 pub mod scrub;
 pub mod source;
 pub mod state;
+pub mod swar;
 pub mod top;
 pub mod ui;

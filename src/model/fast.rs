@@ -9,13 +9,13 @@
 use std::borrow::Cow;
 
 use super::decode::{Entry, Field, cap_text};
+use crate::swar;
 
 /// The high bit of each byte of `w` (little-endian) that may be a quote, a backslash or a
 /// control character. The lowest flagged byte is exact, and none is flagged if there is no
 /// such byte: borrows only run upwards from a real one, and bytes >= 0x80 never match.
 fn stops(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+    use swar::{HIGH, ONES};
     let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
     let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
     let control = w.wrapping_sub(ONES * 0x20);
@@ -30,10 +30,10 @@ fn low_bytes(n: usize) -> u64 {
 /// Index of the first quote, backslash or control character at or after `i` (or the end).
 /// Eight bytes at a time with word arithmetic (as serde_json does), then byte by byte.
 fn plain_run(b: &[u8], mut i: usize) -> usize {
-    while let Some(chunk) = b.get(i..i + 8) {
-        let hit = stops(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+    while let Some(w) = swar::word_at(b, i) {
+        let hit = stops(w);
         if hit != 0 {
-            return i + (hit.trailing_zeros() / 8) as usize;
+            return i + swar::first(hit);
         }
         i += 8;
     }
@@ -187,13 +187,13 @@ impl<'a> Scanner<'a> {
     /// the general way.
     fn key_field(&mut self) -> Option<Field> {
         let start = self.i;
-        if let Some(chunk) = self.b.get(start..start + 16) {
-            let lo = u64::from_le_bytes(chunk[..8].try_into().unwrap_or([0; 8]));
-            let hi = u64::from_le_bytes(chunk[8..].try_into().unwrap_or([0; 8]));
+        if let Some(key) = self.b.get(start..start + 16) {
+            let (lo, hi) = key.split_at(8);
+            let lo = u64::from_le_bytes(lo.try_into().unwrap_or([0; 8]));
+            let hi = u64::from_le_bytes(hi.try_into().unwrap_or([0; 8]));
             let len = match (stops(lo), stops(hi)) {
-                (0, 0) => 16,
-                (0, h) => 8 + (h.trailing_zeros() / 8) as usize,
-                (l, _) => (l.trailing_zeros() / 8) as usize,
+                (0, h) => 8 + swar::first(h),
+                (l, _) => swar::first(l),
             };
             if len < 16 && self.b[start + len] == b'"' {
                 let (lo, hi) = if len <= 8 {

@@ -6,6 +6,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use crate::swar;
+
 /// A task id as Celery sent it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum TaskId {
@@ -69,14 +71,10 @@ fn parse_uuid(s: &str) -> Option<[u8; 16]> {
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
-    let half = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            b[at..at + 4].try_into().unwrap_or([0; 4]),
-        ))
-    };
-    // `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`: 8 digits, 4 + 4, 4 + 4, then 4 + 8 (as 8 + 8
-    // overlapping by four would decode four twice, the last group is read from 28).
+    let word = |at: usize| swar::word_at(b, at).unwrap_or(0);
+    let half = |at: usize| word(at) & 0xFFFF_FFFF;
+    // `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` as four words of eight digits: the first group,
+    // the second with the third, the fourth with the last's first four, the last's last eight.
     let words = [
         word(0),
         half(9) | half(14) << 32,
@@ -94,18 +92,12 @@ fn parse_uuid(s: &str) -> Option<[u8; 16]> {
 /// four bytes in text order, or `None` if any is not one. Upper-case hex is not canonical:
 /// such ids stay text so they print as they came.
 fn hex_word(w: u64) -> Option<u32> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low7 = w & !HIGH;
-    // The high bit of each byte that is at least `c` (no carry leaves a byte: low7 < 0x80).
-    let at_least = |c: u64| (low7 + ONES * (0x80 - c)) & HIGH;
-    let digit = at_least(0x30) & !at_least(0x3a);
-    let letter = at_least(0x61) & !at_least(0x67);
-    if (digit | letter) != HIGH || w & HIGH != 0 {
+    let letter = swar::in_range(w, b'a', b'f');
+    if swar::in_range(w, b'0', b'9') | letter != swar::HIGH {
         return None;
     }
     // Nibble values: the low four bits, plus 9 for `a`-`f`.
-    let nibbles = (w & (ONES * 0x0f)) + (letter >> 7) * 9;
+    let nibbles = (w & (swar::ONES * 0x0f)) + (letter >> 7) * 9;
     // Each even byte takes its nibble as the high half and the next byte's as the low one,
     // then the even bytes are packed together.
     let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF_00FF_00FF_00FF;

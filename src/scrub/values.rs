@@ -263,16 +263,11 @@ fn card_numbers(text: &str, edits: &mut Edits) {
 
 /// Index of the first ASCII digit at or after `i` (or the end), eight bytes at a time.
 fn next_digit(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        // Per byte x < 0x80: x + 0x50 has its high bit set iff x >= 0x30, and x + 0x46 iff
-        // x >= 0x3a; no carry crosses bytes. Bytes >= 0x80 are masked out.
-        let low7 = w & !HIGH;
-        let digit = (low7 + ONES * 0x50) & !(low7 + ONES * 0x46) & !w & HIGH;
-        if digit != 0 {
-            return i + (digit.trailing_zeros() / 8) as usize;
+    use crate::swar;
+    while let Some(w) = swar::word_at(b, i) {
+        let digits = swar::in_range(w, b'0', b'9');
+        if digits != 0 {
+            return i + swar::first(digits);
         }
         i += 8;
     }
