@@ -8,6 +8,7 @@
 
 pub mod keyed;
 pub mod keys;
+pub mod triggers;
 pub mod values;
 
 use std::borrow::Cow;
@@ -15,6 +16,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::model::Event;
+use triggers::Triggers;
 
 /// The placeholder shown instead of a secret value (Sentry's spelling).
 pub const FILTERED: &str = "[Filtered]";
@@ -174,8 +176,20 @@ impl Policy {
         if !self.enabled || text.is_empty() {
             return Cow::Borrowed(text);
         }
-        let keyed = apply(text, keyed::find(text, &|k| self.is_secret_key(k)));
-        match apply(&keyed, values::find(&keyed)) {
+        let triggers = Triggers::of(text);
+        if !triggers.any() {
+            return Cow::Borrowed(text);
+        }
+        let keyed = match triggers.keyed() {
+            true => apply(text, keyed::find(text, &|k| self.is_secret_key(k))),
+            false => Cow::Borrowed(text),
+        };
+        // Filtered values change the text: read again what the shapes' rules can find in it.
+        let triggers = match &keyed {
+            Cow::Borrowed(_) => triggers,
+            Cow::Owned(o) => Triggers::of(o),
+        };
+        match apply(&keyed, values::find(&keyed, triggers)) {
             Cow::Borrowed(_) => keyed,
             Cow::Owned(o) => Cow::Owned(o),
         }

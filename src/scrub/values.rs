@@ -4,14 +4,27 @@
 
 use super::FILTERED;
 use super::keyed::Edits;
+use super::triggers::Triggers;
 
-/// Every shaped secret in `text`, as edits in order, not overlapping.
-pub fn find(text: &str) -> Edits {
+/// Every shaped secret in `text`, as edits in order, not overlapping. Only the rules that
+/// `triggers` (what [`Triggers::of`] read of this text) allows are run.
+pub fn find(text: &str, triggers: Triggers) -> Edits {
     let mut edits = Edits::new();
-    url_credentials(text, &mut edits);
-    bearer_tokens(text, &mut edits);
-    card_numbers(text, &mut edits);
-    known_tokens(text, &mut edits);
+    if triggers.url() {
+        url_credentials(text, &mut edits);
+    }
+    if triggers.bearer() {
+        bearer_tokens(text, &mut edits);
+    }
+    if triggers.cards() {
+        card_numbers(text, &mut edits);
+    }
+    if triggers.tokens() {
+        known_tokens(text, &mut edits);
+    }
+    if edits.len() < 2 {
+        return edits;
+    }
     edits.sort_by_key(|e| (e.0, e.1));
     // Rules may overlap (a card number inside a URL's password): keep their union.
     let mut merged: Edits = Vec::with_capacity(edits.len());
@@ -310,7 +323,7 @@ mod tests {
 
     fn scrub(text: &str) -> String {
         let mut out = text.to_string();
-        for (s, e, r) in find(text).into_iter().rev() {
+        for (s, e, r) in find(text, Triggers::ALL).into_iter().rev() {
             out.replace_range(s..e, &r);
         }
         out
