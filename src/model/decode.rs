@@ -651,11 +651,19 @@ fn text<'de, A: MapAccess<'de>>(
     })
 }
 
-/// Cuts a string field longer than [`MAX_FIELD_BYTES`], noting it on the event.
+/// Cuts a string field longer than [`MAX_FIELD_BYTES`], noting it on the event. Inlined:
+/// every string field of every event passes here, and nearly all are short.
+#[inline]
 pub(super) fn cap_text<'a>(s: Cow<'a, str>, field: &str, bad: &mut Vec<String>) -> Cow<'a, str> {
     if s.len() <= MAX_FIELD_BYTES {
         return s;
     }
+    cut_text(s, field, bad)
+}
+
+#[cold]
+#[inline(never)]
+fn cut_text<'a>(s: Cow<'a, str>, field: &str, bad: &mut Vec<String>) -> Cow<'a, str> {
     bad.push(format!("truncated `{field}` from {} bytes", s.len()));
     let mut end = MAX_FIELD_BYTES;
     while !s.is_char_boundary(end) {
