@@ -8,6 +8,7 @@
 
 pub mod keyed;
 pub mod keys;
+mod memo;
 pub mod triggers;
 pub mod values;
 
@@ -51,16 +52,9 @@ fn next_policy_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Keys the memo holds before it starts afresh (keys take few values; a flood of distinct
-/// ones must not grow it without bound).
-const MEMO_KEYS: usize = 4096;
-
 std::thread_local! {
-    /// Answers of [`Policy::is_secret_key`] on this thread, for the policy of that id: the
-    /// same few keys (`amount`, `order_id`) come back in every argument, and folding and
-    /// matching them each time was a tenth of decoding.
-    static SECRET_KEYS: std::cell::RefCell<(u64, rustc_hash::FxHashMap<Box<str>, bool>)> =
-        std::cell::RefCell::default();
+    /// This thread's answers of [`Policy::is_secret_key`].
+    static SECRET_KEYS: std::cell::RefCell<memo::Memo> = std::cell::RefCell::default();
 }
 
 impl Default for Policy {
@@ -119,19 +113,11 @@ impl Policy {
         if !self.enabled {
             return false;
         }
-        let memo = SECRET_KEYS
-            .with_borrow(|(id, keys)| (*id == self.id).then(|| keys.get(key).copied()).flatten());
-        if let Some(secret) = memo {
+        if let Some(secret) = SECRET_KEYS.with_borrow(|memo| memo.get(self.id, key)) {
             return secret;
         }
         let secret = self.is_secret_key_uncached(key);
-        SECRET_KEYS.with_borrow_mut(|(id, keys)| {
-            if *id != self.id || keys.len() >= MEMO_KEYS {
-                *id = self.id;
-                keys.clear();
-            }
-            keys.insert(key.into(), secret);
-        });
+        SECRET_KEYS.with_borrow_mut(|memo| memo.put(self.id, key, secret));
         secret
     }
 
