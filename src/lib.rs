@@ -23,6 +23,7 @@ pub mod model;
 pub mod query;
 pub mod render;
 pub mod scrub;
+pub mod short_table;
 pub mod source;
 pub mod state;
 pub mod swar;

@@ -11,6 +11,7 @@ use super::intern::{Interner, Origin, Sym};
 use super::task::{Call, Detail, DetailRef, Mark, MarkKind, NO_RETRIES, RareDetail};
 use crate::model::{Event, EventKind, TaskId};
 use crate::scrub::Policy;
+use crate::short_table::ShortTable;
 
 /// Something that turns strings into [`Sym`]s of the state's interner.
 pub trait Syms {
@@ -36,6 +37,8 @@ impl Syms for Interner {
 /// queues take few values, so the lock is taken only on the first sight of each.
 pub struct LocalSyms<'a> {
     shared: &'a Mutex<Interner>,
+    /// In front of `cache`: most names and hosts are 16 bytes or fewer.
+    short: ShortTable<Sym>,
     cache: FxHashMap<Box<str>, Sym>,
     strings: FxHashMap<Box<str>, Arc<str>>,
     origins: FxHashMap<(Sym, u32), Origin>,
@@ -45,6 +48,7 @@ impl<'a> LocalSyms<'a> {
     pub fn new(shared: &'a Mutex<Interner>) -> Self {
         Self {
             shared,
+            short: ShortTable::default(),
             cache: FxHashMap::default(),
             strings: FxHashMap::default(),
             origins: FxHashMap::default(),
@@ -54,7 +58,11 @@ impl<'a> LocalSyms<'a> {
 
 impl Syms for LocalSyms<'_> {
     fn sym(&mut self, s: &str) -> Sym {
+        if let Some(sym) = self.short.get(s) {
+            return sym;
+        }
         if let Some(&sym) = self.cache.get(s) {
+            self.short.put(s, sym);
             return sym;
         }
         let sym = match self.shared.lock() {
@@ -62,6 +70,7 @@ impl Syms for LocalSyms<'_> {
             Err(poisoned) => poisoned.into_inner().intern(s),
         };
         self.cache.insert(s.into(), sym);
+        self.short.put(s, sym);
         sym
     }
 
