@@ -9,6 +9,8 @@ const PURE: &[&str] = &[
     "src/query",
     "src/scrub",
     "src/graph",
+    "src/swar.rs",
+    "src/short_table.rs",
 ];
 const FORBIDDEN: &[&str] = &[
     "tokio",
@@ -51,8 +53,13 @@ fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn pure_core_stays_pure() {
     let mut files = Vec::new();
-    for dir in PURE {
-        rust_files(&repo_path(dir), &mut files);
+    for path in PURE {
+        let path = repo_path(path);
+        if path.is_file() {
+            files.push(path);
+        } else {
+            rust_files(&path, &mut files);
+        }
     }
     assert!(files.len() >= 10, "found only {files:?}");
     let mut violations = Vec::new();
