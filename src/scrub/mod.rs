@@ -166,9 +166,10 @@ impl Policy {
         if !triggers.any() {
             return Cow::Borrowed(text);
         }
-        let keyed = match triggers.keyed() {
-            true => apply(text, keyed::find(text, &|k| self.is_secret_key(k))),
-            false => Cow::Borrowed(text),
+        let keyed = if triggers.keyed() {
+            apply(text, keyed::find(text, &|k| self.is_secret_key(k)))
+        } else {
+            Cow::Borrowed(text)
         };
         // Filtered values change the text: read again what the shapes' rules can find in it.
         let triggers = match &keyed {
