@@ -516,6 +516,21 @@ impl Writer {
                 // `TaskId` prints exactly the text it was parsed from.
                 let task_id = TaskId::parse(task);
                 let root = match (&e.line.root, self.roots.get(&task_id)) {
+                    // Filed under its own id for want of a root (its backend write came
+                    // first): the event that names the real root files it there as well, and
+                    // its later entries go there. The reader loads every root a task is filed
+                    // under, so the entries filed before are read too.
+                    (Some(root), Some(known))
+                        if *known == task_id && !root.is_empty() && !task_id.is(root) =>
+                    {
+                        let root = TaskId::parse(root);
+                        self.roots.insert(task_id, root.clone());
+                        members
+                            .entry(hour_of(e.id.0))
+                            .or_default()
+                            .push(format!("{task}:{root}"));
+                        root
+                    }
                     (_, Some(known)) => {
                         if self.refile {
                             members

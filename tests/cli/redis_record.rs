@@ -575,3 +575,48 @@ fn celery_worker_recorded_across_a_recorder_restart() {
     let (code, stderr) = rec.stop();
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// A result-backend write and the task's events come over different channels, so the
+/// recorder may see the write first, when the task's root is not known yet. The events that
+/// name the root must still file the task under it: `graph` of a chord's callback finds the
+/// header through the callback's root, as it does from the file.
+#[test]
+fn a_backend_write_seen_before_the_events_still_files_the_task_under_its_root() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url(0);
+    let rec = Recorder::start(&server, &["--result-backend", &server.url(1)]);
+    // The chord's callback, whose root is a header task.
+    let callback = "5863973f-17ee-4535-a76f-ee730cc3b3f9";
+    let meta = format!(r#"{{"status": "SUCCESS", "result": 6, "task_id": "{callback}"}}"#);
+    let _: () = redis::cmd("PUBLISH")
+        .arg(format!("celery-task-meta-{callback}"))
+        .arg(meta)
+        .query(&mut server.conn())
+        .unwrap();
+    // The start gap record and the backend write, before any event.
+    assert_eq!(wait_for_len(&server, "celtrace:events", 2), 2);
+    let n = publish_capture(&server, "redis/chord.raw.ndjson") as u64;
+    wait_for_len(&server, "celtrace:events", 2 + n);
+    let (code, stderr) = rec.stop();
+    assert_eq!(code, 0, "{stderr}");
+
+    let tasks_of_graph = |args: &[&str]| -> Vec<String> {
+        let doc = json(&live(args));
+        let mut ids: Vec<String> = doc["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "task")
+            .map(|n| n["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let file = fixture("redis/chord.events.ndjson");
+    let from_file = tasks_of_graph(&["graph", callback, "--json", "--events", &file]);
+    assert_eq!(from_file.len(), 4, "{from_file:?}");
+    let from_redis = tasks_of_graph(&["graph", callback, "--json", "--broker", &url]);
+    assert_eq!(from_redis, from_file);
+}
