@@ -516,12 +516,14 @@ impl Writer {
                 // `TaskId` prints exactly the text it was parsed from.
                 let task_id = TaskId::parse(task);
                 let root = match (&e.line.root, self.roots.get(&task_id)) {
-                    // Filed under its own id for want of a root (its backend write came
-                    // first): the event that names the real root files it there as well, and
-                    // its later entries go there. The reader loads every root a task is filed
-                    // under, so the entries filed before are read too.
-                    (Some(root), Some(known))
-                        if *known == task_id && !root.is_empty() && !task_id.is(root) =>
+                    // The root named for the first time, or named at last for a task filed
+                    // under its own id for want of one (its backend write came first): filed
+                    // there as well, and its later entries go there. The reader loads every
+                    // root a task is filed under, so the entries filed before are read too.
+                    (Some(root), known)
+                        if known.is_none_or(|k| {
+                            *k == task_id && !root.is_empty() && !task_id.is(root)
+                        }) =>
                     {
                         let root = TaskId::parse(root);
                         self.roots.insert(task_id, root.clone());
@@ -540,18 +542,9 @@ impl Writer {
                         }
                         known.clone()
                     }
-                    (Some(root), None) => {
-                        let root = TaskId::parse(root);
-                        self.roots.insert(task_id, root.clone());
-                        members
-                            .entry(hour_of(e.id.0))
-                            .or_default()
-                            .push(format!("{task}:{root}"));
-                        root
-                    }
-                    (None, None) => {
+                    (_, None) => {
                         // Root unknown (recording began mid-task, or a backend write):
-                        // filed under the task's own id.
+                        // filed under the task's own id. (A named root is taken above.)
                         self.roots.insert(task_id.clone(), task_id.clone());
                         members
                             .entry(hour_of(e.id.0))
