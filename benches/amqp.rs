@@ -1,5 +1,6 @@
 //! Reading a RabbitMQ stream queue: a bare consumer's drain against celtrace's full read and
-//! rebuild, a time-bounded read, and the stream's disk size.
+//! rebuild, a time-bounded read, the stream's disk size, and then `record --index` over the
+//! whole stream and `show`/`graph` through that index.
 //!
 //!     cargo bench --bench amqp                  # 1,000,000 events
 //!
@@ -418,23 +419,91 @@ fn main() {
         doc["diagnostics"]["entries"],
         tasks * 3
     );
-    let du = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "du -sb /var/lib/rabbitmq/mnesia/*/stream/*{}* | cut -f1",
-            vhost.0
-        ))
-        .output()
-        .unwrap();
-    let disk: f64 = String::from_utf8_lossy(&du.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse::<f64>().ok())
-        .sum();
+    let disk = disk_bytes(&format!("{}_celtrace_events_1*", vhost.0));
     println!(
         "stream on disk: {:.0} MB = {:.0} MB per million events",
         disk / 1e6,
         disk / events as f64
     );
+    indexed_reads(&url, &vhost.0, events, tasks);
+}
+
+/// `record --index` over the whole stream, then `show` and `graph` through the index.
+fn indexed_reads(url: &str, vhost: &str, events: u64, tasks: u64) {
+    let t = Instant::now();
+    let mut indexer = Command::new(BIN)
+        .args(["record", "--index", "--broker", url, "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        let (_, status) = celtrace(&["record", "--status", "--broker", url]);
+        if status.contains("(0 messages behind)") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(900), "{status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let indexed = t.elapsed().as_secs_f64();
+    let _ = Command::new("kill")
+        .args(["-INT", &indexer.id().to_string()])
+        .status();
+    let _ = indexer.wait();
+    let disk = disk_bytes(&format!("{vhost}_celtrace_events_index_*"));
+    println!(
+        "record --index from the first message: {events} events in {indexed:.1} s = {:.0} events/s; index on disk {:.0} MB",
+        events as f64 / indexed,
+        disk / 1e6
+    );
+    let recent = uuid(tasks - 10);
+    let older = uuid(tasks / 4);
+    for via in [Via::Stream, Via::Amqp] {
+        for (what, args) in [
+            (
+                "show <prefix> of a task in the last hour",
+                vec!["show", &recent[..8]],
+            ),
+            (
+                "show <prefix> of the oldest half's task",
+                vec!["show", &older[..8]],
+            ),
+            ("graph <prefix>", vec!["graph", &recent[..8]]),
+        ] {
+            let mut runs: Vec<(f64, String)> = (0..5)
+                .map(|_| {
+                    let mut args = args.clone();
+                    args.extend(["--json", "--broker", url, "-q"]);
+                    celtrace_via(via, &args)
+                })
+                .collect();
+            runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let doc: serde_json::Value = serde_json::from_str(&runs[2].1).unwrap_or_default();
+            println!(
+                "{what} through the index over {} (median of 5): {:.3} s, read {} of {} messages [source: {}]",
+                via.name(),
+                runs[2].0,
+                doc["diagnostics"]["entries"],
+                tasks * 3,
+                doc["diagnostics"]["source"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+/// Bytes on disk of the stream directories matching `pattern`.
+fn disk_bytes(pattern: &str) -> f64 {
+    let du = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "du -sb /var/lib/rabbitmq/mnesia/*/stream/{pattern} | cut -f1"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&du.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .sum()
 }
 
 /// RFC 3339 of an epoch time, for `--since`.

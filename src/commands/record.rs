@@ -24,7 +24,9 @@ use crate::source::writer::{Abandoned, Failing, Retention, Writer};
 ///
 /// On RabbitMQ it declares a durable stream queue (--stream, default celtrace.events) bound
 /// to the celeryev exchange, prints what it holds and exits: from then on the broker records
-/// by itself. --retention sets x-max-age, --max-bytes x-max-length-bytes.
+/// by itself. --retention sets x-max-age, --max-bytes x-max-length-bytes. With --index it
+/// stays running and keeps an index beside it (`<queue>.index`, from the stream's first
+/// message on), through which `show` and `graph` read one workflow instead of the stream.
 ///
 /// On Redis it subscribes to the workers' event channels (PSUBSCRIBE /{db}.celeryev/*), splits task.multi
 /// batches and appends every event to a Redis Stream (`--stream`, default `celtrace:events`) with an
@@ -42,6 +44,7 @@ use crate::source::writer::{Abandoned, Failing, Retention, Writer};
 ///   celtrace record --broker redis://localhost:6379/0
 ///   celtrace record --retention 6h --result-backend redis://localhost:6379/1
 ///   celtrace record --max-len 5000000 --stream myapp:events
+///   celtrace record --broker amqp://guest:guest@localhost:5672// --index
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RecordArgs {
@@ -80,6 +83,11 @@ pub struct RecordArgs {
     /// Do not ask before --remove (needed when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// RabbitMQ: stay running and keep an index of the stream queue in `<queue>.index`, so
+    /// `show` and `graph` read one workflow's messages instead of the whole stream
+    #[arg(long, conflicts_with_all = ["status", "remove"])]
+    pub index: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -148,6 +156,12 @@ impl ChannelArgs {
 pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<(), CliError> {
     // One recorder per broker: a Redis Stream writer here, a stream queue on RabbitMQ.
     let broker = match ctx.broker("`record` records from a broker")? {
+        Broker::Redis(_) if args.index => {
+            return Err(CliError::usage(
+                "--index is for a RabbitMQ stream queue",
+                "the Redis recorder keeps its index as it records: drop --index",
+            ));
+        }
         Broker::Redis(redis) => redis,
         Broker::Amqp(amqp) => return super::record_amqp::run(ctx, amqp, args),
     };
@@ -225,13 +239,13 @@ pub const STOP_WITHIN: Duration = Duration::from_secs(30);
 const STOP_WITHIN_FAILING: Duration = Duration::from_secs(5);
 
 /// SIGINT and SIGTERM: the first asks for a clean stop, a second one cuts it short.
-struct Signals {
-    stop: AtomicBool,
+pub(super) struct Signals {
+    pub(super) stop: AtomicBool,
     count: Arc<AtomicUsize>,
 }
 
 impl Signals {
-    fn watch() -> Result<Self, CliError> {
+    pub(super) fn watch() -> Result<Self, CliError> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let count = Arc::new(AtomicUsize::new(0));
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
@@ -248,7 +262,7 @@ impl Signals {
         })
     }
 
-    fn received(&self) -> usize {
+    pub(super) fn received(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
 }

@@ -1,7 +1,8 @@
 //! What a broker keeps of the past: a Redis Stream kept by `celtrace record`, or a RabbitMQ
 //! stream queue bound to `celeryev`. Commands read the past through [`History`] whatever the
 //! broker: a state for a time range, the raw lines (`export`), the newest lines (`tail -n`),
-//! or one task's workflow through the index (Redis only).
+//! or one task's workflow through the index (a Redis Stream's, or the one `record --index`
+//! keeps beside a stream queue).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -237,14 +238,22 @@ impl History {
     }
 
     /// The workflow of the task `typed` names, through the recording's index; `None` where
-    /// there is no index (a stream queue is read in passes by `show` instead).
+    /// there is none that covers the recording (a stream queue without `record --index`, or
+    /// `--at` on one: `show` then reads it newest first, step by step).
     pub fn load_flow(
         self,
         typed: &str,
         now: f64,
     ) -> Result<Option<(State, LoadReport)>, HistoryError> {
-        let Self::Stream(mut recorded) = self else {
-            return Ok(None);
+        let mut recorded = match self {
+            Self::Stream(recorded) => recorded,
+            Self::Queue {
+                amqp,
+                queue,
+                scrub,
+                cutoff: None,
+            } => return super::queue_flow::load(&amqp, &queue, scrub, typed, now),
+            Self::Queue { .. } => return Ok(None),
         };
         let newest = recorded.bounds.last.0 as f64 / 1000.0;
         let (records, running) = recorded.gaps()?;

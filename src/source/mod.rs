@@ -11,6 +11,7 @@ pub mod file;
 pub mod history;
 pub mod live;
 pub mod pubsub;
+pub mod queue_flow;
 pub mod queues;
 pub mod record;
 pub mod recorded;

@@ -14,7 +14,7 @@ use crate::model::id::MIN_PREFIX;
 use crate::state::State;
 
 /// Ids listed when a prefix is ambiguous (the answer is "type more", not the whole list).
-const CANDIDATES: usize = 20;
+pub(crate) const CANDIDATES: usize = 20;
 /// Tasks whose earlier events a range read completes through the index.
 const COMPLETE_AT_MOST: usize = 20_000;
 /// Top-level tasks sent this close to a flow's root may be its group siblings (graph infers
@@ -24,7 +24,7 @@ const SIBLING_WINDOW_MS: u64 = 100;
 const SIBLING_ENTRIES: usize = 5_000;
 /// How far from a root's send its producer's sends are read: past the longest burst the
 /// graph accepts, so every send of a burst is read and a longer chain is seen as steady.
-const BURST_READ_MS: u64 = (crate::graph::BURST_MAX_SECS * 1000.0) as u64 + 100;
+pub(crate) const BURST_READ_MS: u64 = (crate::graph::BURST_MAX_SECS * 1000.0) as u64 + 100;
 /// Sends are filed under the hour they were received: this much later than sent, at most.
 const RECEIVE_SLACK_MS: u64 = 60_000;
 /// With `--at`, worker events are read from this long before it (five heartbeats of Celery's

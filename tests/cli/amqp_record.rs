@@ -600,3 +600,178 @@ fn celery_worker_on_rabbitmq_matches_redis_and_survives_a_broker_restart() {
     }
     assert_eq!(tasks_of(&after), tasks_of(&before));
 }
+
+/// Runs `record --index` until `record --status` says it has caught up, then stops it with
+/// SIGINT; its stderr.
+fn index_until_caught_up(url: &str) -> String {
+    let mut cmd = command(&["record", "--index", "--broker", url]);
+    cmd.env_remove("CELTRACE_NOW").stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let status = live(&["record", "--status", "--broker", url]);
+        if status.stdout.contains("(0 messages behind)") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "{}", status.stdout);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    stderr
+}
+
+/// Puts these lines in the index queue the indexer declared, as a broken or foreign writer
+/// might.
+fn publish_index_lines(py: &std::path::Path, vhost: &Vhost, lines: &[&str]) {
+    let script = r#"
+import sys, amqp
+conn = amqp.Connection("127.0.0.1:5672", userid="guest", password="guest", virtual_host=sys.argv[1], confirm_publish=True)
+conn.connect()
+ch = conn.channel()
+for line in sys.argv[2:]:
+    ch.basic_publish(amqp.Message(line), exchange="", routing_key="celtrace.events.index")
+conn.close()
+"#;
+    let out = std::process::Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .arg(&vhost.name)
+        .args(lines)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_does() {
+    let _serial = BROKER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(py) = venv_python() else { return };
+    let Some(vhost) = Vhost::create("index") else {
+        return;
+    };
+    let url = vhost.url();
+    assert_eq!(live(&["record", "--broker", &url]).code, 0);
+    let status = live(&["record", "--status", "--broker", &url]);
+    assert!(
+        status.stdout.contains("index:        none"),
+        "{}",
+        status.stdout
+    );
+    let published = publish(&py, &vhost, "amqp/ALL.raw.ndjson.gz");
+    let stderr = index_until_caught_up(&url);
+    assert!(stderr.contains("from its first message"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "covers `celtrace.events` up to offset {}",
+            published - 1
+        )),
+        "{stderr}"
+    );
+    // Events after the last span: read whole, as the index does not know them yet.
+    let more = publish(&py, &vhost, "amqp/failure.raw.ndjson");
+    let status = live(&["record", "--status", "--broker", &url]);
+    assert!(
+        status.stdout.contains(&format!("({more} messages behind)")),
+        "{}",
+        status.stdout
+    );
+
+    // What the whole stream says, read back as a file.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.ndjson");
+    let whole = whole.to_str().unwrap();
+    assert_eq!(live(&["export", "--broker", &url, "-o", whole]).code, 0);
+    let everything = json(&live(&["tasks", "--json", "--events", whole]));
+    let ids: Vec<String> = everything["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() > 30, "{ids:?}");
+    // Every scenario of the captures is in some of these (chains, groups, chords, retries).
+    let compare = |url: &str, through_index: bool, every: usize| {
+        for id in ids.iter().step_by(every) {
+            for (cmd, key) in [("show", "task"), ("graph", "nodes")] {
+                let a = json(&live(&[cmd, &id[..8], "--json", "--broker", url]));
+                let b = json(&live(&[cmd, &id[..8], "--json", "--events", whole]));
+                assert_eq!(a[key], b[key], "{cmd} {id}");
+                if cmd == "graph" {
+                    continue; // its document has no diagnostics
+                }
+                let source = a["diagnostics"]["source"].as_str().unwrap();
+                assert_eq!(
+                    source.contains(
+                        "through its index celtrace.events.index, read by stream protocol"
+                    ),
+                    through_index,
+                    "{source}"
+                );
+                if through_index {
+                    // Its workflow, the workers' last events and the tail: never the stream.
+                    let read = a["diagnostics"]["entries"].as_u64().unwrap();
+                    assert!(read < (published + more) as u64 / 2, "{cmd} {id}: {read}");
+                }
+            }
+        }
+    };
+    compare(&url, true, 1);
+    // Over AMQP alone the index is read the same way, a read per run of offsets.
+    for id in ids.iter().step_by(8) {
+        let mut cmd = command(&["show", &id[..8], "--json", "--broker", &url]);
+        cmd.env_remove("CELTRACE_NOW")
+            .env("CELTRACE_STREAM_PORT", "0");
+        let a = json(&run_cmd(cmd));
+        let b = json(&live(&["show", &id[..8], "--json", "--events", whole]));
+        assert_eq!(a["task"], b["task"], "{id}");
+        let source = a["diagnostics"]["source"].as_str().unwrap();
+        assert!(
+            source.contains("through its index celtrace.events.index, read by AMQP"),
+            "{source}"
+        );
+    }
+    // A prefix that names nothing is said as such, through the index too.
+    let out = live(&["show", "ffff0000", "--broker", &url]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+
+    // Started again, the indexer goes on where it stopped.
+    let stderr = index_until_caught_up(&url);
+    assert!(
+        stderr.contains(&format!("from offset {published}")),
+        "{stderr}"
+    );
+    compare(&url, true, 3);
+
+    // A span that leaves a hole (a foreign or broken writer): the index no longer covers the
+    // stream, and the queries read the stream itself, with the same answers.
+    publish_index_lines(
+        &py,
+        &vhost,
+        &[
+            "not a span",
+            r#"{"celtrace_index":1,"from":100000,"to":100010,"tasks":[]}"#,
+        ],
+    );
+    compare(&url, false, 6);
+    assert_eq!(
+        live(&["record", "--remove", "--yes", "--broker", &url]).code,
+        0
+    );
+    assert!(
+        live(&["record", "--status", "--broker", &url])
+            .stderr
+            .contains("does not exist")
+    );
+}

@@ -28,6 +28,18 @@ impl Amqp {
         max_age: Option<Duration>,
         max_bytes: Option<u64>,
     ) -> Result<Option<String>, AmqpError> {
+        self.declare_stream_queue(queue, max_age, max_bytes, true)
+    }
+
+    /// A durable stream queue with these retention settings, bound to `celeryev` with `#`
+    /// when `bind` (an index queue is not: only the indexer writes to it).
+    pub(super) fn declare_stream_queue(
+        &self,
+        queue: &str,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+        bind: bool,
+    ) -> Result<Option<String>, AmqpError> {
         self.with_channel(async |conn, ch| {
             ch.exchange_declare(
                 EVENT_EXCHANGE.into(),
@@ -88,6 +100,9 @@ impl Amqp {
                     conn.create_channel().await.map_err(|e| self.fail(&e))?
                 }
             };
+            if !bind {
+                return Ok(differs);
+            }
             bind_on
                 .queue_bind(
                     queue.into(),

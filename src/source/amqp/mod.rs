@@ -22,10 +22,13 @@ use super::url::{BrokerKind, BrokerUrl, redact};
 
 mod admin;
 mod follow;
+pub mod index;
+mod indexer;
 mod pidbox;
 mod reader;
 pub mod stream_protocol;
 
+pub use indexer::{Step as IndexStep, split_offset};
 pub use reader::{AmqpReader, FirstOffset, body_time};
 pub use stream_protocol::Transport;
 

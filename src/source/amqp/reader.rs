@@ -30,7 +30,19 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
     ) -> Result<AmqpReader, AmqpError> {
-        self.open_reader(queue, start, end, None, None)
+        self.open_reader(queue, start, end, None, None, false)
+    }
+
+    /// Reads the messages from offset `from` up to (not including) `before`, in order, each
+    /// line led by its offset and a space (`<offset> <body>`): for the indexer and for reads
+    /// of chosen offsets.
+    pub fn offset_reader(
+        &self,
+        queue: &str,
+        from: i64,
+        before: Option<i64>,
+    ) -> Result<AmqpReader, AmqpError> {
+        self.open_reader(queue, Start::Offset(from), None, None, before, true)
     }
 
     /// [`Amqp::reader_until`] for a reader that folds every line into a state, where order
@@ -42,7 +54,7 @@ impl Amqp {
         start: Start,
         end: Option<f64>,
     ) -> Result<AmqpReader, AmqpError> {
-        self.open_reader(queue, start, end, Some(self.stream_split), None)
+        self.open_reader(queue, start, end, Some(self.stream_split), None, false)
     }
 
     /// [`Amqp::unordered_reader_until`] that stops short of offset `before`: where an earlier
@@ -54,7 +66,7 @@ impl Amqp {
         end: Option<f64>,
         before: Option<i64>,
     ) -> Result<AmqpReader, AmqpError> {
-        self.open_reader(queue, start, end, Some(self.stream_split), before)
+        self.open_reader(queue, start, end, Some(self.stream_split), before, false)
     }
 
     fn open_reader(
@@ -64,6 +76,7 @@ impl Amqp {
         end: Option<f64>,
         split: Option<u64>,
         before: Option<i64>,
+        offsets: bool,
     ) -> Result<AmqpReader, AmqpError> {
         let (tx, rx) = sync_channel::<Result<Vec<u8>, AmqpError>>(8);
         let (opened_tx, opened_rx) =
@@ -81,6 +94,7 @@ impl Amqp {
                 end,
                 before,
                 first: &first,
+                offsets,
             };
             // The stream protocol when the plugin answers, else AMQP.
             let Err(why) = this.consume_stream_protocol(&queue, &read, split, &tx, &opened) else {
@@ -131,6 +145,12 @@ impl Amqp {
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
     ) -> Result<(), AmqpError> {
         let (start, end) = (read.start, read.end);
+        // Past the last offset RabbitMQ would wait for more, as if it were coming.
+        if let Start::Offset(o) = start
+            && o > last
+        {
+            return Ok(());
+        }
         self.with_channel(async |_, ch| {
             // From a time, the offset it reaches first: past the newest message RabbitMQ
             // waits for more as if it were coming, and the probe tells that apart.
@@ -179,7 +199,7 @@ impl Amqp {
                     read.note_first(offset);
                     noted = true;
                 }
-                push_line(&mut block, &delivery.data);
+                push_line(&mut block, offset.filter(|_| read.offsets), &delivery.data);
                 lines += 1;
                 unacked += 1;
                 if unacked >= usize::from(PREFETCH / 2) {
@@ -215,6 +235,8 @@ pub(super) struct ReadSpan<'a> {
     pub end: Option<f64>,
     pub before: Option<i64>,
     pub first: &'a AtomicI64,
+    /// Each line led by its offset and a space.
+    pub offsets: bool,
 }
 
 /// The first offset a read delivered.
@@ -264,8 +286,13 @@ pub fn body_time(body: &[u8]) -> Option<f64> {
         .ok()
 }
 
-/// A body as one recording line: JSON never needs a raw line break.
-pub(super) fn push_line(block: &mut Vec<u8>, body: &[u8]) {
+/// A body as one recording line, led by its offset when one is given: JSON never needs a
+/// raw line break.
+pub(super) fn push_line(block: &mut Vec<u8>, offset: Option<i64>, body: &[u8]) {
+    if let Some(offset) = offset {
+        block.extend_from_slice(offset.to_string().as_bytes());
+        block.push(b' ');
+    }
     // JSON bodies hold no raw line breaks as a rule: copy them whole.
     if memchr::memchr2(b'\n', b'\r', body).is_none() {
         block.extend_from_slice(body);
@@ -342,6 +369,7 @@ mod tests {
             end: None,
             before,
             first: &shared,
+            offsets: false,
         };
         let info = super::StreamInfo {
             first: 10,

@@ -174,19 +174,20 @@ impl Amqp {
         });
         match second {
             None => {
-                if let Err(reason) = first.cut(start, info.last, end, tx) {
+                if let Err(reason) = first.cut(start, info.last, end, read.offsets, tx) {
                     fail(reason);
                 }
             }
             Some((second, mid)) => std::thread::scope(|scope| {
                 let later = scope.spawn(|| {
-                    if let Err(reason) = second.cut(Start::Offset(to_i64(mid)), info.last, end, tx)
+                    if let Err(reason) =
+                        second.cut(Start::Offset(to_i64(mid)), info.last, end, read.offsets, tx)
                     {
                         fail(reason);
                     }
                     second.close();
                 });
-                if let Err(reason) = first.cut(start, to_i64(mid) - 1, end, tx) {
+                if let Err(reason) = first.cut(start, to_i64(mid) - 1, end, read.offsets, tx) {
                     fail(reason);
                 }
                 let _ = later.join();
@@ -194,6 +195,115 @@ impl Amqp {
         }
         first.close();
         Ok(())
+    }
+}
+
+/// Chunks in flight per run of [`Amqp::runs_by_stream_protocol`]: a run is short.
+const RUN_CREDIT: u16 = 8;
+/// Subscription ids of those runs, one per run in turn: a chunk still in flight for the run
+/// before is told apart by its id.
+const RUN_IDS: std::ops::RangeInclusive<u8> = 10..=250;
+
+impl Amqp {
+    /// The bodies at the `wanted` offsets within these runs of offsets (each `(first, last)`,
+    /// in order), as lines, over one stream-protocol connection: a subscription per run,
+    /// each from the run's first offset to its last. `Err` means "use AMQP", with the reason.
+    pub(super) fn runs_by_stream_protocol(
+        &self,
+        queue: &str,
+        runs: &[(i64, i64)],
+        wanted: &dyn Fn(i64) -> bool,
+    ) -> Result<Vec<u8>, String> {
+        let at = self.stream_endpoint()?;
+        let rt = super::runtime().map_err(|e| format!("could not start: {e}"))?;
+        let read = rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, Chunk)>();
+            let options = ClientOptions::builder()
+                .host(&at.host)
+                .port(at.port)
+                .user(&at.user)
+                .password(&at.password)
+                .v_host(&at.vhost)
+                .build();
+            let client = tokio::time::timeout(OPEN_TIMEOUT, Client::connect(options))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "did not answer on port {} within {}s",
+                        at.port,
+                        OPEN_TIMEOUT.as_secs()
+                    )
+                })?
+                .map_err(|e| format!("is not available on port {}: {e}", at.port))?;
+            client.set_handler(run_handler(tx)).await;
+            let mut out = Vec::new();
+            let mut ids = RUN_IDS.cycle();
+            for &(first, last) in runs {
+                let id = ids.next().unwrap_or(READ);
+                let offset = OffsetSpecification::Offset(u64::try_from(first).unwrap_or(0));
+                subscribe(&client, id, queue, offset, RUN_CREDIT).await?;
+                'run: loop {
+                    let (from, chunk) = match tokio::time::timeout(STALL, rx.recv()).await {
+                        Ok(Some((from, chunk))) => (from, chunk),
+                        Ok(None) => return Err("the connection closed".to_string()),
+                        Err(_) => {
+                            return Err(format!(
+                                "the broker sent nothing for {}s before offset {last}",
+                                STALL.as_secs()
+                            ));
+                        }
+                    };
+                    let (chunk_first, messages) = chunk?;
+                    if from != id {
+                        continue; // in flight for the run before
+                    }
+                    let _ = client.credit(id, 1).await;
+                    for (i, message) in messages.iter().enumerate() {
+                        let offset = to_i64(chunk_first + i as u64);
+                        if offset > last {
+                            break 'run;
+                        }
+                        if offset >= first
+                            && wanted(offset)
+                            && let Some(body) = message.data()
+                        {
+                            push_line(&mut out, None, body);
+                        }
+                        if offset == last {
+                            break 'run;
+                        }
+                    }
+                }
+                let _ = client.unsubscribe(id).await;
+            }
+            let _ = client.close().await;
+            Ok::<_, String>(out)
+        });
+        read.map_err(|why| redact_reason(&why, &at.password))
+    }
+}
+
+/// Hands each delivered chunk on with its subscription id, in the order they came.
+fn run_handler(
+    chunks: tokio::sync::mpsc::UnboundedSender<(u8, Chunk)>,
+) -> impl FnOnce(MessageResult) -> BoxFuture + Clone + Send + Sync + 'static {
+    move |item: MessageResult| -> BoxFuture {
+        let delivered = match item {
+            Some(Ok(response)) => match response.kind() {
+                ResponseKind::Deliver(d) => {
+                    (d.subscription_id, Ok((d.chunk_first_offset, d.messages)))
+                }
+                _ => return Box::pin(async { Ok(()) }),
+            },
+            Some(Err(e)) => (0, Err(e.to_string())),
+            // After the reads, celtrace's own close: then no one is listening.
+            None => (
+                0,
+                Err("the broker closed the stream protocol connection mid-read".to_string()),
+            ),
+        };
+        let _ = chunks.send(delivered);
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -243,9 +353,10 @@ impl Connection {
         start: Start,
         last: i64,
         end: Option<f64>,
+        offsets: bool,
         tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
     ) -> Result<(), String> {
-        cut_lines(&self.chunks, &self.credit, start, last, end, tx)
+        cut_lines(&self.chunks, &self.credit, (start, last, end), offsets, tx)
     }
 
     /// Dropping the credit sender ends the client's loop, which unsubscribes and closes.
@@ -366,15 +477,15 @@ fn run_client(
     });
 }
 
-/// The reader's side: chunks in, blocks of recording lines out, from `start` to offset
-/// `last` or the first event after `end`. Offsets must follow on from chunk to chunk: a
-/// chunk missing or out of order is an error, never a silent hole.
+/// The reader's side: chunks in, blocks of recording lines out (each led by its offset when
+/// `offsets`), from `start` to offset `last` or the first event after `end`. Offsets must
+/// follow on from chunk to chunk: a chunk missing or out of order is an error, never a
+/// silent hole.
 fn cut_lines(
     chunks: &std::sync::mpsc::Receiver<Chunk>,
     credit: &tokio::sync::mpsc::UnboundedSender<()>,
-    start: Start,
-    last: i64,
-    end: Option<f64>,
+    (start, last, end): (Start, i64, Option<f64>),
+    offsets: bool,
     tx: &SyncSender<Result<Vec<u8>, AmqpError>>,
 ) -> Result<(), String> {
     let from = match start {
@@ -421,7 +532,7 @@ fn cut_lines(
                 {
                     break 'read;
                 }
-                push_line(&mut block, body);
+                push_line(&mut block, offsets.then_some(offset), body);
                 lines += 1;
             }
             if lines >= BLOCK {

@@ -1,0 +1,111 @@
+//! One workflow read from a RabbitMQ stream queue through the index `celtrace record
+//! --index` keeps (layout in `amqp::index`): the index is read whole, then only the messages
+//! of the workflow, its root's burst and the workers' last events, plus every message after
+//! the last one indexed. Where the index does not cover the stream from its first message
+//! (none, or begun after the stream), the caller reads the stream as if there were none.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use super::amqp::index::{Index, index_queue};
+use super::amqp::{Amqp, AmqpError, Start};
+use super::file::{LoadReport, load_reader_into};
+use super::history::HistoryError;
+use super::recorded::CANDIDATES;
+use crate::scrub::Policy;
+use crate::state::State;
+
+/// Offsets at most this far apart are read in one subscription: a subscription costs a
+/// round trip or two, and this many messages cost about as much to read and leave out.
+const READ_GAP: i64 = 2_000;
+
+/// The workflow of the task `typed` names, or `None` where the stream queue has no index
+/// that covers it.
+pub fn load(
+    amqp: &Amqp,
+    queue: &str,
+    scrub: Arc<Policy>,
+    typed: &str,
+    now: f64,
+) -> Result<Option<(State, LoadReport)>, HistoryError> {
+    let typed = typed.trim();
+    let index_name = index_queue(queue);
+    let Some((index, transport)) = amqp.read_index(&index_name)? else {
+        return Ok(None);
+    };
+    // What came after the last span is read whole: the index does not know it yet. The
+    // read tells the stream's first and last offsets as it opens (no probe of its own).
+    let after_index = index.last().map_or(0, |l| l + 1);
+    let tail = match amqp.unordered_reader_before(queue, Start::Offset(after_index), None, None) {
+        Ok(reader) => reader,
+        Err(AmqpError::NoQueue { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let info = tail.info;
+    if !index.covers_from(info.first) {
+        return Ok(None);
+    }
+    let label = format!(
+        "{} (stream queue {queue} through its index {index_name}, read by {})",
+        amqp.label,
+        transport.describe()
+    );
+    let mut state = State::scrubbed_by(scrub);
+    let mut report = LoadReport {
+        source: label.clone(),
+        ..LoadReport::default()
+    };
+    let tail_from = after_index.max(info.first);
+    report.absorb(load_reader_into(Box::new(tail), &label, &mut state, None)?);
+    let found = candidates(&index, &state, typed);
+    let mut offsets = match (found.len(), found.values().next()) {
+        (1, Some(root)) => {
+            let mut roots = vec![root.clone()];
+            roots.extend(index.burst_roots(root));
+            index.flow_offsets(&roots)
+        }
+        // Not found, or ambiguous: the candidates alone, so the answer can describe them.
+        _ => index.task_offsets(&found.keys().cloned().collect::<Vec<_>>()),
+    };
+    offsets.extend(index.worker_offsets());
+    // Gone by retention since the index named them; the tail is read already.
+    offsets.retain(|&o| o >= info.first && o < tail_from);
+    let lines = amqp.read_offsets(queue, &offsets, READ_GAP)?;
+    report.absorb(load_reader_into(
+        Box::new(Cursor::new(lines)),
+        &label,
+        &mut state,
+        None,
+    )?);
+    report.source = label;
+    state.observe_time(now);
+    Ok(Some((state, report)))
+}
+
+/// Task → root of every task the typed id or prefix names, in the index or in the tail.
+fn candidates(index: &Index, tail: &State, typed: &str) -> BTreeMap<String, String> {
+    let mut found: BTreeMap<String, String> = index
+        .candidates(typed, CANDIDATES + 1)
+        .into_iter()
+        .collect();
+    let lower = typed.to_ascii_lowercase();
+    let exact = found.contains_key(typed);
+    for task in tail.tasks() {
+        if found.len() > CANDIDATES {
+            break;
+        }
+        let id = &task.id;
+        let named = id.is(typed) || (!exact && (id.starts_with(typed) || id.starts_with(&lower)));
+        if named {
+            found
+                .entry(id.to_string())
+                .or_insert_with(|| tail.root_id(task).to_string());
+        }
+    }
+    if let Some(root) = found.get(typed).cloned() {
+        // A whole id named exactly: never ambiguous with the ids it is a prefix of.
+        return BTreeMap::from([(typed.to_string(), root)]);
+    }
+    found
+}
