@@ -31,9 +31,10 @@ pub fn load(
 ) -> Result<Option<(State, LoadReport)>, HistoryError> {
     let typed = typed.trim();
     let index_name = index_queue(queue);
-    let Some((index, transport)) = amqp.read_index(&index_name)? else {
+    let Some((text, transport)) = amqp.read_index(&index_name)? else {
         return Ok(None);
     };
+    let index = Index::read(Index::lines(&text));
     // What came after the last span is read whole: the index does not know it yet. The
     // read tells the stream's first and last offsets as it opens (no probe of its own).
     let after_index = index.last().map_or(0, |l| l + 1);
@@ -84,7 +85,7 @@ pub fn load(
 }
 
 /// Task → root of every task the typed id or prefix names, in the index or in the tail.
-fn candidates(index: &Index, tail: &State, typed: &str) -> BTreeMap<String, String> {
+fn candidates(index: &Index<'_>, tail: &State, typed: &str) -> BTreeMap<String, String> {
     let mut found: BTreeMap<String, String> = index
         .candidates(typed, CANDIDATES + 1)
         .into_iter()

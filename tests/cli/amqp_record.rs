@@ -727,7 +727,7 @@ fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_d
             }
         }
     };
-    compare(&url, true, 1);
+    compare(&url, true, 2);
     // Over AMQP alone the index is read the same way, a read per run of offsets.
     for id in ids.iter().step_by(8) {
         let mut cmd = command(&["show", &id[..8], "--json", "--broker", &url]);
@@ -752,7 +752,7 @@ fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_d
         stderr.contains(&format!("from offset {published}")),
         "{stderr}"
     );
-    compare(&url, true, 3);
+    compare(&url, true, 5);
 
     // A span that leaves a hole (a foreign or broken writer): the index no longer covers the
     // stream, and the queries read the stream itself, with the same answers.
@@ -764,7 +764,7 @@ fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_d
             r#"{"celtrace_index":1,"from":100000,"to":100010,"tasks":[]}"#,
         ],
     );
-    compare(&url, false, 6);
+    compare(&url, false, 8);
     assert_eq!(
         live(&["record", "--remove", "--yes", "--broker", &url]).code,
         0

@@ -11,8 +11,10 @@
 //! offset from the stream's first on, or the query reads the stream as if there were no
 //! index; what came after the last span is read whole.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::split::{LineKind, split_message};
@@ -30,41 +32,47 @@ pub const LAYOUT: u32 = 1;
 /// the stream protocol's one-megabyte frame.
 pub const SPAN_MESSAGES: i64 = 5_000;
 
-/// One index message: what the event stream holds from offset `from` to `to`.
+/// One index message: what the event stream holds from offset `from` to `to`. Strings are
+/// borrowed from the message where they can be: a query reads every span.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Span {
+pub struct Span<'a> {
     #[serde(rename = "celtrace_index")]
     pub layout: u32,
     pub from: i64,
     pub to: i64,
-    #[serde(default)]
-    pub tasks: Vec<TaskEntry>,
-    #[serde(default)]
-    pub workers: Vec<WorkerEntry>,
+    #[serde(borrow, default)]
+    pub tasks: Vec<TaskEntry<'a>>,
+    #[serde(borrow, default)]
+    pub workers: Vec<WorkerEntry<'a>>,
+    /// The producers the tasks' `p` point into (a busy client sends thousands of tasks).
+    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
+    pub producers: Vec<Cow<'a, str>>,
 }
 
 /// A task's messages in a span.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskEntry {
-    #[serde(rename = "t")]
-    pub id: String,
-    /// Its root, when an event of the span names one (`task-sent`, `task-received`).
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
+pub struct TaskEntry<'a> {
+    #[serde(borrow, rename = "t")]
+    pub id: Cow<'a, str>,
+    /// Its root, when an event of the span names one (`task-sent`, `task-received`) and it
+    /// is not the task itself.
+    #[serde(borrow, rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<Cow<'a, str>>,
     #[serde(rename = "o")]
     pub offsets: Vec<i64>,
-    /// `<hostname>:<pid>` of a top-level `task-sent`'s producer, and the send in ms.
+    /// The producer of a top-level `task-sent` (`<hostname>:<pid>`, by its place in the
+    /// span's `producers`), and the send in ms.
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    pub producer: Option<String>,
+    pub producer: Option<usize>,
     #[serde(rename = "ms", default, skip_serializing_if = "Option::is_none")]
     pub sent_ms: Option<u64>,
 }
 
 /// A worker's last messages in a span.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerEntry {
-    #[serde(rename = "w")]
-    pub host: String,
+pub struct WorkerEntry<'a> {
+    #[serde(borrow, rename = "w")]
+    pub host: Cow<'a, str>,
     /// Its last `worker-online`, which starts the session the later events belong to.
     #[serde(rename = "on", default, skip_serializing_if = "Option::is_none")]
     pub online: Option<i64>,
@@ -76,10 +84,12 @@ pub struct WorkerEntry {
 /// Builds one span from the event stream's messages, in offset order.
 pub struct SpanBuilder {
     from: i64,
-    tasks: Vec<TaskEntry>,
-    task_at: HashMap<String, usize>,
-    workers: Vec<WorkerEntry>,
-    worker_at: HashMap<String, usize>,
+    tasks: Vec<TaskEntry<'static>>,
+    task_at: FxHashMap<String, usize>,
+    workers: Vec<WorkerEntry<'static>>,
+    worker_at: FxHashMap<String, usize>,
+    producers: Vec<Cow<'static, str>>,
+    producer_at: FxHashMap<String, usize>,
 }
 
 impl SpanBuilder {
@@ -87,9 +97,11 @@ impl SpanBuilder {
         Self {
             from,
             tasks: Vec::new(),
-            task_at: HashMap::new(),
+            task_at: FxHashMap::default(),
             workers: Vec::new(),
-            worker_at: HashMap::new(),
+            worker_at: FxHashMap::default(),
+            producers: Vec::new(),
+            producer_at: FxHashMap::default(),
         }
     }
 
@@ -100,9 +112,18 @@ impl SpanBuilder {
             match line.kind {
                 LineKind::Task => {
                     let Some(task) = line.task else { continue };
+                    let producer = line.sent_by.as_ref().map(|sent| {
+                        *self
+                            .producer_at
+                            .entry(sent.producer.clone())
+                            .or_insert_with(|| {
+                                self.producers.push(Cow::Owned(sent.producer.clone()));
+                                self.producers.len() - 1
+                            })
+                    });
                     let at = *self.task_at.entry(task.clone()).or_insert_with(|| {
                         self.tasks.push(TaskEntry {
-                            id: task,
+                            id: Cow::Owned(task.clone()),
                             root: None,
                             offsets: Vec::new(),
                             producer: None,
@@ -114,11 +135,14 @@ impl SpanBuilder {
                     if entry.offsets.last() != Some(&offset) {
                         entry.offsets.push(offset);
                     }
-                    if entry.root.is_none() {
-                        entry.root = line.root;
+                    // A task that is its own root is said by no `r` at all.
+                    if entry.root.is_none()
+                        && let Some(root) = line.root.filter(|r| *r != task)
+                    {
+                        entry.root = Some(Cow::Owned(root));
                     }
                     if let Some(sent) = line.sent_by {
-                        entry.producer = Some(sent.producer);
+                        entry.producer = producer;
                         entry.sent_ms = Some(sent.ms);
                     }
                 }
@@ -127,7 +151,7 @@ impl SpanBuilder {
                     let online = line.json.contains("\"worker-online\"");
                     let at = *self.worker_at.entry(host.clone()).or_insert_with(|| {
                         self.workers.push(WorkerEntry {
-                            host,
+                            host: Cow::Owned(host),
                             online: None,
                             last: offset,
                         });
@@ -145,59 +169,70 @@ impl SpanBuilder {
     }
 
     /// The span, up to offset `to` (the last offset read, whatever it held).
-    pub fn finish(self, to: i64) -> Span {
+    pub fn finish(self, to: i64) -> Span<'static> {
         Span {
             layout: LAYOUT,
             from: self.from,
             to,
             tasks: self.tasks,
             workers: self.workers,
+            producers: self.producers,
         }
     }
 }
 
 /// What the index knows of one task, over every span.
 #[derive(Debug, Default)]
-struct Known {
-    root: Option<String>,
+struct Known<'a> {
+    root: Option<Cow<'a, str>>,
     offsets: Vec<i64>,
-    sent: Option<(String, u64)>,
+    sent: Option<(Cow<'a, str>, u64)>,
 }
 
-/// The index as read back: every span merged.
+/// The index as read back: every span merged, its strings borrowed from the spans' text.
 #[derive(Debug, Default)]
-pub struct Index {
+pub struct Index<'a> {
     /// Runs of offsets the spans cover, merged where they follow on; in order.
     runs: Vec<(i64, i64)>,
-    tasks: HashMap<String, Known>,
+    tasks: FxHashMap<Cow<'a, str>, Known<'a>>,
     /// host → (last online, last event).
-    workers: HashMap<String, (Option<i64>, i64)>,
+    workers: FxHashMap<Cow<'a, str>, (Option<i64>, i64)>,
     /// Lines that were not spans of a known layout.
     pub skipped: usize,
 }
 
-impl Index {
+impl<'a> Index<'a> {
+    /// The lines of an index queue's text (one span each; a line that is not UTF-8 is
+    /// handed on empty, and counted as skipped by [`Index::read`]).
+    pub fn lines(text: &'a [u8]) -> impl Iterator<Item = &'a str> {
+        text.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| std::str::from_utf8(l).unwrap_or("\u{fffd}"))
+    }
+
     /// Reads the index queue's lines, one span each.
-    pub fn read<'a>(lines: impl Iterator<Item = &'a str>) -> Self {
+    pub fn read(lines: impl Iterator<Item = &'a str>) -> Self {
         let mut index = Self::default();
-        let mut spans: Vec<Span> = Vec::new();
+        let mut spans: Vec<Span<'a>> = Vec::new();
         for line in lines {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Span>(line) {
+            match serde_json::from_str::<Span<'a>>(line) {
                 Ok(span) if span.layout == LAYOUT && span.from <= span.to => spans.push(span),
                 _ => index.skipped += 1,
             }
         }
         spans.sort_by_key(|s| s.from);
+        let tasks = spans.iter().map(|s| s.tasks.len()).sum();
+        index.tasks.reserve(tasks);
         for span in spans {
             index.absorb(span);
         }
         index
     }
 
-    fn absorb(&mut self, span: Span) {
+    fn absorb(&mut self, span: Span<'a>) {
         match self.runs.last_mut() {
             Some((_, to)) if span.from <= *to + 1 => *to = (*to).max(span.to),
             _ => self.runs.push((span.from, span.to)),
@@ -207,9 +242,14 @@ impl Index {
             if known.root.is_none() {
                 known.root = task.root;
             }
-            known.offsets.extend(task.offsets);
-            if let (Some(p), Some(ms)) = (task.producer, task.sent_ms) {
-                known.sent = Some((p, ms));
+            if known.offsets.is_empty() {
+                known.offsets = task.offsets;
+            } else {
+                known.offsets.extend(task.offsets);
+            }
+            let producer = task.producer.and_then(|p| span.producers.get(p));
+            if let (Some(p), Some(ms)) = (producer, task.sent_ms) {
+                known.sent = Some((p.clone(), ms));
             }
         }
         for w in span.workers {
@@ -239,8 +279,8 @@ impl Index {
     /// `(task, root)` of the tasks the typed id or prefix names, up to `most`.
     pub fn candidates(&self, typed: &str, most: usize) -> Vec<(String, String)> {
         let typed = typed.trim();
-        if let Some(known) = self.tasks.get(typed) {
-            return vec![(typed.to_string(), self.root_of(typed, known).to_string())];
+        if let Some((id, known)) = self.tasks.get_key_value(typed) {
+            return vec![(typed.to_string(), self.root_of(id, known).to_string())];
         }
         let lower = typed.to_ascii_lowercase();
         let mut found: Vec<(String, String)> = self
@@ -248,13 +288,13 @@ impl Index {
             .iter()
             .filter(|(id, _)| id.starts_with(typed) || id.starts_with(&lower))
             .take(most)
-            .map(|(id, known)| (id.clone(), self.root_of(id, known).to_string()))
+            .map(|(id, known)| (id.to_string(), self.root_of(id, known).to_string()))
             .collect();
         found.sort();
         found
     }
 
-    fn root_of<'a>(&'a self, id: &'a str, known: &'a Known) -> &'a str {
+    fn root_of<'s>(&'s self, id: &'s str, known: &'s Known<'a>) -> &'s str {
         known.root.as_deref().unwrap_or(id)
     }
 
@@ -270,8 +310,9 @@ impl Index {
             .iter()
             .filter_map(|(id, k)| {
                 let (p, at) = k.sent.as_ref()?;
-                let top_level = self.root_of(id, k) == id;
-                (p == producer && top_level && at.abs_diff(*ms) <= reach).then(|| (*at, id.clone()))
+                let top_level = self.root_of(id, k) == id.as_ref();
+                (p == producer && top_level && at.abs_diff(*ms) <= reach)
+                    .then(|| (*at, id.to_string()))
             })
             .collect();
         sends.sort();
@@ -283,7 +324,7 @@ impl Index {
         let roots: BTreeSet<&str> = roots.iter().map(String::as_str).collect();
         self.tasks
             .iter()
-            .filter(|(id, k)| roots.contains(self.root_of(id, k)) || roots.contains(id.as_str()))
+            .filter(|(id, k)| roots.contains(self.root_of(id, k)) || roots.contains(id.as_ref()))
             .flat_map(|(_, k)| k.offsets.iter().copied())
             .collect()
     }
@@ -292,7 +333,7 @@ impl Index {
     pub fn task_offsets(&self, tasks: &[String]) -> BTreeSet<i64> {
         tasks
             .iter()
-            .filter_map(|t| self.tasks.get(t))
+            .filter_map(|t| self.tasks.get(t.as_str()))
             .flat_map(|k| k.offsets.iter().copied())
             .collect()
     }
@@ -346,7 +387,7 @@ mod tests {
 
     /// A chain root → mid, and two roots sent in one burst (a group from a client), plus a
     /// task sent a minute later by the same producer.
-    fn spans() -> Vec<Span> {
+    fn spans() -> Vec<Span<'static>> {
         let mut a = SpanBuilder::new(0);
         a.add(0, &worker("online", 1.0));
         a.add(1, &sent("aaaa-root", "aaaa-root", None, 10.0));
@@ -369,23 +410,28 @@ mod tests {
         vec![a.finish(4), b.finish(9)]
     }
 
-    fn index_of(spans: &[Span]) -> Index {
-        let lines: Vec<String> = spans
+    /// The index of these spans as a query reads it back (the text outlives the test).
+    fn index_of(spans: &[Span<'_>]) -> Index<'static> {
+        let text: String = spans
             .iter()
-            .map(|s| serde_json::to_string(s).unwrap())
+            .map(|s| serde_json::to_string(s).unwrap() + "\n")
             .collect();
-        Index::read(lines.iter().map(String::as_str))
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        Index::read(Index::lines(text.as_bytes()))
     }
 
     #[test]
     fn a_span_files_each_message_under_the_tasks_and_workers_it_names() {
-        let [a, b] = <[Span; 2]>::try_from(spans()).unwrap();
+        let [a, b] = <[Span<'_>; 2]>::try_from(spans()).unwrap();
         assert_eq!((a.from, a.to, b.from, b.to), (0, 4, 5, 9));
         let root = a.tasks.iter().find(|t| t.id == "aaaa-root").unwrap();
         assert_eq!(root.offsets, vec![1, 3]);
-        assert_eq!(root.root.as_deref(), Some("aaaa-root"));
-        assert_eq!(root.producer.as_deref(), Some("gen@client:42"));
+        assert_eq!(root.root, None, "its own root: no `r`");
+        assert_eq!(root.producer, Some(0));
+        assert_eq!(a.producers, vec!["gen@client:42"]);
         assert_eq!(root.sent_ms, Some(10_000));
+        let mate = a.tasks.iter().find(|t| t.id == "bbbb-mate").unwrap();
+        assert_eq!(mate.producer, Some(0), "one producer, written once");
         assert_eq!(
             a.workers,
             vec![WorkerEntry {
@@ -396,7 +442,7 @@ mod tests {
         );
         let mid = b.tasks.iter().find(|t| t.id == "cccc-mid").unwrap();
         assert_eq!(
-            (mid.root.as_deref(), mid.producer.as_deref()),
+            (mid.root.as_deref(), mid.producer),
             (Some("aaaa-root"), None)
         );
         assert_eq!(mid.offsets, vec![5, 7]);

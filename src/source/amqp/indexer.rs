@@ -38,7 +38,7 @@ impl Amqp {
 
     /// Publishes one span to the index queue and waits for the broker's confirm: a span
     /// the broker did not take is an error, and the indexer builds it again.
-    pub fn publish_span(&self, index_queue: &str, span: &Span) -> Result<(), AmqpError> {
+    pub fn publish_span(&self, index_queue: &str, span: &Span<'_>) -> Result<(), AmqpError> {
         let body = serde_json::to_vec(span).map_err(|e| AmqpError::Command {
             url: self.label.clone(),
             reason: format!("cannot encode an index span: {e}"),
@@ -73,25 +73,23 @@ impl Amqp {
         })
     }
 
-    /// The whole index of a stream queue, and how it was read; `None` when there is no
-    /// index queue or it is empty.
+    /// The text of a stream queue's whole index (a span per line, see [`Index::lines`]),
+    /// and how it was read; `None` when there is no index queue or it is empty.
     pub fn read_index(
         &self,
         index_queue: &str,
-    ) -> Result<Option<(Index, super::Transport)>, AmqpError> {
+    ) -> Result<Option<(Vec<u8>, super::Transport)>, AmqpError> {
         // Missing or empty, either transport says so when it opens.
-        let reader = match self.reader_until(index_queue, Start::First, None) {
+        let mut reader = match self.halves_reader(index_queue) {
             Ok(reader) => reader,
             Err(AmqpError::NoQueue { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         let transport = reader.transport.clone();
-        let mut lines = Vec::new();
-        for line in BufReader::new(reader).split(b'\n') {
-            lines.push(line.map_err(|e| self.read_failed(index_queue, &e))?);
-        }
-        let texts = lines.iter().map(|l| std::str::from_utf8(l).unwrap_or(""));
-        Ok(Some((Index::read(texts), transport)))
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut text)
+            .map_err(|e| self.read_failed(index_queue, &e))?;
+        Ok(Some((text, transport)))
     }
 
     /// The offset after the last one the index covers: where indexing goes on. `None` when
@@ -104,13 +102,11 @@ impl Amqp {
         };
         // The newest spans are the last messages; one that does not parse is looked past.
         let from = (info.last - 15).max(info.first);
-        let reader = self.reader_until(index_queue, Start::Offset(from), None)?;
-        let mut lines = Vec::new();
-        for line in BufReader::new(reader).split(b'\n') {
-            lines.push(line.map_err(|e| self.read_failed(index_queue, &e))?);
-        }
-        let texts = lines.iter().map(|l| std::str::from_utf8(l).unwrap_or(""));
-        Ok(Index::read(texts).last().map(|last| last + 1))
+        let mut reader = self.reader_until(index_queue, Start::Offset(from), None)?;
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut text)
+            .map_err(|e| self.read_failed(index_queue, &e))?;
+        Ok(Index::read(Index::lines(&text)).last().map(|last| last + 1))
     }
 
     /// Indexes the event stream from `next` (`None`: its first message) to its last message

@@ -57,6 +57,12 @@ impl Amqp {
         self.open_reader(queue, start, end, Some(self.stream_split), None, false)
     }
 
+    /// The whole of `queue`, in two halves at once over the stream protocol whatever its
+    /// length: for a few large messages read in any order (an index's spans).
+    pub fn halves_reader(&self, queue: &str) -> Result<AmqpReader, AmqpError> {
+        self.open_reader(queue, Start::First, None, Some(2), None, false)
+    }
+
     /// [`Amqp::unordered_reader_until`] that stops short of offset `before`: where an earlier
     /// read began, so a read further back never reads a message twice.
     pub fn unordered_reader_before(
