@@ -361,6 +361,7 @@ Register-ArgumentCompleter -Native -CommandName 'celtrace' -ScriptBlock {
             [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'RabbitMQ: delete the stream queue and everything in it (asks first; --yes skips)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before --remove (needed when stdin is not a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before --remove (needed when stdin is not a terminal)')
+            [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'RabbitMQ: stay running and keep an index of the stream queue in `<queue>.index`, so `show` and `graph` read one workflow''s messages instead of the whole stream')
             [CompletionResult]::new('--utc', '--utc', [CompletionResultType]::ParameterName, 'Show times in UTC instead of local time')
             [CompletionResult]::new('--no-scrub', '--no-scrub', [CompletionResultType]::ParameterName, 'Show secret values as recorded instead of [Filtered] (says so on stderr)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no warnings or notes on stderr')

@@ -1221,7 +1221,7 @@ _celtrace() {
             return 0
             ;;
         celtrace__subcmd__record)
-            opts="-y -b -q -v -h -V --retention --max-len --max-backlog --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
+            opts="-y -b -q -v -h -V --retention --max-len --max-backlog --global-keyprefix --fanout-prefix --no-fanout-patterns --exchange --no-backend --status --max-bytes --remove --yes --index --broker --result-backend --config --profile --events --stream --color --utc --no-scrub --scrub-key --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -350,6 +350,7 @@ set edit:completion:arg-completer[celtrace] = {|@words|
             cand --remove 'RabbitMQ: delete the stream queue and everything in it (asks first; --yes skips)'
             cand -y 'Do not ask before --remove (needed when stdin is not a terminal)'
             cand --yes 'Do not ask before --remove (needed when stdin is not a terminal)'
+            cand --index 'RabbitMQ: stay running and keep an index of the stream queue in `<queue>.index`, so `show` and `graph` read one workflow''s messages instead of the whole stream'
             cand --utc 'Show times in UTC instead of local time'
             cand --no-scrub 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
             cand -q 'Print no warnings or notes on stderr'

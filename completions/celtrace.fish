@@ -345,6 +345,7 @@ complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-backend 
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l status -d 'Print what the stream holds now and exit'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l remove -d 'RabbitMQ: delete the stream queue and everything in it (asks first; --yes skips)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s y -l yes -d 'Do not ask before --remove (needed when stdin is not a terminal)'
+complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l index -d 'RabbitMQ: stay running and keep an index of the stream queue in `<queue>.index`, so `show` and `graph` read one workflow\'s messages instead of the whole stream'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l utc -d 'Show times in UTC instead of local time'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -l no-scrub -d 'Show secret values as recorded instead of [Filtered] (says so on stderr)'
 complete -c celtrace -n "__fish_celtrace_using_subcommand record" -s q -l quiet -d 'Print no warnings or notes on stderr'

@@ -13,6 +13,7 @@ use super::amqp::{Amqp, AmqpError, Start};
 use super::file::{LoadReport, load_reader_into};
 use super::history::HistoryError;
 use super::recorded::CANDIDATES;
+use crate::model::id::MIN_PREFIX;
 use crate::scrub::Policy;
 use crate::state::State;
 
@@ -108,5 +109,49 @@ fn candidates(index: &Index<'_>, tail: &State, typed: &str) -> BTreeMap<String, 
         // A whole id named exactly: never ambiguous with the ids it is a prefix of.
         return BTreeMap::from([(typed.to_string(), root)]);
     }
+    if typed.chars().count() < MIN_PREFIX {
+        // Too short to be looked up (the answer says so): nothing is read for it.
+        return BTreeMap::new();
+    }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::testing::state_of;
+
+    fn span_text() -> String {
+        let mut span = crate::source::amqp::index::SpanBuilder::new(0);
+        span.add(
+            0,
+            r#"{"type":"task-received","uuid":"abcd1111-0000-4000-8000-000000000001","root_id":"abcd1111-0000-4000-8000-000000000001","name":"t","hostname":"w","timestamp":1.0}"#,
+        );
+        serde_json::to_string(&span.finish(0)).unwrap()
+    }
+
+    #[test]
+    fn candidates_come_from_the_index_and_from_what_came_after_it() {
+        let text = span_text();
+        let index = Index::read([text.as_str()].into_iter());
+        // Sent after the last span, as the indexer had not reached it yet.
+        let tail = state_of(
+            r#"{"type":"task-received","uuid":"abcd2222-0000-4000-8000-000000000002","root_id":"abcd1111-0000-4000-8000-000000000001","parent_id":"abcd1111-0000-4000-8000-000000000001","name":"t","hostname":"w","timestamp":2.0}"#,
+        );
+        let both = candidates(&index, &tail, "abcd");
+        assert_eq!(both.len(), 2, "{both:?}");
+        let only_tail = candidates(&index, &tail, "ABCD2222");
+        assert_eq!(
+            only_tail.into_iter().collect::<Vec<_>>(),
+            vec![(
+                "abcd2222-0000-4000-8000-000000000002".to_string(),
+                "abcd1111-0000-4000-8000-000000000001".to_string()
+            )],
+            "found in the tail with its root, typed in upper case"
+        );
+        let whole = "abcd1111-0000-4000-8000-000000000001";
+        assert_eq!(candidates(&index, &tail, whole).len(), 1);
+        assert!(candidates(&index, &tail, "abc").is_empty(), "too short");
+        assert!(candidates(&index, &tail, "ffff").is_empty());
+    }
 }
