@@ -44,7 +44,7 @@ use crate::source::writer::{Abandoned, Failing, Retention, Writer};
 ///   celtrace record --broker redis://localhost:6379/0
 ///   celtrace record --retention 6h --result-backend redis://localhost:6379/1
 ///   celtrace record --max-len 5000000 --stream myapp:events
-///   celtrace record --broker amqp://guest:guest@localhost:5672// --index
+///   celtrace record --broker amqp://localhost// --index
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RecordArgs {
