@@ -28,7 +28,6 @@ mod pidbox;
 mod reader;
 pub mod stream_protocol;
 
-pub use indexer::{Step as IndexStep, split_offset};
 pub use reader::{AmqpReader, FirstOffset, body_time};
 pub use stream_protocol::Transport;
 
