@@ -48,8 +48,15 @@ pub fn load(
     if !index.covers_from(info.first) {
         return Ok(None);
     }
+    let tail_from = after_index.max(info.first);
+    // An indexer that is not running leaves a long tail: said, as it is what a read costs.
+    let behind = match info.last + 1 - tail_from {
+        0 => String::new(),
+        1 => "; 1 message after it read whole".to_string(),
+        n => format!("; {n} messages after it read whole"),
+    };
     let label = format!(
-        "{} (stream queue {queue} through its index {index_name}, read by {})",
+        "{} (stream queue {queue} through its index {index_name}, read by {}{behind})",
         amqp.label,
         transport.describe()
     );
@@ -58,7 +65,6 @@ pub fn load(
         source: label.clone(),
         ..LoadReport::default()
     };
-    let tail_from = after_index.max(info.first);
     report.absorb(load_reader_into(Box::new(tail), &label, &mut state, None)?);
     let found = candidates(&index, &state, typed);
     let mut offsets = match (found.len(), found.values().next()) {

@@ -728,6 +728,15 @@ fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_d
         }
     };
     compare(&url, true, 2);
+    let source = |url: &str| {
+        let doc = json(&live(&["show", &ids[0][..8], "--json", "--broker", url]));
+        doc["diagnostics"]["source"].as_str().unwrap().to_string()
+    };
+    let said = source(&url);
+    assert!(
+        said.ends_with(&format!("; {more} messages after it read whole)")),
+        "{said}"
+    );
     // Over AMQP alone the index is read the same way, a read per run of offsets.
     for id in ids.iter().step_by(8) {
         let mut cmd = command(&["show", &id[..8], "--json", "--broker", &url]);
@@ -753,6 +762,8 @@ fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_d
         "{stderr}"
     );
     compare(&url, true, 5);
+    let said = source(&url);
+    assert!(said.ends_with("port 5552)"), "caught up: {said}");
 
     // A span that leaves a hole (a foreign or broken writer): the index no longer covers the
     // stream, and the queries read the stream itself, with the same answers.
