@@ -50,7 +50,9 @@ fn index(
 ) -> Result<(), CliError> {
     let signals = super::record::Signals::watch()?;
     let index_name = index_queue(queue);
-    amqp.declare_index(&index_name, max_age, max_bytes)?;
+    // Kept twice as long as the stream: a segment of spans must not go before the stream's
+    // messages it names (what no span covers is read whole).
+    amqp.declare_index(&index_name, max_age.map(|a| a * 2), max_bytes)?;
     let mut next = amqp.index_resumes_at(&index_name)?;
     ctx.ui.note(&format!(
         "indexing `{queue}` into `{index_name}` from {} (Ctrl-C stops; show and graph use it as it grows)",

@@ -1,8 +1,9 @@
 //! One workflow read from a RabbitMQ stream queue through the index `celtrace record
 //! --index` keeps (layout in `amqp::index`): the index is read whole, then only the messages
-//! of the workflow, its root's burst and the workers' last events, plus every message after
-//! the last one indexed. Where the index does not cover the stream from its first message
-//! (none, or begun after the stream), the caller reads the stream as if there were none.
+//! of the workflow, its root's burst and the workers' last events, plus every message the
+//! index's last unbroken run of spans does not cover (newer ones; older ones when a span was
+//! lost). Where there is more of that before the run than in it, or no index, the caller
+//! reads the stream as if there were none.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -45,15 +46,15 @@ pub fn load(
         Err(e) => return Err(e.into()),
     };
     let info = tail.info;
-    if !index.covers_from(info.first) {
+    let Some(plan) = index.plan(info.first, info.last) else {
         return Ok(None);
-    }
-    let tail_from = after_index.max(info.first);
+    };
+    let whole = |run: Option<(i64, i64)>| run.map_or(0, |(a, b)| b - a + 1);
     // An indexer that is not running leaves a long tail: said, as it is what a read costs.
-    let behind = match info.last + 1 - tail_from {
+    let behind = match whole(plan.head) + whole(plan.tail) {
         0 => String::new(),
-        1 => "; 1 message after it read whole".to_string(),
-        n => format!("; {n} messages after it read whole"),
+        1 => "; 1 message outside it read whole".to_string(),
+        n => format!("; {n} messages outside it read whole"),
     };
     let label = format!(
         "{} (stream queue {queue} through its index {index_name}, read by {}{behind})",
@@ -66,6 +67,11 @@ pub fn load(
         ..LoadReport::default()
     };
     report.absorb(load_reader_into(Box::new(tail), &label, &mut state, None)?);
+    if let Some((first, last)) = plan.head {
+        let head =
+            amqp.unordered_reader_before(queue, Start::Offset(first), None, Some(last + 1))?;
+        report.absorb(load_reader_into(Box::new(head), &label, &mut state, None)?);
+    }
     let found = candidates(&index, &state, typed);
     let mut offsets = match (found.len(), found.values().next()) {
         (1, Some(root)) => {
@@ -77,8 +83,9 @@ pub fn load(
         _ => index.task_offsets(&found.keys().cloned().collect::<Vec<_>>()),
     };
     offsets.extend(index.worker_offsets());
-    // Gone by retention since the index named them; the tail is read already.
-    offsets.retain(|&o| o >= info.first && o < tail_from);
+    // Only the indexed run's: the rest is read already, or gone by retention.
+    let (from, to) = plan.indexed.unwrap_or((0, -1));
+    offsets.retain(|&o| (from..=to).contains(&o));
     let lines = amqp.read_offsets(queue, &offsets, READ_GAP)?;
     report.absorb(load_reader_into(
         Box::new(Cursor::new(lines)),

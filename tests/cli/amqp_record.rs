@@ -734,7 +734,7 @@ fn an_index_beside_the_stream_queue_answers_show_and_graph_as_the_whole_stream_d
     };
     let said = source(&url);
     assert!(
-        said.ends_with(&format!("; {more} messages after it read whole)")),
+        said.ends_with(&format!("; {more} messages outside it read whole)")),
         "{said}"
     );
     // Over AMQP alone the index is read the same way, a read per run of offsets.

@@ -266,14 +266,27 @@ impl<'a> Index<'a> {
         self.runs.last().map(|r| r.1)
     }
 
-    /// Whether every offset from `first` (the event stream's first now) up to the last one
-    /// indexed is in a span: messages before the index began, or a hole the indexer left,
-    /// would otherwise go unread.
-    pub fn covers_from(&self, first: i64) -> bool {
-        match self.runs.last() {
-            Some(&(from, to)) => from <= first || first > to,
-            None => false,
+    /// How to read a stream whose offsets now run from `first` to `last` with this index:
+    /// what is before its last unbroken run of spans (a span lost to retention before the
+    /// stream's messages were, or a hole) and what is after it are read whole. `None` when
+    /// there is nothing indexed, or more to read whole before the run than the run covers:
+    /// the stream is then read as if there were no index.
+    pub fn plan(&self, first: i64, last: i64) -> Option<ReadPlan> {
+        let &(from, to) = self.runs.last()?;
+        let indexed = (from.max(first), to.min(last));
+        let indexed = (indexed.0 <= indexed.1).then_some(indexed);
+        let head = (first < from).then(|| (first, (from - 1).min(last)));
+        if let Some((a, b)) = head
+            && b - a + 1 > indexed.map_or(0, |(a, b)| b - a + 1)
+        {
+            return None;
         }
+        let tail_from = (to + 1).max(first);
+        Some(ReadPlan {
+            head,
+            indexed,
+            tail: (tail_from <= last).then_some((tail_from, last)),
+        })
     }
 
     /// `(task, root)` of the tasks the typed id or prefix names, up to `most`.
@@ -350,6 +363,15 @@ impl<'a> Index<'a> {
     pub fn task_count(&self) -> usize {
         self.tasks.len()
     }
+}
+
+/// What a query reads whole (`head`, `tail`) and through the index (`indexed`), as runs of
+/// offsets `(first, last)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadPlan {
+    pub head: Option<(i64, i64)>,
+    pub indexed: Option<(i64, i64)>,
+    pub tail: Option<(i64, i64)>,
 }
 
 /// Offsets grouped into runs to read, each `(first, last)`: offsets at most `gap` apart
@@ -475,21 +497,44 @@ mod tests {
     }
 
     #[test]
-    fn the_index_covers_only_what_its_spans_reach_without_a_hole() {
+    fn what_the_spans_do_not_cover_is_read_whole() {
         let all = spans();
+        let plan = |index: &Index<'_>, first, last| index.plan(first, last);
+        let whole = |head, indexed, tail| {
+            Some(ReadPlan {
+                head,
+                indexed,
+                tail,
+            })
+        };
         let index = index_of(&all);
-        assert_eq!(index.last(), Some(9));
-        assert!(index.covers_from(0));
-        assert!(
-            index.covers_from(7),
-            "older messages gone: what is left is covered"
+        assert_eq!(plan(&index, 0, 9), whole(None, Some((0, 9)), None));
+        assert_eq!(
+            plan(&index, 0, 12),
+            whole(None, Some((0, 9)), Some((10, 12))),
+            "newer than the last span"
         );
-        assert!(
-            index.covers_from(12),
-            "everything indexed is gone: the tail is read"
+        assert_eq!(
+            plan(&index, 7, 12),
+            whole(None, Some((7, 9)), Some((10, 12))),
+            "older messages gone"
+        );
+        assert_eq!(
+            plan(&index, 15, 20),
+            whole(None, None, Some((15, 20))),
+            "everything indexed is gone"
         );
         let late = index_of(&all[1..]);
-        assert!(!late.covers_from(0), "offsets 0-4 were never indexed");
+        assert_eq!(
+            plan(&late, 0, 9),
+            whole(Some((0, 4)), Some((5, 9)), None),
+            "offsets 0-4 in no span: read whole"
+        );
+        assert_eq!(
+            plan(&late, 0, 20),
+            whole(Some((0, 4)), Some((5, 9)), Some((10, 20))),
+            "both ends"
+        );
         let holed = index_of(&[
             all[0].clone(),
             Span {
@@ -497,9 +542,14 @@ mod tests {
                 ..all[1].clone()
             },
         ]);
-        assert!(!holed.covers_from(0), "5 and 6 are in no span");
-        assert!(holed.covers_from(7));
-        assert!(!Index::default().covers_from(0));
+        assert_eq!(
+            plan(&holed, 5, 9),
+            whole(Some((5, 6)), Some((7, 9)), None),
+            "a hole: read whole from the stream's first to the last run"
+        );
+        assert_eq!(plan(&holed, 3, 9), None, "4 to read whole, 3 indexed");
+        assert_eq!(plan(&Index::default(), 0, 9), None);
+        assert_eq!(index.last(), Some(9));
     }
 
     #[test]
@@ -557,7 +607,7 @@ mod tests {
             };
             let whole = build(&BTreeSet::new());
             let cut = build(&cuts);
-            prop_assert!(cut.covers_from(0));
+            prop_assert_eq!(cut.plan(0, 80), whole.plan(0, 80));
             prop_assert_eq!(cut.last(), whole.last());
             for id in ids {
                 prop_assert_eq!(cut.task_offsets(&[id.to_string()]), whole.task_offsets(&[id.to_string()]));

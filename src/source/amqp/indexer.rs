@@ -25,8 +25,8 @@ pub struct Step {
 }
 
 impl Amqp {
-    /// Declares the index queue beside the event stream, with the same retention: a stream
-    /// queue no exchange routes to.
+    /// Declares the index queue beside the event stream, with these retention settings: a
+    /// stream queue no exchange routes to.
     pub fn declare_index(
         &self,
         index_queue: &str,
