@@ -300,13 +300,21 @@ fn recording_facts(
         Broker::Amqp(amqp) => {
             r.name = ctx.stream_queue();
             // A stream queue that exists records by itself, even while it is still empty.
+            let mut first = 0;
             match amqp.stream_info(&r.name) {
                 Ok(Some(info)) => {
                     r.present = true;
                     r.entries = info.messages();
+                    first = info.first;
                 }
                 Ok(None) => r.present = true,
                 Err(_) => {}
+            }
+            if r.present {
+                let index = crate::source::amqp::index::index_queue(&r.name);
+                r.index_behind = amqp.index_resumes_at(&index).ok().map(|next| {
+                    next.map(|n| u64::try_from(r.entries as i64 + first - n).unwrap_or(0))
+                });
             }
             if let (true, Some(base)) = (r.present, management) {
                 use crate::source::queues::{management_bindings, management_queues};

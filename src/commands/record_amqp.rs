@@ -37,6 +37,8 @@ pub fn run(ctx: &Ctx, amqp: Amqp, args: &RecordArgs) -> Result<(), CliError> {
 
 /// How often the indexer looks for new messages once it has caught up.
 const INDEX_EVERY: Duration = Duration::from_secs(1);
+/// How often it logs what it indexed.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long it waits after a failed step (a broker restart, say) before the next.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
@@ -59,20 +61,31 @@ fn index(
         next.map_or_else(|| "its first message".to_string(), |n| format!("offset {n}"))
     ));
     let mut failures = 0;
+    // Messages indexed since the last line logged, and since when.
+    let (mut unlogged, mut since) = (0, Instant::now());
+    let mut caught_up = false;
     while signals.received() == 0 {
-        let began = Instant::now();
         match amqp.index_step(queue, &index_name, next, &signals.stop) {
             Ok(step) => {
                 failures = 0;
-                if step.messages > 0 {
-                    ctx.ui.note(&format!(
-                        "indexed {} messages up to offset {} in {:.1}s",
-                        step.messages,
-                        step.next - 1,
-                        began.elapsed().as_secs_f64()
-                    ));
-                }
+                unlogged += step.messages;
                 next = Some(step.next);
+                // The first catch-up at once (a backfill may be long), then every 10 s.
+                let first = !caught_up && step.messages == 0 && unlogged > 0;
+                if unlogged > 0 && (first || since.elapsed() >= LOG_EVERY) {
+                    ctx.ui.note(&format!(
+                        "indexed {unlogged} messages in {:.1}s, up to offset {}",
+                        since.elapsed().as_secs_f64(),
+                        step.next - 1
+                    ));
+                    (unlogged, since) = (0, Instant::now());
+                }
+                if step.messages == 0 {
+                    caught_up = true;
+                    if unlogged == 0 {
+                        since = Instant::now();
+                    }
+                }
             }
             // Not there any more: said, never waited on.
             Err(e @ (AmqpError::NoQueue { .. } | AmqpError::Refused { .. })) => {

@@ -121,6 +121,9 @@ pub struct RecordingFacts {
     /// arguments (`x-max-age=7D, x-max-length-bytes=…`). `None`: not asked.
     pub bound: Option<bool>,
     pub retention: Option<String>,
+    /// RabbitMQ: how many messages the stream holds past its index (`record --index`);
+    /// `Some(None)`: no index. `None`: not asked.
+    pub index_behind: Option<Option<u64>>,
 }
 
 /// The result backend.
@@ -564,6 +567,46 @@ fn redis_limits(f: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
+/// Messages a stream queue may hold without an index, or past it, before `show` and `graph`
+/// spend long reading them (about a third of a second per 100,000 here).
+const UNINDEXED_AT_MOST: u64 = 100_000;
+
+/// The stream queue's index: there and keeping up, or what `show` and `graph` read instead.
+fn index_finding(r: &RecordingFacts, behind: Option<u64>, broker: &str) -> Finding {
+    let fix =
+        format!("keep `celtrace record --broker {broker} --index` running next to the broker");
+    match behind {
+        None if r.entries > UNINDEXED_AT_MOST => finding(
+            "recording",
+            "recording.index",
+            Status::Warning,
+            format!("`{}` has no index", r.name),
+        )
+        .means("show and graph read the stream (its newest part first) instead of one workflow: seconds on a busy stream")
+        .fix(fix),
+        None => finding(
+            "recording",
+            "recording.index",
+            Status::Ok,
+            format!("no index (not needed for {} messages)", r.entries),
+        ),
+        Some(n) if n > UNINDEXED_AT_MOST => finding(
+            "recording",
+            "recording.index",
+            Status::Warning,
+            format!("the index of `{}` is {n} messages behind", r.name),
+        )
+        .means("show and graph read those messages whole: the indexer is not running, or not keeping up")
+        .fix(fix),
+        Some(n) => finding(
+            "recording",
+            "recording.index",
+            Status::Ok,
+            format!("indexed up to {n} messages from the newest"),
+        ),
+    }
+}
+
 fn recording_store(f: &Facts, out: &mut Vec<Finding>) {
     let r = &f.recording;
     let kind = f.broker.kind;
@@ -599,6 +642,9 @@ fn recording_store(f: &Facts, out: &mut Vec<Finding>) {
             (None, _) => finding("recording", "recording.binding", Status::Warning, "its binding and retention were not checked".into())
                 .fix("give --management-url http://user:password@host:15672 (the rabbitmq_management plugin)"),
         });
+        if let Some(index) = r.index_behind {
+            out.push(index_finding(r, index, &f.broker.label));
+        }
     }
     if kind == "redis" {
         out.push(match &r.recorder {
@@ -845,6 +891,18 @@ mod tests {
         assert_eq!(status_of(&f, "recording.binding"), Status::Fail);
         f.recording.bound = None;
         assert_eq!(status_of(&f, "recording.binding"), Status::Warning);
+        // The index: only said when asked; missing or far behind on a long stream warns.
+        assert!(checks(&f).iter().all(|x| x.check != "recording.index"));
+        f.recording.entries = 5_000_000;
+        f.recording.index_behind = Some(None);
+        assert_eq!(status_of(&f, "recording.index"), Status::Warning);
+        f.recording.index_behind = Some(Some(300_000));
+        assert_eq!(status_of(&f, "recording.index"), Status::Warning);
+        f.recording.index_behind = Some(Some(12));
+        assert_eq!(status_of(&f, "recording.index"), Status::Ok);
+        f.recording.entries = 5_000;
+        f.recording.index_behind = Some(None);
+        assert_eq!(status_of(&f, "recording.index"), Status::Ok);
         f.workers.as_mut().unwrap()[0]
             .conf
             .insert("result_expires".into(), serde_json::json!(3600));

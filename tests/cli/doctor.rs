@@ -228,6 +228,10 @@ fn a_stream_queue_not_bound_to_celeryev_is_found_through_the_management_api() {
     assert_eq!(status(&found, "recording.binding"), "ok");
     let binding = found["recording.binding"]["found"].as_str().unwrap();
     assert!(binding.contains("x-max-age"), "{binding}");
+    // No index, and none needed for an empty stream.
+    assert_eq!(status(&found, "recording.index"), "ok");
+    let index = found["recording.index"]["found"].as_str().unwrap();
+    assert!(index.starts_with("no index"), "{index}");
     // Unbound, no event reaches it.
     let unbind = std::process::Command::new(&py)
         .args([
