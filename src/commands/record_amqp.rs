@@ -54,7 +54,11 @@ fn index(
     let index_name = index_queue(queue);
     // Kept twice as long as the stream: a segment of spans must not go before the stream's
     // messages it names (what no span covers is read whole).
-    amqp.declare_index(&index_name, max_age.map(|a| a * 2), max_bytes)?;
+    if let Some(reason) = amqp.declare_index(&index_name, max_age.map(|a| a * 2), max_bytes)? {
+        ctx.ui.warn(&format!(
+            "`{index_name}` already exists with other retention settings, kept as they are ({reason})"
+        ));
+    }
     let mut next = amqp.index_resumes_at(&index_name)?;
     ctx.ui.note(&format!(
         "indexing `{queue}` into `{index_name}` from {} (Ctrl-C stops; show and graph use it as it grows)",

@@ -638,11 +638,17 @@ for line in sys.argv[2:]:
     ch.basic_publish(amqp.Message(line), exchange="", routing_key="celtrace.events.index")
 conn.close()
 "#;
+    let mut args = vec![vhost.name.as_str()];
+    args.extend(lines);
+    run_script(py, script, &args);
+}
+
+/// Runs a Python script of the test venv with these arguments; it must succeed.
+fn run_script(py: &std::path::Path, script: &str, args: &[&str]) {
     let out = std::process::Command::new(py)
         .arg("-c")
         .arg(script)
-        .arg(&vhost.name)
-        .args(lines)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -684,18 +690,7 @@ for span in spans:
     ch.basic_publish(amqp.Message(json.dumps(span)), exchange="", routing_key="celtrace.events.index")
 conn.close()
 "#;
-    let out = std::process::Command::new(py)
-        .arg("-c")
-        .arg(script)
-        .arg(&vhost.name)
-        .arg(last.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_script(py, script, &[&vhost.name, &last.to_string()]);
 }
 
 #[test]

@@ -18,8 +18,6 @@ use super::{Amqp, AmqpError, Start};
 pub struct Step {
     /// The next offset to index.
     pub next: i64,
-    /// Spans published.
-    pub spans: u64,
     /// Messages indexed.
     pub messages: u64,
 }
@@ -122,7 +120,6 @@ impl Amqp {
         let Some(info) = self.stream_info(queue)? else {
             return Ok(Step {
                 next: next.unwrap_or(0),
-                spans: 0,
                 messages: 0,
             });
         };
@@ -130,7 +127,6 @@ impl Amqp {
         let from = next.unwrap_or(info.first).max(info.first);
         let mut step = Step {
             next: from,
-            spans: 0,
             messages: 0,
         };
         if from > info.last {
@@ -148,7 +144,6 @@ impl Amqp {
             if offset >= span_from + SPAN_MESSAGES {
                 let done = std::mem::replace(&mut builder, SpanBuilder::new(offset));
                 self.publish_span(index_queue, &done.finish(offset - 1))?;
-                step.spans += 1;
                 step.next = offset;
                 span_from = offset;
             }
@@ -161,7 +156,6 @@ impl Amqp {
         }
         if read_to >= span_from {
             self.publish_span(index_queue, &builder.finish(read_to))?;
-            step.spans += 1;
             step.next = read_to + 1;
         }
         Ok(step)

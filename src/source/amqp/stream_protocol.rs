@@ -92,6 +92,18 @@ struct Endpoint {
     vhost: String,
 }
 
+impl Endpoint {
+    fn options(&self) -> ClientOptions {
+        ClientOptions::builder()
+            .host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .password(&self.password)
+            .v_host(&self.vhost)
+            .build()
+    }
+}
+
 impl Amqp {
     fn stream_endpoint(&self) -> Result<Endpoint, String> {
         let uri: lapin::uri::AMQPUri = client_url(&self.url)
@@ -218,13 +230,7 @@ impl Amqp {
         let rt = super::runtime().map_err(|e| format!("could not start: {e}"))?;
         let read = rt.block_on(async {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, Chunk)>();
-            let options = ClientOptions::builder()
-                .host(&at.host)
-                .port(at.port)
-                .user(&at.user)
-                .password(&at.password)
-                .v_host(&at.vhost)
-                .build();
+            let options = at.options();
             let client = tokio::time::timeout(OPEN_TIMEOUT, Client::connect(options))
                 .await
                 .map_err(|_| {
@@ -391,13 +397,7 @@ fn run_client(
         // Set before celtrace closes the connection itself: that end is not the broker's.
         let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let open = async {
-            let options = ClientOptions::builder()
-                .host(&at.host)
-                .port(at.port)
-                .user(&at.user)
-                .password(&at.password)
-                .v_host(&at.vhost)
-                .build();
+            let options = at.options();
             let client = Client::connect(options)
                 .await
                 .map_err(|e| format!("is not available on port {}: {e}", at.port))?;
