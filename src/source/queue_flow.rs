@@ -93,7 +93,6 @@ pub fn load(
         &mut state,
         None,
     )?);
-    report.source = label;
     state.observe_time(now);
     Ok(Some((state, report)))
 }

@@ -84,10 +84,7 @@ impl Amqp {
             Err(e) => return Err(e),
         };
         let transport = reader.transport.clone();
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut reader, &mut text)
-            .map_err(|e| self.read_failed(index_queue, &e))?;
-        Ok(Some((text, transport)))
+        Ok(Some((self.read_all(index_queue, &mut reader)?, transport)))
     }
 
     /// The offset after the last one the index covers: where indexing goes on. `None` when
@@ -101,9 +98,7 @@ impl Amqp {
         // The newest spans are the last messages; one that does not parse is looked past.
         let from = (info.last - 15).max(info.first);
         let mut reader = self.reader_until(index_queue, Start::Offset(from), None)?;
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut reader, &mut text)
-            .map_err(|e| self.read_failed(index_queue, &e))?;
+        let text = self.read_all(index_queue, &mut reader)?;
         Ok(Index::read(Index::lines(&text)).last().map(|last| last + 1))
     }
 
@@ -192,6 +187,13 @@ impl Amqp {
             }
         }
         Ok(out)
+    }
+
+    /// Everything a reader of `queue` hands on.
+    fn read_all(&self, queue: &str, reader: &mut super::AmqpReader) -> Result<Vec<u8>, AmqpError> {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(reader, &mut text).map_err(|e| self.read_failed(queue, &e))?;
+        Ok(text)
     }
 
     fn read_failed(&self, queue: &str, e: &std::io::Error) -> AmqpError {
