@@ -26,7 +26,9 @@ pub mod index;
 mod indexer;
 mod pidbox;
 mod reader;
+mod stream_conn;
 pub mod stream_protocol;
+mod stream_wire;
 
 pub use reader::{AmqpReader, FirstOffset, body_time};
 pub use stream_protocol::Transport;
