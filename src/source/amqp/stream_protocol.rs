@@ -184,6 +184,66 @@ impl Amqp {
     }
 }
 
+/// A bare drain of `queue` from its first offset to its last, on celtrace's own connections
+/// with the reads' credit, counting records and their bytes and parsing nothing: the floor
+/// of a stream-protocol read (`cargo bench --bench amqp`). `halves`: in two halves over two
+/// connections at once, as a long read that builds a state is.
+pub fn bare_drain(
+    host: &str,
+    port: u16,
+    (user, password): (&str, &str),
+    vhost: &str,
+    queue: &str,
+    halves: bool,
+) -> Result<(u64, u64), String> {
+    let at = Endpoint {
+        host: host.to_string(),
+        port,
+        user: user.to_string(),
+        password: password.to_string(),
+        vhost: vhost.to_string(),
+    };
+    let (mut first, info, begin) = open_reader(&at, queue, Plan::Find(Start::First))?;
+    let Some(begin) = begin else {
+        first.close();
+        return Ok((0, 0));
+    };
+    let mid = to_i64(begin) + (info.last - to_i64(begin) + 1) / 2;
+    let drained = if halves && mid > to_i64(begin) {
+        let (mut second, _, _) = open_reader(&at, queue, Plan::At(mid.max(0) as u64))?;
+        let (a, b) = std::thread::scope(|scope| {
+            let later = scope.spawn(|| drain_until(&mut second, mid, info.last));
+            let a = drain_until(&mut first, i64::MIN, mid - 1);
+            (a, later.join())
+        });
+        second.close();
+        let b = b.map_err(|_| "the second half's thread failed".to_string())?;
+        let ((n1, b1), (n2, b2)) = (a?, b?);
+        (n1 + n2, b1 + b2)
+    } else {
+        drain_until(&mut first, i64::MIN, info.last)?
+    };
+    first.close();
+    Ok(drained)
+}
+
+/// Counts the records from `from` to `last` and their chunks' bytes.
+fn drain_until(conn: &mut WireConn, from: i64, last: i64) -> Result<(u64, u64), String> {
+    let (mut messages, mut bytes) = (0, 0);
+    loop {
+        let Some(chunk) = conn.next_chunk(READ)? else {
+            return Err(format!("the broker sent nothing for {}s", STALL.as_secs()));
+        };
+        let (first, end) = (to_i64(chunk.first), to_i64(chunk.first + chunk.records));
+        messages += u64::try_from(end.min(last + 1) - first.max(from)).unwrap_or(0);
+        bytes += chunk.size() as u64;
+        if end > last {
+            return Ok((messages, bytes));
+        }
+        conn.credit(READ, 1)?;
+    }
+}
+
 /// Chunks in flight per run of [`Amqp::runs_by_stream_protocol`]: a run is short.
 const RUN_CREDIT: u16 = 8;
 /// Subscription ids of those runs, one per run in turn: a chunk still in flight for the run

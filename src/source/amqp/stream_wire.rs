@@ -121,6 +121,11 @@ pub fn chunk(body: &[u8]) -> Result<Chunk<'_>, WireError> {
 }
 
 impl<'a> Chunk<'a> {
+    /// The bytes of its records, framing included.
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+
     /// Each record's bytes (an AMQP 1.0 message), in offset order. An entry may batch
     /// records; a compressed batch is refused rather than skipped. After the last record,
     /// a count that does not match the header is an error too.
