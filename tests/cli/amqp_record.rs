@@ -101,6 +101,36 @@ fn stream_queue_reads_back_exactly_like_the_files() {
     let amqp_only = json(&run_cmd(amqp_only));
     assert_eq!(amqp_only["diagnostics"]["entries"], published);
     assert_eq!(tasks_of(&amqp_only), tasks_of(&from_file));
+    // A stream port where something else answers (garbage, or nothing at all): AMQP reads,
+    // and the diagnostics say why.
+    for (answer, says) in [
+        (
+            Some(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..]),
+            "not a stream-protocol frame",
+        ),
+        (None, "did not answer on port"),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                if let Some(answer) = answer {
+                    let _ = std::io::Write::write_all(&mut conn, answer);
+                } else {
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+            }
+        });
+        let mut elsewhere = command(&["tasks", "--json", "--broker", &url]);
+        elsewhere.env("CELTRACE_STREAM_PORT", &port);
+        let out = json(&run_cmd(elsewhere));
+        assert_eq!(tasks_of(&out), tasks_of(&from_file));
+        let source = out["diagnostics"]["source"].as_str().unwrap();
+        assert!(
+            source.contains("read by AMQP; the stream protocol") && source.contains(says),
+            "{source}"
+        );
+    }
     // Split in two halves read at once (long reads are; here from 1 message on), the same
     // again: every message once, whichever half it came in.
     let mut halves = command(&["tasks", "--json", "--broker", &url]);
