@@ -111,8 +111,9 @@ impl Amqp {
     /// word on `opened`) means "use AMQP", with the reason: the plugin is off, the queue is
     /// missing or empty (AMQP then says which), or the broker refused.
     ///
-    /// Each connection is read on one thread, which cuts its lines as its chunks come; each
-    /// chunk read asks the broker for one more, so memory stays bounded by the credit.
+    /// Each connection is read on one thread, which cuts its lines as its chunks come and
+    /// gives the broker credit back for them ([`CREDIT_BATCH`] at a time), so memory stays
+    /// bounded by the credit.
     ///
     /// `split`: from how many messages on the read may come in two halves at once, their
     /// blocks interleaved (`None` keeps the stream's order, for readers that need it).
@@ -147,20 +148,11 @@ impl Amqp {
             Start::Offset(o) => o.max(to_i64(begin)),
             _ => to_i64(begin),
         });
-        // One thread cuts what one connection reads: a long read is split in two halves,
-        // each on a connection of its own.
-        let messages = u64::try_from(info.last - to_i64(begin) + 1).unwrap_or(0);
-        let second = split.filter(|&n| n > 0 && messages >= n).and_then(|_| {
-            let mid = begin + messages / 2;
-            match open_reader(&at, queue, Plan::At(mid)) {
-                Ok((second, _, Some(_))) => Some((second, mid)),
-                Ok((second, _, None)) => {
-                    second.close();
-                    None
-                }
-                Err(_) => None,
-            }
-        });
+        // One thread cuts what one connection reads, and the broker serves a connection on
+        // one core: a long read is split in two halves, each on a connection of its own.
+        let second = split
+            .filter(|&n| n > 0 && info.last - to_i64(begin) + 1 >= to_i64(n))
+            .and_then(|_| open_second_half(&at, queue, begin, info.last).ok());
         match second {
             None => {
                 if let Err(reason) =
@@ -213,9 +205,13 @@ pub fn bare_drain(
         first.close();
         return Ok((0, 0));
     };
-    let mid = to_i64(begin) + (info.last - to_i64(begin) + 1) / 2;
-    let drained = if halves && mid > to_i64(begin) {
-        let (mut second, _, _) = open_reader(&at, queue, Plan::At(mid.max(0) as u64))?;
+    let second = if halves && info.last > to_i64(begin) {
+        Some(open_second_half(&at, queue, begin, info.last)?)
+    } else {
+        None
+    };
+    let drained = if let Some((mut second, mid)) = second {
+        let mid = to_i64(mid);
         let (a, b) = std::thread::scope(|scope| {
             let later = scope.spawn(|| drain_until(&mut second, mid, info.last));
             let a = drain_until(&mut first, i64::MIN, mid - 1);
@@ -320,6 +316,24 @@ enum Plan {
     Find(Start),
     /// Subscribe at this offset, no questions asked (the second half of a split read).
     At(u64),
+}
+
+/// A second connection subscribed at the middle of `begin..=last`, and that middle offset.
+fn open_second_half(
+    at: &Endpoint,
+    queue: &str,
+    begin: u64,
+    last: i64,
+) -> Result<(WireConn, u64), String> {
+    let messages = u64::try_from(last - to_i64(begin) + 1).unwrap_or(0);
+    let mid = begin + messages / 2;
+    match open_reader(at, queue, Plan::At(mid))? {
+        (second, _, Some(_)) => Ok((second, mid)),
+        (second, _, None) => {
+            second.close();
+            Err("nothing to read at the middle offset".to_string())
+        }
+    }
 }
 
 /// Connects and subscribes: the connection, the stream's offsets and where the read begins
