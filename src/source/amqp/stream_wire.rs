@@ -19,12 +19,6 @@ pub const KEY_HEARTBEAT: u16 = 23;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireError(pub String);
 
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 fn short(what: &str) -> WireError {
     WireError(format!("a frame ended inside {what}"))
 }
