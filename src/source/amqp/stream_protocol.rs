@@ -12,7 +12,6 @@ use rabbitmq_stream_protocol::commands::subscribe::OffsetSpecification;
 
 use super::reader::{ReadSpan, body_time, push_line};
 use super::stream_conn::{Endpoint, WireConn};
-use super::stream_wire;
 use super::{Amqp, AmqpError, BLOCK, Start, StreamInfo, client_url};
 
 /// The plugin's port when nothing else is said.
@@ -282,15 +281,14 @@ impl Amqp {
                             STALL.as_secs()
                         ));
                     };
-                    for (i, record) in chunk.records().enumerate() {
-                        let offset = to_i64(chunk.first + i as u64);
+                    for (offset, body) in chunk.bodies() {
+                        let offset = to_i64(offset);
                         if offset > last {
                             break 'run;
                         }
                         if offset >= first
                             && wanted(offset)
-                            && let Some(body) =
-                                stream_wire::body(record.map_err(|e| e.0)?).map_err(|e| e.0)?
+                            && let Some(body) = body.map_err(|e| e.0)?
                         {
                             push_line(&mut out, None, &body);
                         }
@@ -410,8 +408,8 @@ fn cut_lines(
             ));
         }
         next = Some(chunk.first + chunk.records);
-        for (i, record) in chunk.records().enumerate() {
-            let offset = to_i64(chunk.first + i as u64);
+        for (offset, body) in chunk.bodies() {
+            let offset = to_i64(offset);
             // A chunk starts where it starts, whatever offset was asked for.
             if offset < from {
                 continue;
@@ -419,7 +417,7 @@ fn cut_lines(
             if offset > last {
                 break 'read;
             }
-            if let Some(body) = stream_wire::body(record.map_err(|e| e.0)?).map_err(|e| e.0)? {
+            if let Some(body) = body.map_err(|e| e.0)? {
                 if let (Some(end), Some(t)) = (end, body_time(&body))
                     && t > end
                 {

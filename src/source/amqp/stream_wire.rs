@@ -136,6 +136,14 @@ impl<'a> Chunk<'a> {
             done: false,
         }
     }
+
+    /// Each record's offset and body ([`body`]), in order; an error ends it.
+    pub fn bodies(&self) -> impl Iterator<Item = (u64, Body<'a>)> + use<'a> {
+        let first = self.first;
+        self.records()
+            .enumerate()
+            .map(move |(i, record)| (first + i as u64, record.and_then(body)))
+    }
 }
 
 /// The records of a [`Chunk`]; it ends after its first error.
@@ -215,6 +223,9 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+/// A message's body as [`body`] reads it.
+pub type Body<'a> = Result<Option<Cow<'a, [u8]>>, WireError>;
+
 /// Section descriptor codes of an AMQP 1.0 message; `data` holds body bytes.
 const SECTION_DATA: u64 = 0x75;
 /// Deeper than any message section nests a described value.
@@ -222,7 +233,7 @@ const MAX_DEPTH: u8 = 16;
 
 /// A message's body: its data sections joined (one, borrowed, as a rule), or `None` when
 /// the body is an AMQP value or sequence (nothing Celery publishes).
-pub fn body(message: &[u8]) -> Result<Option<Cow<'_, [u8]>>, WireError> {
+pub fn body(message: &[u8]) -> Body<'_> {
     let mut b = Bytes(message);
     let mut found: Option<Cow<'_, [u8]>> = None;
     while !b.0.is_empty() {
